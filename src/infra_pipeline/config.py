@@ -1,0 +1,364 @@
+"""`infra.yaml`: finding it, validating it, and the typed config the rest of the code reads.
+
+Every problem is reported as one `ConfigError` naming the file, the key (with its line where
+the YAML parser knows it) and the fix, so that a broken config never reaches Terraform.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from .errors import ConfigError
+
+CONFIG_NAME = "infra.yaml"
+_LAYER_NAME = r"^[a-z0-9][a-z0-9_.-]*$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Engine(StrEnum):
+    TERRAFORM = "terraform"
+    TOFU = "tofu"
+    TERRAGRUNT = "terragrunt"
+
+
+class Role(StrEnum):
+    """GitHub repository roles, weakest first."""
+
+    NONE = "none"
+    READ = "read"
+    TRIAGE = "triage"
+    WRITE = "write"
+    MAINTAIN = "maintain"
+    ADMIN = "admin"
+
+    @property
+    def rank(self) -> int:
+        return list(Role).index(self)
+
+
+class Layer(_Strict):
+    name: str = ""  # filled from the mapping key
+    path: str = Field(description="Directory of the layer's root module, relative to infra.yaml.")
+    engine: Engine = Field(default=Engine.TERRAFORM)
+    order: int = Field(description="Unique; layers apply in ascending order.")
+    watch: tuple[str, ...] = Field(
+        default=(), description="Extra globs (`**` crosses directories) that touch the layer."
+    )
+    env: dict[str, str] = Field(default_factory=dict, description="Extra engine environment.")
+    state_key: str | None = Field(default=None, description="Passed as -backend-config=key=…")
+    backend_config: dict[str, str] = Field(
+        default_factory=dict, description="More -backend-config pairs; values may use ${ENV}."
+    )
+    binary: str | None = Field(default=None, description="Engine binary to use for this layer.")
+    auto_apply: bool = Field(default=True, description="Apply drift after merge (false: report).")
+    timeout: int = Field(default=3600, gt=0, description="Seconds any engine call may take.")
+
+
+class HttpProbe(_Strict):
+    http: str
+    expect_status: int = 200
+    contains: str | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    timeout: float = Field(default=5, gt=0)
+    retries: int = Field(default=2, ge=0)
+
+
+class TcpProbe(_Strict):
+    tcp: str = Field(description="host:port")
+    timeout: float = Field(default=3, gt=0)
+    retries: int = Field(default=2, ge=0)
+
+
+class DnsProbe(_Strict):
+    dns: str
+    timeout: float = Field(default=3, gt=0)
+    retries: int = Field(default=2, ge=0)
+
+
+class KubeSpec(_Strict):
+    kubeconfig: str = "~/.kube/config"
+    context: str | None = None
+
+
+class KubernetesProbe(_Strict):
+    kubernetes: KubeSpec
+    timeout: float = Field(default=5, gt=0)
+    retries: int = Field(default=2, ge=0)
+
+
+class CommandProbe(_Strict):
+    command: tuple[str, ...] = Field(min_length=1)
+    timeout: float = Field(default=30, gt=0)
+    retries: int = Field(default=0, ge=0)
+
+
+_PROBE_KINDS = ("http", "tcp", "dns", "kubernetes", "command")
+
+
+def _probe_kind(value: Any) -> str | None:
+    if isinstance(value, BaseModel):
+        return next(k for k in _PROBE_KINDS if hasattr(value, k))
+    if isinstance(value, Mapping):
+        return next((k for k in _PROBE_KINDS if k in value), None)
+    return None
+
+
+# The probe's kind is the one key among http/tcp/dns/kubernetes/command that it has.
+Probe = Annotated[
+    Annotated[HttpProbe, Tag("http")]
+    | Annotated[TcpProbe, Tag("tcp")]
+    | Annotated[DnsProbe, Tag("dns")]
+    | Annotated[KubernetesProbe, Tag("kubernetes")]
+    | Annotated[CommandProbe, Tag("command")],
+    Discriminator(
+        _probe_kind,
+        custom_error_type="probe_kind",
+        custom_error_message="a probe needs one of the keys http, tcp, dns, kubernetes, command",
+    ),
+]
+
+
+class E2ESuite(_Strict):
+    command: tuple[str, ...] = Field(min_length=1)
+    timeout: int = Field(default=600, gt=0)
+    junit: str | None = Field(default=None, description="JUnit XML report the suite writes.")
+    cwd: str | None = Field(default=None, description="Working directory, relative to infra.yaml.")
+    env: dict[str, str] = Field(default_factory=dict)
+
+
+class ReviewConfig(_Strict):
+    auto: bool = Field(default=False, description="Review automatically after a successful apply.")
+    provider: Literal["anthropic", "openai"] = "anthropic"
+    model: str = "claude-sonnet-4-5"
+    base_url: str | None = None
+    api_key_env: str | None = Field(
+        default=None, description="Env var holding the key (default per provider)."
+    )
+    max_tokens: int = Field(default=2048, gt=0)
+    budget_tokens: int = Field(default=60_000, gt=0, description="Input budget for diff + plans.")
+
+
+class DriftConfig(_Strict):
+    auto_apply: bool = Field(default=False, description="Apply drift found by scheduled scans.")
+    labels: tuple[str, ...] = ("infra-drift",)
+
+
+Requirement = Literal["approved", "mergeable"]
+
+
+class Config(_Strict):
+    version: Literal[1] = 1
+    layers: dict[str, Layer] = Field(min_length=1)
+    permissions: dict[str, Role] = Field(
+        default_factory=dict, description="Role needed per command, e.g. {apply: maintain}."
+    )
+    allow_forks: bool = False
+    plan_drafts: bool = Field(default=False, description="Plan draft PRs automatically.")
+    apply_requirements: tuple[Requirement, ...] = ()
+    jobs: int = Field(default=4, ge=1, le=64, description="Layers planned at once.")
+    stale_run_minutes: int = Field(default=180, gt=0)
+    health: dict[str, Probe] = Field(default_factory=dict)
+    e2e: dict[str, E2ESuite] = Field(default_factory=dict)
+    after_apply_e2e: str | None = Field(default=None, description="Suite run after applies.")
+    review: ReviewConfig = Field(default_factory=ReviewConfig)
+    drift: DriftConfig = Field(default_factory=DriftConfig)
+
+    # Where the file was read from; not part of the YAML.
+    root: Path = Field(default=Path(), exclude=True)
+
+    @field_validator("layers", mode="before")
+    @classmethod
+    def _name_layers(cls, value: Any) -> Any:
+        if isinstance(value, Mapping):
+            return {
+                k: ({**v, "name": k} if isinstance(v, Mapping) else v) for k, v in value.items()
+            }
+        return value
+
+    @field_validator("permissions")
+    @classmethod
+    def _known_commands(cls, value: dict[str, Role]) -> dict[str, Role]:
+        unknown = sorted(set(value) - set(COMMANDS))
+        if unknown:
+            raise ValueError(f"unknown command {unknown[0]!r}; commands are {', '.join(COMMANDS)}")
+        return value
+
+    @field_validator("layers")
+    @classmethod
+    def _check_layers(cls, layers: dict[str, Layer]) -> dict[str, Layer]:
+        seen: dict[int, str] = {}
+        for name, layer in layers.items():
+            if name == "all":
+                raise ValueError("a layer cannot be called 'all' (it means every layer)")
+            if not re.match(_LAYER_NAME, name):
+                raise ValueError(f"layer name {name!r}: use lowercase letters, digits, - _ .")
+            if layer.order in seen:
+                raise ValueError(
+                    f"layers {seen[layer.order]!r} and {name!r} share order {layer.order}; "
+                    "give each layer a unique order"
+                )
+            seen[layer.order] = name
+        return layers
+
+    @model_validator(mode="after")
+    def _check(self) -> Config:
+        if self.after_apply_e2e is not None and self.after_apply_e2e not in self.e2e:
+            raise ValueError(f"after_apply_e2e names {self.after_apply_e2e!r}, not an e2e suite")
+        return self
+
+    @property
+    def ordered_layers(self) -> list[Layer]:
+        return sorted(self.layers.values(), key=lambda layer: layer.order)
+
+    def layer_dir(self, layer: Layer) -> Path:
+        return (self.root / layer.path).resolve()
+
+    def role_for(self, command: str) -> Role:
+        """The role a commenter needs for `command` (everything but help needs write)."""
+        default = Role.NONE if command == "help" else Role.WRITE
+        return self.permissions.get(command, default)
+
+    @property
+    def smoke_suite(self) -> str | None:
+        """The suite to run after applies: `after_apply_e2e`, else `smoke` when declared."""
+        if self.after_apply_e2e:
+            return self.after_apply_e2e
+        return "smoke" if "smoke" in self.e2e else None
+
+
+COMMANDS = ("plan", "apply", "health", "e2e", "review", "help", "unlock")
+
+
+def find_config(
+    start: Path, explicit: str | None = None, env: Mapping[str, str] = os.environ
+) -> Path:
+    """`--config`, then `$INFRA_CONFIG`, then the nearest infra.yaml walking up from `start`."""
+    chosen = explicit or env.get("INFRA_CONFIG")
+    if chosen:
+        path = Path(chosen).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"config file {path} does not exist", "check --config / INFRA_CONFIG")
+        return path.resolve()
+    here = start.resolve()
+    for directory in (here, *here.parents):
+        candidate = directory / CONFIG_NAME
+        if candidate.is_file():
+            return candidate
+    raise ConfigError(
+        f"no {CONFIG_NAME} found in {here} or any parent directory",
+        "run `infra init` to create one, or pass --config PATH",
+    )
+
+
+def load_config(path: Path) -> Config:
+    """Read and validate `path`; every failure is a ConfigError that names file, key and line."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}", "check the path") from exc
+    return parse_config(text, path)
+
+
+def parse_config(text: str, path: Path) -> Config:
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(
+            f"{path}{where}: YAML syntax error: {problem}",
+            "fix the YAML (indentation, quotes, colons) at that line",
+        ) from exc
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"{path}: expected a mapping with `version` and `layers`",
+            "see `infra config schema` or run `infra init`",
+        )
+    try:
+        config = Config.model_validate({**data, "root": path.parent.resolve()})
+    except ValidationError as exc:
+        raise _config_error(exc, path, node) from exc
+    for layer in config.ordered_layers:
+        if not config.layer_dir(layer).is_dir():
+            line = _line_of(node, ("layers", layer.name, "path"))
+            raise ConfigError(
+                f"{path}{line}: layers.{layer.name}.path: directory {layer.path!r} does not exist",
+                "point `path` at the layer's directory, relative to infra.yaml",
+            )
+    return config
+
+
+def _config_error(exc: ValidationError, path: Path, node: yaml.Node | None) -> ConfigError:
+    first = exc.errors()[0]
+    loc = tuple(str(p) for p in first["loc"] if not str(p).startswith(("function-", "tagged")))
+    # Pydantic puts union member names in the location; keep only real keys.
+    loc = tuple(p for p in loc if not p[0].isupper())
+    if len(loc) > 2 and loc[0] == "health" and loc[2] in _PROBE_KINDS:
+        loc = loc[:2] + loc[3:]  # drop the probe-kind tag pydantic adds
+    key = ".".join(loc) or "(top level)"
+    kind = first["type"]
+    if kind == "extra_forbidden":
+        what, fix = (
+            f"unknown key `{loc[-1]}`",
+            "remove it or fix its spelling (see `infra config schema`)",
+        )
+    elif kind == "missing":
+        what, fix = f"missing required key `{loc[-1]}`", f"add `{loc[-1]}:` there"
+    else:
+        what = first["msg"].removeprefix("Value error, ")
+        fix = _FIXES.get(kind, "see `infra config schema` for the allowed values")
+    return ConfigError(f"{path}{_line_of(node, loc)}: {key}: {what}", fix)
+
+
+_FIXES = {
+    "value_error": "change the value as the message says",
+    "probe_kind": "give the probe one of: http, tcp, dns, kubernetes, command",
+    "enum": "use one of the values listed",
+    "literal_error": "use one of the values listed",
+}
+
+
+def _line_of(node: yaml.Node | None, loc: tuple[str, ...]) -> str:
+    """`:LINE` of the deepest YAML node along `loc`, or '' when it cannot be found."""
+    line: int | None = None
+    for key in loc:
+        if not isinstance(node, yaml.MappingNode):
+            break
+        for key_node, value_node in node.value:
+            if key_node.value == key:
+                line = key_node.start_mark.line + 1
+                node = value_node
+                break
+        else:
+            break
+    return f":{line}" if line is not None else ""
+
+
+def json_schema() -> dict[str, Any]:
+    schema = Config.model_json_schema(mode="validation")
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "infra.yaml"
+    schema.get("properties", {}).pop("root", None)
+    return schema

@@ -1,0 +1,121 @@
+"""Typed records that travel between modules: plan results and per-layer outcomes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+
+
+class ChangeKind(StrEnum):
+    """One resource's planned action, collapsed from Terraform's `actions` list."""
+
+    CREATE = "create"
+    UPDATE = "update"
+    DELETE = "delete"
+    REPLACE = "replace"
+    READ = "read"
+    NOOP = "no-op"
+
+    @property
+    def symbol(self) -> str:
+        return _SYMBOLS[self]
+
+
+_SYMBOLS = {
+    ChangeKind.CREATE: "+",
+    ChangeKind.UPDATE: "~",
+    ChangeKind.DELETE: "-",
+    ChangeKind.REPLACE: "-/+",
+    ChangeKind.READ: "<=",
+    ChangeKind.NOOP: " ",
+}
+
+
+@dataclass(frozen=True)
+class ResourceChange:
+    address: str
+    kind: ChangeKind
+    actions: tuple[str, ...]
+    importing: bool = False
+    moved_from: str | None = None
+
+
+@dataclass(frozen=True)
+class OutputChange:
+    name: str
+    kind: ChangeKind
+    sensitive: bool
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    severity: str  # "error" | "warning", as Terraform reports it
+    summary: str
+    detail: str = ""
+    filename: str | None = None
+    line: int | None = None
+
+
+@dataclass(frozen=True)
+class PlanCounts:
+    add: int = 0
+    change: int = 0
+    destroy: int = 0
+    replace: int = 0
+    import_: int = 0
+    move: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.add + self.change + self.destroy + self.replace + self.import_ + self.move
+
+    def short(self) -> str:
+        """`+2 ~1 -0`, with replacements counted on both sides as Terraform's summary does."""
+        return f"+{self.add + self.replace} ~{self.change} -{self.destroy + self.replace}"
+
+
+@dataclass(frozen=True)
+class PlanResult:
+    """What one `terraform plan` of one layer found."""
+
+    layer: str
+    counts: PlanCounts
+    resource_changes: tuple[ResourceChange, ...]
+    output_changes: tuple[OutputChange, ...]
+    drift: tuple[ResourceChange, ...]  # changed outside Terraform (`resource_drift`)
+    diagnostics: tuple[Diagnostic, ...]
+    fingerprint: str
+    text: str  # the human-readable plan, sensitive values already masked by Terraform
+    planfile: Path | None = None
+
+    @property
+    def has_changes(self) -> bool:
+        return bool(self.resource_changes) or bool(self.output_changes)
+
+    @property
+    def destructive(self) -> tuple[ResourceChange, ...]:
+        return tuple(
+            c for c in self.resource_changes if c.kind in (ChangeKind.DELETE, ChangeKind.REPLACE)
+        )
+
+
+class Outcome(StrEnum):
+    """How one layer's step ended."""
+
+    OK = "ok"  # planned with no changes, or applied
+    CHANGES = "changes"  # planned, with changes
+    FAILED = "failed"
+    SKIPPED = "skipped"  # not run because an earlier layer failed (or not wanted)
+
+
+@dataclass(frozen=True)
+class LayerRun:
+    """The outcome of planning or applying one layer."""
+
+    layer: str
+    outcome: Outcome
+    duration: float = 0.0
+    plan: PlanResult | None = None
+    error: str = ""
+    log: str = field(default="", repr=False)
