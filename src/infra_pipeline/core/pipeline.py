@@ -1,0 +1,161 @@
+"""Planning layers in parallel and applying them strictly one at a time, in order.
+
+This module decides *what runs when*; the engine, the GitHub edge and the terminal are passed
+in. A failed apply stops the sequence: later layers are reported as skipped and never touched.
+"""
+
+from __future__ import annotations
+
+import difflib
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+from ..config import Config, Layer
+from ..errors import ExitCode, InfraError
+from ..models import LayerRun, Outcome, PlanResult
+from . import process
+from .terraform import ApplyResult, TerraformEngine
+
+EngineFactory = Callable[[Layer], TerraformEngine]
+# Called once per layer before it is applied: returns the plan to apply, or raises InfraError
+# (a refusal, e.g. "the plan changed since it was reviewed") which stops the sequence.
+PlanForApply = Callable[[Layer, TerraformEngine], PlanResult]
+Listener = Callable[[str, str], None]  # (layer, event) where event is "start" or a LayerRun
+
+
+def select_layers(config: Config, names: Iterable[str]) -> list[Layer]:
+    """The layers named (in apply order); no names or `all` means every layer."""
+    wanted = [n for n in names if n]
+    if not wanted or "all" in wanted:
+        return config.ordered_layers
+    unknown = [n for n in wanted if n not in config.layers]
+    if unknown:
+        raise InfraError(
+            f"unknown layer `{unknown[0]}`{did_you_mean(unknown[0], config.layers)}",
+            f"layers are: {', '.join(config.layers)}, or `all`",
+            ExitCode.USAGE,
+        )
+    return [layer for layer in config.ordered_layers if layer.name in wanted]
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.5)
+    return f" (did you mean `{close[0]}`?)" if close else ""
+
+
+def plan_layers(
+    layers: Sequence[Layer],
+    engine_for: EngineFactory,
+    *,
+    jobs: int,
+    on_start: Callable[[Layer], None] = lambda layer: None,
+    on_done: Callable[[LayerRun], None] = lambda run: None,
+) -> list[LayerRun]:
+    """Plan `layers`, at most `jobs` at once; results come back in the given order."""
+
+    def one(layer: Layer) -> LayerRun:
+        on_start(layer)
+        started = time.monotonic()
+        try:
+            plan = engine_for(layer).plan()
+            run = LayerRun(
+                layer.name,
+                Outcome.CHANGES if plan.has_changes else Outcome.OK,
+                time.monotonic() - started,
+                plan=plan,
+            )
+        except InfraError as exc:
+            run = LayerRun(
+                layer.name,
+                Outcome.FAILED,
+                time.monotonic() - started,
+                error=exc.message,
+            )
+        on_done(run)
+        return run
+
+    if not layers:
+        return []
+    with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(layers)))) as pool:
+        return list(pool.map(one, layers))
+
+
+def apply_layers(
+    layers: Sequence[Layer],
+    engine_for: EngineFactory,
+    *,
+    plan_for: PlanForApply,
+    on_start: Callable[[Layer], None] = lambda layer: None,
+    on_done: Callable[[LayerRun], None] = lambda run: None,
+) -> list[LayerRun]:
+    """Apply `layers` one at a time in `order`; stop at the first failure or refusal.
+
+    A layer whose plan has no changes is reported OK without running apply.
+    """
+    runs: list[LayerRun] = []
+    failed = False
+    for layer in sorted(layers, key=lambda lyr: lyr.order):
+        if failed or process.cancelled.is_set():
+            run = LayerRun(layer.name, Outcome.SKIPPED, error=_skip_reason(runs))
+            runs.append(run)
+            on_done(run)
+            continue
+        on_start(layer)
+        started = time.monotonic()
+        engine = engine_for(layer)
+        try:
+            plan = plan_for(layer, engine)
+        except InfraError as exc:
+            run = LayerRun(
+                layer.name, Outcome.FAILED, time.monotonic() - started, error=exc.message
+            )
+        else:
+            if plan.has_changes and plan.planfile is not None:
+                result = engine.apply(plan.planfile)
+            else:
+                result = ApplyResult(ok=True, output="no changes")
+            run = LayerRun(
+                layer.name,
+                Outcome.OK if result.ok else Outcome.FAILED,
+                time.monotonic() - started,
+                plan=plan,
+                error=result.error,
+                log=result.output,
+            )
+        failed = run.outcome is Outcome.FAILED
+        runs.append(run)
+        on_done(run)
+    return runs
+
+
+def _skip_reason(runs: Sequence[LayerRun]) -> str:
+    failed = [r.layer for r in runs if r.outcome is Outcome.FAILED]
+    if failed:
+        return f"not applied: `{failed[0]}` failed first"
+    return "not applied: the run was cancelled"
+
+
+def plan_fresh(layer: Layer, engine: TerraformEngine) -> PlanResult:
+    """The default `plan_for`: plan right before applying, so the plan sees earlier layers."""
+    return engine.plan()
+
+
+def exit_code(runs: Sequence[LayerRun], *, detailed: bool = False) -> ExitCode:
+    if any(r.outcome in (Outcome.FAILED, Outcome.SKIPPED) for r in runs):
+        return ExitCode.FAILURE
+    if detailed and any(r.outcome is Outcome.CHANGES for r in runs):
+        return ExitCode.CHANGES
+    return ExitCode.OK
+
+
+def make_engine_factory(
+    config: Config,
+    env: Mapping[str, str],
+    on_line: Callable[[str, str], None] | None = None,
+) -> EngineFactory:
+    def factory(layer: Layer) -> TerraformEngine:
+        sink = (lambda line: on_line(layer.name, line)) if on_line else None
+        return TerraformEngine(config, layer, env=env, on_line=sink)
+
+    return factory

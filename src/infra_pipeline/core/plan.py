@@ -1,0 +1,179 @@
+"""Pure reading of Terraform's JSON plan (`terraform show -json PLANFILE`).
+
+The fingerprint is what makes "apply exactly what was reviewed" checkable: a sha256 over the
+canonical JSON of every change that would be made (resource and output changes: address,
+actions, before, after, after_unknown), with sensitive values replaced by a marker so that
+neither the fingerprint input nor anything printed ever carries a secret. Equal intended
+changes give equal fingerprints; any other change gives another.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from ..models import (
+    ChangeKind,
+    Diagnostic,
+    OutputChange,
+    PlanCounts,
+    PlanResult,
+    ResourceChange,
+)
+
+SENSITIVE = "(sensitive value)"
+_TEXT_START = re.compile(
+    r"^(Terraform used the selected providers|Terraform will perform|Note: Objects have changed"
+    r"|No changes\.|Changes to Outputs:)",
+    re.MULTILINE,
+)
+_TEXT_END = re.compile(r"^─{10,}|^Saved the plan to:", re.MULTILINE)
+
+
+def kind_of(actions: list[str]) -> ChangeKind:
+    if sorted(actions) == ["create", "delete"]:
+        return ChangeKind.REPLACE
+    if len(actions) == 1:
+        try:
+            return ChangeKind(actions[0])
+        except ValueError:
+            pass
+    return ChangeKind.NOOP
+
+
+def mask(value: Any, sensitive: Any) -> Any:
+    """`value` with every part that `sensitive` (Terraform's *_sensitive mirror) marks hidden."""
+    if sensitive is True:
+        return SENSITIVE
+    if isinstance(value, dict) and isinstance(sensitive, dict):
+        return {k: mask(v, sensitive.get(k, False)) for k, v in value.items()}
+    if isinstance(value, list) and isinstance(sensitive, list):
+        return [mask(v, sensitive[i] if i < len(sensitive) else False) for i, v in enumerate(value)]
+    return value
+
+
+def _masked_change(change: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "actions": change.get("actions", []),
+        "before": mask(change.get("before"), change.get("before_sensitive", False)),
+        "after": mask(change.get("after"), change.get("after_sensitive", False)),
+        "after_unknown": change.get("after_unknown"),
+        "importing": change.get("importing") is not None,
+    }
+
+
+def _resource(entry: Mapping[str, Any]) -> ResourceChange:
+    change = entry.get("change", {})
+    return ResourceChange(
+        address=str(entry.get("address", "")),
+        kind=kind_of(list(change.get("actions", []))),
+        actions=tuple(change.get("actions", [])),
+        importing=change.get("importing") is not None,
+        moved_from=entry.get("previous_address"),
+    )
+
+
+def _matters(change: ResourceChange) -> bool:
+    """A change that apply would make: anything but a no-op or a data read, or a move/import."""
+    return (
+        change.kind not in (ChangeKind.NOOP, ChangeKind.READ)
+        or change.importing
+        or change.moved_from is not None
+    )
+
+
+def fingerprint(plan_json: Mapping[str, Any]) -> str:
+    """sha256 of the canonical JSON of the plan's effective changes (see module doc)."""
+    resources = []
+    for entry in plan_json.get("resource_changes") or []:
+        if not _matters(_resource(entry)):
+            continue
+        item = {"address": entry.get("address"), "previous_address": entry.get("previous_address")}
+        resources.append({**item, **_masked_change(entry.get("change", {}))})
+    outputs = []
+    for name, change in sorted((plan_json.get("output_changes") or {}).items()):
+        if kind_of(list(change.get("actions", []))) is ChangeKind.NOOP:
+            continue
+        outputs.append({"name": name, **_masked_change(change)})
+    resources.sort(key=lambda r: str(r["address"]))
+    canonical = json.dumps(
+        {"resources": resources, "outputs": outputs},
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=True,
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def count(changes: list[ResourceChange]) -> PlanCounts:
+    kinds = [c.kind for c in changes]
+    return PlanCounts(
+        add=kinds.count(ChangeKind.CREATE),
+        change=kinds.count(ChangeKind.UPDATE),
+        destroy=kinds.count(ChangeKind.DELETE),
+        replace=kinds.count(ChangeKind.REPLACE),
+        import_=sum(c.importing for c in changes),
+        move=sum(c.moved_from is not None for c in changes),
+    )
+
+
+def plan_text(stdout: str) -> str:
+    """The part of `terraform plan -no-color` output a reviewer reads (no refresh chatter)."""
+    start = _TEXT_START.search(stdout)
+    text = stdout[start.start() :] if start else stdout
+    end = _TEXT_END.search(text)
+    return (text[: end.start()] if end else text).strip("\n")
+
+
+def read_plan(
+    layer: str,
+    plan_json: Mapping[str, Any],
+    *,
+    text: str,
+    diagnostics: tuple[Diagnostic, ...] = (),
+) -> PlanResult:
+    """The typed PlanResult of one layer's JSON plan."""
+    changes = [_resource(e) for e in plan_json.get("resource_changes") or []]
+    effective = [c for c in changes if _matters(c)]
+    outputs = tuple(
+        OutputChange(
+            name=name,
+            kind=kind_of(list(change.get("actions", []))),
+            sensitive=bool(change.get("before_sensitive") or change.get("after_sensitive")),
+        )
+        for name, change in sorted((plan_json.get("output_changes") or {}).items())
+        if kind_of(list(change.get("actions", []))) is not ChangeKind.NOOP
+    )
+    drift = tuple(
+        c for c in (_resource(e) for e in plan_json.get("resource_drift") or []) if _matters(c)
+    )
+    return PlanResult(
+        layer=layer,
+        counts=count(effective),
+        resource_changes=tuple(effective),
+        output_changes=outputs,
+        drift=drift,
+        diagnostics=diagnostics,
+        fingerprint=fingerprint(plan_json),
+        text=text,
+    )
+
+
+def read_diagnostics(validate_json: Mapping[str, Any]) -> tuple[Diagnostic, ...]:
+    """Diagnostics of `terraform validate -json` as typed records."""
+    result = []
+    for diag in validate_json.get("diagnostics") or []:
+        rng = diag.get("range") or {}
+        result.append(
+            Diagnostic(
+                severity=str(diag.get("severity", "error")),
+                summary=str(diag.get("summary", "")),
+                detail=str(diag.get("detail", "")),
+                filename=rng.get("filename"),
+                line=(rng.get("start") or {}).get("line"),
+            )
+        )
+    return tuple(result)
