@@ -1,18 +1,11 @@
-# Cluster-wide services. Reads the bootstrap layer's outputs, as a real platform layer reads
-# the cluster's endpoint.
+# Cluster-wide services, deployed with the shared service module.
 
 terraform {
   required_version = ">= 1.5"
 }
 
-data "terraform_remote_state" "bootstrap" {
-  backend = "local"
-  config = {
-    path = "${path.module}/../bootstrap/terraform.tfstate"
-  }
-  defaults = {
-    cluster_name = "homelab"
-  }
+locals {
+  cluster = jsondecode(file("${path.module}/../live/cluster.json")).name
 }
 
 module "ingress" {
@@ -21,7 +14,7 @@ module "ingress" {
   environment = "platform"
   replicas    = 2
   settings = {
-    cluster = data.terraform_remote_state.bootstrap.outputs.cluster_name
+    cluster = local.cluster
   }
 }
 

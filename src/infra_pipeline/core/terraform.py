@@ -103,13 +103,14 @@ class TerraformEngine:
         self._runner = runner
         self._prefix = resolve_binary(layer, self._env)
 
-    def _run(self, *args: str) -> process.ProcessResult:
+    def _run(self, *args: str, stream: bool = True) -> process.ProcessResult:
+        # `show -json` is never streamed: it carries sensitive values in clear text.
         return self._runner(
             [*self._prefix, *args],
             cwd=self.workdir,
             env=self._env,
             timeout=self.layer.timeout,
-            on_line=self._on_line,
+            on_line=self._on_line if stream else None,
         )
 
     def _check(self, result: process.ProcessResult, what: str) -> process.ProcessResult:
@@ -122,8 +123,8 @@ class TerraformEngine:
             )
         if result.returncode != 0:
             raise InfraError(
-                f"{what} of `{self.layer.name}` failed: {result.describe()}\n"
-                + _tail(result.output),
+                f"{what} of `{self.layer.name}` failed: {first_error(result.output)}\n"
+                f"{result.describe()}\n{_tail(result.output)}",
                 f"fix the error above, then run {what} again",
             )
         return result
@@ -154,6 +155,10 @@ class TerraformEngine:
         self._check(
             self._run("init", "-input=false", "-no-color", *self.backend_args()), "terraform init"
         )
+
+    def init_without_backend(self) -> None:
+        """Enough of `init` for `validate` (modules), without touching any state."""
+        self._check(self._run("init", "-input=false", "-no-color", "-backend=false"), "init")
 
     def fmt_check(self) -> FmtResult:
         result = self._run("fmt", "-check", "-diff", "-no-color", "-recursive")
@@ -194,7 +199,9 @@ class TerraformEngine:
         )
         if result.returncode not in (0, 2):
             self._check(result, "terraform plan")
-        shown = self._check(self._run("show", "-json", "-no-color", str(self.planfile)), "show")
+        shown = self._check(
+            self._run("show", "-json", "-no-color", str(self.planfile), stream=False), "show"
+        )
         try:
             data = json.loads(shown.stdout)
         except json.JSONDecodeError as exc:
@@ -210,7 +217,7 @@ class TerraformEngine:
         result = self._run("apply", "-input=false", "-no-color", str(planfile))
         if result.returncode == 0 and not result.cancelled:
             return ApplyResult(ok=True, output=result.output)
-        reason = result.describe()
+        reason = f"{first_error(result.output)} ({result.describe()})"
         if result.returncode < 0:
             reason = f"the engine was killed (signal {-result.returncode})"
         return ApplyResult(
@@ -220,6 +227,16 @@ class TerraformEngine:
 
 def _with_planfile(plan: PlanResult, planfile: Path) -> PlanResult:
     return replace(plan, planfile=planfile)
+
+
+def first_error(output: str) -> str:
+    """Terraform's first `Error: …` line, the one a reader needs in a one-line summary."""
+    for line in output.splitlines():
+        text = line.strip("│╷╵ ").strip()
+        if text.startswith("Error: "):
+            return text.removeprefix("Error: ")
+    lines = [line for line in output.splitlines() if line.strip()]
+    return lines[-1].strip() if lines else "no output"
 
 
 def _tail(text: str, lines: int = 20) -> str:

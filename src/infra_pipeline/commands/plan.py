@@ -1,0 +1,39 @@
+"""`infra plan [LAYER...|all]`: plan layers in parallel and show what would change."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from rich.console import Console
+
+from ..config import Config
+from ..core.pipeline import exit_code, make_engine_factory, plan_layers, select_layers
+from ..errors import ExitCode
+from ..models import LayerRun
+from ..ui import progress, results_table
+
+
+def run_plan(
+    config: Config,
+    names: Sequence[str],
+    *,
+    env: Mapping[str, str],
+    console: Console,
+    jobs: int | None = None,
+    detailed_exitcode: bool = False,
+) -> tuple[ExitCode, list[LayerRun]]:
+    layers = select_layers(config, names)
+    with progress(console, "planning") as view:
+        runs = plan_layers(
+            layers,
+            make_engine_factory(config, env, view.line),
+            jobs=jobs or config.jobs,
+            on_start=view.start,
+            on_done=view.done,
+        )
+    for run in runs:
+        if run.plan is not None and run.plan.has_changes:
+            console.rule(f"[bold]{run.layer}[/] {run.plan.counts.short()}")
+            console.print(run.plan.text, markup=False, highlight=False)
+    console.print(results_table(runs, "Plan"))
+    return exit_code(runs, detailed=detailed_exitcode), runs

@@ -1,0 +1,85 @@
+"""`infra validate`: `fmt -check` and `validate` of layers, with GitHub annotations in CI."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+from rich.console import Console
+from rich.markup import escape
+
+from ..config import Config, Layer
+from ..core.terraform import TerraformEngine
+from ..errors import ExitCode, InfraError
+from ..models import Diagnostic
+
+
+@dataclass(frozen=True)
+class LayerCheck:
+    layer: str
+    unformatted: tuple[str, ...] = ()
+    diagnostics: tuple[Diagnostic, ...] = ()
+    error: str = ""
+
+    @property
+    def ok(self) -> bool:
+        errors = [d for d in self.diagnostics if d.severity == "error"]
+        return not (self.unformatted or errors or self.error)
+
+
+def check_layer(config: Config, layer: Layer, env: Mapping[str, str]) -> LayerCheck:
+    try:
+        engine = TerraformEngine(config, layer, env=env)
+        fmt = engine.fmt_check()
+        engine.init_without_backend()
+        return LayerCheck(layer.name, fmt.files, engine.validate())
+    except InfraError as exc:
+        return LayerCheck(layer.name, error=exc.message)
+
+
+def workflow_annotations(config: Config, checks: Sequence[LayerCheck]) -> list[str]:
+    """`::error file=…,line=…::` workflow commands, paths relative to the repo root."""
+    lines = []
+    for check in checks:
+        base = PurePosixPath(config.layers[check.layer].path)
+        for name in check.unformatted:
+            lines.append(f"::error file={base / name},title=terraform fmt::not formatted")
+        for diag in check.diagnostics:
+            where = f"file={base / diag.filename}," if diag.filename else ""
+            where += f"line={diag.line}," if diag.line else ""
+            text = f"{diag.summary}: {diag.detail}".replace("\n", " ").replace("::", ": :")
+            lines.append(f"::{diag.severity} {where}title=terraform validate::{text}")
+        if check.error:
+            lines.append(
+                f"::error title=infra validate {check.layer}::{check.error.splitlines()[0]}"
+            )
+    return lines
+
+
+def run_validate(
+    config: Config,
+    layers: Sequence[Layer],
+    *,
+    env: Mapping[str, str],
+    console: Console,
+    jobs: int | None = None,
+) -> tuple[ExitCode, list[LayerCheck]]:
+    with ThreadPoolExecutor(max_workers=max(1, jobs or config.jobs)) as pool:
+        checks = list(pool.map(lambda layer: check_layer(config, layer, env), layers))
+    for check in checks:
+        mark = "✅" if check.ok else "❌"
+        console.print(f"{mark} [bold]{escape(check.layer)}[/]")
+        for name in check.unformatted:
+            console.print(f"   not formatted: {escape(name)} (run `terraform fmt`)")
+        for diag in check.diagnostics:
+            where = f"{diag.filename}:{diag.line}: " if diag.filename else ""
+            console.print(f"   {diag.severity}: {escape(where + diag.summary)}")
+        if check.error:
+            console.print(f"   {escape(check.error)}")
+    if env.get("GITHUB_ACTIONS") == "true":
+        for line in workflow_annotations(config, checks):
+            console.print(line, markup=False, highlight=False, soft_wrap=True)
+    code = ExitCode.OK if all(c.ok for c in checks) else ExitCode.FAILURE
+    return code, checks

@@ -1,0 +1,96 @@
+"""`infra verify`: plan every layer and report drift between the code, the state and reality."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from ..config import Config
+from ..core.pipeline import make_engine_factory, plan_layers, select_layers
+from ..errors import ExitCode
+from ..models import LayerRun, Outcome
+from ..ui import progress
+
+
+@dataclass(frozen=True)
+class DriftReport:
+    runs: tuple[LayerRun, ...]
+
+    @property
+    def drifted(self) -> tuple[LayerRun, ...]:
+        return tuple(r for r in self.runs if r.outcome is Outcome.CHANGES)
+
+    @property
+    def failed(self) -> tuple[LayerRun, ...]:
+        return tuple(r for r in self.runs if r.outcome is Outcome.FAILED)
+
+    def exit_code(self, *, detailed: bool = False) -> ExitCode:
+        if self.failed:
+            return ExitCode.FAILURE
+        if detailed and self.drifted:
+            return ExitCode.CHANGES
+        return ExitCode.OK
+
+
+def classify(run: LayerRun) -> str:
+    """In sync, drifted (outside Terraform and/or in code), or failed: one phrase per layer."""
+    if run.outcome is Outcome.FAILED:
+        return "failed"
+    if run.plan is None or not run.plan.has_changes:
+        return "in sync"
+    outside = {c.address for c in run.plan.drift}
+    in_code = [c for c in run.plan.resource_changes if c.address not in outside]
+    parts = []
+    if outside:
+        parts.append(f"{len(outside)} changed outside Terraform")
+    if in_code or run.plan.output_changes:
+        parts.append(f"{len(in_code) + len(run.plan.output_changes)} differ from code/inputs")
+    return "drifted: " + ", ".join(parts)
+
+
+def scan(
+    config: Config,
+    names: Sequence[str],
+    *,
+    env: Mapping[str, str],
+    console: Console,
+    jobs: int | None = None,
+) -> DriftReport:
+    layers = select_layers(config, names)
+    with progress(console, "scanning") as view:
+        runs = plan_layers(
+            layers,
+            make_engine_factory(config, env, view.line),
+            jobs=jobs or config.jobs,
+            on_start=view.start,
+            on_done=view.done,
+        )
+    return DriftReport(tuple(runs))
+
+
+def drift_table(report: DriftReport) -> Table:
+    table = Table(title="Drift scan", title_justify="left")
+    for column in ("Layer", "Status", "+/~/-", "Resources", "Duration"):
+        table.add_column(column)
+    for run in report.runs:
+        status = classify(run)
+        style = "green" if status == "in sync" else "red" if status == "failed" else "yellow"
+        resources = ""
+        if run.plan is not None:
+            resources = ", ".join(c.address for c in run.plan.resource_changes[:5])
+            if len(run.plan.resource_changes) > 5:
+                resources += f" (+{len(run.plan.resource_changes) - 5} more)"
+        elif run.error:
+            resources = run.error.splitlines()[0]
+        table.add_row(
+            escape(run.layer),
+            f"[{style}]{escape(status)}[/]",
+            run.plan.counts.short() if run.plan else "-",
+            escape(resources),
+            f"{run.duration:.1f}s",
+        )
+    return table

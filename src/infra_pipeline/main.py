@@ -1,0 +1,255 @@
+"""The `infra` CLI: declarative wiring only. Each command loads the config, calls one function
+in `commands/`, and turns its result into an exit code. Imports are lazy so that `infra --help`
+and ignored events start fast."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import tempfile
+import traceback
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING, Annotated, Any
+
+import click
+import typer
+
+from .errors import ExitCode, InfraError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from .config import Config
+
+EXIT_CODES = (
+    "Exit codes: 0 success · 1 failure (a layer failed, a refusal, an API error) · "
+    "2 usage or config error · 3 with --detailed-exitcode: success, and changes are present · "
+    "130 cancelled."
+)
+
+app = typer.Typer(
+    help="Serverless Terraform/Terragrunt pipeline for GitHub pull requests.\n\n" + EXIT_CODES,
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+config_app = typer.Typer(help="Show the resolved infra.yaml, or its JSON Schema.")
+app.add_typer(config_app, name="config")
+
+
+@dataclass
+class Context:
+    """What every command gets: the environment (a dict in tests) and where to look for config."""
+
+    env: Mapping[str, str]
+    config_path: str | None = None
+    cwd: Path = field(default_factory=Path.cwd)
+    _console: Console | None = None
+
+    @property
+    def console(self) -> Console:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(highlight=False)
+        return self._console
+
+    def config(self) -> Config:
+        from .config import find_config, load_config
+
+        return load_config(find_config(self.cwd, self.config_path, self.env))
+
+
+def _ctx(ctx: typer.Context) -> Context:
+    obj = ctx.obj
+    assert isinstance(obj, Context)
+    return obj
+
+
+def _done(code: int) -> None:
+    raise typer.Exit(int(code))
+
+
+LayersArg = Annotated[
+    list[str] | None,
+    typer.Argument(help="Layer names, or `all` (the default).", show_default=False),
+]
+JobsOpt = Annotated[int | None, typer.Option("--jobs", "-j", help="Layers planned at once.")]
+
+
+@app.callback()
+def _options(
+    ctx: typer.Context,
+    config: Annotated[
+        str | None, typer.Option("--config", "-c", help="Path to infra.yaml (or $INFRA_CONFIG).")
+    ] = None,
+) -> None:
+    obj = ctx.obj if isinstance(ctx.obj, Context) else Context(env=os.environ)
+    obj.config_path = config
+    ctx.obj = obj
+
+
+@app.command()
+def validate(ctx: typer.Context, layers: LayersArg = None, jobs: JobsOpt = None) -> None:
+    """`terraform fmt -check` and `validate` on layers (annotations in GitHub Actions)."""
+    from .commands.validate import run_validate
+    from .core.pipeline import select_layers
+
+    c = _ctx(ctx)
+    config = c.config()
+    code, _ = run_validate(
+        config, select_layers(config, layers or []), env=c.env, console=c.console, jobs=jobs
+    )
+    _done(code)
+
+
+@app.command()
+def plan(
+    ctx: typer.Context,
+    layers: LayersArg = None,
+    jobs: JobsOpt = None,
+    detailed_exitcode: Annotated[
+        bool, typer.Option("--detailed-exitcode", help="Exit 3 when any layer has changes.")
+    ] = False,
+) -> None:
+    """Plan layers in parallel and show what would change."""
+    from .commands.plan import run_plan
+
+    c = _ctx(ctx)
+    code, _ = run_plan(
+        c.config(),
+        layers or [],
+        env=c.env,
+        console=c.console,
+        jobs=jobs,
+        detailed_exitcode=detailed_exitcode,
+    )
+    _done(code)
+
+
+@app.command()
+def apply(ctx: typer.Context, layers: LayersArg = None) -> None:
+    """Plan and apply layers one at a time in `order`, stopping at the first failure."""
+    from .commands.apply import run_apply
+
+    c = _ctx(ctx)
+    code, _ = run_apply(c.config(), layers or [], env=c.env, console=c.console)
+    _done(code)
+
+
+@app.command()
+def verify(
+    ctx: typer.Context,
+    layers: LayersArg = None,
+    all_layers: Annotated[
+        bool, typer.Option("--all", help="Scan every layer (the default).")
+    ] = False,
+    jobs: JobsOpt = None,
+    detailed_exitcode: Annotated[
+        bool, typer.Option("--detailed-exitcode", help="Exit 3 when any layer drifted.")
+    ] = False,
+) -> None:
+    """Drift scan: plan every layer and report the ones that differ from their state."""
+    from .commands.verify import drift_table, scan
+
+    c = _ctx(ctx)
+    report = scan(
+        c.config(), [] if all_layers else layers or [], env=c.env, console=c.console, jobs=jobs
+    )
+    c.console.print(drift_table(report))
+    _done(report.exit_code(detailed=detailed_exitcode))
+
+
+@config_app.callback(invoke_without_command=True)
+def config_show(ctx: typer.Context) -> None:
+    """Print the resolved infra.yaml."""
+    if ctx.invoked_subcommand is not None:
+        return
+    import yaml
+
+    c = _ctx(ctx)
+    config = c.config()
+    data = config.model_dump(mode="json", exclude_defaults=False)
+    c.console.print(f"# {config.root / 'infra.yaml'}", markup=False)
+    c.console.print(yaml.safe_dump(data, sort_keys=False), markup=False)
+
+
+@config_app.command("schema")
+def config_schema(ctx: typer.Context) -> None:
+    """Print the JSON Schema of infra.yaml (for editor completion)."""
+    import json
+
+    from .config import json_schema
+
+    sys.stdout.write(json.dumps(json_schema(), indent=2) + "\n")
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    console: Console | None = None,
+    cwd: Path | None = None,
+) -> int:
+    """Run the CLI in-process and return its exit code (tests call this directly)."""
+    obj = Context(env=os.environ if env is None else env, _console=console)
+    if cwd is not None:
+        obj.cwd = cwd
+    try:
+        # Without standalone mode click returns the code of a `typer.Exit` instead of exiting.
+        result = app(args=list(argv) if argv is not None else None, standalone_mode=False, obj=obj)
+        return int(result) if isinstance(result, int) else ExitCode.OK
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.exceptions.Abort:
+        return 130
+    except click.exceptions.ClickException as exc:
+        exc.show()
+        return ExitCode.USAGE
+    except InfraError as exc:
+        _error_console(obj).print(f"[bold red]error:[/] {_escape(exc.message)}")
+        if exc.hint:
+            _error_console(obj).print(f"  → {_escape(exc.hint)}")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except Exception:
+        log = Path(obj.env.get("RUNNER_TEMP") or tempfile.gettempdir()) / "infra-pipeline-crash.log"
+        log.write_text(traceback.format_exc(), encoding="utf-8")
+        _error_console(obj).print(
+            f"[bold red]internal error[/] (a bug in infra-pipeline); traceback written to {log}"
+        )
+        return ExitCode.FAILURE
+
+
+def _error_console(obj: Context) -> Console:
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False)
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+def _on_signal(signum: int, frame: FrameType | None) -> None:
+    """First signal: pass SIGINT to Terraform and let the run wind down and report.
+    Second: stop now."""
+    from .core import process
+
+    if process.cancelled.is_set():
+        raise KeyboardInterrupt
+    process.cancel_all()
+
+
+def run(*args: Any) -> None:
+    """The console script."""
+    signal.signal(signal.SIGINT, _on_signal)
+    signal.signal(signal.SIGTERM, _on_signal)
+    raise SystemExit(main())
