@@ -103,6 +103,9 @@ def run(
         except subprocess.TimeoutExpired:
             _kill(proc)
             proc.wait()
+        # Children that ignore SIGINT (a shell script's background jobs do) outlive the leader;
+        # a timed-out command must not leave any of its group running.
+        _kill(proc)
     finally:
         with _active_lock:
             _active.discard(proc)
