@@ -1,0 +1,74 @@
+"""The bundled example as a test fixture: a fresh copy per test, and the CLI run in-process."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+
+from infra_pipeline.main import main
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "homelab"
+LAYER_DIRS = {
+    "bootstrap": "bootstrap",
+    "platform": "platform",
+    "data-staging": "envs/staging/data",
+    "data-prod": "envs/prod/data",
+}
+
+
+@dataclass
+class CliResult:
+    code: int
+    out: str
+
+
+def copy_example(dest: Path) -> Path:
+    root = dest / "homelab"
+    shutil.copytree(
+        EXAMPLE, root, ignore=shutil.ignore_patterns(".terraform", "*.tfstate*", "reports")
+    )
+    return root
+
+
+def base_env(**extra: str) -> dict[str, str]:
+    """A clean environment: PATH and HOME only, never the developer's GitHub variables."""
+    env = {k: os.environ[k] for k in ("PATH", "HOME", "TF_CLI_CONFIG_FILE") if k in os.environ}
+    env.update(extra)
+    return env
+
+
+def infra(root: Path, *args: str, env: dict[str, str] | None = None) -> CliResult:
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=200, force_terminal=False, color_system=None)
+    code = main(list(args), env=env or base_env(), console=console, cwd=root)
+    return CliResult(code, buffer.getvalue())
+
+
+def state_resources(root: Path, layer: str) -> list[str]:
+    """Addresses of the managed resources in a layer's local state (empty when never applied)."""
+    path = root / LAYER_DIRS[layer] / "terraform.tfstate"
+    if not path.exists():
+        return []
+    state = json.loads(path.read_text())
+    found = []
+    for res in state.get("resources", []):
+        prefix = f"{res['module']}." if "module" in res else ""
+        for inst in res.get("instances", []):
+            key = inst.get("index_key")
+            suffix = f'["{key}"]' if isinstance(key, str) else f"[{key}]" if key is not None else ""
+            found.append(f"{prefix}{res['type']}.{res['name']}{suffix}")
+    return sorted(found)
+
+
+def add_node(root: Path, name: str) -> None:
+    """Drift made out-of-band: the 'live cluster' reports one more node."""
+    path = root / "live" / "cluster.json"
+    live = json.loads(path.read_text())
+    live["nodes"].append(name)
+    path.write_text(json.dumps(live, indent=2))

