@@ -1,0 +1,91 @@
+"""`infra health` (`/health`, `infra dig`): probe the services declared under `health:`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from ..config import Config
+from ..core import md
+from ..core.health import HealthReport, ProbeResult, check_health
+from ..errors import InfraError
+from ..models import Outcome
+
+
+def run_health(config: Config, *, env: Mapping[str, str], console: Console) -> HealthReport:
+    """Run every probe at once, print the result table, return the report (see `exit_code`)."""
+    if not config.health:
+        raise InfraError(
+            "no health probes are declared in infra.yaml",
+            "add a `health:` section (http, tcp, dns, kubernetes or command probes)",
+        )
+    with console.status(f"Probing {len(config.health)} service(s)…"):
+        report = check_health(config.health, env=env, root=config.root)
+    console.print(_table(report))
+    return report
+
+
+def _table(report: HealthReport) -> Table:
+    table = Table(title="Health", title_justify="left")
+    for column in ("Probe", "Kind", "Result", "Latency", "Detail"):
+        table.add_column(column, justify="right" if column == "Latency" else "left")
+    for r in report.results:
+        # Text(): a detail is the service's words, never rich markup.
+        table.add_row(
+            Text(r.name),
+            r.kind.value,
+            Text("ok", style="green") if r.ok else Text("failed", style="red"),
+            _latency(r),
+            Text(_detail(r)),
+        )
+    return table
+
+
+def render_terminal(report: HealthReport, width: int = 100) -> str:
+    """The result table as plain text (logs, job summaries without Markdown)."""
+    console = Console(width=width, no_color=True, color_system=None, record=True)
+    with console.capture():
+        console.print(_table(report))
+    return console.export_text()
+
+
+def render_markdown(report: HealthReport) -> str:
+    """The PR reply: a headline, then one table row per probe."""
+    failed = report.failed
+    total = len(report.results)
+    headline = (
+        f"### 🩺 Health: ✅ all {total} probes ok"
+        if not failed
+        else f"### 🩺 Health: ❌ {len(failed)} of {total} probes failed"
+    )
+    rows = [
+        "| Probe | Kind | Result | Latency | Detail |",
+        "|:---|:---|:---:|---:|:---|",
+        *(
+            f"| {md.cell(r.name)} | {r.kind.value} | {'✅' if r.ok else '❌'} | "
+            f"{_latency(r)} | {md.cell(_detail(r))} |"
+            for r in report.results
+        ),
+    ]
+    return "\n".join([headline, "", *rows])
+
+
+def dashboard_cell(report: HealthReport) -> tuple[Outcome, str]:
+    """The dashboard's `Health` row: OK or FAILED, and a few words."""
+    failed = report.failed
+    if not failed:
+        return Outcome.OK, f"{len(report.results)}/{len(report.results)} probes ok"
+    names = ", ".join(r.name for r in failed[:3]) + (" …" if len(failed) > 3 else "")
+    return Outcome.FAILED, f"{len(failed)}/{len(report.results)} failed: {names}"
+
+
+def _latency(result: ProbeResult) -> str:
+    return f"{result.latency_ms:.0f} ms"
+
+
+def _detail(result: ProbeResult) -> str:
+    retried = f" (after {result.attempts} attempts)" if result.attempts > 1 else ""
+    return result.detail + retried
