@@ -1,0 +1,38 @@
+"""The audit trail: one JSON line per command, accepted or refused, in the job log and summary."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+AUDIT_PREFIX = "infra-audit "
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    who: str
+    command: str
+    layers: tuple[str, ...]
+    head_sha: str
+    pr: int | None
+    run_url: str
+    result: str  # "ok" | "failed" | "refused: <why>" | "error: <what>"
+    time: str
+    fingerprints: dict[str, str] = field(default_factory=dict)
+    event: str = ""
+
+    def line(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True, ensure_ascii=False)
+
+
+def emit(record: AuditRecord, *, log: list[str], summary_path: str | None) -> str:
+    """Write the record to the job log (`log`, printed by the caller) and the job summary."""
+    line = AUDIT_PREFIX + record.line()
+    log.append(line)
+    if summary_path:
+        with Path(summary_path).open("a", encoding="utf-8") as fh:
+            fh.write(
+                f"\n<details><summary>Audit</summary>\n\n```json\n{record.line()}\n```\n</details>\n"
+            )
+    return line
