@@ -1,0 +1,318 @@
+"""Find a repository's root modules and propose `infra.yaml` layers for them (`infra init`).
+
+Pure apart from reading files: nothing here runs Terraform or writes anything.
+
+- A root module is a directory holding `*.tf` files or a `terragrunt.hcl`, outside any
+  `modules/` directory, `.terraform`, and hidden directories, that no other configuration
+  calls as a local module (`module { source = "../x" }`, terragrunt `terraform { source }`).
+  A `terragrunt.hcl` whose directory holds further terragrunt configurations is the shared
+  parent they `include`, not a layer.
+- A layer depends on another through terragrunt `dependency` / `dependencies` blocks, a
+  `terraform_remote_state` whose state lives in the other layer (a local `path` under its
+  directory, or the `key` of its backend), or any `${path.module}/…` file it reads there.
+  Files read from outside every layer become `watch` globs.
+- Layers are ordered dependencies first; among layers free to go next, shallower paths first,
+  then by path with environment names in promotion order (dev, test, staging, prod).
+- A layer is named after its directory; when several share that name, the parent directory
+  is added until the names differ (`envs/staging/data` → `data-staging`).
+"""
+
+from __future__ import annotations
+
+import heapq
+import os
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import hcl2
+from hcl2.utils import SerializationOptions
+from lark.exceptions import LarkError
+
+from ..config import Engine
+from ..errors import InfraError
+from .changes import _local_dir, _sources_in
+from .scaffold import LayerDraft
+
+TERRAGRUNT_FILE = "terragrunt.hcl"
+_SKIPPED_DIRS = frozenset({"modules", "node_modules", "__pycache__"})
+_ENV_RANK = {
+    name: rank
+    for rank, names in enumerate(
+        (
+            ("sandbox", "dev", "develop", "development"),
+            ("test", "testing", "qa", "ci", "int", "integration"),
+            ("stage", "staging", "stg", "uat", "preprod", "pre-prod"),
+            ("prod", "production", "prd", "live"),
+        ),
+        start=1,
+    )
+    for name in names
+}
+_HCL_OPTIONS = SerializationOptions(
+    with_comments=False, explicit_blocks=False, strip_string_quotes=True
+)
+# `${path.module}/../x/y.json` inside any string, including nested function calls.
+_PATH_REF = re.compile(r"\$\{path\.(?:module|root|cwd)\}(/[^\"\\$}\s]*)")
+_LAYER_CHARS = re.compile(r"[^a-z0-9_.-]+")
+
+
+@dataclass(frozen=True)
+class Discovery:
+    layers: tuple[LayerDraft, ...]
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass
+class _Module:
+    path: str
+    engine: Engine
+    tf: list[Mapping[str, Any]] = field(default_factory=list)
+    terragrunt: Mapping[str, Any] | None = None
+
+
+def discover(root: Path) -> Discovery:
+    """Propose layers for every root module under `root`, in dependency order."""
+    warnings: list[str] = []
+    modules = {m.path: m for m in _read_modules(root, warnings)}
+    called = {target for m in modules.values() for target in _local_sources(m)}
+    parents = {
+        p
+        for p, m in modules.items()
+        if m.engine is Engine.TERRAGRUNT
+        and not m.tf
+        and any(
+            o != p and _is_under(o, p) and modules[o].engine is Engine.TERRAGRUNT for o in modules
+        )
+    }
+    roots = {p: m for p, m in modules.items() if p not in called and p not in parents}
+    if not roots:
+        raise InfraError(
+            f"no Terraform or Terragrunt root module found under {root}",
+            "run `infra init` in the repository that holds your *.tf or terragrunt.hcl files",
+        )
+    backend_keys = {key: p for p, m in roots.items() if (key := _backend_key(m))}
+    depends: dict[str, set[str]] = {}
+    watches: dict[str, set[str]] = {}
+    for path, module in roots.items():
+        depends[path], watches[path] = _references(module, roots, backend_keys)
+    order = _topological(depends)
+    names = _names(list(roots))
+    layers = tuple(
+        LayerDraft(
+            name=names[path],
+            path=path or ".",
+            engine=roots[path].engine,
+            order=index,
+            watch=tuple(sorted(watches[path])),
+            depends_on=tuple(sorted(names[d] for d in depends[path])),
+        )
+        for index, path in enumerate(order, start=1)
+    )
+    return Discovery(layers, tuple(warnings))
+
+
+def read_hcl(path: Path) -> dict[str, Any]:
+    """One HCL file as python-hcl2 8 reads it, with quotes stripped from strings and labels."""
+    with path.open(encoding="utf-8") as handle:
+        data: dict[str, Any] = hcl2.load(handle, serialization_options=_HCL_OPTIONS)
+    return data
+
+
+def _read_modules(root: Path, warnings: list[str]) -> Iterator[_Module]:
+    for directory, subdirs, files in os.walk(root):
+        # Pruning in place stops os.walk from descending into the skipped directories.
+        subdirs[:] = sorted(d for d in subdirs if not d.startswith(".") and d not in _SKIPPED_DIRS)
+        tf_files = sorted(f for f in files if f.endswith(".tf"))
+        has_terragrunt = TERRAGRUNT_FILE in files
+        if not tf_files and not has_terragrunt:
+            continue
+        here = Path(directory)
+        rel = "" if here == root else here.relative_to(root).as_posix()  # "" is the root
+        module = _Module(rel, Engine.TERRAGRUNT if has_terragrunt else Engine.TERRAFORM)
+        for name in [*tf_files, *([TERRAGRUNT_FILE] if has_terragrunt else [])]:
+            try:
+                data = read_hcl(here / name)
+            except (LarkError, UnicodeDecodeError) as exc:
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                where = f"{rel}/{name}" if rel else name
+                warnings.append(f"{where}: not read ({first}); its references are ignored")
+                continue
+            if name == TERRAGRUNT_FILE:
+                module.terragrunt = data
+            else:
+                module.tf.append(data)
+        yield module
+
+
+def _local_sources(module: _Module) -> Iterator[str]:
+    """Directories this configuration calls as local modules, relative to the root."""
+    sources = [src for data in module.tf for src in _sources_in(data, terragrunt=False)]
+    if module.terragrunt is not None:
+        sources += _sources_in(module.terragrunt, terragrunt=True)
+    for source in sources:
+        if (resolved := _local_dir(source, module.path)) is not None:
+            yield resolved
+
+
+def _references(
+    module: _Module, roots: Mapping[str, _Module], backend_keys: Mapping[str, str]
+) -> tuple[set[str], set[str]]:
+    """(root modules this one depends on, watch globs for files it reads from elsewhere)."""
+    depends: set[str] = set()
+    targets: list[str | None] = []  # paths this configuration reaches into
+    if module.terragrunt is not None:
+        for block in _blocks(module.terragrunt, "dependency"):
+            targets += [_relative(module.path, _str(b, "config_path")) for b in block.values()]
+        for body in _blocks(module.terragrunt, "dependencies"):
+            paths = body.get("paths")
+            for item in paths if isinstance(paths, list) else []:
+                targets.append(_relative(module.path, item if isinstance(item, str) else None))
+    read: list[str] = []  # `${path.module}/…` files: a dependency, or else something to watch
+    for data in module.tf:
+        for config in _remote_state_configs(data):
+            key = _str(config, "key") or _str(config, "prefix")
+            if key is not None and key in backend_keys:
+                depends.add(backend_keys[key])
+            state_path = _str(config, "path")  # the local backend, relative to the layer
+            targets.append(_relative(module.path, state_path))
+        for text in _strings(data):
+            for match in _PATH_REF.finditer(text):
+                target = _local_dir("." + match.group(1), module.path)
+                if target is not None and not _is_under(target, module.path):
+                    read.append(target)
+    others = [p for p in roots if p != module.path]
+
+    def owner(target: str) -> str | None:
+        inside = [p for p in others if _is_under(target, p)]
+        return max(inside, key=len) if inside else None
+
+    depends |= {dep for t in targets if t and (dep := owner(t))}
+    watch: set[str] = set()
+    for target in read:
+        if (dep := owner(target)) is not None:
+            depends.add(dep)
+        elif not _in_modules_dir(target):
+            parent = PurePosixPath(target).parent.as_posix()
+            watch.add(target if parent == "." else f"{parent}/**")
+    depends.discard(module.path)
+    return depends, watch
+
+
+def _relative(base: str, target: str | None) -> str | None:
+    """A path written relative to its configuration's directory (`../vpc`), repo-relative."""
+    if not target:
+        return None
+    if not target.startswith(("${", "./", "../", "/")):
+        target = "./" + target
+    return _local_dir(target, base)
+
+
+def _remote_state_configs(data: Mapping[str, Any]) -> Iterator[Any]:
+    for block in _blocks(data, "data"):
+        states = block.get("terraform_remote_state")
+        for state in states.values() if isinstance(states, Mapping) else ():
+            yield state.get("config") if isinstance(state, Mapping) else None
+
+
+def _backend_key(module: _Module) -> str | None:
+    for data in module.tf:
+        for body in _blocks(data, "terraform"):
+            for backend in _blocks(body, "backend"):
+                for settings in backend.values():
+                    key = _str(settings, "key") or _str(settings, "prefix")
+                    if key:
+                        return key
+    return None
+
+
+def _topological(depends: Mapping[str, set[str]]) -> list[str]:
+    """Dependencies first; ties broken by depth, then path in environment promotion order."""
+    waiting = {p: set(d) for p, d in depends.items()}
+    users: dict[str, list[str]] = {p: [] for p in depends}
+    for path, deps in depends.items():
+        for dep in deps:
+            users[dep].append(path)
+    ready = [(_sort_key(p), p) for p, d in waiting.items() if not d]
+    heapq.heapify(ready)
+    ordered: list[str] = []
+    while ready:
+        _, path = heapq.heappop(ready)
+        ordered.append(path)
+        for user in users[path]:
+            waiting[user].discard(path)
+            if not waiting[user]:
+                heapq.heappush(ready, (_sort_key(user), user))
+    if len(ordered) < len(depends):
+        stuck = sorted(set(depends) - set(ordered))
+        raise InfraError(
+            f"the layers {', '.join(stuck)} depend on each other in a cycle",
+            "break the cycle, or write infra.yaml by hand with the order you apply them in",
+        )
+    return ordered
+
+
+def _sort_key(path: str) -> tuple[int, tuple[tuple[int, str], ...]]:
+    parts = PurePosixPath(path).parts
+    return len(parts), tuple((_ENV_RANK.get(part.lower(), 0), part) for part in parts)
+
+
+def _names(paths: list[str]) -> dict[str, str]:
+    """Each path's directory name, plus parent names for as long as it is ambiguous."""
+    parts = {p: [_slug(x) for x in reversed(PurePosixPath(p).parts)] or ["root"] for p in paths}
+    depth = dict.fromkeys(paths, 1)
+    while True:
+        names = {p: "-".join(parts[p][: depth[p]]) or "root" for p in paths}
+        taken = list(names.values())
+        clashes = [p for p in paths if taken.count(names[p]) > 1 or names[p] == "all"]
+        growable = [p for p in clashes if depth[p] < len(parts[p])]
+        if not growable:
+            break
+        for p in growable:
+            depth[p] += 1
+    # Paths that still clash (only possible after slugging) get a counter.
+    seen: dict[str, int] = {}
+    for p in paths:
+        count = seen[names[p]] = seen.get(names[p], 0) + 1
+        if count > 1 or names[p] == "all":
+            names[p] = f"{names[p]}-{count}"
+    return names
+
+
+def _slug(part: str) -> str:
+    slug = _LAYER_CHARS.sub("-", part.lower()).strip("-._")
+    return slug or "layer"
+
+
+def _blocks(data: Any, kind: str) -> Iterator[Mapping[str, Any]]:
+    """The bodies of every `kind` block (python-hcl2 gives a list of them per file)."""
+    value = data.get(kind) if isinstance(data, Mapping) else None
+    for item in value if isinstance(value, list) else [value]:
+        if isinstance(item, Mapping):
+            yield item
+
+
+def _str(body: Any, key: str) -> str | None:
+    value = body.get(key) if isinstance(body, Mapping) else None
+    return value if isinstance(value, str) else None
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+
+
+def _is_under(path: str, directory: str) -> bool:
+    return not directory or path == directory or path.startswith(directory + "/")
+
+
+def _in_modules_dir(path: str) -> bool:
+    return any(part in _SKIPPED_DIRS for part in PurePosixPath(path).parts)
