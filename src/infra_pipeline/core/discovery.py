@@ -19,10 +19,9 @@ Pure apart from reading files: nothing here runs Terraform or writes anything.
 
 from __future__ import annotations
 
-import heapq
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -34,7 +33,7 @@ from lark.exceptions import LarkError
 from ..config import Engine
 from ..errors import InfraError
 from .changes import _local_dir, _sources_in
-from .scaffold import LayerDraft
+from .scaffold import LayerDraft, dependency_order
 
 TERRAGRUNT_FILE = "terragrunt.hcl"
 _SKIPPED_DIRS = frozenset({"modules", "node_modules", "__pycache__"})
@@ -98,8 +97,8 @@ def discover(root: Path) -> Discovery:
     watches: dict[str, set[str]] = {}
     for path, module in roots.items():
         depends[path], watches[path] = _references(module, roots, backend_keys)
-    order = _topological(depends)
-    names = _names(list(roots))
+    order = dependency_order(depends, _sort_key)
+    names = layer_names(list(roots))
     layers = tuple(
         LayerDraft(
             name=names[path],
@@ -228,40 +227,14 @@ def _backend_key(module: _Module) -> str | None:
     return None
 
 
-def _topological(depends: Mapping[str, set[str]]) -> list[str]:
-    """Dependencies first; ties broken by depth, then path in environment promotion order."""
-    waiting = {p: set(d) for p, d in depends.items()}
-    users: dict[str, list[str]] = {p: [] for p in depends}
-    for path, deps in depends.items():
-        for dep in deps:
-            users[dep].append(path)
-    ready = [(_sort_key(p), p) for p, d in waiting.items() if not d]
-    heapq.heapify(ready)
-    ordered: list[str] = []
-    while ready:
-        _, path = heapq.heappop(ready)
-        ordered.append(path)
-        for user in users[path]:
-            waiting[user].discard(path)
-            if not waiting[user]:
-                heapq.heappush(ready, (_sort_key(user), user))
-    if len(ordered) < len(depends):
-        stuck = sorted(set(depends) - set(ordered))
-        raise InfraError(
-            f"the layers {', '.join(stuck)} depend on each other in a cycle",
-            "break the cycle, or write infra.yaml by hand with the order you apply them in",
-        )
-    return ordered
-
-
 def _sort_key(path: str) -> tuple[int, tuple[tuple[int, str], ...]]:
     parts = PurePosixPath(path).parts
     return len(parts), tuple((_ENV_RANK.get(part.lower(), 0), part) for part in parts)
 
 
-def _names(paths: list[str]) -> dict[str, str]:
+def layer_names(paths: Sequence[str]) -> dict[str, str]:
     """Each path's directory name, plus parent names for as long as it is ambiguous."""
-    parts = {p: [_slug(x) for x in reversed(PurePosixPath(p).parts)] or ["root"] for p in paths}
+    parts = {p: [slug(x) for x in reversed(PurePosixPath(p).parts)] or ["root"] for p in paths}
     depth = dict.fromkeys(paths, 1)
     while True:
         names = {p: "-".join(parts[p][: depth[p]]) or "root" for p in paths}
@@ -281,7 +254,8 @@ def _names(paths: list[str]) -> dict[str, str]:
     return names
 
 
-def _slug(part: str) -> str:
+def slug(part: str) -> str:
+    """`part` as a valid layer name (lowercase letters, digits, - _ .)."""
     slug = _LAYER_CHARS.sub("-", part.lower()).strip("-._")
     return slug or "layer"
 

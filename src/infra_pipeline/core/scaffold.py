@@ -1,4 +1,4 @@
-"""Writing a new `infra.yaml` and workflows: shared by `infra init` and `infra migrate`.
+"""Writing a new `infra.yaml`: shared by `infra init` and `infra migrate atlantis`.
 
 The YAML is rendered by hand (not `yaml.dump`) so that a team reads a file laid out like the
 documentation's examples, with the schema hint and short comments, and every rendering is
@@ -7,10 +7,12 @@ validated with `parse_config` before anything is written.
 
 from __future__ import annotations
 
+import heapq
 import json
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +35,7 @@ class LayerDraft:
     order: int
     watch: tuple[str, ...] = ()
     depends_on: tuple[str, ...] = ()  # layer names; written as a comment
-    auto_apply: bool = True
+    env: Mapping[str, str] = field(default_factory=dict)
 
 
 def render_config(
@@ -55,12 +57,41 @@ def render_config(
         lines.append(f"    order: {layer.order}")
         if layer.watch:
             lines.append(f"    watch: [{', '.join(json.dumps(w) for w in layer.watch)}]")
-        if not layer.auto_apply:
-            lines.append("    auto_apply: false")
+        if layer.env:
+            pairs = ", ".join(f"{_scalar(k)}: {json.dumps(v)}" for k, v in layer.env.items())
+            lines.append(f"    env: {{{pairs}}}")
     if settings:
         dumped = yaml.safe_dump(dict(settings), sort_keys=False, default_flow_style=None)
         lines += dumped.rstrip("\n").splitlines()
     return "\n".join(lines) + "\n"
+
+
+def dependency_order(
+    depends: Mapping[str, AbstractSet[str]], key: Callable[[str], Any]
+) -> list[str]:
+    """Every node after the nodes it depends on; among those free to go, the smallest `key`."""
+    waiting = {p: set(d) for p, d in depends.items()}
+    users: dict[str, list[str]] = {p: [] for p in depends}
+    for path, deps in depends.items():
+        for dep in deps:
+            users[dep].append(path)
+    ready = [(key(p), p) for p, d in waiting.items() if not d]
+    heapq.heapify(ready)
+    ordered: list[str] = []
+    while ready:
+        _, path = heapq.heappop(ready)
+        ordered.append(path)
+        for user in users[path]:
+            waiting[user].discard(path)
+            if not waiting[user]:
+                heapq.heappush(ready, (key(user), user))
+    if len(ordered) < len(depends):
+        stuck = sorted(set(depends) - set(ordered))
+        raise InfraError(
+            f"{', '.join(stuck)} depend on each other in a cycle",
+            "break the cycle, or write infra.yaml by hand with the order you apply them in",
+        )
+    return ordered
 
 
 def write_new_files(files: Mapping[Path, str], *, force: bool) -> list[Path]:

@@ -1,0 +1,168 @@
+"""`infra init [DIR]`: propose infra.yaml from the root modules found, and write the workflows."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from .. import templates
+from ..config import CONFIG_NAME, Engine, parse_config
+from ..core import process
+from ..core.discovery import discover
+from ..core.scaffold import LayerDraft, render_config, write_new_files
+from ..errors import ExitCode, InfraError
+
+_HEADER = (
+    "Written by `infra init`. Check each layer's name and `order` (layers plan in parallel and",
+    "apply one at a time in ascending order), then commit it with .github/workflows/ci.yml.",
+    "Every key: `infra config schema`, or the infra.yaml reference in the docs.",
+)
+_FOOTER = """
+# Who may run each comment command (default: write, and anyone for /help):
+# permissions:
+#   apply: maintain
+# Ask for these before /apply runs:
+# apply_requirements: [approved, mergeable]
+"""
+
+
+def init_repo(
+    directory: Path,
+    *,
+    force: bool,
+    console: Console,
+    matrix: bool = False,
+    default_branch: str | None = None,
+    env: Mapping[str, str] = os.environ,
+) -> int:
+    """Write infra.yaml into `directory` and the workflows into its repository's root.
+
+    Nothing is written when any target exists, unless `force`; `matrix` writes the scale-out
+    variant of ci.yml.
+    """
+    directory = directory.resolve()
+    if not directory.is_dir():
+        raise InfraError(f"{directory} is not a directory", "pass the repository's directory")
+    found = discover(directory)
+    repo_root = _git(["rev-parse", "--show-toplevel"], directory, env)
+    root = Path(repo_root).resolve() if repo_root else directory
+    config_file = directory / CONFIG_NAME
+    text = render_config(found.layers, header=_HEADER) + _FOOTER
+    parse_config(text, config_file)  # what we write must load
+    values = templates.TemplateValues(
+        default_branch=default_branch or _default_branch(root, env),
+        config_path=config_file.relative_to(root).as_posix(),
+    )
+    workflows = root / ".github" / "workflows"
+    files = {
+        config_file: text,
+        workflows / "ci.yml": templates.render(
+            templates.CI_MATRIX if matrix else templates.CI, values
+        ),
+        workflows / "docs.yml": templates.render(templates.DOCS, values),
+    }
+    written = write_new_files(files, force=force)
+    # docs.yml builds with mkdocs: give a repository without a site a first page, but never
+    # touch one that has its own.
+    starters = _docs_starter(root, found.layers)
+    for path, starter in starters.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(starter, encoding="utf-8")
+    _report(console, root, [*written, *starters], found.layers, found.warnings, values)
+    return ExitCode.OK
+
+
+def _report(
+    console: Console,
+    root: Path,
+    written: Sequence[Path],
+    layers: Sequence[LayerDraft],
+    warnings: Sequence[str],
+    values: templates.TemplateValues,
+) -> None:
+    table = Table(title="Layers", title_justify="left")
+    for column in ("order", "name", "path", "engine", "after", "watch"):
+        table.add_column(column)
+    for layer in layers:
+        table.add_row(
+            str(layer.order),
+            layer.name,
+            layer.path,
+            layer.engine.value,
+            ", ".join(layer.depends_on),
+            ", ".join(layer.watch),
+        )
+    console.print(table)
+    for warning in warnings:
+        console.print(f"[yellow]warning:[/] {escape(warning)}")
+    console.print("Wrote:")
+    for path in written:
+        console.print(f"  {escape(_shown(path, root))}")
+    steps = [
+        f"Review {values.config_path}: layer names, `order`, and `watch` for files outside "
+        "a layer.",
+        "Add your cloud credentials to the `infra event` step of .github/workflows/ci.yml "
+        "(prefer OIDC).",
+        f"Commit, push a branch and open a pull request against `{values.default_branch}`: "
+        "the dashboard appears and `/plan` runs by itself.",
+        "Comment `/help` on the pull request to see every command.",
+    ]
+    if any(layer.engine is Engine.TERRAGRUNT for layer in layers):
+        steps.insert(1, "Set the repository variable INFRA_TERRAGRUNT_VERSION (e.g. 0.77.22).")
+    if (root / "atlantis.yaml").is_file() or (root / "atlantis.yml").is_file():
+        steps.insert(
+            0,
+            "This repository has an atlantis.yaml: `infra migrate atlantis` keeps "
+            "its project names and order, and lists what to delete afterwards.",
+        )
+    console.print("Next steps:")
+    for number, step in enumerate(steps, start=1):
+        console.print(f"  {number}. {escape(step)}")
+
+
+def _shown(path: Path, root: Path) -> str:
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def _docs_starter(root: Path, layers: Sequence[LayerDraft]) -> dict[Path, str]:
+    if (root / "mkdocs.yml").exists() or (root / "mkdocs.yaml").exists():
+        return {}
+    files = {root / "mkdocs.yml": "site_name: Infrastructure\ntheme:\n  name: material\n"}
+    index = root / "docs" / "index.md"
+    if not index.exists():
+        rows = "\n".join(f"| {layer.order} | `{layer.name}` | `{layer.path}` |" for layer in layers)
+        files[index] = (
+            "# Infrastructure\n\n"
+            "Changes go through pull requests: the pipeline plans the layers a change touches\n"
+            "and keeps one dashboard comment per commit. Comment `/help` on a pull request for\n"
+            "the commands.\n\n"
+            "| order | layer | path |\n|---|---|---|\n" + rows + "\n"
+        )
+    return files
+
+
+def _default_branch(root: Path, env: Mapping[str, str]) -> str:
+    """origin's HEAD when the clone knows it, else `main` (`--default-branch` overrides both)."""
+    remote_head = _git(
+        ["symbolic-ref", "--quiet", "--short", "refs/remotes/origin/HEAD"], root, env
+    )
+    if remote_head and "/" in remote_head:
+        return remote_head.split("/", 1)[1]
+    return "main"
+
+
+def _git(args: list[str], cwd: Path, env: Mapping[str, str]) -> str | None:
+    """`git args` stdout, or None outside a git repository or without git."""
+    try:
+        result = process.run(["git", *args], cwd=cwd, env=env, timeout=30)
+    except InfraError:
+        return None  # no git: treat the directory as the repository
+    return result.stdout.strip() if result.returncode == 0 else None
