@@ -21,6 +21,8 @@ EngineFactory = Callable[[Layer], TerraformEngine]
 # Called once per layer before it is applied: returns the plan to apply, or raises InfraError
 # (a refusal, e.g. "the plan changed since it was reviewed") which stops the sequence.
 PlanForApply = Callable[[Layer, TerraformEngine], PlanResult]
+# Applies the plan `plan_for` returned; the default applies its planfile as it is.
+ApplyPlan = Callable[[TerraformEngine, PlanResult], ApplyResult]
 Listener = Callable[[str, str], None]  # (layer, event) where event is "start" or a LayerRun
 
 
@@ -86,6 +88,7 @@ def apply_layers(
     engine_for: EngineFactory,
     *,
     plan_for: PlanForApply,
+    apply_plan: ApplyPlan | None = None,
     on_start: Callable[[Layer], None] = lambda layer: None,
     on_done: Callable[[LayerRun], None] = lambda run: None,
 ) -> list[LayerRun]:
@@ -112,7 +115,9 @@ def apply_layers(
             )
         else:
             if plan.has_changes and plan.planfile is not None:
-                result = engine.apply(plan.planfile)
+                result = (
+                    engine.apply(plan.planfile) if apply_plan is None else apply_plan(engine, plan)
+                )
             else:
                 result = ApplyResult(ok=True, output="no changes")
             run = LayerRun(
