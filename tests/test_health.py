@@ -366,7 +366,7 @@ def test_all_ok_report_and_no_probes(server, tmp_path):
     report = check({"api": HttpProbe(http=f"{url}/ok")}, tmp_path)
     assert report.exit_code is ExitCode.OK
     assert dashboard_cell(report) == (Outcome.OK, "1/1 probes ok")
-    assert render_markdown(report).startswith("### 🩺 Health: ✅ all 1 probes ok")
+    assert render_markdown(report).startswith("### 🩺 Health: ✅ 1/1 probes ok")
     (tmp_path / "layer").mkdir()
     config = parse_config(
         "version: 1\nlayers: {app: {path: layer, order: 1}}\n", tmp_path / "infra.yaml"

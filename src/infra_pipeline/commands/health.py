@@ -57,7 +57,7 @@ def render_markdown(report: HealthReport) -> str:
     failed = report.failed
     total = len(report.results)
     headline = (
-        f"### 🩺 Health: ✅ all {total} probes ok"
+        f"### 🩺 Health: ✅ {total}/{total} probes ok"
         if not failed
         else f"### 🩺 Health: ❌ {len(failed)} of {total} probes failed"
     )
