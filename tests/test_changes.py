@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from infra_pipeline.core.changes import LayerSpec, analyse_changes, touched_layers
+from infra_pipeline.core.changes import ChangeReport, LayerSpec, analyse_changes, touched_layers
 from infra_pipeline.errors import InfraError
 
 
@@ -208,3 +208,34 @@ def test_odd_changed_paths_are_normalised_or_dropped(repo: Path):
 
 def test_a_layer_at_the_repo_root_is_touched_by_anything(repo: Path):
     assert touched_layers(["README.md"], [LayerSpec("root", ".", 1)], repo) == ["root"]
+
+
+def test_unusual_but_valid_layouts_are_read_exactly(tmp_path: Path):
+    write(
+        tmp_path,
+        {
+            "live/main.tf": """\
+                module "one" { source = "../modules/one" }
+                  module "indented" {
+                    source = "../modules/indented"
+                  }
+                module "heredoc" {
+                  note = <<EOT
+                looks_like_a_block {
+                EOT
+                  source = "../modules/heredoc"
+                }
+                locals {
+                  doc = <<EOT
+                module "fake" {
+                  source = "../modules/fake"
+                EOT
+                }
+            """,
+        },
+    )
+    layer = LayerSpec("live", "live", 1)
+    for name in ("one", "indented", "heredoc"):
+        assert touched_layers([f"modules/{name}/main.tf"], [layer], tmp_path) == ["live"]
+    report = analyse_changes(["modules/fake/main.tf"], [layer], tmp_path)
+    assert report == ChangeReport(layers=(), warnings=())

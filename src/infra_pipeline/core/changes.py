@@ -4,23 +4,24 @@ A layer is touched by a change under its own directory, under a local module it 
 (directly or through other local modules, Terraform `module` blocks and Terragrunt
 `terraform { source }` alike), or matching one of its `watch` globs.
 
-Parsing HCL costs milliseconds per file, so module calls are first read with a cheap text scan
-that over-approximates them; `python-hcl2` then confirms only the layers that the scan says a
-change might reach. Each directory is read and parsed at most once per call.
+Parsing HCL costs about a millisecond per block, so module calls are first read with a cheap
+text scan that over-approximates them; `python-hcl2` then confirms only the layers that the
+scan says a change might reach, parsing just the blocks that hold a candidate. Each directory
+is read and parsed at most once per call.
 """
 
 from __future__ import annotations
 
+import bisect
 import os
 import posixpath
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import hcl2
-from hcl2.utils import SerializationOptions
+from lark import Token, Tree
 
 from infra_pipeline.errors import InfraError
 
@@ -86,39 +87,45 @@ def _ancestor_dirs(files: Iterable[str]) -> set[str]:
     """Every directory that holds a changed file at any depth ("" is the root)."""
     dirs: set[str] = set()
     for path in files:
-        parent = posixpath.dirname(path)
+        parent = path.rpartition("/")[0]
         # Once a directory is known, so are all of its ancestors.
         while parent not in dirs:
             dirs.add(parent)
             if not parent:
                 break
-            parent = posixpath.dirname(parent)
+            parent = parent.rpartition("/")[0]
     return dirs
 
 
 class _WatchIndex:
-    """Watch globs, each tried only against the files under its literal leading directory."""
+    """Watch globs, each run once over the changed files below its literal leading directory."""
 
     def __init__(self, layers: Sequence[LayerSpec], files: set[str]) -> None:
         self._globs = {spec.name: [_compile_glob(g) for g in spec.watch] for spec in layers}
-        prefixes = {prefix for globs in self._globs.values() for prefix, _ in globs}
-        self._under: dict[str, list[str]] = {prefix: [] for prefix in prefixes}
-        if prefixes:
-            for path in files:
-                parent = posixpath.dirname(path)
-                while True:
-                    if parent in self._under:
-                        self._under[parent].append(path)
-                    if not parent:
-                        break
-                    parent = posixpath.dirname(parent)
+        # Paths with a newline cannot take part in the one-search-per-glob trick below.
+        self._sorted = sorted(f for f in files if "\n" not in f)
+        self._texts: dict[str, str] = {}
+        self._hits: dict[tuple[str, str], bool] = {}
 
     def matches(self, layer: LayerSpec) -> bool:
-        return any(
-            regex.fullmatch(path)
-            for prefix, regex in self._globs.get(layer.name, ())
-            for path in self._under[prefix]
-        )
+        return any(self._hit(prefix, regex) for prefix, regex in self._globs.get(layer.name, ()))
+
+    def _hit(self, prefix: str, regex: re.Pattern[str]) -> bool:
+        key = (prefix, regex.pattern)
+        if key not in self._hits:
+            # One multiline search over the joined paths runs in C, unlike a loop of matches.
+            self._hits[key] = regex.search(self._text_under(prefix)) is not None
+        return self._hits[key]
+
+    def _text_under(self, prefix: str) -> str:
+        if prefix not in self._texts:
+            paths = self._sorted
+            if prefix:
+                # Sorted paths below `prefix/` form one run, ending before `prefix0`.
+                low = bisect.bisect_left(paths, prefix + "/")
+                paths = paths[low : bisect.bisect_left(paths, prefix + "0", low)]
+            self._texts[prefix] = "\n".join(paths)
+        return self._texts[prefix]
 
 
 def _compile_glob(pattern: str) -> tuple[str, re.Pattern[str]]:
@@ -132,8 +139,10 @@ def _compile_glob(pattern: str) -> tuple[str, re.Pattern[str]]:
     parts: list[str] = []
     for i, segment in enumerate(segments):
         last = i == len(segments) - 1
+        if segment == "**" and segments[i - 1 : i] == ["**"]:
+            continue  # `**/**` is `**`, and repeating it would only add backtracking
         if segment == "**":
-            parts.append(".*" if last else "(?:[^/]+/)*")
+            parts.append(".*" if last else "(?:[^/\n]+/)*")
         else:
             parts.append(_segment_regex(segment) + ("" if last else "/"))
     prefix: list[str] = []
@@ -142,7 +151,7 @@ def _compile_glob(pattern: str) -> tuple[str, re.Pattern[str]]:
             break
         prefix.append(segment)
     try:
-        return "/".join(prefix), re.compile("".join(parts) + "(?:/.*)?", re.DOTALL)
+        return "/".join(prefix), re.compile("^" + "".join(parts) + "(?:/.*)?$", re.MULTILINE)
     except re.error as exc:  # only a character class such as `[z-a]` can get here
         raise InfraError(
             f"watch glob {pattern!r} is invalid: {exc}", "fix the layer's `watch` in infra.yaml"
@@ -156,14 +165,14 @@ def _segment_regex(segment: str) -> str:
         ch = segment[i]
         close = segment.find("]", i + 2) if ch == "[" else -1
         if ch == "*":
-            out.append("[^/]*")
+            out.append("[^/\n]*")
         elif ch == "?":
-            out.append("[^/]")
+            out.append("[^/\n]")
         elif close != -1 and segment[i + 1 : close].lstrip("!^"):
             body = segment[i + 1 : close]
             negate = body[0] in "!^"
             body = re.escape(body[1:] if negate else body).replace("\\-", "-")
-            out.append(f"[^/{body}]" if negate else f"[{body}]")
+            out.append(f"[^/\n{body}]" if negate else f"[{body}]")
             i = close
         else:
             out.append(re.escape(ch))
@@ -175,8 +184,11 @@ def _segment_regex(segment: str) -> str:
 # sources), so this scan finds a superset of the real calls: commented-out blocks and
 # non-module `source` attributes are what the HCL parse then removes.
 _SOURCE = re.compile(r'\bsource\s*=\s*"([^"\n]*)"')
+_HEADER = re.compile(
+    r'^[A-Za-z_][\w-]*(?:[ \t]+(?:"[^"\n]*"|[A-Za-z_][\w-]*))*[ \t]*\{', re.MULTILINE
+)
+_CLOSER = re.compile(r"^\}", re.MULTILINE)
 _TERRAGRUNT_FILE = "terragrunt.hcl"
-_HCL_OPTIONS = SerializationOptions(strip_string_quotes=True, with_comments=False)
 
 
 class _ModuleGraph:
@@ -206,7 +218,7 @@ class _ModuleGraph:
         for current, subdirs, _ in os.walk(top):
             # Hidden directories hold caches (.terraform, .terragrunt-cache) and VCS data.
             subdirs[:] = [d for d in subdirs if not d.startswith(".")]
-            here = Path(current).relative_to(top).as_posix()
+            here = Path(os.path.relpath(current, top)).as_posix()
             found.extend(_normalise_dir(posixpath.join(layer_dir, here, d)) for d in subdirs)
         return found
 
@@ -215,11 +227,13 @@ class _ModuleGraph:
         if key not in self._calls:
             calls: set[str] = set()
             for name, text in self._config_texts(directory):
-                candidates = [m[1] for m in _SOURCE.finditer(text)]
-                if not any(_local_dir(s, directory) is not None for s in candidates):
+                local = [
+                    m for m in _SOURCE.finditer(text) if _local_dir(m[1], directory) is not None
+                ]
+                if not local:
                     continue  # no local call here: spare the parse
-                sources = self._parsed_sources(directory, name, text) if exact else None
-                for source in candidates if sources is None else sources:
+                sources = self._parsed_sources(directory, name, text, local) if exact else None
+                for source in [m[1] for m in local] if sources is None else sources:
                     resolved = _local_dir(source, directory)
                     if resolved is not None:
                         calls.add(resolved)
@@ -242,43 +256,97 @@ class _ModuleGraph:
             self._texts[directory] = texts
         return self._texts[directory]
 
-    def _parsed_sources(self, directory: str, name: str, text: str) -> list[str] | None:
-        """Module sources per python-hcl2, or None when the file does not parse."""
-        try:
-            data = hcl2.loads(text, serialization_options=_HCL_OPTIONS)
-        # The parser raises assorted lark and internal errors on malformed input; any of
-        # them means the same here: fall back to the text scan.
-        except Exception as exc:
-            first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            self.warnings.append(
-                f"{posixpath.join(directory, name)}: not valid HCL ({first_line}); "
-                "module calls read with a text scan"
-            )
-            return None
-        return _sources_in(data, terragrunt=name == _TERRAGRUNT_FILE)
+    def _parsed_sources(
+        self, directory: str, name: str, text: str, candidates: list[re.Match[str]]
+    ) -> list[str] | None:
+        """Module sources per python-hcl2, or None when the file does not parse.
+
+        Parsing is the slow part (python-hcl2 turning the parse tree into dicts doubles it, so
+        the tree is read directly), so the top-level blocks around the candidates are parsed
+        first; if that excerpt does not parse, the whole file is.
+        """
+        excerpt = _enclosing_blocks(text, [m.start() for m in candidates])
+        error: Exception | None = None
+        for attempt in dict.fromkeys((excerpt, text)):  # the excerpt, then the whole file
+            try:
+                tree = hcl2.parses_to_tree(attempt)
+            # The parser raises assorted lark and internal errors on malformed input; any of
+            # them means the same here: try the next text, then fall back to the text scan.
+            except Exception as exc:
+                error = exc
+                continue
+            return _sources_in(tree, "terraform" if name == _TERRAGRUNT_FILE else "module")
+        first_line = (str(error).splitlines() or [type(error).__name__])[0]
+        self.warnings.append(
+            f"{posixpath.join(directory, name)}: not valid HCL ({first_line}); "
+            "module calls read with a text scan"
+        )
+        return None
 
 
-def _sources_in(data: Any, *, terragrunt: bool) -> list[str]:
-    """`source` of each `module` block (Terraform) or of the `terraform` block (Terragrunt)."""
-    if not isinstance(data, dict):
-        return []
-    bodies: list[Any] = []
-    for block in _as_list(data.get("terraform" if terragrunt else "module")):
-        if terragrunt:
-            bodies.append(block)
-        elif isinstance(block, dict):
-            bodies.extend(block.values())  # {"<module name>": {...body...}}
-    sources = [body.get("source") for body in bodies if isinstance(body, dict)]
-    return [_unquote(s) for s in sources if isinstance(s, str)]
+def _enclosing_blocks(text: str, offsets: list[int]) -> str:
+    """The top-level blocks holding the offsets, cut where `terraform fmt` puts block edges.
+
+    A block header and its closing brace sit at column 0 in formatted code. Where a file is
+    laid out otherwise, the excerpt fails to parse and the caller parses the whole file.
+    """
+    headers = [m.start() for m in _HEADER.finditer(text)]
+    spans: list[tuple[int, int]] = []
+    for offset in sorted(offsets):
+        before = bisect.bisect_right(headers, offset) - 1
+        start = headers[before] if before >= 0 else 0
+        closer = _CLOSER.search(text, offset)
+        end = closer.end() if closer else len(text)
+        if spans and start <= spans[-1][1]:
+            spans[-1] = (spans[-1][0], max(end, spans[-1][1]))
+        else:
+            spans.append((start, end))
+    return "\n".join(text[start:end] for start, end in spans)
 
 
-def _as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value] if value is not None else []
+def _sources_in(tree: Tree[Token], block_type: str) -> list[str]:
+    """`source` of each top-level block of this type: `module` (Terraform) or `terraform`
+    (Terragrunt). Works on python-hcl2's parse tree: start > body > block > body > attribute."""
+    sources: list[str] = []
+    for block in _subtrees(_subtrees([tree], "body")[:1], "block"):
+        if _name(block) != block_type:
+            continue
+        for attribute in _subtrees(_subtrees([block], "body"), "attribute"):
+            if _name(attribute) == "source":
+                value = _string_value(attribute)
+                if value is not None:
+                    sources.append(value)
+    return sources
 
 
-def _unquote(value: str) -> str:
-    # python-hcl2 v8 keeps string quotes unless told otherwise; be robust to either.
-    return value[1:-1] if len(value) >= 2 and value[0] == value[-1] == '"' else value
+def _subtrees(parents: list[Tree[Token]], data: str) -> list[Tree[Token]]:
+    return [c for n in parents for c in n.children if isinstance(c, Tree) and c.data == data]
+
+
+def _name(node: Tree[Token]) -> str | None:
+    """The leading identifier of a block or attribute."""
+    head = node.children[0] if node.children else None
+    if isinstance(head, Tree) and head.data == "identifier" and head.children:
+        return str(head.children[0])
+    return None
+
+
+def _string_value(attribute: Tree[Token]) -> str | None:
+    """A string attribute's text; an interpolation reads `${f()}` for a call without
+    arguments (the Terragrunt path functions) and `${?}` for anything else."""
+    strings = _subtrees(_subtrees([attribute], "expr_term"), "string")
+    if not strings:
+        return None
+    text: list[str] = []
+    for part in _subtrees(strings[:1], "string_part"):
+        for piece in part.children:
+            if not isinstance(piece, Tree):
+                text.append(str(piece))
+                continue
+            calls = _subtrees(_subtrees([piece], "expr_term"), "function_call")
+            plain = calls and len(calls[0].children) == 3  # name ( )
+            text.append(f"${{{_name(calls[0])}()}}" if plain else "${?}")
+    return "".join(text)
 
 
 def _local_dir(source: str, calling_dir: str) -> str | None:
