@@ -12,9 +12,8 @@ from rich.table import Table
 
 from .. import templates
 from ..config import CONFIG_NAME, Engine, parse_config
-from ..core import process
 from ..core.discovery import discover
-from ..core.scaffold import LayerDraft, render_config, write_new_files
+from ..core.scaffold import LayerDraft, render_config, workflow_files, write_new_files
 from ..errors import ExitCode, InfraError
 
 _HEADER = (
@@ -49,24 +48,12 @@ def init_repo(
     if not directory.is_dir():
         raise InfraError(f"{directory} is not a directory", "pass the repository's directory")
     found = discover(directory)
-    repo_root = _git(["rev-parse", "--show-toplevel"], directory, env)
-    root = Path(repo_root).resolve() if repo_root else directory
     config_file = directory / CONFIG_NAME
     text = render_config(found.layers, header=_HEADER) + _FOOTER
     parse_config(text, config_file)  # what we write must load
-    values = templates.TemplateValues(
-        default_branch=default_branch or _default_branch(root, env),
-        config_path=config_file.relative_to(root).as_posix(),
-    )
-    workflows = root / ".github" / "workflows"
-    files = {
-        config_file: text,
-        workflows / "ci.yml": templates.render(
-            templates.CI_MATRIX if matrix else templates.CI, values
-        ),
-        workflows / "docs.yml": templates.render(templates.DOCS, values),
-    }
-    written = write_new_files(files, force=force)
+    workflows = workflow_files(config_file, matrix=matrix, default_branch=default_branch, env=env)
+    root, values = workflows.root, workflows.values
+    written = write_new_files({config_file: text, **workflows.files}, force=force)
     # docs.yml builds with mkdocs: give a repository without a site a first page, but never
     # touch one that has its own.
     starters = _docs_starter(root, found.layers)
@@ -147,22 +134,3 @@ def _docs_starter(root: Path, layers: Sequence[LayerDraft]) -> dict[Path, str]:
             "| order | layer | path |\n|---|---|---|\n" + rows + "\n"
         )
     return files
-
-
-def _default_branch(root: Path, env: Mapping[str, str]) -> str:
-    """origin's HEAD when the clone knows it, else `main` (`--default-branch` overrides both)."""
-    remote_head = _git(
-        ["symbolic-ref", "--quiet", "--short", "refs/remotes/origin/HEAD"], root, env
-    )
-    if remote_head and "/" in remote_head:
-        return remote_head.split("/", 1)[1]
-    return "main"
-
-
-def _git(args: list[str], cwd: Path, env: Mapping[str, str]) -> str | None:
-    """`git args` stdout, or None outside a git repository or without git."""
-    try:
-        result = process.run(["git", *args], cwd=cwd, env=env, timeout=30)
-    except InfraError:
-        return None  # no git: treat the directory as the repository
-    return result.stdout.strip() if result.returncode == 0 else None

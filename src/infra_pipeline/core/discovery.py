@@ -32,7 +32,7 @@ from lark.exceptions import LarkError
 
 from ..config import Engine
 from ..errors import InfraError
-from .changes import _local_dir, _sources_in
+from .changes import _local_dir
 from .scaffold import LayerDraft, dependency_order
 
 TERRAGRUNT_FILE = "terragrunt.hcl"
@@ -148,11 +148,14 @@ def _read_modules(root: Path, warnings: list[str]) -> Iterator[_Module]:
 
 def _local_sources(module: _Module) -> Iterator[str]:
     """Directories this configuration calls as local modules, relative to the root."""
-    sources = [src for data in module.tf for src in _sources_in(data, terragrunt=False)]
+    bodies = [
+        body for data in module.tf for block in _blocks(data, "module") for body in block.values()
+    ]
     if module.terragrunt is not None:
-        sources += _sources_in(module.terragrunt, terragrunt=True)
-    for source in sources:
-        if (resolved := _local_dir(source, module.path)) is not None:
+        bodies += _blocks(module.terragrunt, "terraform")
+    for body in bodies:
+        source = _str(body, "source")
+        if source is not None and (resolved := _local_dir(source, module.path)) is not None:
             yield resolved
 
 

@@ -18,8 +18,11 @@ from typing import Any
 
 import yaml
 
+from .. import templates
 from ..config import Engine
 from ..errors import InfraError
+from ..templates import DOCS, TemplateValues
+from . import process
 
 SCHEMA_URL = "https://infra-pipeline.dev/schema/infra.schema.json"
 _PLAIN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_./-]*$")
@@ -111,3 +114,41 @@ def write_new_files(files: Mapping[Path, str], *, force: bool) -> list[Path]:
 
 def _scalar(value: str) -> str:
     return value if _PLAIN.match(value) else json.dumps(value)
+
+
+@dataclass(frozen=True)
+class Workflows:
+    root: Path  # the repository's root, where .github/workflows lives
+    values: TemplateValues
+    files: dict[Path, str]
+
+
+def workflow_files(
+    config_file: Path, *, matrix: bool, default_branch: str | None, env: Mapping[str, str]
+) -> Workflows:
+    """ci.yml (or its scale-out variant) and docs.yml for the repository holding config_file."""
+    top = _git(["rev-parse", "--show-toplevel"], config_file.parent, env)
+    root = Path(top).resolve() if top else config_file.parent
+    values = TemplateValues(
+        default_branch=default_branch or _default_branch(root, env),
+        config_path=config_file.relative_to(root).as_posix(),
+    )
+    workflows = root / ".github" / "workflows"
+    ci = templates.render(templates.CI_MATRIX if matrix else templates.CI, values)
+    files = {workflows / "ci.yml": ci, workflows / "docs.yml": templates.render(DOCS, values)}
+    return Workflows(root, values, files)
+
+
+def _default_branch(root: Path, env: Mapping[str, str]) -> str:
+    """origin's HEAD when the clone knows it, else `main` (`--default-branch` overrides both)."""
+    head = _git(["symbolic-ref", "--quiet", "--short", "refs/remotes/origin/HEAD"], root, env)
+    return head.split("/", 1)[1] if head and "/" in head else "main"
+
+
+def _git(args: list[str], cwd: Path, env: Mapping[str, str]) -> str | None:
+    """`git args` stdout, or None outside a git repository or without git."""
+    try:
+        result = process.run(["git", *args], cwd=cwd, env=env, timeout=30)
+    except InfraError:
+        return None  # no git: the directory stands for the repository
+    return result.stdout.strip() if result.returncode == 0 else None
