@@ -230,6 +230,17 @@ def test_a_dangling_project_flag_is_refused():
     assert reply("atlantis plan -p").command is CommandName.PLAN
 
 
+def test_a_reply_to_a_big_repo_lists_only_some_layers():
+    many = [f"service-{n:04d}" for n in range(1_000)]
+    result = parse_comment(
+        "/plan servce-0007", author="a", author_type="User", layers=many, suites=()
+    )
+    assert isinstance(result, Reply)
+    assert "Did you mean `service-0007`?" in result.text
+    assert "more" in result.text
+    assert len(result.text) < 2_000
+
+
 def test_no_suites_configured():
     result = parse_comment("/e2e smoke", author="a", author_type="User", layers=LAYERS, suites=())
     assert isinstance(result, Reply)

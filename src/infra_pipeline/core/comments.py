@@ -115,7 +115,8 @@ _ALL = "all"
 _PROJECT_FLAGS = ("-p", "--project")
 _MAX_ARGS = 50  # bounds the work (and the reply) for a pasted wall of text
 _MAX_SHOWN = 40  # longest echo of user text in a reply
-_MAX_LISTED = 5
+_MAX_LISTED = 5  # unknown names echoed back
+_MAX_VALID = 30  # valid names listed in a reply; `/help` lists them all
 
 _FENCE = re.compile(r" {0,3}(`{3,}|~{3,})(.*)")
 _FENCE_CLOSE = re.compile(r" {0,3}(`{3,}|~{3,})[ \t]*")
@@ -314,8 +315,10 @@ def _unknown_values(name: CommandName, kind: str, unknown: list[str], valid: lis
     text = f"Unknown {kind}{plural} {shown}{more} for `{name.slash}`."
     near = _nearest(unknown[0], valid)
     if near:
-        text += f" Did you mean {_code(near)}?"
-    listed = ", ".join(_code(v) for v in valid) or "none configured"
+        text += f" Did you mean {_code(near, limit=None)}?"
+    listed = ", ".join(_code(v, limit=None) for v in valid[:_MAX_VALID]) or "none configured"
+    if len(valid) > _MAX_VALID:
+        listed += f" and {len(valid) - _MAX_VALID} more"
     return Reply(f"{text}\n\nValid {kind}s: {listed}.\n\n{_usage_hint(name)}", name)
 
 
@@ -327,11 +330,11 @@ def _nearest(word: str, candidates: Sequence[str], cutoff: float = 0.6) -> str |
     return by_fold[hits[0]] if hits else None
 
 
-def _code(text: str) -> str:
-    """User text as inline code: no backticks or control characters, so it cannot break out."""
+def _code(text: str, limit: int | None = _MAX_SHOWN) -> str:
+    """Text as inline code: no backticks or control characters, so it cannot break out."""
     clean = "".join(ch for ch in text if ch.isprintable() and ch != "`")
-    if len(clean) > _MAX_SHOWN:
-        clean = clean[:_MAX_SHOWN] + "…"
+    if limit is not None and len(clean) > limit:
+        clean = clean[:limit] + "…"
     return f"`{clean}`" if clean.strip() else "`(blank)`"
 
 
@@ -362,7 +365,7 @@ def help_text(
         if perms:
             row += f" {_cell(perms.get(name.value, '-'))} |"
         rows.append(row)
-    suite_list = ", ".join(_code(s) for s in suites) or "none configured"
+    suite_list = ", ".join(_code(s, limit=None) for s in suites) or "none configured"
     return "\n".join(
         [
             "## infra-pipeline commands",
@@ -376,7 +379,7 @@ def help_text(
             "",
             "| Argument | Accepted values |",
             "|:---|:---|",
-            f"| layer | {_cell(', '.join(_code(n) for n in [*layers, _ALL]))} |",
+            f"| layer | {_cell(', '.join(_code(n, limit=None) for n in [*layers, _ALL]))} |",
             f"| suite | {_cell(suite_list)} |",
         ]
     )
