@@ -51,6 +51,16 @@ def test_secret_in_output():
 """
 
 
+PYTEST_SUITE = """
+e2e:
+  smoke:
+    command: [python, -m, pytest, smoke, --junitxml=reports/smoke.xml, -q]
+    cwd: e2e
+    junit: reports/smoke.xml
+    timeout: 120
+"""
+
+
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
     (tmp_path / "e2e" / "smoke").mkdir(parents=True)
@@ -61,17 +71,7 @@ def repo(tmp_path: Path) -> Path:
 
 
 def test_pytest_suite_with_junit_reports_counts_and_failed_names(repo: Path):
-    config = make_config(
-        repo,
-        """
-        e2e:
-          smoke:
-            command: [python, -m, pytest, smoke, --junitxml=reports/smoke.xml, -q]
-            cwd: e2e
-            junit: reports/smoke.xml
-            timeout: 120
-        """,
-    )
+    config = make_config(repo, PYTEST_SUITE)
     out = io.StringIO()
     env = {**os.environ, "DEPLOY_TOKEN": "tok-abcdef-123456"}
     report = run_e2e(config, "smoke", env=env, console=Console(file=out, width=120))
@@ -99,16 +99,7 @@ def test_passing_suite_and_stale_report_is_not_reused(repo: Path):
     (repo / "e2e" / "smoke" / "test_smoke.py").write_text("def test_ok():\n    pass\n")
     reports = repo / "e2e" / "reports"
     reports.mkdir()
-    config = make_config(
-        repo,
-        """
-        e2e:
-          smoke:
-            command: [python, -m, pytest, smoke, --junitxml=reports/smoke.xml, -q]
-            cwd: e2e
-            junit: reports/smoke.xml
-        """,
-    )
+    config = make_config(repo, PYTEST_SUITE)
     report = run_suite(config, "smoke", env=dict(os.environ))
     assert report.ok and report.junit is not None and report.junit.passed == 1
     assert dashboard_cell(report) == (Outcome.OK, "smoke passed: 1 passed")
