@@ -1,0 +1,361 @@
+"""One commit's dashboard: the model, the pure steps that change it, and its Markdown.
+
+The dashboard comment is the pipeline's only memory: a stateless CI job reads it, applies one of
+the steps below and writes it back (`core/board.py`). Callers never set fields by hand: every
+change goes through a step here, which keeps the rows and the `State` of `core/state.py`
+consistent. This module is the one import callers need: it re-exports the model
+(`dashboard_model`), what readers see (`dashboard_view`) and `render`/`parse`
+(`dashboard_render`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Final
+
+from infra_pipeline.core.dashboard_model import (
+    Dashboard,
+    LayerState,
+    PlanRecord,
+    Revision,
+    Row,
+    Stage,
+    Status,
+    new_dashboard,
+)
+from infra_pipeline.core.dashboard_render import (
+    LIMIT,
+    DashboardError,
+    marker,
+    parse,
+    render,
+    write_step_summary,
+)
+from infra_pipeline.core.dashboard_view import (
+    APPLY_CONTEXT,
+    PLAN_CONTEXT,
+    Check,
+    CheckState,
+    commit_statuses,
+    next_step,
+)
+from infra_pipeline.core.plan_text import clean, one_line, trim
+from infra_pipeline.core.state import Event, State, transition
+from infra_pipeline.models import ChangeKind, LayerRun, Outcome, PlanResult
+
+__all__ = [
+    "APPLY_CONTEXT",
+    "LIMIT",
+    "PLAN_CONTEXT",
+    "Check",
+    "CheckState",
+    "Dashboard",
+    "DashboardError",
+    "LayerState",
+    "PlanRecord",
+    "Revision",
+    "Row",
+    "Stage",
+    "State",
+    "Status",
+    "commit_statuses",
+    "fail_plan",
+    "finish_apply",
+    "finish_plan",
+    "finish_stage",
+    "mark_stale",
+    "marker",
+    "new_dashboard",
+    "next_step",
+    "parse",
+    "record_plans",
+    "render",
+    "running_runs",
+    "set_lock",
+    "skip_plan",
+    "start_apply",
+    "start_plan",
+    "start_stage",
+    "supersede",
+    "write_step_summary",
+]
+
+# Destroyed/replaced addresses kept by name; the rest are counted (the plan text has them all).
+DESTRUCTIVE_LISTED: Final = 20
+# Longest plan text kept in the model: more than a comment can ever show.
+TEXT_LIMIT: Final = 60_000
+DETAIL_LIMIT: Final = 200
+STALE_DETAIL: Final = "run stopped without reporting"
+
+
+# -- stages other than plan and apply ------------------------------------------------------------
+
+
+def start_stage(m: Dashboard, stage: Stage, run_id: int, now: datetime) -> Dashboard:
+    """Show `stage` (CI, AI review, health, E2E) as running under `run_id`."""
+    _not_apply(stage)
+    if stage is Stage.CI:
+        m = _fire(m, Event.CI_STARTED)
+    elif stage is Stage.REVIEW and m.state is State.APPLY_DONE:
+        # The state machine tracks the review that follows an apply; a `/review` at any other
+        # time only updates its row.
+        m = _fire(m, Event.REVIEW_STARTED)
+    return _set_row(m, stage, _running(run_id, now))
+
+
+def finish_stage(
+    m: Dashboard, stage: Stage, status: Status, run_id: int | None, now: datetime, detail: str = ""
+) -> Dashboard:
+    """Record how `stage` ended; SKIPPED with a reason in `detail` for a stage that did not run."""
+    _not_apply(stage)
+    before = m.row(stage)
+    started = before.started_at if before is not None and before.run_id == run_id else None
+    row = Row(status, run_id, started or (now if run_id is not None else None), now, _short(detail))
+    if stage is Stage.CI:
+        m = _fire(m, Event.CI_FAILED if status is Status.FAILED else Event.CI_PASSED)
+    elif stage is Stage.REVIEW:
+        if m.state is State.APPLY_DONE and status is not Status.RUNNING:
+            m = _fire(m, Event.REVIEW_STARTED)  # skipped outright: pass through Review_Running
+        if m.state is State.REVIEW_RUNNING:
+            done = Event.REVIEW_PASSED if status is Status.OK else Event.REVIEW_SKIPPED
+            m = _fire(m, done)
+    return _set_row(m, stage, row)
+
+
+# -- plans ----------------------------------------------------------------------------------------
+
+
+def start_plan(m: Dashboard, layers: Iterable[str], run_id: int, now: datetime) -> Dashboard:
+    """Show a plan of `layers` as running. Several jobs of one workflow run (a matrix, one layer
+    each) join the same Plan_Running; another run has to wait for the running plan to end.
+    With no layers, the plan is over at once (nothing touched: ready to merge)."""
+    names = list(dict.fromkeys(layers))
+    for name in names:
+        m.layer(name)  # unknown layer: ValueError before anything changes
+    others = {layer.plan.run_id for layer in m.layers if layer.plan.status is Status.RUNNING}
+    if m.state is not State.PLAN_RUNNING or others - {run_id}:
+        m = _fire(m, Event.PLAN_STARTED)
+    running = _running(run_id, now)
+    m = _map_layers(m, names, lambda layer: LayerState(layer.name, running, lock=layer.lock))
+    return _settle_plan(m)
+
+
+def finish_plan(
+    m: Dashboard, plan: PlanResult, run_id: int | None, now: datetime, *, base_sha: str
+) -> Dashboard:
+    """Record a successful plan of one layer, made against `base_sha` (the PR's base at the
+    time, which may have moved since the dashboard was created)."""
+    destructive = plan.destructive
+    listed = destructive[:DESTRUCTIVE_LISTED]
+    record = PlanRecord(
+        head_sha=m.head_sha,
+        base_sha=base_sha,
+        fingerprint=plan.fingerprint,
+        counts=plan.counts,
+        has_changes=plan.has_changes,
+        destroys=tuple(c.address for c in listed if c.kind is ChangeKind.DELETE),
+        replaces=tuple(c.address for c in listed if c.kind is ChangeKind.REPLACE),
+        more_destructive=len(destructive) - len(listed),
+        drift=len(plan.drift),
+        text=trim(clean(plan.text), TEXT_LIMIT),
+    )
+    detail = plan.counts.short() if plan.has_changes else "no changes"
+    if record.drift:
+        detail += f", drift: {record.drift}"
+    attention = record.destructive or record.drift
+    status = Status.WARNING if attention else Status.OK
+    return _finish_layer(m, plan.layer, Row(status, run_id, None, now, detail), record)
+
+
+def fail_plan(m: Dashboard, layer: str, error: str, run_id: int | None, now: datetime) -> Dashboard:
+    return _finish_layer(m, layer, Row(Status.FAILED, run_id, None, now, _short(error)), None)
+
+
+def skip_plan(m: Dashboard, layer: str, reason: str, now: datetime) -> Dashboard:
+    """Not planned (not touched by the PR, or an earlier layer failed)."""
+    return _finish_layer(m, layer, Row(Status.SKIPPED, None, None, now, _short(reason)), None)
+
+
+def record_plans(
+    m: Dashboard, runs: Iterable[LayerRun], run_id: int | None, now: datetime, *, base_sha: str
+) -> Dashboard:
+    """`finish_plan`, `fail_plan` or `skip_plan` for each layer's result."""
+    for run in runs:
+        if run.plan is not None and run.outcome in (Outcome.OK, Outcome.CHANGES):
+            m = finish_plan(m, run.plan, run_id, now, base_sha=base_sha)
+        elif run.outcome is Outcome.SKIPPED:
+            m = skip_plan(m, run.layer, run.error or "skipped", now)
+        else:
+            m = fail_plan(m, run.layer, run.error or "plan failed", run_id, now)
+    return m
+
+
+def _finish_layer(m: Dashboard, name: str, row: Row, record: PlanRecord | None) -> Dashboard:
+    before = m.layer(name).plan
+    if before.status is Status.RUNNING and before.run_id == row.run_id:
+        row = replace(row, started_at=before.started_at)
+    elif row.run_id is not None:
+        row = replace(row, started_at=row.finished_at)
+    lock = m.layer(name).lock
+    m = _map_layers(m, [name], lambda layer: LayerState(name, row, record, None, lock))
+    return _settle_plan(m)
+
+
+def _settle_plan(m: Dashboard) -> Dashboard:
+    """End Plan_Running once no layer is planning any more."""
+    if m.state is not State.PLAN_RUNNING:
+        return m
+    if any(layer.plan.status is Status.RUNNING for layer in m.layers):
+        return m
+    if any(layer.plan_failed for layer in m.layers):
+        return _fire(m, Event.PLAN_FAILED)
+    if m.pending_changes:
+        return _fire(m, Event.PLAN_CHANGES)
+    return _fire(_fire(m, Event.PLAN_NO_CHANGES), Event.NOTHING_TO_APPLY)
+
+
+# -- apply ---------------------------------------------------------------------------------------
+
+
+def start_apply(m: Dashboard, layers: Iterable[str], run_id: int, now: datetime) -> Dashboard:
+    """Show an apply of `layers` as running. From Plan_Diff, the `/apply` comment is the
+    reviewer's sign-off, so the commit passes through Apply_Waiting."""
+    names = list(dict.fromkeys(layers))
+    for name in names:
+        m.layer(name)
+    if m.state is State.PLAN_DIFF:
+        m = _fire(m, Event.PLAN_REVIEWED)
+    m = _fire(m, Event.APPLY_STARTED)
+    m = _map_layers(m, names, lambda layer: replace(layer, applied=None))
+    detail = "applying " + ", ".join(names)
+    return replace(m, apply=replace(_running(run_id, now), detail=_short(detail)))
+
+
+def finish_apply(
+    m: Dashboard,
+    outcomes: Mapping[str, Outcome],
+    run_id: int | None,
+    now: datetime,
+    detail: str = "",
+) -> Dashboard:
+    """Record each layer's apply outcome (in apply order); any FAILED fails the apply."""
+    for name in outcomes:
+        m.layer(name)
+    m = _map_layers(m, list(outcomes), lambda layer: replace(layer, applied=outcomes[layer.name]))
+    failed = Outcome.FAILED in outcomes.values()
+    started = m.apply.started_at if m.apply.run_id == run_id else now
+    status = Status.FAILED if failed else Status.OK
+    m = replace(m, apply=Row(status, run_id, started, now, _short(detail)))
+    return _fire(m, Event.APPLY_FAILED if failed else Event.APPLY_SUCCEEDED)
+
+
+# -- locks, supersede, dead runs -----------------------------------------------------------------
+
+
+def set_lock(m: Dashboard, layer: str, note: str) -> Dashboard:
+    """Show who holds `layer`'s lock ("locked by #12"); an empty note clears it."""
+    m.layer(layer)
+    return _map_layers(m, [layer], lambda state: replace(state, lock=_short(note)))
+
+
+def supersede(m: Dashboard, by_sha: str) -> Dashboard:
+    return replace(m, superseded_by=by_sha)
+
+
+def running_runs(m: Dashboard) -> frozenset[int]:
+    """Run ids of the rows still shown as running."""
+    return frozenset(row.run_id for row in _rows(m) if row.status is Status.RUNNING and row.run_id)
+
+
+def mark_stale(
+    m: Dashboard,
+    is_run_alive: Callable[[int], bool],
+    now: datetime,
+    timeout: timedelta,
+    *,
+    current_run_id: int | None = None,
+) -> Dashboard:
+    """Turn ⏳ rows whose run ended (or is older than `timeout`) into ⚠️ "run stopped without
+    reporting", and end the state that was waiting for them. A cancelled job or a killed runner
+    never reports back; without this the dashboard would show ⏳ forever. The current run is
+    alive by definition."""
+
+    def stale(row: Row) -> bool:
+        if row.status is not Status.RUNNING or row.run_id == current_run_id:
+            return False
+        if row.started_at is not None and now - row.started_at > timeout:
+            return True
+        return row.run_id is not None and not is_run_alive(row.run_id)
+
+    def fix(row: Row) -> Row:
+        return replace(row, status=Status.WARNING, detail=STALE_DETAIL) if stale(row) else row
+
+    def fix_optional(row: Row | None) -> Row | None:
+        return None if row is None else fix(row)
+
+    fixed = replace(
+        m,
+        ci=fix(m.ci),
+        apply=fix(m.apply),
+        review=fix(m.review),
+        health=fix_optional(m.health),
+        e2e=fix_optional(m.e2e),
+        layers=tuple(replace(layer, plan=fix(layer.plan)) for layer in m.layers),
+    )
+    if fixed == m:
+        return m
+    if fixed.state is State.CI_RUNNING and fixed.ci.status is not Status.RUNNING:
+        return _fire(fixed, Event.CI_FAILED)
+    if fixed.state is State.APPLY_RUNNING and fixed.apply.status is not Status.RUNNING:
+        return _fire(fixed, Event.APPLY_FAILED)
+    if fixed.state is State.REVIEW_RUNNING and fixed.review.status is not Status.RUNNING:
+        return _fire(fixed, Event.REVIEW_SKIPPED)
+    return _settle_plan(fixed)
+
+
+# -- helpers -------------------------------------------------------------------------------------
+
+
+def _fire(m: Dashboard, event: Event) -> Dashboard:
+    return replace(m, state=transition(m.state, event))
+
+
+def _running(run_id: int, now: datetime) -> Row:
+    return Row(Status.RUNNING, run_id, now, None)
+
+
+def _set_row(m: Dashboard, stage: Stage, row: Row) -> Dashboard:
+    if stage is Stage.CI:
+        return replace(m, ci=row)
+    if stage is Stage.REVIEW:
+        return replace(m, review=row)
+    if stage is Stage.HEALTH:
+        return replace(m, health=row)
+    if stage is Stage.E2E:
+        return replace(m, e2e=row)
+    return replace(m, apply=row)
+
+
+def _not_apply(stage: Stage) -> None:
+    if stage is Stage.APPLY:
+        raise ValueError("the Apply row has per-layer outcomes: use start_apply/finish_apply")
+
+
+def _map_layers(
+    m: Dashboard, names: Iterable[str], change: Callable[[LayerState], LayerState]
+) -> Dashboard:
+    wanted = set(names)
+    layers = tuple(change(layer) if layer.name in wanted else layer for layer in m.layers)
+    return replace(m, layers=layers)
+
+
+def _rows(m: Dashboard) -> Iterable[Row]:
+    yield from (m.ci, m.apply, m.review)
+    yield from (row for row in (m.health, m.e2e) if row is not None)
+    yield from (layer.plan for layer in m.layers)
+
+
+def _short(text: str) -> str:
+    return one_line(text, DETAIL_LIMIT)

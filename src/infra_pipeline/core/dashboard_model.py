@@ -1,0 +1,190 @@
+"""The typed, immutable model of one commit's dashboard.
+
+Frozen records only; the steps that change a model live in `core/dashboard.py`, which also
+re-exports everything here so callers import from one place.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Final
+
+from infra_pipeline.config import _LAYER_NAME
+from infra_pipeline.core.state import State
+from infra_pipeline.models import Outcome, PlanCounts
+
+_SHA: Final = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+_REPO: Final = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
+_URL: Final = re.compile(r"https?://[^\s()<>\[\]]+")
+
+
+class Status(StrEnum):
+    """A row's status, shown as the icon."""
+
+    OK = "ok"
+    RUNNING = "running"
+    SKIPPED = "skipped"  # also "not run yet", as the spec draws it
+    FAILED = "failed"
+    WARNING = "warning"  # needs attention: destroys, drift, a run that died
+
+    @property
+    def icon(self) -> str:
+        return _ICONS[self]
+
+
+_ICONS: Final = {
+    Status.OK: "✅",
+    Status.RUNNING: "⏳",
+    Status.SKIPPED: "⏭️",
+    Status.FAILED: "❌",
+    Status.WARNING: "⚠️",
+}
+
+
+class Stage(StrEnum):
+    """The rows that are not per layer; the values are the `Dashboard` field names."""
+
+    CI = "ci"
+    APPLY = "apply"
+    REVIEW = "review"
+    HEALTH = "health"
+    E2E = "e2e"
+
+    @property
+    def label(self) -> str:
+        return _LABELS[self]
+
+
+_LABELS: Final = {
+    Stage.CI: "CI Validate",
+    Stage.APPLY: "Apply",
+    Stage.REVIEW: "AI Review",
+    Stage.HEALTH: "Health",
+    Stage.E2E: "E2E",
+}
+
+
+@dataclass(frozen=True)
+class Row:
+    status: Status = Status.SKIPPED
+    run_id: int | None = None  # the Actions run that reported it (the Output link)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    detail: str = ""  # short: "+2 ~1 -0", "run stopped without reporting", a skip reason
+
+
+@dataclass(frozen=True)
+class PlanRecord:
+    """A successful plan of one layer: what `/apply` checks before applying."""
+
+    head_sha: str
+    base_sha: str
+    fingerprint: str
+    counts: PlanCounts
+    has_changes: bool
+    destroys: tuple[str, ...] = ()
+    replaces: tuple[str, ...] = ()
+    more_destructive: int = 0  # destroyed or replaced beyond the addresses listed
+    drift: int = 0  # resources changed outside Terraform
+    text: str = ""  # the plan as shown (long plans keep their head and tail)
+
+    @property
+    def destructive(self) -> int:
+        return len(self.destroys) + len(self.replaces) + self.more_destructive
+
+
+@dataclass(frozen=True)
+class LayerState:
+    name: str
+    plan: Row = Row()
+    record: PlanRecord | None = None  # cleared when a new plan starts
+    applied: Outcome | None = None  # of the last apply of this layer since its last plan
+    lock: str = ""  # e.g. "locked by #12"
+
+    @property
+    def plan_failed(self) -> bool:
+        return self.record is None and self.plan.status in (Status.FAILED, Status.WARNING)
+
+    @property
+    def pending_changes(self) -> bool:
+        return self.record is not None and self.record.has_changes and self.applied != Outcome.OK
+
+
+@dataclass(frozen=True)
+class Revision:
+    """Who wrote the comment last: `Board` uses these to notice a write another job lost."""
+
+    writer: str
+    seq: int
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    repo: str
+    pr: int
+    head_sha: str
+    base_sha: str
+    server_url: str
+    layers: tuple[LayerState, ...]
+    state: State = State.CREATED
+    ci: Row = Row()
+    apply: Row = Row()
+    review: Row = Row()
+    health: Row | None = None  # shown once it ran
+    e2e: Row | None = None
+    superseded_by: str | None = None
+    revisions: tuple[Revision, ...] = ()
+
+    def __post_init__(self) -> None:
+        # Also what `parse` relies on to reject a hand-edited comment.
+        for sha in (self.head_sha, self.base_sha, self.superseded_by or self.head_sha):
+            if not _SHA.fullmatch(sha):
+                raise ValueError(f"not a commit SHA: {sha!r}")
+        if not _REPO.fullmatch(self.repo) or self.pr <= 0:
+            raise ValueError(f"not a pull request: {self.repo}#{self.pr}")
+        if not _URL.fullmatch(self.server_url):
+            raise ValueError(f"not a server URL: {self.server_url!r}")
+        names = [layer.name for layer in self.layers]
+        if len(set(names)) != len(names) or not all(re.match(_LAYER_NAME, n) for n in names):
+            raise ValueError(f"bad layer names: {names}")
+
+    @property
+    def sha7(self) -> str:
+        return self.head_sha[:7]
+
+    def layer(self, name: str) -> LayerState:
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        known = ", ".join(layer.name for layer in self.layers)
+        raise ValueError(f"no layer {name!r} on this dashboard (layers: {known})")
+
+    def row(self, stage: Stage) -> Row | None:
+        row: Row | None = getattr(self, stage.value)
+        return row
+
+    def run_url(self, run_id: int) -> str:
+        return f"{self.server_url.rstrip('/')}/{self.repo}/actions/runs/{run_id}"
+
+    @property
+    def pending_changes(self) -> tuple[LayerState, ...]:
+        """Layers whose reviewed plan has changes not applied yet."""
+        return tuple(layer for layer in self.layers if layer.pending_changes)
+
+
+def new_dashboard(
+    *, repo: str, pr: int, head_sha: str, base_sha: str, layers: Iterable[str], server_url: str
+) -> Dashboard:
+    """An empty dashboard in state Created, with one plan row per layer in the given order."""
+    return Dashboard(
+        repo=repo,
+        pr=pr,
+        head_sha=head_sha,
+        base_sha=base_sha,
+        server_url=server_url,
+        layers=tuple(LayerState(name) for name in layers),
+    )

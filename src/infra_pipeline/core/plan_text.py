@@ -1,0 +1,109 @@
+"""Plan text for Markdown: cleaned, shortened to a budget, and shown as a `diff` block.
+
+A `diff` block gets GitHub's red/green highlighting from the first character of each line, while
+Terraform indents its `+`/`~`/`-` markers. `to_diff` therefore puts a marker column in front of
+every line (the line itself is kept whole), which makes the conversion exactly reversible:
+`from_diff` drops that column. That is what lets the dashboard keep plan text in the visible
+details only, not a second time in its machine-readable state.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+# Terraform's action symbols at the start of a (indented) line, longest first.
+_SYMBOL: Final = re.compile(r"\s*(-/\+|\+/-|<=|[-+~])(?: |$)")
+_MARKERS: Final = {"+": "+", "-": "-", "~": "!", "-/+": "-", "+/-": "-", "<=": " "}
+MARKERS: Final = frozenset("+-! ")
+_ANSI: Final = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+_CONTROL: Final = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_BACKTICKS: Final = re.compile(r"`+")
+
+
+def clean(text: str) -> str:
+    """Plan output as a comment can hold it: one kind of newline, no colour codes, no control
+    characters (GitHub would mangle `\\r`, and a NUL ends some renderers' input)."""
+    text = _ANSI.sub("", text).replace("\r\n", "\n").replace("\r", "\n")
+    return _CONTROL.sub("", text)
+
+
+def one_line(text: str, limit: int) -> str:
+    """`text` squeezed onto one line of at most `limit` characters."""
+    flat = " ".join(_CONTROL.sub(" ", text).split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def size(text: str) -> int:
+    """Length as GitHub counts it for its comment limit, erring high: UTF-16 code units."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def to_diff(text: str) -> list[str]:
+    """The lines of `text`, each behind a diff marker derived from its Terraform symbol."""
+    lines = []
+    for line in text.split("\n"):
+        match = _SYMBOL.match(line)
+        lines.append((_MARKERS[match.group(1)] if match else " ") + line)
+    return lines
+
+
+def from_diff(lines: list[str]) -> str:
+    """The inverse of `to_diff`; ValueError when a line does not start with a marker."""
+    if not lines or any(not line or line[0] not in MARKERS for line in lines):
+        raise ValueError("not a plan block: every line starts with one of + - ! or a space")
+    return "\n".join(line[1:] for line in lines)
+
+
+def fence_for(lines: list[str]) -> str:
+    """A backtick fence longer than any backtick run inside, so no line can close it."""
+    longest = max((len(run) for line in lines for run in _BACKTICKS.findall(line)), default=0)
+    return "`" * max(3, longest + 1)
+
+
+def diff_cost(text: str) -> int:
+    """Characters `text` takes as a diff block's lines (marker and newline included)."""
+    return size(text) + 2 * (text.count("\n") + 1)
+
+
+def trim(text: str, budget: int, where: str = "the job summary") -> str:
+    """`text` cut to at most `budget` (as `diff_cost` counts) by keeping its head and tail
+    around one line saying how much was left out and where the full output is."""
+    if diff_cost(text) <= budget:
+        return text
+    lines = text.split("\n")
+    half = max(budget - 120, 0) // 2
+    head: list[str] = []
+    used = 0
+    for line in lines:
+        cost = size(line) + 2
+        if used + cost > half:
+            if not head:  # one huge first line: keep its start
+                head.append(_cut(line, max(half - 3, 0)))
+            break
+        head.append(line)
+        used += cost
+    tail: list[str] = []
+    used = 0
+    for line in reversed(lines[len(head) :]):
+        cost = size(line) + 2
+        if used + cost > half:
+            break
+        tail.append(line)
+        used += cost
+    tail.reverse()
+    omitted = len(lines) - len(head) - len(tail)
+    what = f"{omitted:,} lines omitted" if omitted else "shortened"
+    note = f"… {what}: full output in {where} …"
+    return "\n".join([*head, note, *tail])
+
+
+def _cut(line: str, limit: int) -> str:
+    out = []
+    used = 0
+    for char in line:
+        used += size(char)
+        if used > limit:
+            break
+        out.append(char)
+    return "".join(out) + "…"
