@@ -1,0 +1,54 @@
+"""The one GraphQL mutation the client sends: `minimizeComment`.
+
+GraphQL is not part of GitHub's REST description, so this module checks the request shape
+itself; any other operation is a violation.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+from standin.routes import Reply
+
+if TYPE_CHECKING:
+    from standin.server import GitHubStandIn
+
+CLASSIFIERS = {"SPAM", "ABUSE", "OFF_TOPIC", "OUTDATED", "DUPLICATE", "RESOLVED", "LOW_QUALITY"}
+_MINIMIZE = re.compile(r"minimizeComment\s*\(\s*input\s*:\s*\{(?P<input>[^}]*)\}")
+_FIELD = re.compile(r"(\w+)\s*:\s*(\$\w+|\"[^\"]*\"|\w+)")
+
+
+def _value(token: str, variables: dict[str, Any]) -> Any:
+    if token.startswith("$"):
+        return variables.get(token[1:])
+    return token.strip('"')
+
+
+def handle(gh: GitHubStandIn, body: Any) -> tuple[Reply, list[str]]:
+    """Answer a GraphQL request; also return the problems found with it."""
+    if not isinstance(body, dict) or not isinstance(body.get("query"), str):
+        return Reply(400, {"message": "Problems parsing JSON"}), ["GraphQL body needs a query"]
+    variables = body.get("variables") or {}
+    if not isinstance(variables, dict):
+        return Reply(400, {"message": "variables must be an object"}), ["bad GraphQL variables"]
+    match = _MINIMIZE.search(body["query"])
+    if match is None or not body["query"].lstrip().startswith("mutation"):
+        problem = f"unsupported GraphQL operation: {body['query'][:80]!r}"
+        return Reply(200, {"errors": [{"message": f"infra stand-in: {problem}"}]}), [problem]
+    fields = {name: _value(token, variables) for name, token in _FIELD.findall(match["input"])}
+    subject, classifier = fields.get("subjectId"), fields.get("classifier")
+    if classifier not in CLASSIFIERS:
+        problem = f"minimizeComment classifier {classifier!r} is not a ReportedContentClassifiers"
+        return Reply(200, {"errors": [{"message": problem}]}), [problem]
+    comment = gh.find_comment_by_node_id(str(subject))
+    if comment is None:
+        error = {
+            "type": "NOT_FOUND",
+            "path": ["minimizeComment"],
+            "message": f"Could not resolve to a node with the global id of '{subject}'",
+        }
+        return Reply(200, {"data": {"minimizeComment": None}, "errors": [error]}), []
+    comment.minimized_reason = str(classifier)
+    data = {"minimizeComment": {"minimizedComment": {"isMinimized": True}}}
+    return Reply(200, {"data": data}), []
