@@ -1,0 +1,211 @@
+"""`infra migrate atlantis [PATH]`: infra.yaml from atlantis.yaml, and what to delete after."""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from rich.console import Console
+from rich.markdown import Markdown
+
+from ..config import CONFIG_NAME, parse_config
+from ..core.atlantis import Migration, translate
+from ..core.discovery import TERRAGRUNT_FILE
+from ..core.scaffold import LayerDraft, render_config, workflow_files, write_new_files
+from ..errors import ExitCode, InfraError
+
+ATLANTIS_FILES = ("atlantis.yaml", "atlantis.yml")
+_SCANNED = (".yaml", ".yml", ".tf", ".hcl", ".json")
+_MAX_BYTES = 512 * 1024  # manifests are small; skip anything bigger
+_IMAGE = re.compile(r"runatlantis/atlantis")
+_HELM = re.compile(r"runatlantis\.github\.io|chart\s*[:=]\s*[\"']?(runatlantis/)?atlantis[\"'\s]")
+_STATEFULSET = re.compile(r"^kind:\s*StatefulSet\b", re.MULTILINE)
+_NAMED_ATLANTIS = re.compile(r"^\s+name:\s*[\"']?atlantis[\"']?\s*$", re.MULTILINE)
+_SERVER_CONFIG = re.compile(r"^repos:\s*$", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class Leftover:
+    path: str  # relative to the repository root
+    why: str
+
+
+def migrate_atlantis(
+    path: Path,
+    *,
+    output: Path | None,
+    force: bool,
+    console: Console,
+    workflows: bool = True,
+    report: Path | None = None,
+    env: Mapping[str, str] = os.environ,
+) -> int:
+    """Write the infra.yaml equivalent of the atlantis.yaml at `path` (a file, or the
+    repository holding it), with ci.yml and docs.yml unless `workflows` is false, and print
+    (or write to `report`) what had no equivalent and which Atlantis files can go."""
+    source = _find(path.resolve())
+    root = source.parent  # Atlantis reads atlantis.yaml at the repository root only
+    try:
+        data = yaml.safe_load(source.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise InfraError(
+            f"{source}: cannot read: {exc}", "fix the file and run this again"
+        ) from exc
+    migration = translate(
+        data,
+        is_dir=lambda d: (root / d).is_dir(),
+        has_terragrunt=lambda d: (root / d / TERRAGRUNT_FILE).is_file(),
+    )
+    config_file = (output or root / CONFIG_NAME).resolve()
+    text = render_config(
+        [_relative_to(layer, root, config_file.parent) for layer in migration.layers],
+        header=(
+            f"Migrated from {source.name} by `infra migrate atlantis`: its report lists every",
+            "setting with no equivalent here. Check the names and `order`, then commit.",
+        ),
+        settings=migration.settings,
+    )
+    parse_config(text, config_file)  # what we write must load
+    files = {config_file: text}
+    if workflows:
+        files |= workflow_files(config_file, matrix=False, default_branch=None, env=env).files
+    written = write_new_files(files, force=force)
+    leftovers = [item for item in find_leftovers(root) if (root / item.path).resolve() not in files]
+    markdown = render_report(migration, leftovers, [_shown(p, root) for p in written])
+    if report is not None:
+        report.write_text(markdown, encoding="utf-8")
+    console.print(Markdown(markdown))
+    return ExitCode.OK
+
+
+def _find(path: Path) -> Path:
+    if path.is_file():
+        return path
+    for name in ATLANTIS_FILES:
+        if (path / name).is_file():
+            return path / name
+    raise InfraError(
+        f"no atlantis.yaml in {path}",
+        "pass the repository that holds atlantis.yaml, or the file itself",
+    )
+
+
+def _relative_to(layer: LayerDraft, root: Path, config_dir: Path) -> LayerDraft:
+    """Atlantis dirs are relative to the repository; infra.yaml paths to infra.yaml."""
+    path = Path(os.path.relpath(root / layer.path, config_dir)).as_posix()
+    return LayerDraft(
+        layer.name, path, layer.engine, layer.order, layer.watch, layer.depends_on, layer.env
+    )
+
+
+def find_leftovers(root: Path) -> list[Leftover]:
+    """The Atlantis files a repository no longer needs once infra runs it, and Terraform files
+    that deploy the Atlantis server (remove those resources through a reviewed apply)."""
+    found = []
+    for path in _candidates(root):
+        rel = path.relative_to(root).as_posix()
+        try:
+            text = path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        why = leftover_kind(rel, text)
+        if why is not None:
+            found.append(Leftover(rel, why))
+    return found
+
+
+def _candidates(root: Path) -> Iterator[Path]:
+    for directory, subdirs, files in os.walk(root):
+        here = Path(directory)
+        # .github holds the old workflows; every other hidden directory is caches or VCS.
+        subdirs[:] = sorted(
+            d
+            for d in subdirs
+            if (d == ".github" or not d.startswith(".")) and d not in ("node_modules",)
+        )
+        for name in sorted(files):
+            path = here / name
+            if (name.endswith(_SCANNED) or name == "Dockerfile") and _small(path):
+                yield path
+
+
+def _small(path: Path) -> bool:
+    try:
+        return path.stat().st_size <= _MAX_BYTES
+    except OSError:
+        return False
+
+
+def leftover_kind(path: str, text: str) -> str | None:
+    """Why the file at `path` (repo-relative) belongs to the Atlantis setup, or None."""
+    name = posixpath.basename(path)
+    if name in ATLANTIS_FILES and "/" not in path:
+        return "the Atlantis repo config, now translated to infra.yaml"
+    if path.startswith(".github/workflows/"):
+        code = "\n".join(
+            line.split(" #")[0]
+            for line in text.lower().splitlines()
+            if not line.lstrip().startswith("#")
+        )
+        if "atlantis" in code and "infra event" not in code:
+            return "a workflow for Atlantis; ci.yml replaces it"
+        return None
+    deploys = bool(_IMAGE.search(text) or _HELM.search(text))
+    if name.endswith((".tf", ".hcl")):
+        return (
+            "Terraform that deploys the Atlantis server: delete these resources in a pull "
+            "request and apply it (do not just delete the file)"
+            if deploys
+            else None
+        )
+    if deploys or (_STATEFULSET.search(text) and _NAMED_ATLANTIS.search(text)):
+        return "deploys the Atlantis server"
+    if name in ("repos.yaml", "repos.yml") and _SERVER_CONFIG.search(text):
+        return "the Atlantis server-side repo config"
+    return None
+
+
+def render_report(migration: Migration, leftovers: Sequence[Leftover], written: list[str]) -> str:
+    """The migration report as Markdown, for the terminal and for the pull request."""
+    lines = ["# Migrating from Atlantis", "", f"Wrote {', '.join(f'`{w}`' for w in written)}.", ""]
+    lines += ["## Layers", "", "| order | layer | path | engine | after |", "|---|---|---|---|---|"]
+    for layer in migration.layers:
+        after = ", ".join(layer.depends_on)
+        lines.append(
+            f"| {layer.order} | `{layer.name}` | `{layer.path}` | {layer.engine.value} | {after} |"
+        )
+    for title, equivalent in (("Translated", True), ("No equivalent", False)):
+        # One row per setting and outcome, naming every project it applies to.
+        rows: dict[tuple[str, str], list[str]] = {}
+        for n in migration.notes:
+            if n.equivalent is equivalent:
+                rows.setdefault((n.setting, n.outcome), []).append(n.subject)
+        if rows:
+            lines += ["", f"## {title}", "", "| project | Atlantis | infra |", "|---|---|---|"]
+            lines += [
+                f"| {_cell(', '.join(subjects))} | `{_cell(setting)}` | {_cell(outcome)} |"
+                for (setting, outcome), subjects in rows.items()
+            ]
+    lines += ["", "## What you can delete", ""]
+    if leftovers:
+        lines += [f"- `{item.path}`: {item.why}" for item in leftovers]
+    else:
+        lines.append("Nothing found besides atlantis.yaml: the server lives elsewhere.")
+    lines += ["", "Then stop the Atlantis server and remove its webhook from the repository."]
+    return "\n".join(lines) + "\n"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _shown(path: Path, root: Path) -> str:
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return str(path)

@@ -1,0 +1,387 @@
+"""Translate an Atlantis repo config (`atlantis.yaml`, version 3) into infra.yaml layers.
+
+Pure: the caller reads the file and says which directories exist and hold a terragrunt.hcl.
+Every setting ends up in one place: the layers, the top-level settings, or a `Note` saying
+what infra does instead, or that nothing does and why.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import shlex
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..config import Engine
+from ..errors import InfraError
+from .discovery import layer_names, slug
+from .scaffold import LayerDraft, dependency_order
+
+REPOSITORY = "repository"  # the subject of notes about repo-level settings
+_REQUIREMENTS = ("approved", "mergeable")  # what infra.yaml's apply_requirements knows
+_ENGINES = ("terragrunt", "terraform", "tofu")
+_PROJECT_KEYS = frozenset(
+    {
+        *("name", "dir", "workspace", "terraform_version", "autoplan", "workflow"),
+        *("execution_order_group", "depends_on", "apply_requirements", "plan_requirements"),
+        *("import_requirements", "branch", "repo_locking", "repo_locks", "policy_check"),
+        *("custom_policy_check", "delete_source_branch_on_merge", "silence_pr_comments"),
+    }
+)
+# Repo-level keys: (has an equivalent, what infra does).
+_REPO_KEYS = {
+    "automerge": (False, "infra never merges: turn on GitHub's auto-merge instead"),
+    "delete_source_branch_on_merge": (
+        False,
+        "a GitHub setting: Settings → General → Automatically delete head branches",
+    ),
+    "parallel_apply": (False, "infra applies one layer at a time, in `order`, on purpose"),
+    "abort_on_execution_order_fail": (True, "infra always stops at the first failed apply"),
+    "allowed_regexp_prefixes": (False, "comments name layers exactly, or `all`"),
+    "autodiscover": (True, "`infra init` discovers root modules; here the layers are explicit"),
+}
+_STAGES = {
+    "policy_check": "no policy engine in infra: run conftest (or your tool) as an `e2e` suite",
+    "import": "no import command in infra: use `import` blocks in the configuration",
+    "state_rm": "no state command in infra: use `removed` blocks in the configuration",
+}
+_CUSTOM_RUN = (
+    "infra runs no custom commands around plan/apply: make it an `e2e` suite or a `health` "
+    "probe, or fold it into the configuration"
+)
+
+
+@dataclass(frozen=True)
+class Note:
+    subject: str  # REPOSITORY, or a project's name
+    setting: str  # the Atlantis setting, e.g. "workspace: staging"
+    outcome: str  # what infra does instead, or why nothing does
+    equivalent: bool  # True: translated; False: no equivalent
+
+
+@dataclass(frozen=True)
+class Migration:
+    layers: tuple[LayerDraft, ...]
+    settings: Mapping[str, Any]  # top-level infra.yaml keys
+    notes: tuple[Note, ...]
+
+
+class _Notes(list[Note]):
+    def same(self, subject: str, setting: str, outcome: str) -> None:
+        self.append(Note(subject, setting, outcome, equivalent=True))
+
+    def lost(self, subject: str, setting: str, why: str) -> None:
+        self.append(Note(subject, setting, why, equivalent=False))
+
+
+@dataclass
+class _Project:
+    index: int
+    raw: Mapping[str, Any]
+    label: str  # the project's name, else its dir (and workspace)
+    dir: str
+    workspace: str
+    name: str = ""  # the layer's
+    engine: Engine = Engine.TERRAFORM
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def translate(
+    data: Any,
+    *,
+    is_dir: Callable[[str], bool] = lambda _: True,
+    has_terragrunt: Callable[[str], bool] = lambda _: False,
+) -> Migration:
+    """The infra.yaml equivalent of a parsed atlantis.yaml; dirs are relative to the repo root."""
+    if not isinstance(data, Mapping) or data.get("version") not in (2, 3):
+        raise InfraError(
+            "atlantis.yaml is not an Atlantis repo config of version 3",
+            "check that the file has `version: 3` and a `projects:` list",
+        )
+    notes = _Notes()
+    projects, dropped = _projects(data.get("projects"), notes, is_dir)
+    if not projects:
+        raise InfraError(
+            "atlantis.yaml lists no project whose directory exists",
+            "run `infra init` instead: it finds the root modules itself",
+        )
+    _name(projects, notes)
+    workflows = data.get("workflows")
+    versions: set[str] = set()
+    requirements: set[str] = set()
+    for project in projects:
+        if has_terragrunt(project.dir):
+            project.engine = Engine.TERRAGRUNT
+        _workflow(project, workflows if isinstance(workflows, Mapping) else {}, notes)
+        if project.workspace != "default":
+            project.env["TF_WORKSPACE"] = project.workspace
+            notes.same(
+                project.label,
+                f"workspace: {project.workspace}",
+                "TF_WORKSPACE in the layer's `env`",
+            )
+        if version := project.raw.get("terraform_version"):
+            versions.add(str(version).removeprefix("v"))
+        requirements |= _requirements(project, notes)
+        _project_settings(project, notes)
+    for project, _ in dropped:
+        # A dropped workspace's apply requirements still count: stricter is the safe side.
+        requirements |= _requirements(project, notes)
+    _versions(versions, notes)
+    settings: dict[str, Any] = {}
+    if wanted := [r for r in _REQUIREMENTS if r in requirements]:
+        settings["apply_requirements"] = wanted
+    _repo_settings(data, settings, notes)
+    merged = {project.label: kept for project, kept in dropped}
+    return Migration(tuple(_layers(projects, merged, notes)), settings, tuple(notes))
+
+
+def _projects(
+    raw: Any, notes: _Notes, is_dir: Callable[[str], bool]
+) -> tuple[list[_Project], list[tuple[_Project, _Project]]]:
+    """One project per directory, since infra runs one layer per root module directory; and
+    each project dropped, with the one whose layer stands in for it."""
+    by_dir: dict[str, _Project] = {}
+    dropped: list[tuple[_Project, _Project]] = []
+    for index, item in enumerate(raw if isinstance(raw, list) else []):
+        if not isinstance(item, Mapping) or not isinstance(item.get("dir"), str):
+            raise InfraError(
+                f"atlantis.yaml: project #{index + 1} has no `dir`",
+                "every Atlantis project needs `dir:`; fix the file and run this again",
+            )
+        directory = posixpath.normpath(item["dir"]).strip("/") or "."
+        workspace = str(item.get("workspace", "default"))
+        shown = directory if workspace == "default" else f"{directory} ({workspace})"
+        project = _Project(index, item, str(item.get("name") or shown), directory, workspace)
+        if not is_dir(directory):
+            notes.lost(project.label, f"dir: {directory}", "no such directory; not migrated")
+            continue
+        kept = by_dir.setdefault(directory, project)
+        if kept is project:
+            continue
+        if kept.workspace != "default" and workspace == "default":
+            by_dir[directory], kept, project = project, project, kept  # prefer `default`
+        dropped.append((project, kept))
+        notes.lost(
+            project.label,
+            f"dir: {directory}, workspace: {project.workspace}",
+            f"a second state in the directory of `{kept.label}`: infra runs one layer per "
+            "directory, so give this state a directory of its own (a root module calling the "
+            "shared code as a module)",
+        )
+    return sorted(by_dir.values(), key=lambda p: p.index), dropped
+
+
+def _name(projects: Sequence[_Project], notes: _Notes) -> None:
+    derived = layer_names([p.dir for p in projects if not p.raw.get("name")])
+    taken: set[str] = set()
+    for project in projects:
+        given = project.raw.get("name")
+        name = slug(str(given)) if given else derived[project.dir]
+        base, count = name, 1
+        while name in taken or name == "all":
+            count += 1
+            name = f"{base}-{count}"
+        taken.add(name)
+        project.name = name
+        if given and name != given:
+            notes.same(project.label, f"name: {given}", f"layer `{name}` (lowercase, - _ .)")
+
+
+def _workflow(project: _Project, workflows: Mapping[str, Any], notes: _Notes) -> None:
+    name = project.raw.get("workflow")
+    if name is None:
+        return
+    workflow = workflows.get(name)
+    if not isinstance(workflow, Mapping):
+        notes.lost(
+            project.label,
+            f"workflow: {name}",
+            "defined on the Atlantis server "
+            "(repos.yaml), not in atlantis.yaml: check its steps by hand",
+        )
+        return
+    for stage, body in workflow.items():
+        if stage not in ("plan", "apply"):
+            notes.lost(project.label, f"workflow {name}: {stage}", _STAGES.get(stage, "unknown"))
+            continue
+        steps = body.get("steps") if isinstance(body, Mapping) else None
+        for step in steps if isinstance(steps, list) else []:
+            _step(project, f"workflow {name}, {stage}", step, notes)
+
+
+def _step(project: _Project, where: str, step: Any, notes: _Notes) -> None:
+    kind, body = next(iter(step.items())) if isinstance(step, Mapping) else (step, None)
+    label = project.label
+    if kind in ("init", "plan", "apply", "show"):
+        args = body.get("extra_args") if isinstance(body, Mapping) else None
+        if not args or kind == "show":
+            return  # infra runs these itself
+        joined = " ".join(shlex.quote(str(a)) for a in args)
+        if kind == "apply":
+            notes.lost(
+                label,
+                f"{where}: apply {joined}",
+                "infra applies the reviewed planfile, which takes no extra arguments",
+            )
+            return
+        variable = f"TF_CLI_ARGS_{kind}"
+        project.env[variable] = " ".join(filter(None, [project.env.get(variable), joined]))
+        notes.same(label, f"{where}: {kind} {joined}", f"{variable} in the layer's `env`")
+    elif kind == "run":
+        command = str(body.get("command") if isinstance(body, Mapping) else body)
+        words = [w for w in command.split() if "=" not in w]  # skip `VAR=value` prefixes
+        if "terragrunt" in words and project.engine is not Engine.TERRAGRUNT:
+            project.engine = Engine.TERRAGRUNT
+            notes.same(label, f"{where}: run {command}", "engine: terragrunt")
+        if not words or words[0] not in _ENGINES:
+            notes.lost(label, f"{where}: run {command}", _CUSTOM_RUN)
+    elif kind == "env" and isinstance(body, Mapping) and "value" in body:
+        project.env[str(body.get("name"))] = str(body["value"])
+        notes.same(label, f"{where}: env {body.get('name')}", "the layer's `env`")
+    elif not (isinstance(body, Mapping) and body.get("name") == "TERRAGRUNT_TFPATH"):
+        # (TERRAGRUNT_TFPATH points terragrunt at Atlantis's terraform: infra needs none.)
+        notes.lost(
+            label,
+            f"{where}: {kind}",
+            "computed at run time: set it in the "
+            "`infra event` step's env in ci.yml, or compute it in the configuration",
+        )
+
+
+def _requirements(project: _Project, notes: _Notes) -> set[str]:
+    wanted = [str(r) for r in project.raw.get("apply_requirements") or []]
+    for requirement in wanted:
+        if requirement == "undiverged":
+            notes.same(
+                project.label,
+                "apply_requirements: undiverged",
+                "infra applies only a "
+                "plan made at the pull request's current head and base commits",
+            )
+        elif requirement not in _REQUIREMENTS:
+            notes.lost(project.label, f"apply_requirements: {requirement}", "not in infra")
+    if wanted:
+        shown = f"apply_requirements: [{', '.join(wanted)}]"
+        notes.same(project.label, shown, "`apply_requirements` (for every layer)")
+    for key in ("plan_requirements", "import_requirements"):
+        if project.raw.get(key):
+            notes.lost(
+                project.label,
+                key,
+                "infra checks the commenter's role instead (`permissions:`, write by default)",
+            )
+    return set(wanted)
+
+
+def _project_settings(project: _Project, notes: _Notes) -> None:
+    raw, label = project.raw, project.label
+    autoplan = raw.get("autoplan")
+    if isinstance(autoplan, Mapping) and autoplan.get("enabled") is False:
+        notes.lost(
+            label,
+            "autoplan.enabled: false",
+            "infra plans every layer a pull request touches; a layer cannot opt out",
+        )
+    if raw.get("branch"):
+        notes.lost(label, f"branch: {raw['branch']}", "infra serves every base branch alike")
+    if raw.get("repo_locking") is False or raw.get("repo_locks"):
+        notes.same(
+            label,
+            "repo_locking / repo_locks",
+            "a layer is locked from its first apply "
+            "in a pull request until merge, close or /unlock",
+        )
+    if raw.get("custom_policy_check") or raw.get("policy_check"):
+        notes.lost(label, "policy checks", _STAGES["policy_check"])
+    for key in ("delete_source_branch_on_merge", "silence_pr_comments"):
+        if raw.get(key):
+            notes.lost(label, key, "not in infra")
+    for key in sorted(set(raw) - _PROJECT_KEYS):
+        notes.lost(label, key, "not an Atlantis project key infra knows; ignored")
+
+
+def _versions(versions: set[str], notes: _Notes) -> None:
+    if len(versions) == 1:
+        (version,) = versions
+        notes.same(
+            REPOSITORY,
+            f"terraform_version: {version}",
+            f"set the repository variable INFRA_TERRAFORM_VERSION={version}; ci.yml installs it",
+        )
+    elif versions:
+        notes.lost(
+            REPOSITORY,
+            f"terraform_version: {', '.join(sorted(versions))}",
+            "one Terraform per run: set INFRA_TERRAFORM_VERSION, or give a layer `binary:`",
+        )
+
+
+def _repo_settings(data: Mapping[str, Any], settings: dict[str, Any], notes: _Notes) -> None:
+    if data.get("parallel_plan") is False:
+        settings["jobs"] = 1
+        notes.same(REPOSITORY, "parallel_plan: false", "jobs: 1")
+    elif data.get("parallel_plan"):
+        notes.same(REPOSITORY, "parallel_plan: true", "infra plans in parallel (`jobs:`)")
+    for key, (equivalent, outcome) in _REPO_KEYS.items():
+        if data.get(key):
+            shown = str(data[key]).lower() if isinstance(data[key], bool) else str(data[key])
+            notes.append(Note(REPOSITORY, f"{key}: {shown}", outcome, equivalent))
+    known = {"version", "projects", "workflows", "parallel_plan", *_REPO_KEYS}
+    for key in sorted(set(data) - known):
+        notes.lost(REPOSITORY, key, "not an Atlantis key infra knows; ignored")
+
+
+def _layers(
+    projects: Sequence[_Project], merged: Mapping[str, _Project], notes: _Notes
+) -> list[LayerDraft]:
+    """Layers in `execution_order_group` order, each after what it `depends_on`."""
+    by_label = {p.label: p for p in projects} | dict(merged)
+    depends: dict[str, set[str]] = {p.name: set() for p in projects}
+    for project in projects:
+        for wanted in project.raw.get("depends_on") or []:
+            target = by_label.get(str(wanted))
+            if target is None:
+                notes.lost(project.label, f"depends_on: {wanted}", "no such project migrated")
+            elif target is not project:
+                depends[project.name].add(target.name)
+    position = {p.name: (_group(p.raw), p.index) for p in projects}
+    by_name = {p.name: p for p in projects}
+    return [
+        LayerDraft(
+            name=name,
+            path=by_name[name].dir,
+            engine=by_name[name].engine,
+            order=order,
+            watch=tuple(_watch(by_name[name], notes)),
+            depends_on=tuple(sorted(depends[name])),
+            env=dict(by_name[name].env),
+        )
+        for order, name in enumerate(dependency_order(depends, position.__getitem__), start=1)
+    ]
+
+
+def _group(raw: Mapping[str, Any]) -> int:
+    group = raw.get("execution_order_group", 0)
+    return group if isinstance(group, int) else 0
+
+
+def _watch(project: _Project, notes: _Notes) -> Iterator[str]:
+    """`when_modified` globs outside the layer's directory (inside it, `path` covers them)."""
+    autoplan = project.raw.get("autoplan")
+    globs = autoplan.get("when_modified") if isinstance(autoplan, Mapping) else None
+    for glob in map(str, globs if isinstance(globs, list) else []):
+        joined = posixpath.normpath(posixpath.join(project.dir, glob.lstrip("!")))
+        if glob.startswith("!"):
+            notes.lost(
+                project.label,
+                f"when_modified: {glob}",
+                "no exclusions in infra: a change under the layer's path always touches it",
+            )
+        elif joined == ".." or joined.startswith("../"):
+            notes.lost(project.label, f"when_modified: {glob}", "outside the repository")
+        elif not (
+            project.dir == "." or joined == project.dir or joined.startswith(project.dir + "/")
+        ):
+            yield joined

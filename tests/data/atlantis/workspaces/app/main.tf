@@ -1,0 +1,7 @@
+terraform {
+  backend "s3" {}
+}
+
+variable "replicas" {
+  type = number
+}
