@@ -195,7 +195,8 @@ class _ModuleGraph:
     """Local module calls between repo directories, each directory read at most once."""
 
     def __init__(self, repo_root: Path) -> None:
-        self._root = repo_root
+        self._root_str = os.fspath(repo_root)
+        self._listings: dict[str, list[str]] = {}
         self._texts: dict[str, list[tuple[str, str]]] = {}
         self._calls: dict[tuple[str, bool], frozenset[str]] = {}
         self.warnings: list[str] = []
@@ -213,14 +214,21 @@ class _ModuleGraph:
 
     def _config_dirs(self, layer_dir: str) -> list[str]:
         # Nested directories count too: Terragrunt layers keep one unit per subdirectory.
-        top = self._root / layer_dir
-        found = [layer_dir]
-        for current, subdirs, _ in os.walk(top):
+        found = []
+        for current, subdirs, files in os.walk(self._native(layer_dir)):
             # Hidden directories hold caches (.terraform, .terragrunt-cache) and VCS data.
             subdirs[:] = [d for d in subdirs if not d.startswith(".")]
-            here = Path(os.path.relpath(current, top)).as_posix()
-            found.extend(_normalise_dir(posixpath.join(layer_dir, here, d)) for d in subdirs)
-        return found
+            directory = self._repo_relative(current)
+            self._listings[directory] = files
+            found.append(directory)
+        return found or [layer_dir]
+
+    def _native(self, directory: str) -> str:
+        # Plain strings, not Path objects: path building showed up in the bench profile.
+        return f"{self._root_str}{os.sep}{directory}" if directory else self._root_str
+
+    def _repo_relative(self, native: str) -> str:
+        return native[len(self._root_str) :].strip(os.sep).replace(os.sep, "/")
 
     def _module_calls(self, directory: str, exact: bool) -> frozenset[str]:
         key = (directory, exact)
@@ -243,16 +251,18 @@ class _ModuleGraph:
     def _config_texts(self, directory: str) -> list[tuple[str, str]]:
         if directory not in self._texts:
             texts: list[tuple[str, str]] = []
-            try:
-                entries = sorted(os.scandir(self._root / directory), key=lambda e: e.name)
-            except OSError:
-                entries = []  # a module that does not exist (yet) calls nothing
-            for entry in entries:
-                if entry.name.endswith(".tf") or entry.name == _TERRAGRUNT_FILE:
+            native = self._native(directory)
+            if directory not in self._listings:
+                try:
+                    self._listings[directory] = [e.name for e in os.scandir(native) if e.is_file()]
+                except OSError:
+                    self._listings[directory] = []  # a module not there (yet) calls nothing
+            for name in sorted(self._listings[directory]):
+                if name.endswith(".tf") or name == _TERRAGRUNT_FILE:
                     try:
-                        texts.append((entry.name, Path(entry.path).read_text(errors="replace")))
+                        texts.append((name, Path(native, name).read_text(errors="replace")))
                     except OSError as exc:
-                        self.warnings.append(f"{directory}/{entry.name}: unreadable ({exc})")
+                        self.warnings.append(f"{directory}/{name}: unreadable ({exc})")
             self._texts[directory] = texts
         return self._texts[directory]
 
