@@ -31,7 +31,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Final, Literal, TypedDict, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar, cast
 
 import httpx
 from githubkit import GitHub as GitHubKit
@@ -51,6 +51,7 @@ from infra_pipeline.core.github_models import (
     CommitStatus,
     Deployment,
     DeploymentState,
+    GitRefJson,
     Issue,
     IssueState,
     MinimizeReason,
@@ -60,6 +61,11 @@ from infra_pipeline.core.github_models import (
     ReviewEvent,
     StatusState,
     WorkflowRun,
+    comment_from_json,
+    deployment_from_json,
+    issue_from_json,
+    pull_from_json,
+    review_from_json,
 )
 from infra_pipeline.errors import InfraError
 
@@ -71,7 +77,6 @@ if TYPE_CHECKING:
         IssueTypeForResponse,
         PullRequestReviewTypeForResponse,
         PullRequestSimpleTypeForResponse,
-        PullRequestTypeForResponse,
         StatusTypeForResponse,
     )
 
@@ -247,7 +252,7 @@ class GitHub:
 
     def get_pull(self, number: int) -> PullRequest:
         data = self._call(lambda: self._rest.pulls.get(self.owner, self.repo, number).json())
-        return _pull(data, merged=data["merged"], mergeable=data["mergeable"])
+        return pull_from_json(data, merged=data["merged"], mergeable=data["mergeable"])
 
     def list_pull_files(self, number: int) -> list[str]:
         """Every path the pull request touches, renames' old paths included (GitHub lists at most
@@ -271,7 +276,7 @@ class GitHub:
             repo=self.repo,
             commit_sha=sha,
         )
-        return [_pull(i, merged=i["merged_at"] is not None, mergeable=None) for i in items]
+        return [pull_from_json(i, merged=i["merged_at"] is not None, mergeable=None) for i in items]
 
     def get_pull_diff(self, number: int) -> str:
         path = f"/repos/{self.owner}/{self.repo}/pulls/{number}"
@@ -282,7 +287,7 @@ class GitHub:
         items: list[PullRequestReviewTypeForResponse] = self._paginate(
             self._rest.pulls.list_reviews, owner=self.owner, repo=self.repo, pull_number=number
         )
-        return [_review(i) for i in items]
+        return [review_from_json(i) for i in items]
 
     def create_review(
         self,
@@ -320,13 +325,13 @@ class GitHub:
         items: list[IssueCommentTypeForResponse] = self._paginate(
             self._rest.issues.list_comments, owner=self.owner, repo=self.repo, issue_number=number
         )
-        return [_comment(i) for i in items]
+        return [comment_from_json(i) for i in items]
 
     def get_issue_comment(self, comment_id: int) -> Comment:
         data = self._call(
             lambda: self._rest.issues.get_comment(self.owner, self.repo, comment_id).json()
         )
-        return _comment(data)
+        return comment_from_json(data)
 
     def create_issue_comment(self, number: int, body: str) -> Comment:
         """Post a comment on an issue or pull request. After an ambiguous failure it first looks
@@ -337,7 +342,7 @@ class GitHub:
             response = self._rest.issues.create_comment(
                 self.owner, self.repo, number, data={"body": body}
             )
-            return _comment(response.json())
+            return comment_from_json(response.json())
 
         def recover() -> Comment | None:
             for comment in reversed(self.list_issue_comments(number)):
@@ -353,7 +358,7 @@ class GitHub:
                 self.owner, self.repo, comment_id, data={"body": body}
             ).json()
         )
-        return _comment(data)
+        return comment_from_json(data)
 
     def add_reaction(self, comment_id: int, content: ReactionContent) -> None:
         """React to an issue comment (GitHub keeps one reaction per user and content, so a
@@ -470,7 +475,7 @@ class GitHub:
                 if exc.response.status_code == 404:
                     return None
                 raise
-            return cast(_GitRefJson, data)["object"]["sha"]
+            return cast(GitRefJson, data)["object"]["sha"]
 
         return self._call(fetch)
 
@@ -493,7 +498,7 @@ class GitHub:
         response = self._call(
             lambda: self._rest.git.list_matching_refs(self.owner, self.repo, _short_ref(prefix))
         )
-        items = cast(list[_GitRefJson], response.json())
+        items = cast(list[GitRefJson], response.json())
         return [(i["ref"], i["object"]["sha"]) for i in items]
 
     def get_commit_tree(self, sha: str) -> str:
@@ -570,7 +575,7 @@ class GitHub:
         items: list[DeploymentTypeForResponse] = self._paginate(
             self._rest.repos.list_deployments, owner=self.owner, repo=self.repo, **filters
         )
-        return [_deployment(i) for i in items]
+        return [deployment_from_json(i) for i in items]
 
     # -- issues (drift reports) ------------------------------------------------------------------
 
@@ -586,7 +591,7 @@ class GitHub:
             labels=",".join(labels),
             state=state,
         )
-        return [_issue(i) for i in items if "pull_request" not in i]
+        return [issue_from_json(i) for i in items if "pull_request" not in i]
 
     def create_issue(self, title: str, body: str, labels: Iterable[str]) -> Issue:
         wanted = list(labels)
@@ -596,7 +601,7 @@ class GitHub:
             response = self._rest.issues.create(
                 self.owner, self.repo, title=title, body=body, labels=list(wanted)
             )
-            return _issue(response.json())
+            return issue_from_json(response.json())
 
         def recover() -> Issue | None:
             for issue in self.list_issues(wanted, state="open"):
@@ -624,7 +629,7 @@ class GitHub:
                 title=UNSET if title is None else title,
             )
         )
-        return _issue(response.json())
+        return issue_from_json(response.json())
 
     # -- workflow runs ---------------------------------------------------------------------------
 
@@ -835,24 +840,13 @@ def _request_of(exc: BaseException | None) -> httpx.Request | None:
 
 def _describe(exc: BaseException | None) -> str:
     if isinstance(exc, RequestFailed):
-        return f"{exc.response.status_code} {_message(exc)}".strip()
+        return f"{exc.response.status_code} {_message(exc)[:120]}".strip()
     if isinstance(exc, RequestError):
         return f"{type(exc.exc).__name__}: {exc.exc}"
     return repr(exc)
 
 
 # -- JSON → records -------------------------------------------------------------------------------
-
-
-class _GitObjectJson(TypedDict):
-    sha: str
-    type: str
-
-
-class _GitRefJson(TypedDict):
-    # githubkit's GitRef TypedDict names the field `object_`; the wire name is `object`.
-    ref: str
-    object: _GitObjectJson
 
 
 def _truncate(text: str) -> str:
@@ -870,90 +864,3 @@ def _short_ref(ref: str) -> str:
 
 def _since(when: datetime | None, since: datetime) -> bool:
     return when is None or when >= since
-
-
-def _when(value: str | None) -> datetime | None:
-    return None if value is None else datetime.fromisoformat(value)
-
-
-def _pull(
-    data: PullRequestTypeForResponse | PullRequestSimpleTypeForResponse,
-    *,
-    merged: bool,
-    mergeable: bool | None,
-) -> PullRequest:
-    head_repo = data["head"]["repo"]
-    base_repo = data["base"]["repo"]["full_name"]
-    head_name = None if head_repo is None else head_repo["full_name"]
-    user = data["user"]
-    return PullRequest(
-        number=data["number"],
-        title=data["title"],
-        state=data["state"],
-        merged=merged,
-        draft=data.get("draft", False),
-        head_sha=data["head"]["sha"],
-        head_ref=data["head"]["ref"],
-        head_repo=head_name,
-        base_sha=data["base"]["sha"],
-        base_ref=data["base"]["ref"],
-        author="ghost" if user is None else user["login"],
-        is_fork=head_name != base_repo,
-        mergeable=mergeable,
-        html_url=data["html_url"],
-        node_id=data["node_id"],
-    )
-
-
-def _comment(data: IssueCommentTypeForResponse) -> Comment:
-    user = data["user"]
-    return Comment(
-        id=data["id"],
-        node_id=data["node_id"],
-        body=data.get("body", ""),
-        user="ghost" if user is None else user["login"],
-        user_type="User" if user is None else user["type"],
-        created_at=datetime.fromisoformat(data["created_at"]),
-        updated_at=datetime.fromisoformat(data["updated_at"]),
-        html_url=data["html_url"],
-    )
-
-
-def _review(data: PullRequestReviewTypeForResponse) -> Review:
-    user = data["user"]
-    return Review(
-        id=data["id"],
-        user="ghost" if user is None else user["login"],
-        state=data["state"],
-        commit_id=data["commit_id"],
-        body=data["body"],
-        submitted_at=_when(data.get("submitted_at")),
-    )
-
-
-def _deployment(data: DeploymentTypeForResponse) -> Deployment:
-    payload = data["payload"]
-    return Deployment(
-        id=data["id"],
-        ref=data["ref"],
-        sha=data["sha"],
-        environment=data["environment"],
-        description=data["description"],
-        payload=payload if isinstance(payload, dict) else {},
-        created_at=_when(data["created_at"]),
-    )
-
-
-def _issue(data: IssueTypeForResponse) -> Issue:
-    labels = tuple(
-        label if isinstance(label, str) else label.get("name", "") for label in data["labels"]
-    )
-    return Issue(
-        number=data["number"],
-        title=data["title"],
-        state=data["state"],
-        body=data.get("body") or "",
-        labels=labels,
-        html_url=data["html_url"],
-        created_at=_when(data["created_at"]),
-    )
