@@ -15,9 +15,9 @@ from homelab import base_env, copy_example, infra
 from infra_pipeline.commands.e2e import dashboard_cell, render_markdown, render_terminal, run_e2e
 from infra_pipeline.commands.health import run_health
 from infra_pipeline.config import Config, load_config, parse_config
+from infra_pipeline.core.dashboard_model import Status
 from infra_pipeline.core.e2e import JUnitError, SuiteStatus, parse_junit, run_suite
 from infra_pipeline.errors import ExitCode, InfraError
-from infra_pipeline.models import Outcome
 
 
 def make_config(root: Path, e2e_yaml: str) -> Config:
@@ -91,7 +91,7 @@ def test_pytest_suite_with_junit_reports_counts_and_failed_names(repo: Path):
     assert "### 🧪 E2E: ❌ smoke failed: 2 passed, 2 failed, 1 skipped" in reply
     assert "`smoke.test_smoke.test_broken`" in reply
     assert "tok-abcdef-123456" not in reply  # the tail is masked
-    assert dashboard_cell(report) == (Outcome.FAILED, "smoke failed: 2 passed, 2 failed, 1 skipped")
+    assert dashboard_cell(report) == (Status.FAILED, "smoke failed: 2 passed, 2 failed, 1 skipped")
     assert "✗ smoke.test_smoke.test_broken" in render_terminal(report)
 
 
@@ -102,7 +102,7 @@ def test_passing_suite_and_stale_report_is_not_reused(repo: Path):
     config = make_config(repo, PYTEST_SUITE)
     report = run_suite(config, "smoke", env=dict(os.environ))
     assert report.ok and report.junit is not None and report.junit.passed == 1
-    assert dashboard_cell(report) == (Outcome.OK, "smoke passed: 1 passed")
+    assert dashboard_cell(report) == (Status.OK, "smoke passed: 1 passed")
 
     # Now the suite crashes before writing a report: the old file must not count.
     (reports / "smoke.xml").write_text((reports / "smoke.xml").read_text())
@@ -170,7 +170,7 @@ def test_hanging_suite_is_killed_with_its_children(tmp_path: Path):
         time.sleep(0.05)
     assert _gone(child), f"child {child} survived the timeout"
     assert "stuck timed out after 2s" in render_markdown(report)
-    assert dashboard_cell(report) == (Outcome.FAILED, "stuck timed out after 2s")
+    assert dashboard_cell(report) == (Status.FAILED, "stuck timed out after 2s")
 
 
 def test_unknown_missing_and_default_suites(tmp_path: Path):

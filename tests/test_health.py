@@ -34,9 +34,9 @@ from infra_pipeline.config import (
     TcpProbe,
     parse_config,
 )
+from infra_pipeline.core.dashboard_model import Status
 from infra_pipeline.core.health import ProbeKind, check_health
 from infra_pipeline.errors import ExitCode, InfraError
-from infra_pipeline.models import Outcome
 
 SECRET = "s3cr3t-health-token-value"
 
@@ -152,7 +152,7 @@ def test_http_probes_up_wrong_status_wrong_body_down(server, closed_port, tmp_pa
     assert not by_name["body"].ok and "lacks 'ok'" in by_name["body"].detail
     assert not by_name["down"].ok and "ConnectError" in by_name["down"].detail
     assert report.exit_code is ExitCode.FAILURE
-    assert dashboard_cell(report) == (Outcome.FAILED, "3/4 failed: status, body, down")
+    assert dashboard_cell(report) == (Status.FAILED, "3/4 failed: status, body, down")
 
 
 def test_slow_http_probe_times_out(server, tmp_path):
@@ -365,7 +365,7 @@ def test_all_ok_report_and_no_probes(server, tmp_path):
     url, _ = server
     report = check({"api": HttpProbe(http=f"{url}/ok")}, tmp_path)
     assert report.exit_code is ExitCode.OK
-    assert dashboard_cell(report) == (Outcome.OK, "1/1 probes ok")
+    assert dashboard_cell(report) == (Status.OK, "1/1 probes ok")
     assert render_markdown(report).startswith("### 🩺 Health: ✅ 1/1 probes ok")
     (tmp_path / "layer").mkdir()
     config = parse_config(

@@ -18,6 +18,7 @@ from rich.console import Console
 
 from infra_pipeline.commands.review import dashboard_cell, render_markdown, run_review
 from infra_pipeline.config import Config, parse_config
+from infra_pipeline.core.dashboard_model import Status
 from infra_pipeline.core.redact import MASK, redact
 from infra_pipeline.core.review import (
     CHARS_PER_TOKEN,
@@ -242,7 +243,7 @@ def test_review_is_masked_budgeted_infra_first_and_posted_as_comment(model_serve
     assert body.index("Destroys or replaces") < body.index("Risk: high")
     assert "`replace aws_db_instance.main`" in body
     assert "claude-test-model" in body
-    assert dashboard_cell(result) == (Outcome.OK, "reviewed by claude-test-model")
+    assert dashboard_cell(result) == (Status.OK, "reviewed by claude-test-model")
     assert API_KEY not in out.getvalue()
 
 
@@ -252,7 +253,7 @@ def test_without_a_key_the_review_is_skipped_not_failed(model_server, tmp_path):
     result = review(make_config(tmp_path), github, {"ANTHROPIC_BASE_URL": url})
     assert result.outcome is Outcome.SKIPPED and result.exit_code is ExitCode.OK
     assert "ANTHROPIC_API_KEY" in result.reason
-    assert dashboard_cell(result) == (Outcome.SKIPPED, result.reason)
+    assert dashboard_cell(result) == (Status.SKIPPED, result.reason)
     assert render_markdown(result).startswith("⏭️ AI review skipped: no API key")
     assert recorded.requests == [] and github.reviews == [] and github.diff_requests == 0
 

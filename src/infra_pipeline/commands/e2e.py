@@ -9,14 +9,20 @@ from rich.text import Text
 
 from ..config import Config
 from ..core import md
+from ..core.dashboard_model import Status
 from ..core.e2e import E2EReport, SuiteStatus, choose_suite, run_suite
-from ..models import Outcome
 
 _ICON = {
     SuiteStatus.PASSED: "✅",
     SuiteStatus.FAILED: "❌",
     SuiteStatus.TIMED_OUT: "❌",
     SuiteStatus.CANCELLED: "⚠️",
+}
+_STATUS = {
+    SuiteStatus.PASSED: Status.OK,
+    SuiteStatus.FAILED: Status.FAILED,
+    SuiteStatus.TIMED_OUT: Status.FAILED,
+    SuiteStatus.CANCELLED: Status.WARNING,
 }
 SHOWN_FAILURES = 20
 
@@ -92,7 +98,6 @@ def render_markdown(report: E2EReport) -> str:
     return "\n\n".join(parts)
 
 
-def dashboard_cell(report: E2EReport) -> tuple[Outcome, str]:
-    """The dashboard's `E2E` row."""
-    outcome = Outcome.OK if report.ok else Outcome.FAILED
-    return outcome, summary(report, duration=False)
+def dashboard_cell(report: E2EReport) -> tuple[Status, str]:
+    """The dashboard's `E2E` row (for `dashboard.finish_stage`)."""
+    return _STATUS[report.status], summary(report, duration=False)

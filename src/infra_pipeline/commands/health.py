@@ -10,9 +10,9 @@ from rich.text import Text
 
 from ..config import Config
 from ..core import md
+from ..core.dashboard_model import Status
 from ..core.health import HealthReport, ProbeResult, check_health
 from ..errors import InfraError
-from ..models import Outcome
 
 
 def run_health(config: Config, *, env: Mapping[str, str], console: Console) -> HealthReport:
@@ -73,13 +73,13 @@ def render_markdown(report: HealthReport) -> str:
     return "\n".join([headline, "", *rows])
 
 
-def dashboard_cell(report: HealthReport) -> tuple[Outcome, str]:
-    """The dashboard's `Health` row: OK or FAILED, and a few words."""
+def dashboard_cell(report: HealthReport) -> tuple[Status, str]:
+    """The dashboard's `Health` row (for `dashboard.finish_stage`): OK or FAILED, a few words."""
     failed = report.failed
     if not failed:
-        return Outcome.OK, f"{len(report.results)}/{len(report.results)} probes ok"
+        return Status.OK, f"{len(report.results)}/{len(report.results)} probes ok"
     names = ", ".join(r.name for r in failed[:3]) + (" …" if len(failed) > 3 else "")
-    return Outcome.FAILED, f"{len(failed)}/{len(report.results)} failed: {names}"
+    return Status.FAILED, f"{len(failed)}/{len(report.results)} failed: {names}"
 
 
 def _latency(result: ProbeResult) -> str:

@@ -15,6 +15,7 @@ from rich.text import Text
 
 from ..config import Config
 from ..core import llm, md
+from ..core.dashboard_model import Status
 from ..core.redact import redact, secrets_in_env
 from ..core.review import LayerSummary, Prompt, ReviewInput, build_prompt, review_body
 from ..errors import ExitCode
@@ -104,8 +105,10 @@ def render_markdown(result: ReviewResult) -> str:
     return f"{icon} AI review {result.outcome.value}: {md.cell(result.reason)}"
 
 
-def dashboard_cell(result: ReviewResult) -> tuple[Outcome, str]:
-    """The dashboard's `AI Review` row: OK, SKIPPED (⏭️ with the reason) or FAILED."""
+def dashboard_cell(result: ReviewResult) -> tuple[Status, str]:
+    """The dashboard's `AI Review` row (for `dashboard.finish_stage`): OK, SKIPPED (⏭️ with the
+    reason, e.g. no API key) or FAILED."""
     if result.outcome is Outcome.OK:
-        return Outcome.OK, f"reviewed by {result.model}"
-    return result.outcome, result.reason
+        return Status.OK, f"reviewed by {result.model}"
+    status = Status.FAILED if result.outcome is Outcome.FAILED else Status.SKIPPED
+    return status, result.reason
