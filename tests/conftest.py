@@ -22,7 +22,8 @@ def standin() -> Iterator[GitHubStandIn]:
 
 @pytest.fixture
 def gh_env(standin: GitHubStandIn) -> dict[str, str]:
-    """The `GITHUB_*` variables of a workflow run in `acme/infra`, pointed at the stand-in."""
+    """The `GITHUB_*` variables of a workflow run in `acme/infra`, pointed at the stand-in
+    (`GITHUB_ACTIONS` is left out: add it where a test wants Actions-only output)."""
     return {
         "GITHUB_API_URL": standin.api_url,
         "GITHUB_SERVER_URL": standin.url,
@@ -31,5 +32,4 @@ def gh_env(standin: GitHubStandIn) -> dict[str, str]:
         "GITHUB_REPOSITORY": DEFAULT_REPO,
         "GITHUB_REPOSITORY_OWNER": DEFAULT_REPO.split("/")[0],
         "GITHUB_RUN_ID": "4242",
-        "GITHUB_ACTIONS": "true",
     }
