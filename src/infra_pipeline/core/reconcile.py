@@ -1,0 +1,154 @@
+"""Bringing the live infrastructure back to `main`: which drifted layers to apply, and what
+became of every layer. Pure: the scan, the apply runs and the lock answers are passed in.
+
+The rules, in `order`:
+- a layer whose scan failed is unknown; the drifted layers after it are not applied either,
+  because later layers are built on earlier ones and we cannot tell what the broken one is;
+- a drifted layer with `auto_apply: false` (or any drifted layer when the run only reports)
+  is reported as drifted, not applied;
+- a drifted layer whose lock an open pull request holds is skipped: that PR has applied its
+  own, unmerged version of the layer, and applying `main` would undo it. The PR's merge (a new
+  push to `main`) or the next scheduled scan reconciles it. Later layers still apply: their
+  plans were made against the live state, whichever version produced it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+from ..config import Layer
+from ..models import LayerRun, Outcome, PlanCounts, PlanResult
+
+
+class Verdict(StrEnum):
+    """What became of one layer in a reconcile run."""
+
+    IN_SYNC = "in sync"
+    DRIFTED = "drifted"  # reported, not applied (by choice)
+    APPLIED = "applied"
+    SKIPPED = "skipped"  # drifted, not applied: an earlier layer failed, or a PR holds it
+    FAILED = "failed"  # the scan or the apply failed
+
+    @property
+    def icon(self) -> str:
+        return _ICONS[self]
+
+
+_ICONS = {
+    Verdict.IN_SYNC: "✅",
+    Verdict.DRIFTED: "📝",
+    Verdict.APPLIED: "🚀",
+    Verdict.SKIPPED: "⏭️",
+    Verdict.FAILED: "❌",
+}
+
+
+@dataclass(frozen=True)
+class Held:
+    """Why a drifted layer is not applied, and how it is reported."""
+
+    verdict: Verdict
+    reason: str
+
+
+@dataclass(frozen=True)
+class LayerReport:
+    layer: str
+    verdict: Verdict
+    plan: PlanResult | None  # what the scan found (None when the scan failed)
+    detail: str = ""  # why it was not applied, or the first line of the error
+    duration: float = 0.0  # of the apply, else of the scan
+    error: str = ""  # the whole error of a failed scan or apply
+
+    @property
+    def counts(self) -> PlanCounts | None:
+        return self.plan.counts if self.plan is not None else None
+
+    @property
+    def short_counts(self) -> str:
+        """`+1 ~0 -0`, or `-` when the scan found nothing to change (or failed)."""
+        return self.plan.counts.short() if self.plan is not None and self.plan.has_changes else "-"
+
+    @property
+    def in_sync(self) -> bool:
+        """Live and code agree now (found in sync, or applied)."""
+        return self.verdict in (Verdict.IN_SYNC, Verdict.APPLIED)
+
+    @property
+    def still_drifted(self) -> bool:
+        """The scan found drift and nothing repaired it (not applied, or the apply failed)."""
+        return not self.in_sync and self.plan is not None and self.plan.has_changes
+
+
+@dataclass(frozen=True)
+class ApplyChoice:
+    candidates: tuple[Layer, ...]  # drifted layers to lock and apply, in order
+    held: Mapping[str, Held]
+
+
+def choose_applies(
+    layers: Sequence[Layer], scan: Sequence[LayerRun], *, apply: bool
+) -> ApplyChoice:
+    """The drifted layers to apply (`apply` False: none) and why the others are held back."""
+    by_name = {run.layer: run for run in scan}
+    candidates: list[Layer] = []
+    held: dict[str, Held] = {}
+    broken: str | None = None
+    for layer in sorted(layers, key=lambda lyr: lyr.order):
+        run = by_name.get(layer.name)
+        if run is None:
+            continue
+        if run.outcome is Outcome.FAILED:
+            broken = broken or layer.name
+            continue
+        if run.outcome is not Outcome.CHANGES:
+            continue
+        if broken is not None:
+            held[layer.name] = Held(
+                Verdict.SKIPPED, f"not applied: the scan of `{broken}` failed first"
+            )
+        elif not apply:
+            held[layer.name] = Held(Verdict.DRIFTED, "reported only: drift.auto_apply is false")
+        elif not layer.auto_apply:
+            held[layer.name] = Held(Verdict.DRIFTED, "reported only: auto_apply is false")
+        else:
+            candidates.append(layer)
+    return ApplyChoice(tuple(candidates), held)
+
+
+def layer_reports(
+    scan: Sequence[LayerRun], held: Mapping[str, Held], applied: Sequence[LayerRun]
+) -> list[LayerReport]:
+    """One report per scanned layer, in scan order, folding in the holds and the applies."""
+    applies = {run.layer: run for run in applied}
+    reports = []
+    for run in scan:
+        if run.outcome is Outcome.FAILED:
+            report = _report(run, Verdict.FAILED, None, f"scan failed: {_first(run)}", run.error)
+        elif run.outcome is not Outcome.CHANGES:
+            report = _report(run, Verdict.IN_SYNC, run.plan)
+        elif run.layer in held:
+            report = _report(run, held[run.layer].verdict, run.plan, held[run.layer].reason)
+        elif (done := applies.get(run.layer)) is not None:
+            verdict = _APPLY_VERDICT.get(done.outcome, Verdict.FAILED)
+            error = done.error if verdict is Verdict.FAILED else ""
+            report = _report(done, verdict, run.plan, _first(done), error)
+        else:
+            report = _report(run, Verdict.DRIFTED, run.plan)
+        reports.append(report)
+    return reports
+
+
+_APPLY_VERDICT = {Outcome.OK: Verdict.APPLIED, Outcome.SKIPPED: Verdict.SKIPPED}
+
+
+def _report(
+    run: LayerRun, verdict: Verdict, plan: PlanResult | None, detail: str = "", error: str = ""
+) -> LayerReport:
+    return LayerReport(run.layer, verdict, plan, detail, run.duration, error)
+
+
+def _first(run: LayerRun) -> str:
+    return run.error.strip().splitlines()[0] if run.error.strip() else ""
