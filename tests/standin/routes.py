@@ -230,6 +230,13 @@ def update_comment(gh: GitHubStandIn, call: Call) -> Reply:
     return Reply(200, gh.render.comment(call.repo, comment))
 
 
+@handles("issues/delete-comment")
+def delete_comment(gh: GitHubStandIn, call: Call) -> Reply:
+    if call.repo.comments.pop(call.int_param("comment_id"), None) is None:
+        return not_found()
+    return Reply(204)
+
+
 @handles("reactions/create-for-issue-comment")
 def create_reaction(gh: GitHubStandIn, call: Call) -> Reply:
     comment = call.repo.comments.get(call.int_param("comment_id"))

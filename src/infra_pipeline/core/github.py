@@ -105,6 +105,7 @@ ROUTES: Final[tuple[tuple[str, str], ...]] = (
     ("POST", "/repos/{owner}/{repo}/issues/{issue_number}/comments"),
     ("GET", "/repos/{owner}/{repo}/issues/comments/{comment_id}"),
     ("PATCH", "/repos/{owner}/{repo}/issues/comments/{comment_id}"),
+    ("DELETE", "/repos/{owner}/{repo}/issues/comments/{comment_id}"),
     ("POST", "/repos/{owner}/{repo}/issues/comments/{comment_id}/reactions"),
     ("POST", "/repos/{owner}/{repo}/statuses/{sha}"),
     ("GET", "/repos/{owner}/{repo}/commits/{ref}/statuses"),
@@ -359,6 +360,21 @@ class GitHub:
             ).json()
         )
         return comment_from_json(data)
+
+    def delete_issue_comment(self, comment_id: int) -> bool:
+        """Delete a comment: True if deleted, False if it was already gone (so two jobs
+        cleaning up the same duplicate both succeed)."""
+
+        def delete() -> bool:
+            try:
+                self._rest.issues.delete_comment(self.owner, self.repo, comment_id)
+            except RequestFailed as exc:
+                if exc.response.status_code == 404:
+                    return False
+                raise
+            return True
+
+        return self._call(delete)
 
     def add_reaction(self, comment_id: int, content: ReactionContent) -> None:
         """React to an issue comment (GitHub keeps one reaction per user and content, so a
