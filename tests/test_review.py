@@ -14,11 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from rich.console import Console
 
 from infra_pipeline.commands.review import dashboard_cell, render_markdown, run_review
 from infra_pipeline.config import Config, parse_config
 from infra_pipeline.core.dashboard_model import Status
+from infra_pipeline.core.github import GitHub
 from infra_pipeline.core.redact import MASK, redact
 from infra_pipeline.core.review import (
     CHARS_PER_TOKEN,
@@ -30,9 +33,10 @@ from infra_pipeline.core.review import (
 )
 from infra_pipeline.errors import ExitCode
 from infra_pipeline.models import Outcome
+from standin import GitHubStandIn
 
 API_KEY = "sk-ant-test-key-0123456789abcdef"
-GITHUB_TOKEN = "ghs_runnerTokenFromActions0123456789"
+GITHUB_TOKEN = "ghs_standin_token"  # what `gh_env` gives the job
 AWS_KEY = "AKIAIOSFODNN7EXAMPLE"
 PAT = "ghp_abcdefghijklmnopqrstuvwxyz0123456789"
 DB_PASSWORD = "correct-horse-battery"
@@ -56,7 +60,7 @@ def file_diff(path: str, added: str) -> str:
 
 
 APP = file_diff("app/server.py", "\n".join(f"def handler_{i}(): return {i}" for i in range(400)))
-README = file_diff("README.md", "# Homelab\n\nNow with a database.\n")
+README = file_diff("README.md", f"# Homelab\n\nNow with a database.\nDebug: {GITHUB_TOKEN}\n")
 MAIN_TF = file_diff(
     "platform/main.tf",
     f"""
@@ -162,21 +166,12 @@ def model_server() -> Iterator[tuple[str, Recorded]]:
     httpd.server_close()
 
 
-@dataclass
-class FakeGitHub:
-    """Records reviews; the diff is what GitHub's `application/vnd.github.diff` returns."""
-
-    diff: str
-    reviews: list[tuple[int, str, str]] = field(default_factory=list)
-    diff_requests: int = 0
-
-    def get_pull_diff(self, number: int) -> str:
-        self.diff_requests += 1
-        return self.diff
-
-    def create_review(self, number: int, body: str, event: str = "COMMENT") -> int:
-        self.reviews.append((number, body, event))
-        return len(self.reviews)
+@pytest.fixture
+def github(standin: GitHubStandIn, gh_env: dict[str, str]) -> Iterator[GitHub]:
+    """The real client against the GitHub stand-in, which holds PR #7 with `DIFF`."""
+    standin.add_pull(7, title="Move the database to RDS", diff=DIFF)
+    with GitHub.from_env(gh_env) as client:
+        yield client
 
 
 def make_config(tmp_path: Path, review_yaml: str = "") -> Config:
@@ -186,7 +181,7 @@ def make_config(tmp_path: Path, review_yaml: str = "") -> Config:
     return parse_config(text, tmp_path / "infra.yaml")
 
 
-def review(config: Config, github: FakeGitHub, env: dict[str, str], out: io.StringIO | None = None):
+def review(config: Config, github: GitHub, env: dict[str, str], out: io.StringIO | None = None):
     return run_review(
         config,
         pr_number=7,
@@ -199,11 +194,12 @@ def review(config: Config, github: FakeGitHub, env: dict[str, str], out: io.Stri
     )
 
 
-def test_review_is_masked_budgeted_infra_first_and_posted_as_comment(model_server, tmp_path):
+def test_review_is_masked_budgeted_infra_first_and_posted_as_comment(
+    model_server, github, gh_env, standin, tmp_path
+):
     url, recorded = model_server
     config = make_config(tmp_path, "review: {model: claude-test-model, budget_tokens: 2500}\n")
-    github = FakeGitHub(DIFF)
-    env = {"ANTHROPIC_API_KEY": API_KEY, "ANTHROPIC_BASE_URL": url, "GITHUB_TOKEN": GITHUB_TOKEN}
+    env = {**gh_env, "ANTHROPIC_API_KEY": API_KEY, "ANTHROPIC_BASE_URL": url}
     out = io.StringIO()
 
     result = review(config, github, env, out)
@@ -237,9 +233,10 @@ def test_review_is_masked_budgeted_infra_first_and_posted_as_comment(model_serve
     assert "app/server.py" in result.prompt.files_left_out + result.prompt.files_cut
 
     # One review, event COMMENT: the plan's destructive changes first, then the model's answer.
-    ((number, body, event),) = github.reviews
-    assert (number, event) == (7, "COMMENT")
-    assert body.startswith(REVIEW_MARKER)
+    (posted,) = standin.reviews(7)
+    assert posted.state == "COMMENTED"
+    body = posted.body
+    assert body == result.body and body.startswith(REVIEW_MARKER)
     assert body.index("Destroys or replaces") < body.index("Risk: high")
     assert "`replace aws_db_instance.main`" in body
     assert "claude-test-model" in body
@@ -247,18 +244,19 @@ def test_review_is_masked_budgeted_infra_first_and_posted_as_comment(model_serve
     assert API_KEY not in out.getvalue()
 
 
-def test_without_a_key_the_review_is_skipped_not_failed(model_server, tmp_path):
+def test_without_a_key_the_review_is_skipped_not_failed(model_server, github, standin, tmp_path):
     url, recorded = model_server
-    github = FakeGitHub(DIFF)
     result = review(make_config(tmp_path), github, {"ANTHROPIC_BASE_URL": url})
     assert result.outcome is Outcome.SKIPPED and result.exit_code is ExitCode.OK
     assert "ANTHROPIC_API_KEY" in result.reason
     assert dashboard_cell(result) == (Status.SKIPPED, result.reason)
     assert render_markdown(result).startswith("⏭️ AI review skipped: no API key")
-    assert recorded.requests == [] and github.reviews == [] and github.diff_requests == 0
+    assert recorded.requests == [] and standin.request_counts() == {}
 
 
-def test_key_from_a_custom_variable_and_api_errors_fail_the_review(model_server, tmp_path):
+def test_key_from_a_custom_variable_and_api_errors_fail_the_review(
+    model_server, github, standin, tmp_path
+):
     url, recorded = model_server
     recorded.status = 400
     recorded.error = {
@@ -266,20 +264,18 @@ def test_key_from_a_custom_variable_and_api_errors_fail_the_review(model_server,
         "error": {"type": "invalid_request_error", "message": "model: unknown model"},
     }
     config = make_config(tmp_path, "review: {api_key_env: CLAUDE_KEY, model: nope}\n")
-    github = FakeGitHub(DIFF)
     result = review(config, github, {"CLAUDE_KEY": API_KEY, "ANTHROPIC_BASE_URL": url})
     assert result.outcome is Outcome.FAILED and result.exit_code is ExitCode.FAILURE
     assert result.reason == "Anthropic API answered 400: model: unknown model"
-    assert github.reviews == []
+    assert standin.reviews(7) == []
     assert render_markdown(result).startswith("❌ AI review failed")
 
 
-def test_openai_compatible_provider(model_server, tmp_path):
+def test_openai_compatible_provider(model_server, github, standin, tmp_path):
     url, recorded = model_server
     config = make_config(
         tmp_path, f"review: {{provider: openai, model: gpt-test, base_url: '{url}/v1'}}\n"
     )
-    github = FakeGitHub(DIFF)
     result = review(config, github, {"OPENAI_API_KEY": API_KEY})
     assert result.outcome is Outcome.OK, result.reason
     (request,) = recorded.requests
@@ -288,7 +284,7 @@ def test_openai_compatible_provider(model_server, tmp_path):
     messages = request["body"]["messages"]
     assert [m["role"] for m in messages] == ["system", "user"]
     assert AWS_KEY not in request["raw"].decode()
-    assert "Risk: high" in github.reviews[0][1]
+    assert "Risk: high" in standin.reviews(7)[0].body
 
 
 def test_budget_is_respected_for_any_budget():
@@ -303,6 +299,24 @@ def test_budget_is_respected_for_any_budget():
     everything = build_prompt(review_input, budget_tokens=100_000, secrets=())
     assert everything.files_left_out == () and everything.files_cut == ()
     assert "def handler_399" in everything.user
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    paths=st.lists(st.sampled_from(["a.tf", "b.py", "c.hcl", "d.md", "infra.yaml"]), max_size=6),
+    sizes=st.lists(st.integers(0, 3000), min_size=6, max_size=6),
+    plan=st.text(max_size=2000),
+    budget=st.integers(1, 3000),
+)
+def test_any_input_stays_within_budget(paths, sizes, plan, budget):
+    diff = "".join(file_diff(p, "x" * n + "\n") for p, n in zip(paths, sizes, strict=False))
+    layers = (LayerSummary("l", "+1 ~0 -0", ("delete a.b",) * 3, plan),)
+    prompt = build_prompt(
+        ReviewInput(1, "t", diff, layers, ("l",)), budget_tokens=budget, secrets=()
+    )
+    assert len(prompt.system) + len(prompt.user) <= max(
+        budget * CHARS_PER_TOKEN, len(prompt.system)
+    )
 
 
 def test_split_diff_and_infra_detection():
