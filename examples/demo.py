@@ -39,12 +39,16 @@ def main() -> int:
     started = time.monotonic()
     shutil.rmtree(SCRATCH, ignore_errors=True)
     shutil.copytree(
-        HERE / "homelab", SCRATCH, ignore=shutil.ignore_patterns(".terraform", "*.tfstate*")
+        HERE / "homelab",
+        SCRATCH,
+        ignore=shutil.ignore_patterns(".terraform", "*.tfstate*", "reports"),
     )
     print(f"demo: working on a copy of the example in {SCRATCH}")
     step("validate every layer", "validate")
     step("plan every layer (in parallel)", "plan", "all", "--detailed-exitcode", expect=3)
     step("apply in order: bootstrap → platform → data-staging → data-prod", "apply", "all")
+    step("health probes", "health")
+    step("end-to-end smoke suite", "e2e", "smoke")
     step("drift scan: all in sync", "verify", "--all", "--detailed-exitcode")
     make_drift()
     step(

@@ -165,6 +165,33 @@ def verify(
     _done(report.exit_code(detailed=detailed_exitcode))
 
 
+@app.command()
+def health(ctx: typer.Context) -> None:
+    """Probe the services declared under `health:` (alias: `infra dig`)."""
+    from .commands.health import run_health
+
+    c = _ctx(ctx)
+    _done(run_health(c.config(), env=c.env, console=c.console).exit_code)
+
+
+@app.command(name="dig", hidden=True)
+def dig(ctx: typer.Context) -> None:
+    """The pre-migration name of `infra health`."""
+    health(ctx)
+
+
+@app.command()
+def e2e(
+    ctx: typer.Context,
+    suite: Annotated[str | None, typer.Argument(help="Suite name (default: smoke).")] = None,
+) -> None:
+    """Run an end-to-end suite declared under `e2e:` and report its result."""
+    from .commands.e2e import run_e2e
+
+    c = _ctx(ctx)
+    _done(run_e2e(c.config(), suite, env=c.env, console=c.console).exit_code)
+
+
 @config_app.callback(invoke_without_command=True)
 def config_show(ctx: typer.Context) -> None:
     """Print the resolved infra.yaml."""
@@ -229,7 +256,8 @@ def main(
 def _error_console(obj: Context) -> Console:
     from rich.console import Console
 
-    return Console(stderr=True, highlight=False)
+    # soft_wrap: an error message is read (and grepped) whole, never re-wrapped.
+    return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def _escape(text: str) -> str:
