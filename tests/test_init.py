@@ -221,3 +221,26 @@ def test_matrix_writes_the_scale_out_workflow(tmp_path: Path) -> None:
     assert set(ci["jobs"]) == {"event", "layers", "plan", "dashboard"}
     assert ci[True]["push"]["branches"] == ["develop"]
     assert Engine.TERRAFORM.value in (tmp_path / "infra.yaml").read_text()
+
+
+def test_workflows_only_upgrades_the_workflows_and_keeps_the_config(tmp_path: Path) -> None:
+    _write(tmp_path, {"net/main.tf": ""})
+    console, _ = _console()
+    init_repo(tmp_path, force=False, console=console)
+    config = (tmp_path / "infra.yaml").read_text().replace("order: 1", "order: 7")
+    (tmp_path / "infra.yaml").write_text(config)
+    (tmp_path / ".github/workflows/ci.yml").write_text("name: old\n")
+
+    with pytest.raises(InfraError, match="not overwriting"):
+        init_repo(tmp_path, force=False, console=console, workflows_only=True)
+    init_repo(tmp_path, force=True, console=console, workflows_only=True)
+
+    assert "infra event" in (tmp_path / ".github/workflows/ci.yml").read_text()
+    assert (tmp_path / "infra.yaml").read_text() == config
+
+
+def test_workflows_only_needs_a_config(tmp_path: Path) -> None:
+    console, _ = _console()
+
+    with pytest.raises(InfraError, match="cannot read"):
+        init_repo(tmp_path, force=True, console=console, workflows_only=True)

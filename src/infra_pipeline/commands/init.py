@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from .. import templates
-from ..config import CONFIG_NAME, Engine, parse_config
+from ..config import CONFIG_NAME, Engine, load_config, parse_config
 from ..core.discovery import discover
 from ..core.scaffold import LayerDraft, render_config, workflow_files, write_new_files
 from ..errors import ExitCode, InfraError
@@ -37,18 +37,27 @@ def init_repo(
     console: Console,
     matrix: bool = False,
     default_branch: str | None = None,
+    workflows_only: bool = False,
     env: Mapping[str, str] = os.environ,
 ) -> int:
     """Write infra.yaml into `directory` and the workflows into its repository's root.
 
     Nothing is written when any target exists, unless `force`; `matrix` writes the scale-out
-    variant of ci.yml.
+    variant of ci.yml; `workflows_only` keeps the existing infra.yaml (to upgrade the
+    workflows after installing a new version).
     """
     directory = directory.resolve()
     if not directory.is_dir():
         raise InfraError(f"{directory} is not a directory", "pass the repository's directory")
-    found = discover(directory)
     config_file = directory / CONFIG_NAME
+    if workflows_only:
+        load_config(config_file)  # the workflows must serve a config that loads
+        workflows = workflow_files(
+            config_file, matrix=matrix, default_branch=default_branch, env=env
+        )
+        _print_written(console, workflows.root, write_new_files(workflows.files, force=force))
+        return ExitCode.OK
+    found = discover(directory)
     text = render_config(found.layers, header=_HEADER) + _FOOTER
     parse_config(text, config_file)  # what we write must load
     workflows = workflow_files(config_file, matrix=matrix, default_branch=default_branch, env=env)
@@ -87,9 +96,7 @@ def _report(
     console.print(table)
     for warning in warnings:
         console.print(f"[yellow]warning:[/] {escape(warning)}")
-    console.print("Wrote:")
-    for path in written:
-        console.print(f"  {escape(_shown(path, root))}")
+    _print_written(console, root, written)
     steps = [
         f"Review {values.config_path}: layer names, `order`, and `watch` for files outside "
         "a layer.",
@@ -110,6 +117,12 @@ def _report(
     console.print("Next steps:")
     for number, step in enumerate(steps, start=1):
         console.print(f"  {number}. {escape(step)}")
+
+
+def _print_written(console: Console, root: Path, written: Sequence[Path]) -> None:
+    console.print("Wrote:")
+    for path in written:
+        console.print(f"  {escape(_shown(path, root))}")
 
 
 def _shown(path: Path, root: Path) -> str:
