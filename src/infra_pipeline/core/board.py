@@ -1,0 +1,364 @@
+"""The dashboard on GitHub: find it, change it with a pure step, write it back, and keep the
+commit statuses in line with it.
+
+GitHub has no compare-and-set for comments, so two jobs of one commit (a matrix of layers, a
+`/plan` racing the automatic plan) can both read the dashboard and both write it, the second
+write dropping the first one's change. `Board` makes that survivable:
+
+- **One dashboard per commit.** The dashboard is the comment with the lowest id whose first line
+  is the commit's marker. A job that creates one lists the comments again right after; if a
+  lower one exists, it deletes its own and applies its change to that one instead.
+- **No lost updates.** Every write stamps the model with `(writer, seq)`; writers keep each
+  other's stamps. The next read (the next `update`, or `flush` at the end) checks that our last
+  stamp is still there. If another job wrote over it, our steps since the last confirmed write
+  are applied again on top of what is there now. Steps are pure functions of the model, so
+  this is safe; `flush` waits a moment first, so that a write already in flight lands first.
+- **Dead runs.** Before a step is applied, rows still ⏳ under another run that has ended (or
+  that started more than `stale_after` ago) become ⚠️ "run stopped without reporting".
+
+Only comments written by a bot (GitHub Actions' token, a GitHub App), or by `author` when one
+is given, count as dashboards, so a commenter cannot plant a forged one.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Final
+
+from infra_pipeline.config import Config
+from infra_pipeline.core.dashboard import (
+    Check,
+    CheckState,
+    Dashboard,
+    DashboardError,
+    Revision,
+    commit_statuses,
+    mark_stale,
+    marker,
+    new_dashboard,
+    parse,
+    render,
+    running_runs,
+    supersede,
+)
+from infra_pipeline.core.dashboard_render import MARKER
+from infra_pipeline.core.github import GitHub
+from infra_pipeline.core.github_models import Comment, StatusState
+from infra_pipeline.errors import InfraError
+
+log = logging.getLogger(__name__)
+
+Step = Callable[[Dashboard], Dashboard]
+ATTEMPTS: Final = 5
+MAX_WRITERS: Final = 64  # stamps kept; more distinct writers on one commit than this is absurd
+ALIVE_FOR: Final = timedelta(seconds=60)  # how long "that run is still going" is believed
+_STATUS_STATES: Final[Mapping[CheckState, StatusState]] = {
+    CheckState.PENDING: "pending",
+    CheckState.SUCCESS: "success",
+    CheckState.FAILURE: "failure",
+}
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+class Board:
+    """The dashboard of one pull request's head commit, as seen by one job (not shared
+    between threads: each job, or thread, has its own `Board` and `GitHub`)."""
+
+    def __init__(
+        self,
+        github: GitHub,
+        repo: str,
+        pr_number: int,
+        head_sha: str,
+        run_id: int,
+        server_url: str,
+        clock: Callable[[], datetime] = utc_now,
+        *,
+        base_sha: str,
+        layers: Sequence[str],
+        stale_after: timedelta = timedelta(minutes=180),
+        author: str | None = None,
+        settle_delay: float = 1.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.github = github
+        self.repo, self.pr_number, self.head_sha = repo, pr_number, head_sha
+        self.base_sha, self.layers = base_sha, tuple(layers)
+        self.run_id, self.server_url = run_id, server_url
+        self._clock, self._sleep = clock, sleep
+        self._stale_after, self._settle_delay = stale_after, settle_delay
+        self._author = author
+        self._marker = marker(head_sha)
+        self._writer = f"{run_id}.{secrets.token_hex(4)}"
+        self._seq = 0
+        self._comment: Comment | None = None  # the dashboard comment, once known
+        self._unconfirmed: list[Step] = []  # steps since our last write known to have stuck
+        self._posted: dict[str, Check] = {}
+        self._alive: dict[int, tuple[bool, datetime]] = {}
+
+    @classmethod
+    def from_env(
+        cls,
+        github: GitHub,
+        config: Config,
+        *,
+        pr_number: int,
+        head_sha: str,
+        base_sha: str,
+        env: Mapping[str, str] = os.environ,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> Board:
+        """A board for the run GitHub Actions describes in `env` (`GITHUB_RUN_ID`,
+        `GITHUB_SERVER_URL`), with the layers and stale-run timeout of `config`."""
+        return cls(
+            github,
+            github.repository,
+            pr_number,
+            head_sha,
+            int(env.get("GITHUB_RUN_ID") or 0),
+            env.get("GITHUB_SERVER_URL") or "https://github.com",
+            clock,
+            base_sha=base_sha,
+            layers=[layer.name for layer in config.ordered_layers],
+            stale_after=timedelta(minutes=config.stale_run_minutes),
+        )
+
+    @property
+    def comment_url(self) -> str | None:
+        if self._comment is None:
+            return None
+        fallback = f"{self.server_url}/{self.repo}/pull/{self.pr_number}"
+        return self._comment.html_url or f"{fallback}#issuecomment-{self._comment.id}"
+
+    # -- reading -----------------------------------------------------------------------------------
+
+    def load(self) -> Dashboard | None:
+        """The commit's dashboard as it stands (dead runs shown as such), or None."""
+        found = self._read()
+        return None if found is None else self._fresh(found[1])
+
+    # -- writing -----------------------------------------------------------------------------------
+
+    def update(self, step: Step) -> Dashboard:
+        """Apply `step` to the current dashboard (a new one if the commit has none), write it,
+        and set the commit statuses that changed. Returns the model as written."""
+        for _ in range(ATTEMPTS):
+            found = self._read()
+            if found is not None and self._look_up_runs(found[1]):
+                found = self._read()  # keep the read-to-write window free of other requests
+            if found is None:
+                created = self._create(step)
+                if created is not None:
+                    return created
+                continue  # another job's dashboard won: apply the step to it
+            comment, model = found
+            new = step(self._fresh(self._replay(model)))
+            if new == model:  # nothing to write, so nothing that could be lost
+                self._post_statuses(model)
+                return model
+            written = self._write(comment, new)
+            self._unconfirmed.append(step)
+            return written
+        raise InfraError(
+            f"could not write the dashboard of {self.head_sha[:7]} after {ATTEMPTS} attempts",
+            "other jobs keep replacing it: re-run this job",
+        )
+
+    def flush(self) -> Dashboard | None:
+        """Confirm that our last write is still in the dashboard, writing our changes again
+        if a concurrent job wrote over them, then set the statuses the final dashboard calls
+        for. Call it once at the end of a run (leaving a `with Board(...)` block does)."""
+        if not self._unconfirmed:
+            return None
+        for _ in range(ATTEMPTS):
+            self._sleep(self._settle_delay)
+            found = self._read()
+            if found is None:
+                log.warning(
+                    "the dashboard of %s was deleted; the next run makes a new one",
+                    self.head_sha[:7],
+                )
+                self._unconfirmed.clear()
+                return None
+            comment, model = found
+            if self._included(model):
+                self._unconfirmed.clear()
+                self._post_statuses(model)
+                return model
+            self._write(comment, self._fresh(self._replay(model)))
+        raise InfraError(
+            f"could not keep the dashboard of {self.head_sha[:7]} up to date",
+            "other jobs keep replacing it: re-run this job",
+        )
+
+    def __enter__(self) -> Board:
+        return self
+
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        try:
+            self.flush()
+        except InfraError as exc:
+            if exc_type is None:
+                raise
+            log.warning("could not confirm the dashboard write: %s", exc)
+
+    # -- internals ---------------------------------------------------------------------------------
+
+    def _read(self) -> tuple[Comment, Dashboard] | None:
+        if self._comment is not None:
+            try:
+                comment = self.github.get_issue_comment(self._comment.id)
+            except InfraError:  # deleted (by hand?): look for the dashboard again
+                comment = None
+            if comment is not None and self._is_ours(comment):
+                self._comment = comment
+                return comment, self._parse(comment)
+        return self._find()
+
+    def _find(self) -> tuple[Comment, Dashboard] | None:
+        dashboards = self._dashboards(self.github.list_issue_comments(self.pr_number))
+        if not dashboards:
+            self._comment = None
+            return None
+        winner, *duplicates = dashboards
+        for duplicate in duplicates:  # left by a job that died between creating and checking
+            self.github.delete_issue_comment(duplicate.id)
+        self._comment = winner
+        return winner, self._parse(winner)
+
+    def _create(self, step: Step) -> Dashboard | None:
+        fresh = new_dashboard(
+            repo=self.repo,
+            pr=self.pr_number,
+            head_sha=self.head_sha,
+            base_sha=self.base_sha,
+            layers=self.layers,
+            server_url=self.server_url,
+        )
+        model = self._stamp(step(fresh))
+        created = self.github.create_issue_comment(self.pr_number, render(model))
+        self._seq += 1
+        comments = self.github.list_issue_comments(self.pr_number)
+        dashboards = self._dashboards(comments)
+        if dashboards and dashboards[0].id != created.id:
+            # Another job created the commit's dashboard first: it is the one.
+            self.github.delete_issue_comment(created.id)
+            return None
+        for duplicate in dashboards[1:]:  # a job that lost the race; it will merge into ours
+            self.github.delete_issue_comment(duplicate.id)
+        self._comment = created
+        self._unconfirmed = [step]
+        self._supersede_others(comments)
+        self._post_statuses(model)
+        return model
+
+    def _write(self, comment: Comment, model: Dashboard) -> Dashboard:
+        model = self._stamp(model)
+        self._comment = self.github.update_issue_comment(comment.id, render(model))
+        self._seq += 1  # only once GitHub has it: `_included` looks for this number
+        self._post_statuses(model)
+        return model
+
+    def _parse(self, comment: Comment) -> Dashboard:
+        body = comment.body
+        if body.split("\n", 1)[0].endswith("\r"):  # edited in the browser: CRLF line ends
+            body = body.replace("\r\n", "\n")
+        model = parse(body)
+        if model.head_sha != self.head_sha:
+            raise DashboardError(f"comment {comment.id} belongs to commit {model.head_sha}")
+        return model
+
+    def _dashboards(self, comments: Sequence[Comment]) -> list[Comment]:
+        return sorted((c for c in comments if self._is_ours(c)), key=lambda c: c.id)
+
+    def _is_ours(self, comment: Comment) -> bool:
+        first = comment.body.split("\n", 1)[0].rstrip("\r")
+        return first == self._marker and self._trusted(comment)
+
+    def _trusted(self, comment: Comment) -> bool:
+        return comment.user == self._author if self._author else comment.is_bot
+
+    def _stamp(self, model: Dashboard) -> Dashboard:
+        """`model` carrying our next write's stamp (other writers' stamps kept)."""
+        others = tuple(r for r in model.revisions if r.writer != self._writer)
+        revisions = (*others, Revision(self._writer, self._seq + 1))[-MAX_WRITERS:]
+        return replace(model, revisions=revisions)
+
+    def _included(self, model: Dashboard) -> bool:
+        return any(r.writer == self._writer and r.seq >= self._seq for r in model.revisions)
+
+    def _replay(self, model: Dashboard) -> Dashboard:
+        """`model` with our unconfirmed steps applied again if our last write was lost."""
+        if not self._unconfirmed:
+            return model
+        if self._included(model):
+            self._unconfirmed.clear()
+            return model
+        log.warning("a concurrent job overwrote the dashboard; applying our changes again")
+        for step in self._unconfirmed:
+            model = step(model)
+        return model
+
+    def _fresh(self, model: Dashboard) -> Dashboard:
+        now = self._clock()
+        return mark_stale(model, self._is_alive, now, self._stale_after, current_run_id=self.run_id)
+
+    def _look_up_runs(self, model: Dashboard) -> bool:
+        """Ask GitHub about the other runs `model` shows as running; whether it had to."""
+        asked = False
+        for run_id in running_runs(model) - {self.run_id}:
+            if self._known(run_id) is None:
+                self._is_alive(run_id)
+                asked = True
+        return asked
+
+    def _known(self, run_id: int) -> bool | None:
+        known = self._alive.get(run_id)
+        if known is not None and (not known[0] or self._clock() - known[1] < ALIVE_FOR):
+            return known[0]
+        return None
+
+    def _is_alive(self, run_id: int) -> bool:
+        known = self._known(run_id)
+        if known is not None:
+            return known
+        now = self._clock()
+        run = self.github.get_workflow_run(run_id)
+        alive = run is not None and run.status != "completed"
+        self._alive[run_id] = (alive, now)
+        return alive
+
+    def _post_statuses(self, model: Dashboard) -> None:
+        for check in commit_statuses(model):
+            if self._posted.get(check.context) == check:
+                continue
+            state = _STATUS_STATES[check.state]
+            self.github.create_status(
+                self.head_sha, check.context, state, check.description, self.comment_url
+            )
+            self._posted[check.context] = check
+
+    def _supersede_others(self, comments: Sequence[Comment]) -> None:
+        """Point the PR's older dashboards at this commit's and fold them away. Cosmetic, so
+        a failure is logged, never raised."""
+        for comment in comments:
+            head = MARKER.fullmatch(comment.body.split("\n", 1)[0].rstrip("\r"))
+            if head is None or head.group(1) == self.head_sha[:7] or not self._trusted(comment):
+                continue
+            try:
+                old = parse(comment.body)
+                if old.superseded_by is not None:
+                    continue
+                self.github.update_issue_comment(comment.id, render(supersede(old, self.head_sha)))
+            except InfraError as exc:
+                log.warning("could not mark dashboard %s as superseded: %s", comment.id, exc)
+            self.github.minimize_comment(comment.node_id)
