@@ -26,6 +26,7 @@ from infra_pipeline.events_supported import (
 )
 
 BIN = Path(sys.executable).parent
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "homelab"
 PR_JOB_EVENTS = ("ci.yml", "ci-matrix.yml")  # the two variants of the one entry workflow
 
 
@@ -65,17 +66,18 @@ def test_actionlint_accepts_every_shipped_workflow(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_actionlint_accepts_what_init_writes(tmp_path: Path) -> None:
-    (tmp_path / "net").mkdir()
-    (tmp_path / "net" / "main.tf").write_text("")
-    init_repo(tmp_path, force=False, console=Console(file=io.StringIO()))
-    files = sorted((tmp_path / ".github" / "workflows").glob("*.yml"))
+def test_actionlint_accepts_what_init_writes_for_the_example(tmp_path: Path) -> None:
+    repo = tmp_path / "homelab"
+    shutil.copytree(EXAMPLE, repo, ignore=shutil.ignore_patterns(".terraform", "*.tfstate*"))
+    (repo / "infra.yaml").unlink()
+    init_repo(repo, force=False, console=Console(file=io.StringIO()))
+    files = sorted((repo / ".github" / "workflows").glob("*.yml"))
 
     result = subprocess.run(
         [_tool("actionlint"), "-no-color", *map(str, files)],
         capture_output=True,
         text=True,
-        cwd=tmp_path,
+        cwd=repo,
     )
 
     assert [f.name for f in files] == ["ci.yml", "docs.yml"]
