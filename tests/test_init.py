@@ -244,3 +244,13 @@ def test_workflows_only_needs_a_config(tmp_path: Path) -> None:
 
     with pytest.raises(InfraError, match="cannot read"):
         init_repo(tmp_path, force=True, console=console, workflows_only=True)
+
+
+def test_a_file_that_does_not_parse_is_a_warning_not_a_failure(tmp_path: Path) -> None:
+    _write(tmp_path, {"net/main.tf": "resource {\n", "app/main.tf": ""})
+    console, out = _console()
+
+    init_repo(tmp_path, force=False, console=console)
+
+    assert [name for name, *_ in _layers(tmp_path)] == ["app", "net"]
+    assert "warning: net/main.tf: not read" in out.getvalue()

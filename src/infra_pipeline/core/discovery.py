@@ -134,7 +134,7 @@ def _read_modules(root: Path, warnings: list[str]) -> Iterator[_Module]:
         for name in [*tf_files, *([TERRAGRUNT_FILE] if has_terragrunt else [])]:
             try:
                 data = read_hcl(here / name)
-            except (LarkError, UnicodeDecodeError) as exc:
+            except (LarkError, ValueError, OSError) as exc:  # ValueError: undecodable bytes
                 first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
                 where = f"{rel}/{name}" if rel else name
                 warnings.append(f"{where}: not read ({first}); its references are ignored")
