@@ -254,3 +254,12 @@ def test_a_file_that_does_not_parse_is_a_warning_not_a_failure(tmp_path: Path) -
 
     assert [name for name, *_ in _layers(tmp_path)] == ["app", "net"]
     assert "warning: net/main.tf: not read" in out.getvalue()
+
+
+def test_names_and_paths_yaml_would_misread_are_quoted(tmp_path: Path) -> None:
+    _write(tmp_path, {"on/main.tf": "", "2024/main.tf": ""})
+    console, _ = _console()
+
+    init_repo(tmp_path, force=False, console=console)
+
+    assert sorted(name for name, *_ in _layers(tmp_path)) == ["2024", "on"]

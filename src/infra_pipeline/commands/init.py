@@ -13,7 +13,7 @@ from rich.table import Table
 from .. import templates
 from ..config import CONFIG_NAME, Engine, load_config, parse_config
 from ..core.discovery import discover
-from ..core.scaffold import LayerDraft, render_config, workflow_files, write_new_files
+from ..core.scaffold import LayerDraft, render_config, shown, workflow_files, write_new_files
 from ..errors import ExitCode, InfraError
 
 _HEADER = (
@@ -122,14 +122,7 @@ def _report(
 def _print_written(console: Console, root: Path, written: Sequence[Path]) -> None:
     console.print("Wrote:")
     for path in written:
-        console.print(f"  {escape(_shown(path, root))}")
-
-
-def _shown(path: Path, root: Path) -> str:
-    try:
-        return path.relative_to(root).as_posix()
-    except ValueError:
-        return str(path)
+        console.print(f"  {escape(shown(path, root))}")
 
 
 def _docs_starter(root: Path, layers: Sequence[LayerDraft]) -> dict[Path, str]:

@@ -6,7 +6,7 @@ import os
 import posixpath
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import yaml
@@ -16,7 +16,7 @@ from rich.markdown import Markdown
 from ..config import CONFIG_NAME, parse_config
 from ..core.atlantis import Migration, translate
 from ..core.discovery import TERRAGRUNT_FILE
-from ..core.scaffold import LayerDraft, render_config, workflow_files, write_new_files
+from ..core.scaffold import LayerDraft, render_config, shown, workflow_files, write_new_files
 from ..errors import ExitCode, InfraError
 
 ATLANTIS_FILES = ("atlantis.yaml", "atlantis.yml")
@@ -76,7 +76,7 @@ def migrate_atlantis(
         files |= workflow_files(config_file, matrix=False, default_branch=None, env=env).files
     written = write_new_files(files, force=force)
     leftovers = [item for item in find_leftovers(root) if (root / item.path).resolve() not in files]
-    markdown = render_report(migration, leftovers, [_shown(p, root) for p in written])
+    markdown = render_report(migration, leftovers, [shown(p, root) for p in written])
     if report is not None:
         report.write_text(markdown, encoding="utf-8")
     console.print(Markdown(markdown))
@@ -97,10 +97,7 @@ def _find(path: Path) -> Path:
 
 def _relative_to(layer: LayerDraft, root: Path, config_dir: Path) -> LayerDraft:
     """Atlantis dirs are relative to the repository; infra.yaml paths to infra.yaml."""
-    path = Path(os.path.relpath(root / layer.path, config_dir)).as_posix()
-    return LayerDraft(
-        layer.name, path, layer.engine, layer.order, layer.watch, layer.depends_on, layer.env
-    )
+    return replace(layer, path=Path(os.path.relpath(root / layer.path, config_dir)).as_posix())
 
 
 def find_leftovers(root: Path) -> list[Leftover]:
@@ -202,10 +199,3 @@ def render_report(migration: Migration, leftovers: Sequence[Leftover], written: 
 
 def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
-
-
-def _shown(path: Path, root: Path) -> str:
-    try:
-        return path.relative_to(root).as_posix()
-    except ValueError:
-        return str(path)

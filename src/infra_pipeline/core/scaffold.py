@@ -21,7 +21,6 @@ import yaml
 from .. import templates
 from ..config import Engine
 from ..errors import InfraError
-from ..templates import DOCS, TemplateValues
 from . import process
 
 SCHEMA_URL = "https://infra-pipeline.dev/schema/infra.schema.json"
@@ -54,7 +53,7 @@ def render_config(
     for layer in sorted(layers, key=lambda item: item.order):
         if layer.depends_on:
             lines.append(f"  # after {', '.join(layer.depends_on)}")
-        lines.append(f"  {layer.name}:")
+        lines.append(f"  {_scalar(layer.name)}:")
         lines.append(f"    path: {_scalar(layer.path)}")
         lines.append(f"    engine: {layer.engine.value}")
         lines.append(f"    order: {layer.order}")
@@ -113,13 +112,23 @@ def write_new_files(files: Mapping[Path, str], *, force: bool) -> list[Path]:
 
 
 def _scalar(value: str) -> str:
-    return value if _PLAIN.match(value) else json.dumps(value)
+    """`value` bare when YAML reads it back as the same string (not `on`, `null`, `2024`)."""
+    plain = _PLAIN.match(value) is not None and yaml.safe_load(value) == value
+    return value if plain else json.dumps(value)
+
+
+def shown(path: Path, root: Path) -> str:
+    """`path` relative to `root` when it is inside, for messages."""
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return str(path)
 
 
 @dataclass(frozen=True)
 class Workflows:
     root: Path  # the repository's root, where .github/workflows lives
-    values: TemplateValues
+    values: templates.TemplateValues
     files: dict[Path, str]
 
 
@@ -129,13 +138,14 @@ def workflow_files(
     """ci.yml (or its scale-out variant) and docs.yml for the repository holding config_file."""
     top = _git(["rev-parse", "--show-toplevel"], config_file.parent, env)
     root = Path(top).resolve() if top else config_file.parent
-    values = TemplateValues(
+    values = templates.TemplateValues(
         default_branch=default_branch or _default_branch(root, env),
         config_path=config_file.relative_to(root).as_posix(),
     )
     workflows = root / ".github" / "workflows"
     ci = templates.render(templates.CI_MATRIX if matrix else templates.CI, values)
-    files = {workflows / "ci.yml": ci, workflows / "docs.yml": templates.render(DOCS, values)}
+    docs = templates.render(templates.DOCS, values)
+    files = {workflows / "ci.yml": ci, workflows / "docs.yml": docs}
     return Workflows(root, values, files)
 
 
