@@ -107,7 +107,7 @@ def _report(
         "Comment `/help` on the pull request to see every command.",
     ]
     if any(layer.engine is Engine.TERRAGRUNT for layer in layers):
-        steps.insert(1, "Set the repository variable INFRA_TERRAGRUNT_VERSION (e.g. 0.77.22).")
+        steps.insert(1, "Set the repository variable INFRA_TERRAGRUNT_VERSION (a release number).")
     if (root / "atlantis.yaml").is_file() or (root / "atlantis.yml").is_file():
         steps.insert(
             0,
