@@ -166,6 +166,16 @@ def verify(
 
 
 @app.command()
+def event(ctx: typer.Context) -> None:
+    """Handle the GitHub Actions event of this job (what ci.yml runs)."""
+    from .commands.event import run_event
+    from .flows.session import utcnow
+
+    c = _ctx(ctx)
+    _done(run_event(c.env, c.console, c.config, utcnow))
+
+
+@app.command()
 def health(ctx: typer.Context) -> None:
     """Probe the services declared under `health:` (alias: `infra dig`)."""
     from .commands.health import run_health

@@ -1,0 +1,112 @@
+"""The GitHub Actions environment, typed, and the checks a job makes before touching Terraform."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import ExitCode, InfraError
+
+
+@dataclass(frozen=True)
+class ActionsEnv:
+    """`GITHUB_*` variables of the job (GitHub Actions sets them; tests pass a dict)."""
+
+    event_name: str
+    event_path: str
+    repository: str
+    server_url: str
+    run_id: str
+    run_attempt: str
+    sha: str
+    ref: str
+    actor: str
+    step_summary: str | None
+    output: str | None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> ActionsEnv:
+        return cls(
+            event_name=env.get("GITHUB_EVENT_NAME", ""),
+            event_path=env.get("GITHUB_EVENT_PATH", ""),
+            repository=env.get("GITHUB_REPOSITORY", ""),
+            server_url=env.get("GITHUB_SERVER_URL", "https://github.com").rstrip("/"),
+            run_id=env.get("GITHUB_RUN_ID", ""),
+            run_attempt=env.get("GITHUB_RUN_ATTEMPT", "1"),
+            sha=env.get("GITHUB_SHA", ""),
+            ref=env.get("GITHUB_REF", ""),
+            actor=env.get("GITHUB_ACTOR", ""),
+            step_summary=env.get("GITHUB_STEP_SUMMARY") or None,
+            output=env.get("GITHUB_OUTPUT") or None,
+        )
+
+    @property
+    def run_url(self) -> str:
+        if not self.run_id:
+            return ""
+        return f"{self.server_url}/{self.repository}/actions/runs/{self.run_id}"
+
+    def payload(self) -> dict[str, Any]:
+        if not self.event_path:
+            raise InfraError(
+                "GITHUB_EVENT_PATH is not set, so there is no event to handle",
+                "`infra event` runs inside GitHub Actions; locally use `infra plan` etc.",
+                ExitCode.USAGE,
+            )
+        try:
+            data = json.loads(Path(self.event_path).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise InfraError(
+                f"cannot read the event payload at {self.event_path}: {exc}",
+                "check the workflow: GitHub Actions writes this file itself",
+            ) from exc
+        if not isinstance(data, dict):
+            raise InfraError(f"event payload at {self.event_path} is not a JSON object")
+        return data
+
+    def write_output(self, name: str, value: str) -> None:
+        if self.output:
+            with Path(self.output).open("a", encoding="utf-8") as fh:
+                fh.write(f"{name}={value}\n")
+
+    def append_summary(self, markdown: str) -> None:
+        if self.step_summary:
+            with Path(self.step_summary).open("a", encoding="utf-8") as fh:
+                fh.write(markdown.rstrip("\n") + "\n\n")
+
+
+def workspace_sha(root: Path) -> str | None:
+    """The commit checked out at `root`, or None when it is not a git work tree."""
+    try:
+        result = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return result.stdout.strip() if result.returncode == 0 else None
+
+
+def require_workspace_at(root: Path, head_sha: str) -> None:
+    """Refuse to plan or apply anything but the PR's head commit.
+
+    On `pull_request` events the default checkout is a test-merge commit and on `issue_comment`
+    events it is the default branch's tip, so planning whatever happens to be checked out would
+    plan code nobody reviewed.
+    """
+    found = workspace_sha(root)
+    if found != head_sha:
+        what = f"commit {found[:7]}" if found else "no git checkout"
+        raise InfraError(
+            f"the workspace has {what}, but the pull request's head is {head_sha[:7]}",
+            "check out the PR head in the workflow: actions/checkout with "
+            "`ref: ${{ github.event.pull_request.head.sha }}` (see `infra init`'s ci.yml)",
+        )

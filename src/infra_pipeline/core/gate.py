@@ -1,0 +1,123 @@
+"""Pure checks that stand between a comment and Terraform: who may run what, and whether an
+`/apply` would apply exactly what was reviewed. Each returns refusals as values (an expected
+"no" is not an error); the caller turns them into one reply."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ..config import Config, Role
+from ..models import PlanCounts, PlanResult
+from .dashboard_model import Dashboard
+from .github_models import PullRequest, Review
+
+
+@dataclass(frozen=True)
+class Refusal:
+    reason: str  # Markdown, one or two sentences: what is wrong and what to do
+
+
+def authorize(
+    config: Config, command: str, user: str, role: Role, pr: PullRequest | None
+) -> Refusal | None:
+    """Permission on the repository, then the fork rule (a plan runs the PR's code with the
+    job's secrets, so a fork's PR must not be planned unless the config allows it)."""
+    needed = config.role_for(command)
+    if role.rank < needed.rank:
+        return Refusal(
+            f"@{user} needs the `{needed}` role on this repository to run `/{command}` "
+            f"(has `{role}`). Ask a maintainer to run it, or to grant the role."
+        )
+    if pr is not None and pr.is_fork and not config.allow_forks and command != "help":
+        return Refusal(
+            f"`/{command}` is refused on pull requests from forks: it would run the fork's code "
+            "with this repository's secrets. A maintainer can push the branch to this "
+            "repository, or set `allow_forks: true` in infra.yaml."
+        )
+    return None
+
+
+def apply_targets(m: Dashboard | None, named: Sequence[str]) -> list[str]:
+    """The layers an `/apply` means: those named, else every layer with reviewed changes."""
+    if named:
+        return list(named)
+    if m is None:
+        return []
+    return [layer.name for layer in m.pending_changes]
+
+
+def check_reviewed(m: Dashboard | None, layers: Sequence[str], pr: PullRequest) -> Refusal | None:
+    """Every layer must have a successful plan at the PR's current head and base commits."""
+    sha7 = pr.head_sha[:7]
+    if m is None:
+        return Refusal(
+            f"There is no plan for the head commit `{sha7}` yet (was a new commit pushed?). "
+            "Comment `/plan` and review it first."
+        )
+    for name in layers:
+        record = m.layer(name).record
+        if record is None:
+            return Refusal(
+                f"`{name}` has no successful plan at the head commit `{sha7}`. "
+                f"Comment `/plan {name}`, review it, then `/apply {name}`."
+            )
+        if record.base_sha != pr.base_sha:
+            return Refusal(
+                f"The base branch moved since `{name}` was planned (planned against "
+                f"`{record.base_sha[:7]}`, now `{pr.base_sha[:7]}`). Comment `/plan` again."
+            )
+    return None
+
+
+def check_requirements(
+    config: Config, pr: PullRequest, reviews: Sequence[Review] | None
+) -> Refusal | None:
+    """`apply_requirements` from infra.yaml: `approved` and/or `mergeable`."""
+    if "approved" in config.apply_requirements:
+        latest: dict[str, str] = {}
+        for review in reviews or ():
+            if review.user != pr.author and review.state in (
+                "APPROVED",
+                "CHANGES_REQUESTED",
+                "DISMISSED",
+            ):
+                latest[review.user] = review.state
+        if "APPROVED" not in latest.values() or "CHANGES_REQUESTED" in latest.values():
+            return Refusal(
+                "This repository requires an approving review before `/apply` "
+                "(`apply_requirements: [approved]`), with no changes requested."
+            )
+    if "mergeable" in config.apply_requirements and pr.mergeable is not True:
+        return Refusal(
+            "This repository requires the pull request to be mergeable before `/apply` "
+            "(`apply_requirements: [mergeable]`): resolve conflicts and failing checks first."
+        )
+    return None
+
+
+def plan_changed(layer: str, reviewed: PlanCounts, reviewed_fp: str, fresh: PlanResult) -> str:
+    """Empty when `fresh` is the reviewed plan; else the refusal that says what changed."""
+    if fresh.fingerprint == reviewed_fp:
+        return ""
+    delta = _delta(reviewed, fresh.counts)
+    return (
+        f"the plan for `{layer}` changed since it was reviewed: {delta}; "
+        f"comment `/plan {layer}` and review it again"
+    )
+
+
+def _delta(old: PlanCounts, new: PlanCounts) -> str:
+    parts = []
+    for label, before, after in (
+        ("to add", old.add + old.replace, new.add + new.replace),
+        ("to change", old.change, new.change),
+        ("to destroy", old.destroy + old.replace, new.destroy + new.replace),
+    ):
+        if before != after:
+            diff = after - before
+            noun = "resource" if abs(diff) == 1 else "resources"
+            parts.append(f"{diff:+d} {noun} {label}")
+    if not parts:
+        return f"the same counts ({new.short()}) but different values"
+    return ", ".join(parts) + f" (reviewed {old.short()}, now {new.short()})"

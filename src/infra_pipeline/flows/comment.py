@@ -1,0 +1,248 @@
+"""`issue_comment` on a pull request: parse, 👀, authorize, run, then 🚀 or 😕.
+
+Results go into the dashboard; refusals and errors get one short reply. Nothing from the
+comment reaches a shell: the parser only hands over names from the configured lists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+from rich.console import Console
+
+from ..config import Config, Role
+from ..core import dashboard as dash
+from ..core.actions import ActionsEnv
+from ..core.comments import Command, CommandName, Ignore, Reply, help_text, parse_comment
+from ..core.gate import authorize
+from ..core.github import GitHub
+from ..core.review import LayerSummary
+from ..errors import ExitCode, InfraError
+from ..models import Outcome
+from .pr_apply import apply_pr, failure_reply
+from .pr_plan import touched_layers, validate_and_plan
+from .session import Session
+
+
+def handle_comment(
+    config: Config,
+    payload: Mapping[str, Any],
+    *,
+    env: Mapping[str, str],
+    actions: ActionsEnv,
+    github: GitHub,
+    console: Console,
+    clock: Callable[[], datetime],
+) -> int:
+    issue = payload.get("issue") or {}
+    comment = payload.get("comment") or {}
+    if not issue.get("pull_request"):
+        console.print("infra: comment on an issue, not a pull request: ignored")
+        return ExitCode.OK
+    user = (comment.get("user") or {}).get("login", "")
+    parsed = parse_comment(
+        str(comment.get("body") or ""),
+        author=user,
+        author_type=(comment.get("user") or {}).get("type", "User"),
+        layers=list(config.layers),
+        suites=list(config.e2e),
+    )
+    if isinstance(parsed, Ignore):
+        console.print(f"infra: comment ignored ({parsed.reason})")
+        return ExitCode.OK
+    pr = github.get_pull(int(issue["number"]))
+    s = Session(config, env, actions, github, console, pr, clock)
+    comment_id = comment.get("id")
+    if isinstance(parsed, Reply):
+        s.react(comment_id, "confused")
+        s.reply(parsed.text)
+        name = parsed.command.value if parsed.command else "unknown"
+        s.record(user, name, [], "refused: invalid command")
+        return ExitCode.USAGE
+    s.react(comment_id, "eyes")
+    try:
+        code = _run(s, parsed, user)
+    except InfraError as exc:
+        s.give_up_running_rows()
+        s.react(comment_id, "confused")
+        s.reply(
+            f"❌ `{parsed.name.slash}` failed: {exc.message}"
+            + (f"\n\n{exc.hint}" if exc.hint else "")
+        )
+        s.record(user, parsed.name.value, parsed.layers, f"error: {exc.message.splitlines()[0]}")
+        raise
+    except BaseException:
+        s.give_up_running_rows()
+        s.react(comment_id, "confused")
+        raise
+    s.react(comment_id, "rocket" if code == ExitCode.OK else "confused")
+    return code
+
+
+def _run(s: Session, cmd: Command, user: str) -> int:
+    if cmd.name is CommandName.HELP:
+        s.reply(help_text(list(s.config.layers), list(s.config.e2e), _permissions(s.config)))
+        s.record(user, "help", [], "ok")
+        return ExitCode.OK
+    role = _role(s.github.get_permission(user))
+    refusal = authorize(s.config, cmd.name.value, user, role, s.pr)
+    if refusal is not None:
+        s.reply(f"🚫 {refusal.reason}")
+        s.record(user, cmd.name.value, cmd.layers, f"refused: {refusal.reason}")
+        return ExitCode.FAILURE
+    handler = _HANDLERS[cmd.name]
+    return handler(s, cmd, user)
+
+
+def _plan(s: Session, cmd: Command, user: str) -> int:
+    if cmd.all_layers:
+        layers = s.config.ordered_layers
+    elif cmd.layers:
+        layers = [s.config.layers[name] for name in cmd.layers]
+        layers.sort(key=lambda layer: layer.order)
+    else:
+        layers = touched_layers(s)
+    code, m = validate_and_plan(s, layers, validate=False)
+    result = "ok" if code == ExitCode.OK else "failed"
+    s.record(user, "plan", [layer.name for layer in layers], result, fingerprints(m))
+    return code
+
+
+def _apply(s: Session, cmd: Command, user: str) -> int:
+    named = list(cmd.layers) if cmd.layers else []
+    if cmd.all_layers:
+        named = []  # `all` means every layer with reviewed changes, as a bare /apply does
+    outcome = apply_pr(s, named, user)
+    layers = [r.layer for r in outcome.runs] or named
+    if outcome.nothing_to_do:
+        s.reply(f"ℹ️ {outcome.nothing_to_do}")
+        s.record(user, "apply", layers, "ok: nothing to apply")
+        return ExitCode.OK
+    if outcome.refusal is not None:
+        s.reply(f"🚫 {outcome.refusal.reason}")
+        s.record(user, "apply", layers, f"refused: {outcome.refusal.reason}")
+        return ExitCode.FAILURE
+    fingerprints = {r.layer: r.plan.fingerprint for r in outcome.runs if r.plan is not None}
+    if not outcome.ok:
+        s.reply(failure_reply(outcome))
+        s.record(user, "apply", layers, "failed", fingerprints)
+        return ExitCode.FAILURE
+    s.record(user, "apply", layers, "ok", fingerprints)
+    if s.config.review.auto:
+        _review(s, cmd, user)
+    return ExitCode.OK
+
+
+def _health(s: Session, cmd: Command, user: str) -> int:
+    from ..commands.health import dashboard_cell, render_markdown, run_health
+
+    s.board.update(lambda m: dash.start_stage(m, dash.Stage.HEALTH, s.run_id, s.clock()))
+    report = run_health(s.config, env=s.env, console=s.console)
+    status, detail = dashboard_cell(report)
+    s.board.update(
+        lambda m: dash.finish_stage(m, dash.Stage.HEALTH, status, s.run_id, s.clock(), detail)
+    )
+    s.reply(render_markdown(report))
+    s.record(user, "health", [], "ok" if report.ok else "failed")
+    return report.exit_code
+
+
+def _e2e(s: Session, cmd: Command, user: str) -> int:
+    from ..commands.e2e import dashboard_cell, render_markdown, run_e2e
+
+    s.board.update(lambda m: dash.start_stage(m, dash.Stage.E2E, s.run_id, s.clock()))
+    report = run_e2e(s.config, cmd.suite, env=s.env, console=s.console)
+    status, detail = dashboard_cell(report)
+    s.board.update(
+        lambda m: dash.finish_stage(m, dash.Stage.E2E, status, s.run_id, s.clock(), detail)
+    )
+    s.reply(render_markdown(report))
+    s.record(user, f"e2e {report.suite}", [], "ok" if report.ok else "failed")
+    return report.exit_code
+
+
+def _review(s: Session, cmd: Command, user: str) -> int:
+    from ..commands.review import dashboard_cell, render_markdown, run_review
+
+    m = s.board.update(lambda m: dash.start_stage(m, dash.Stage.REVIEW, s.run_id, s.clock()))
+    summaries = [
+        LayerSummary(
+            name=layer.name,
+            counts_short=layer.record.counts.short(),
+            destructive=tuple(
+                [f"delete {a}" for a in layer.record.destroys]
+                + [f"replace {a}" for a in layer.record.replaces]
+            ),
+            plan_excerpt=layer.record.text,
+        )
+        for layer in m.layers
+        if layer.record is not None and layer.record.has_changes
+    ]
+    result = run_review(
+        s.config,
+        pr_number=s.pr.number,
+        title=s.pr.title,
+        layers=summaries,
+        touched_layers=[layer.name for layer in m.layers if layer.record is not None],
+        github=s.github,
+        env=s.env,
+        console=s.console,
+    )
+    status, detail = dashboard_cell(result)
+    s.board.update(
+        lambda m: dash.finish_stage(m, dash.Stage.REVIEW, status, s.run_id, s.clock(), detail)
+    )
+    if result.outcome is not Outcome.OK:
+        s.reply(render_markdown(result))
+    s.record(user, "review", [], result.outcome.value)
+    return result.exit_code
+
+
+def _unlock(s: Session, cmd: Command, user: str) -> int:
+    locks = s.locks
+    if cmd.layers and not cmd.all_layers:
+        released = [name for name in cmd.layers if locks.release(name, s.pr.number)]
+    else:
+        released = locks.release_all(s.pr.number)
+    if released:
+        s.board.update(lambda m: _clear_locks(m, released))
+    if released:
+        s.reply("🔓 Released " + ", ".join(f"`{n}`" for n in released) + ".")
+    else:
+        s.reply("ℹ️ This pull request holds no lock on those layers.")
+    s.record(user, "unlock", released, "ok")
+    return ExitCode.OK
+
+
+_HANDLERS: Mapping[CommandName, Callable[[Session, Command, str], int]] = {
+    CommandName.PLAN: _plan,
+    CommandName.APPLY: _apply,
+    CommandName.HEALTH: _health,
+    CommandName.E2E: _e2e,
+    CommandName.REVIEW: _review,
+    CommandName.UNLOCK: _unlock,
+}
+
+
+def _clear_locks(m: dash.Dashboard, layers: list[str]) -> dash.Dashboard:
+    for name in layers:
+        m = dash.set_lock(m, name, "")
+    return m
+
+
+def _role(name: str) -> Role:
+    try:
+        return Role(name)
+    except ValueError:
+        return Role.NONE
+
+
+def _permissions(config: Config) -> dict[str, str]:
+    names = ("plan", "apply", "health", "e2e", "review", "unlock", "help")
+    return {name: config.role_for(name).value for name in names}
+
+
+def fingerprints(m: dash.Dashboard) -> dict[str, str]:
+    return {layer.name: layer.record.fingerprint for layer in m.layers if layer.record}

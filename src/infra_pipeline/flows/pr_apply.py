@@ -1,0 +1,166 @@
+"""`/apply`: apply exactly what was reviewed, one layer at a time, under the layers' locks."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import partial
+
+from ..config import Layer
+from ..core import dashboard as dash
+from ..core.actions import require_workspace_at
+from ..core.deployments import DeploymentHandle, record_deployment
+from ..core.gate import Refusal, apply_targets, check_requirements, check_reviewed, plan_changed
+from ..core.locks import Holder, LockState, now_iso
+from ..core.pipeline import apply_layers, make_engine_factory
+from ..core.terraform import TerraformEngine
+from ..errors import InfraError
+from ..models import LayerRun, Outcome, PlanResult
+from ..ui import progress, results_table
+from .session import Session
+
+
+@dataclass(frozen=True)
+class ApplyOutcome:
+    runs: tuple[LayerRun, ...] = ()
+    refusal: Refusal | None = None
+    nothing_to_do: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.refusal is None and all(r.outcome is Outcome.OK for r in self.runs)
+
+
+def apply_pr(s: Session, named: Sequence[str], user: str) -> ApplyOutcome:
+    """Check that each layer's reviewed plan is current, lock, re-plan, compare, apply."""
+    m = s.board.load()
+    targets = apply_targets(m, named)
+    if m is not None and not named and not targets:
+        return ApplyOutcome(nothing_to_do="Nothing to apply: no layer has reviewed changes.")
+    refusal = check_reviewed(m, targets, s.pr) or _requirements(s)
+    if refusal is None and m is not None:
+        unchanged = [n for n in targets if not _has_changes(m, n)]
+        targets = [n for n in targets if n not in unchanged]
+        if not targets:
+            names = ", ".join(f"`{n}`" for n in unchanged)
+            return ApplyOutcome(
+                nothing_to_do=f"Nothing to apply: the plan of {names} has no changes."
+            )
+    if refusal is not None or m is None:
+        return ApplyOutcome(refusal=refusal)
+    require_workspace_at(s.config.root, s.pr.head_sha)
+    refusal = _lock(s, targets, user)
+    if refusal is not None:
+        return ApplyOutcome(refusal=refusal)
+    layers = [s.config.layers[name] for name in targets]
+    s.board.update(lambda m: dash.start_apply(m, targets, s.run_id, s.clock()))
+    runs = _apply(s, layers, m)
+    outcomes = {run.layer: run.outcome for run in runs}
+    detail = _detail(runs)
+    m = s.board.update(lambda m: dash.finish_apply(m, outcomes, s.run_id, s.clock(), detail))
+    s.publish(m)
+    return ApplyOutcome(runs=tuple(runs))
+
+
+def _has_changes(m: dash.Dashboard, name: str) -> bool:
+    record = m.layer(name).record
+    return record is not None and record.has_changes
+
+
+def _requirements(s: Session) -> Refusal | None:
+    if not s.config.apply_requirements:
+        return None
+    pr = s.github.get_pull(s.pr.number)  # fresh: `mergeable` is computed lazily by GitHub
+    reviews = (
+        s.github.list_reviews(pr.number) if "approved" in s.config.apply_requirements else None
+    )
+    return check_requirements(s.config, pr, reviews)
+
+
+def _lock(s: Session, targets: Sequence[str], user: str) -> Refusal | None:
+    """Take every target's lock or none: a refusal releases what this attempt took."""
+    holder = Holder(
+        pr=s.pr.number,
+        user=user,
+        at=now_iso(s.clock()),
+        run_url=s.actions.run_url,
+        sha=s.pr.head_sha,
+    )
+    taken: list[str] = []
+    locks = s.locks
+    for name in targets:
+        result = locks.acquire(name, holder, base_sha=s.pr.head_sha)
+        if result.state is LockState.ACQUIRED:
+            taken.append(name)
+        if not result.ok:
+            for layer in taken:
+                locks.release(layer, s.pr.number)
+            note = f"locked by #{result.holder.pr}"
+            s.board.update(partial(_show_lock, layer=name, note=note))
+            return Refusal(
+                result.holder.describe(name)
+                + ". Plans still run; `/apply` waits until that PR is merged or closed, "
+                f"or until it comments `/unlock {name}`."
+            )
+    return None
+
+
+def _show_lock(m: dash.Dashboard, *, layer: str, note: str) -> dash.Dashboard:
+    return dash.set_lock(m, layer, note)
+
+
+def _apply(s: Session, layers: Sequence[Layer], m: dash.Dashboard) -> list[LayerRun]:
+    deployments: dict[str, DeploymentHandle] = {}
+
+    def plan_for(layer: Layer, engine: TerraformEngine) -> PlanResult:
+        record = m.layer(layer.name).record
+        assert record is not None  # check_reviewed made sure
+        fresh = engine.plan()
+        changed = plan_changed(layer.name, record.counts, record.fingerprint, fresh)
+        if changed:
+            raise InfraError(changed, "comment `/plan` and review the new plan")
+        deployments[layer.name] = record_deployment(
+            s.github,
+            sha=s.pr.head_sha,
+            layer=layer.name,
+            run_url=s.actions.run_url,
+            description=f"#{s.pr.number}: {fresh.counts.short()}",
+        )
+        return fresh
+
+    def done(run: LayerRun) -> None:
+        view.done(run)
+        handle = deployments.get(run.layer)
+        if handle is not None:
+            ok = run.outcome is Outcome.OK
+            handle.finish(ok, "applied" if ok else (run.error.splitlines() or ["failed"])[0])
+
+    with progress(s.console, "applying") as view:
+        runs = apply_layers(
+            layers,
+            make_engine_factory(s.config, s.env, view.line),
+            plan_for=plan_for,
+            on_start=view.start,
+            on_done=done,
+        )
+    s.console.print(results_table(runs, f"Apply of #{s.pr.number} at {s.pr.head_sha[:7]}"))
+    return runs
+
+
+def _detail(runs: Sequence[LayerRun]) -> str:
+    failed = [r for r in runs if r.outcome is Outcome.FAILED]
+    if failed:
+        first = failed[0].error.splitlines()[0] if failed[0].error else "failed"
+        return f"{failed[0].layer}: {first}"
+    return ", ".join(f"{r.layer} {r.plan.counts.short()}" for r in runs if r.plan is not None)
+
+
+def failure_reply(outcome: ApplyOutcome) -> str:
+    """The one reply a failed apply gets (the dashboard has the details)."""
+    lines = []
+    for run in outcome.runs:
+        if run.outcome is Outcome.FAILED:
+            lines.append(f"❌ `/apply` of `{run.layer}` failed: {run.error.splitlines()[0]}")
+        elif run.outcome is Outcome.SKIPPED:
+            lines.append(f"⏭️ `{run.layer}` was not applied ({run.error}).")
+    return "\n".join(lines) or "❌ `/apply` failed; see the dashboard."

@@ -1,0 +1,105 @@
+"""A pull request's CI Validate and plan: on open/push (touched layers) and on `/plan`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..commands.validate import check_layer, workflow_annotations
+from ..config import Layer
+from ..core import dashboard as dash
+from ..core.actions import require_workspace_at
+from ..core.changes import LayerSpec, analyse_changes
+from ..core.pipeline import make_engine_factory, plan_layers
+from ..errors import ExitCode
+from ..models import LayerRun, Outcome
+from ..ui import progress, results_table
+from .session import Session
+
+
+def touched_layers(s: Session) -> list[Layer]:
+    """The layers the PR's changed files touch (paths, `watch` globs, local modules)."""
+    files = s.github.list_pull_files(s.pr.number)
+    specs = [
+        LayerSpec(layer.name, layer.path, layer.order, layer.watch)
+        for layer in s.config.ordered_layers
+    ]
+    report = analyse_changes(files, specs, s.config.root)
+    for warning in report.warnings:
+        s.console.print(f"::warning title=infra change detection::{warning}", markup=False)
+    return [s.config.layers[name] for name in report.layers]
+
+
+def validate_and_plan(
+    s: Session, layers: Sequence[Layer], *, validate: bool
+) -> tuple[ExitCode, dash.Dashboard]:
+    """CI Validate (fmt + validate) then plan `layers`, reporting both on the dashboard."""
+    require_workspace_at(s.config.root, s.pr.head_sha)
+    names = [layer.name for layer in layers]
+    if validate:
+        s.board.update(lambda m: dash.start_stage(m, dash.Stage.CI, s.run_id, s.clock()))
+        ok, detail = _validate(s, layers)
+        status = dash.Status.OK if ok else dash.Status.FAILED
+        m = s.board.update(
+            lambda m: dash.finish_stage(m, dash.Stage.CI, status, s.run_id, s.clock(), detail)
+        )
+        if not ok:
+            s.publish(m)
+            return ExitCode.FAILURE, m
+    s.board.update(lambda m: dash.start_plan(m, names, s.run_id, s.clock()))
+    runs = _plan(s, layers)
+    held = s.locks.held() if runs else {}
+    base = s.pr.base_sha
+
+    def record(m: dash.Dashboard) -> dash.Dashboard:
+        m = dash.record_plans(m, runs, s.run_id, s.clock(), base_sha=base)
+        for layer in m.layers:
+            holder = held.get(layer.name)
+            note = "" if holder is None or holder.pr == s.pr.number else f"locked by #{holder.pr}"
+            if note != layer.lock:
+                m = dash.set_lock(m, layer.name, note)
+        return m
+
+    m = s.board.update(record)
+    s.publish(m)
+    s.actions.append_summary(_full_plans(runs))
+    failed = any(r.outcome is Outcome.FAILED for r in runs)
+    return (ExitCode.FAILURE if failed else ExitCode.OK), m
+
+
+def _validate(s: Session, layers: Sequence[Layer]) -> tuple[bool, str]:
+    checks = [check_layer(s.config, layer, s.env) for layer in layers]
+    for line in workflow_annotations(s.config, checks):
+        s.console.print(line, markup=False, highlight=False, soft_wrap=True)
+    bad = [c for c in checks if not c.ok]
+    if not bad:
+        return True, f"{len(checks)} layers valid" if checks else "nothing to validate"
+    first = bad[0]
+    reason = (
+        f"`{first.layer}`: not formatted: {', '.join(first.unformatted)}"
+        if first.unformatted
+        else f"`{first.layer}`: {first.error or first.diagnostics[0].summary}"
+    )
+    return False, reason
+
+
+def _plan(s: Session, layers: Sequence[Layer]) -> list[LayerRun]:
+    with progress(s.console, "planning") as view:
+        runs = plan_layers(
+            layers,
+            make_engine_factory(s.config, s.env, view.line),
+            jobs=s.config.jobs,
+            on_start=view.start,
+            on_done=view.done,
+        )
+    s.console.print(results_table(runs, f"Plan of #{s.pr.number} at {s.pr.head_sha[:7]}"))
+    return runs
+
+
+def _full_plans(runs: Sequence[LayerRun]) -> str:
+    parts = []
+    for run in runs:
+        if run.plan is not None:
+            parts.append(f"### Plan: {run.layer}\n\n```\n{run.plan.text}\n```")
+        elif run.error:
+            parts.append(f"### Plan: {run.layer} failed\n\n```\n{run.error}\n```")
+    return "\n\n".join(parts)

@@ -1,0 +1,87 @@
+"""`pull_request` events: validate and plan the touched layers on open/push; release locks
+when the PR is closed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any, cast
+
+from rich.console import Console
+
+from ..config import Config
+from ..core.actions import ActionsEnv
+from ..core.github import GitHub
+from ..core.github_models import PullRequest, pull_from_json
+from ..core.locks import Locks
+from ..errors import ExitCode, InfraError
+from .pr_plan import touched_layers, validate_and_plan
+from .session import Session
+
+UPDATED = ("opened", "synchronize", "reopened", "ready_for_review")
+
+
+def handle_pull_request(
+    config: Config,
+    payload: Mapping[str, Any],
+    *,
+    env: Mapping[str, str],
+    actions: ActionsEnv,
+    github: GitHub,
+    console: Console,
+    clock: Callable[[], datetime],
+) -> int:
+    action = payload.get("action")
+    data = payload.get("pull_request") or {}
+    pr = pull_from_json(
+        cast(Any, data), merged=bool(data.get("merged")), mergeable=data.get("mergeable")
+    )
+    if action == "closed":
+        return _closed(pr, github, console)
+    if action not in UPDATED:
+        console.print(f"infra: pull_request {action}: nothing to do")
+        return ExitCode.OK
+    if pr.draft and not config.plan_drafts:
+        console.print(f"infra: #{pr.number} is a draft: not planned (set plan_drafts: true)")
+        return ExitCode.OK
+    if pr.is_fork and not config.allow_forks:
+        console.print(
+            f"infra: #{pr.number} comes from the fork {pr.head_repo}: not planned, since a "
+            "plan runs the PR's code with this repository's secrets (allow_forks: true to allow)"
+        )
+        return ExitCode.OK
+    s = Session(config, env, actions, github, console, pr, clock)
+    try:
+        with s.board:
+            layers = touched_layers(s)
+            console.print(
+                f"infra: #{pr.number} at {pr.head_sha[:7]} touches "
+                + (", ".join(layer.name for layer in layers) or "no layer")
+            )
+            code, m = validate_and_plan(s, layers, validate=True)
+    except BaseException:
+        s.give_up_running_rows()
+        raise
+    s.record(
+        pr.author,
+        "auto-plan",
+        [layer.name for layer in layers],
+        "ok" if code == ExitCode.OK else "failed",
+        {layer.name: layer.record.fingerprint for layer in m.layers if layer.record},
+    )
+    return code
+
+
+def _closed(pr: PullRequest, github: GitHub, console: Console) -> int:
+    def is_open(number: int) -> bool:
+        return number != pr.number and github.get_pull(number).state == "open"
+
+    try:
+        released = Locks(github, is_open).release_all(pr.number)
+    except InfraError as exc:
+        console.print(f"infra: could not release the locks of #{pr.number}: {exc.message}")
+        return ExitCode.FAILURE
+    what = ", ".join(released) if released else "none held"
+    verb = "merged" if pr.merged else "closed"
+    console.print(f"infra: #{pr.number} {verb}: locks released: {what}")
+    return ExitCode.OK

@@ -1,0 +1,110 @@
+"""Everything one pull-request job works with, gathered once: the config, the Actions
+environment, the GitHub client, the PR, its dashboard, the terminal and the clock."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from rich.console import Console
+from rich.markup import escape
+
+from ..config import Config
+from ..core import dashboard as dash
+from ..core.actions import ActionsEnv
+from ..core.audit import AuditRecord, emit
+from ..core.board import Board
+from ..core.github import GitHub
+from ..core.github_models import PullRequest, ReactionContent
+from ..core.locks import Locks, now_iso
+
+REPLY_MARKER = "<!-- infra-pipeline -->"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Session:
+    config: Config
+    env: Mapping[str, str]
+    actions: ActionsEnv
+    github: GitHub
+    console: Console
+    pr: PullRequest
+    clock: Callable[[], datetime] = utcnow
+    board: Board = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.board = Board.from_env(
+            self.github,
+            self.config,
+            pr_number=self.pr.number,
+            head_sha=self.pr.head_sha,
+            base_sha=self.pr.base_sha,
+            env=self.env,
+            clock=self.clock,
+        )
+
+    @property
+    def run_id(self) -> int:
+        return int(self.actions.run_id) if self.actions.run_id.isdigit() else 0
+
+    @property
+    def locks(self) -> Locks:
+        return Locks(self.github, self._pr_is_open)
+
+    def _pr_is_open(self, number: int) -> bool:
+        return self.github.get_pull(number).state == "open"
+
+    def reply(self, text: str) -> None:
+        """One short reply on the PR; the marker keeps the parser from reading it as a command."""
+        self.github.create_issue_comment(self.pr.number, f"{REPLY_MARKER}\n{text}")
+        self.console.print(f"replied on #{self.pr.number}: {escape(text.splitlines()[0])}")
+
+    def react(self, comment_id: int | None, content: ReactionContent) -> None:
+        if comment_id is not None:
+            self.github.add_reaction(comment_id, content)
+
+    def record(
+        self,
+        who: str,
+        command: str,
+        layers: Sequence[str],
+        result: str,
+        fingerprints: Mapping[str, str] | None = None,
+    ) -> None:
+        """The audit line of one command, accepted or refused: job log and job summary."""
+        entry = AuditRecord(
+            who=who,
+            command=command,
+            layers=tuple(layers),
+            head_sha=self.pr.head_sha,
+            pr=self.pr.number,
+            run_url=self.actions.run_url,
+            result=result,
+            time=now_iso(self.clock()),
+            fingerprints=dict(fingerprints or {}),
+            event=self.actions.event_name,
+        )
+        lines: list[str] = []
+        emit(entry, log=lines, summary_path=self.actions.step_summary)
+        for line in lines:
+            self.console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+    def give_up_running_rows(self) -> None:
+        """After a crash or a cancellation: no row this run started may stay ⏳."""
+        this_run = self.run_id
+        timeout = timedelta(minutes=self.config.stale_run_minutes)
+        try:
+            self.board.update(
+                lambda m: dash.mark_stale(m, lambda run: run != this_run, self.clock(), timeout)
+            )
+        except Exception as exc:  # best effort on the way out; the original error matters more
+            self.console.print(f"could not update the dashboard: {escape(str(exc))}")
+
+    def publish(self, m: dash.Dashboard) -> None:
+        """The job summary: the dashboard as it now stands (the board sets the statuses)."""
+        self.actions.append_summary(dash.render(m))

@@ -1,0 +1,152 @@
+"""A pull request on the example, end to end: a real git repository, the GitHub stand-in, and
+`infra event` run as a subprocess with the environment GitHub Actions gives a job."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from homelab import base_env, copy_example
+from standin import FileChange, GitHubStandIn, make_event
+
+SRC = Path(__file__).resolve().parent.parent / "src"
+
+
+def git(root: Path, *args: str) -> str:
+    env = {
+        **base_env(),
+        "GIT_AUTHOR_NAME": "Dev",
+        "GIT_AUTHOR_EMAIL": "dev@example.com",
+        "GIT_COMMITTER_NAME": "Dev",
+        "GIT_COMMITTER_EMAIL": "dev@example.com",
+    }
+    result = subprocess.run(
+        ["git", *args], cwd=root, env=env, capture_output=True, text=True, check=True
+    )
+    return result.stdout.strip()
+
+
+@dataclass
+class EventRun:
+    code: int
+    out: str
+    err: str
+
+
+@dataclass
+class Repo:
+    """The infrastructure repository: `main` at `base`, the PR branch checked out."""
+
+    root: Path
+    standin: GitHubStandIn
+    env: dict[str, str]
+    base: str
+    run: int = 100
+    payload_dir: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.payload_dir = self.root.parent / "events"
+        self.payload_dir.mkdir(exist_ok=True)
+
+    def commit(self, path: str, old: str, new: str, message: str) -> str:
+        target = self.root / path
+        text = target.read_text()
+        assert old in text, f"{old!r} not in {path}"
+        target.write_text(text.replace(old, new))
+        git(self.root, "add", "-A")
+        git(self.root, "commit", "-qm", message)
+        return git(self.root, "rev-parse", "HEAD")
+
+    def open_pr(self, number: int, head: str, files: list[str], **kw: Any) -> None:
+        self.standin.add_pull(number, head_sha=head, base_sha=self.base, files=files, **kw)
+
+    def push(self, number: int, head: str, files: list[str]) -> None:
+        """A new commit on the PR branch: GitHub's view of the PR follows it."""
+        self.standin.add_commit(head)
+        pull = self.standin.pulls[number]
+        pull.head_sha = head
+        pull.files = [FileChange(f, "modified") for f in files]
+
+    def event(self, name: str, payload: dict[str, Any], **env: str) -> EventRun:
+        self.run += 1
+        path = self.payload_dir / f"{self.run}.json"
+        path.write_text(json.dumps(payload))
+        summary = self.payload_dir / f"{self.run}.summary.md"
+        full_env = {
+            **self.env,
+            "GITHUB_ACTIONS": "true",
+            "GITHUB_EVENT_NAME": name,
+            "GITHUB_EVENT_PATH": str(path),
+            "GITHUB_RUN_ID": str(self.run),
+            "GITHUB_STEP_SUMMARY": str(summary),
+            "PYTHONPATH": str(SRC),
+            **env,
+        }
+        self.standin.add_workflow_run(self.run, "in_progress")
+        proc = subprocess.run(
+            [sys.executable, "-m", "infra_pipeline", "event"],
+            cwd=self.root,
+            env=full_env,
+            capture_output=True,
+            text=True,
+            timeout=240,
+        )
+        conclusion = "success" if proc.returncode == 0 else "failure"
+        self.standin.add_workflow_run(self.run, "completed", conclusion)
+        return EventRun(proc.returncode, proc.stdout, proc.stderr)
+
+    def pr_event(self, number: int, action: str = "opened") -> EventRun:
+        pull = self.standin.pulls[number]
+        payload = make_event(
+            "pull_request",
+            action,
+            number=number,
+            head_sha=pull.head_sha,
+            base_sha=pull.base_sha,
+            author=pull.author.login,
+            draft=pull.draft,
+            fork=pull.fork,
+            merged=pull.merged,
+        )
+        return self.event("pull_request", payload)
+
+    def comment(self, number: int, body: str, user: str) -> tuple[EventRun, int]:
+        record = self.standin.add_comment(number, body, user=user)
+        payload = make_event(
+            "issue_comment", "created", number=number, body=body, user=user, comment_id=record.id
+        )
+        return self.event("issue_comment", payload), record.id
+
+
+def make_repo(tmp_path: Path, standin: GitHubStandIn, gh_env: dict[str, str]) -> Repo:
+    root = copy_example(tmp_path)
+    (root / ".gitignore").write_text(".terraform/\n*.tfstate*\ne2e/reports/\n")
+    git(root, "init", "-q", "-b", "main")
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "infrastructure as it is on main")
+    base = git(root, "rev-parse", "HEAD")
+    standin.add_commit(base)
+    git(root, "checkout", "-qb", "change")
+    env = {**base_env(), **gh_env}
+    env.pop("INFRA_CONFIG", None)
+    return Repo(root, standin, env, base)
+
+
+def dashboard_body(standin: GitHubStandIn, number: int, sha: str) -> str:
+    bodies = [
+        c.body
+        for c in standin.comments(number)
+        if c.body.startswith(f"<!-- infra-dashboard:{sha[:7]}")
+    ]
+    assert len(bodies) == 1, f"expected one dashboard for {sha[:7]}, found {len(bodies)}"
+    return bodies[0]
+
+
+def replies(standin: GitHubStandIn, number: int) -> list[str]:
+    return [
+        c.body for c in standin.comments(number) if c.body.startswith("<!-- infra-pipeline -->")
+    ]

@@ -1,0 +1,184 @@
+"""Issue 4: one entry for every event. The whole PR story and each refusal, with real
+Terraform on the example, a real git checkout, and the GitHub stand-in."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from homelab import state_resources
+from prstory import Repo, dashboard_body, make_repo, replies
+from standin import GitHubStandIn
+
+PLATFORM_FILE = "platform/main.tf"
+STAGING_FILE = "envs/staging/data/main.tf"
+
+
+@pytest.fixture
+def repo(tmp_path: Path, standin: GitHubStandIn, gh_env: dict[str, str]) -> Repo:
+    standin.set_permission("alice", "maintain")
+    standin.set_permission("walter", "write")
+    standin.set_permission("rita", "read")
+    return make_repo(tmp_path, standin, gh_env)
+
+
+def change_platform(repo: Repo) -> str:
+    return repo.commit(PLATFORM_FILE, "replicas    = 2", "replicas    = 3", "more ingress replicas")
+
+
+def open_pr(repo: Repo, number: int = 7) -> str:
+    head = change_platform(repo)
+    repo.open_pr(number, head, [PLATFORM_FILE])
+    result = repo.pr_event(number)
+    assert result.code == 0, result.out + result.err
+    return head
+
+
+def test_pr_story_plan_apply_lock_release(repo: Repo, standin: GitHubStandIn) -> None:
+    head = open_pr(repo)
+
+    board = dashboard_body(standin, 7, head)
+    assert "| CI Validate | ✅ |" in board
+    assert "| Plan: platform | ✅ |" in board  # touched: planned, with changes
+    assert "| Plan: bootstrap | ⏭️ |" in board  # not touched
+    assert "comment `/apply`" in board
+    statuses = standin.latest_statuses(head)
+    assert statuses["infra/plan"].state == "success"
+    assert statuses["infra/apply"].state == "pending"
+
+    result, comment_id = repo.comment(7, "/apply", "alice")
+    assert result.code == 0, result.out + result.err
+    assert standin.reactions(comment_id) == ["eyes", "rocket"]
+    assert "module.ingress.terraform_data.deployment" in state_resources(repo.root, "platform")
+    assert state_resources(repo.root, "data-prod") == []  # not part of the PR
+    board = dashboard_body(standin, 7, head)
+    assert "| Apply | ✅ |" in board
+    assert standin.latest_statuses(head)["infra/apply"].state == "success"
+    deployments = [d for d in standin.deployments if d.environment == "platform"]
+    assert len(deployments) == 1 and deployments[0].statuses[-1].state == "success"
+    assert "refs/infra-locks/platform" in standin.refs
+    audit = [line for line in result.out.splitlines() if line.startswith("infra-audit ")]
+    record = json.loads(audit[-1].removeprefix("infra-audit "))
+    assert record["who"] == "alice" and record["result"] == "ok"
+    assert record["fingerprints"]["platform"]
+
+    standin.pulls[7].state = "closed"
+    closed = repo.pr_event(7, "closed")
+    assert closed.code == 0, closed.out + closed.err
+    assert "refs/infra-locks/platform" not in standin.refs
+
+
+def test_read_only_commenter_is_refused(repo: Repo, standin: GitHubStandIn) -> None:
+    open_pr(repo)
+    result, comment_id = repo.comment(7, "/apply", "rita")
+    assert result.code == 1
+    assert "needs the `maintain` role" in replies(standin, 7)[-1]
+    assert standin.reactions(comment_id) == ["eyes", "confused"]
+    assert state_resources(repo.root, "platform") == []
+
+
+def test_writer_cannot_apply_where_maintain_is_required(repo: Repo, standin: GitHubStandIn) -> None:
+    open_pr(repo)
+    result, _ = repo.comment(7, "/apply", "walter")
+    assert result.code == 1
+    assert "@walter needs the `maintain` role" in replies(standin, 7)[-1]
+
+
+def test_fork_pull_requests_are_refused(repo: Repo, standin: GitHubStandIn) -> None:
+    head = change_platform(repo)
+    repo.open_pr(9, head, [PLATFORM_FILE], fork=True, head_repo="mallory/infra")
+    opened = repo.pr_event(9)
+    assert opened.code == 0 and "fork" in opened.out
+    result, _ = repo.comment(9, "/plan", "alice")
+    assert result.code == 1
+    assert "refused on pull requests from forks" in replies(standin, 9)[-1]
+    assert not list((repo.root / "platform").glob(".terraform"))
+
+
+def test_apply_before_any_plan_is_refused(repo: Repo, standin: GitHubStandIn) -> None:
+    head = change_platform(repo)
+    repo.open_pr(7, head, [PLATFORM_FILE])
+    result, _ = repo.comment(7, "/apply platform", "alice")
+    assert result.code == 1
+    assert "no plan" in replies(standin, 7)[-1].lower()
+    assert state_resources(repo.root, "platform") == []
+
+
+def test_apply_after_a_new_push_is_refused(repo: Repo, standin: GitHubStandIn) -> None:
+    open_pr(repo)
+    newer = repo.commit(STAGING_FILE, '"small"', '"medium"', "bigger staging db")
+    repo.push(7, newer, [PLATFORM_FILE, STAGING_FILE])
+    result, _ = repo.comment(7, "/apply", "alice")
+    assert result.code == 1
+    assert newer[:7] in replies(standin, 7)[-1]
+    assert state_resources(repo.root, "platform") == []
+
+
+def test_plan_that_changed_since_review_is_refused(repo: Repo, standin: GitHubStandIn) -> None:
+    open_pr(repo)
+    # Out-of-band: the live cluster is renamed after the plan was reviewed, which changes
+    # what the platform layer would apply.
+    live = repo.root / "live" / "cluster.json"
+    live.write_text(live.read_text().replace('"homelab"', '"homelab-2"'))
+    result, _ = repo.comment(7, "/apply platform", "alice")
+    assert result.code == 1
+    reply = replies(standin, 7)[-1]
+    assert "the plan for `platform` changed since it was reviewed" in reply
+    assert state_resources(repo.root, "platform") == []
+    assert "| Apply | ❌ |" in dashboard_body(standin, 7, standin.pulls[7].head_sha)
+
+
+def test_layer_locked_by_another_pr(repo: Repo, standin: GitHubStandIn) -> None:
+    open_pr(repo, 7)
+    assert repo.comment(7, "/apply", "alice")[0].code == 0
+    applied = state_resources(repo.root, "platform")
+
+    # A second PR on the same layer, from the same base.
+    repo_root = repo.root
+    from prstory import git
+
+    git(repo_root, "checkout", "-q", repo.base)
+    git(repo_root, "checkout", "-qb", "other")
+    other = repo.commit(PLATFORM_FILE, '"prometheus"', '"victoria-metrics"', "swap monitoring")
+    repo.open_pr(8, other, [PLATFORM_FILE])
+    assert repo.pr_event(8).code == 0
+    assert "locked by #7" in dashboard_body(standin, 8, other)
+    result, _ = repo.comment(8, "/apply", "alice")
+    assert result.code == 1
+    assert "`platform` is locked by #7" in replies(standin, 8)[-1]
+    assert state_resources(repo.root, "platform") == applied
+
+
+def test_unknown_layer_gets_a_suggestion(repo: Repo, standin: GitHubStandIn) -> None:
+    open_pr(repo)
+    result, comment_id = repo.comment(7, "/plan data-prd", "alice")
+    assert result.code == 2
+    assert "did you mean `data-prod`" in replies(standin, 7)[-1].lower()
+    assert standin.reactions(comment_id) == ["confused"]
+
+
+def test_shell_metacharacters_never_run(repo: Repo, standin: GitHubStandIn) -> None:
+    open_pr(repo)
+    marker = repo.root / "pwned"
+    result, _ = repo.comment(7, f"/plan platform; touch {marker}", "alice")
+    assert result.code == 2
+    assert not marker.exists()
+    assert "unknown" in replies(standin, 7)[-1].lower()
+
+
+def test_help_lists_commands_layers_and_suites(repo: Repo, standin: GitHubStandIn) -> None:
+    head = change_platform(repo)
+    repo.open_pr(7, head, [PLATFORM_FILE])
+    result, _ = repo.comment(7, "/help", "rita")  # anyone may ask for help
+    assert result.code == 0
+    text = replies(standin, 7)[-1]
+    for word in ("/plan", "/apply", "/unlock", "data-prod", "smoke", "atlantis plan"):
+        assert word in text
+
+
+def test_ignored_event_logs_one_line(repo: Repo) -> None:
+    result = repo.event("release", {"action": "published"})
+    assert result.code == 0
+    assert "not handled" in result.out
