@@ -529,6 +529,28 @@ def test_parse_inverts_render(m: Dashboard) -> None:
 
 
 @settings(max_examples=40, deadline=None)
+@given(dashboards(), st.integers(2, 400))
+def test_oversized_plans_are_cut_to_fit_and_stay_cut(m: Dashboard, times: int) -> None:
+    big = tuple(
+        replace(x, record=replace(x.record, text=(x.record.text + "\n") * times + "x" * 70_000))
+        if x.record is not None
+        else x
+        for x in m.layers
+    )
+    m = replace(m, layers=big)
+    body = d.render(m)
+    assert size(body) < d.LIMIT
+    again = d.parse(body)
+    assert d.render(again) == body
+    # Only plan texts were cut.
+    assert again == replace(m, layers=again.layers)
+    for cut, whole in zip(again.layers, m.layers, strict=True):
+        text = whole.record.text if whole.record is not None else ""
+        assert replace(cut, record=cut.record and replace(cut.record, text=text)) == whole
+    assert_well_formed(m, body)
+
+
+@settings(max_examples=40, deadline=None)
 @given(dashboards())
 def test_rendered_table_is_well_formed(m: Dashboard) -> None:
     assert_well_formed(m, d.render(m))
