@@ -40,6 +40,8 @@ app = typer.Typer(
 )
 config_app = typer.Typer(help="Show the resolved infra.yaml, or its JSON Schema.")
 app.add_typer(config_app, name="config")
+migrate_app = typer.Typer(help="Move to infra-pipeline from another tool.", no_args_is_help=True)
+app.add_typer(migrate_app, name="migrate")
 
 
 @dataclass
@@ -153,11 +155,37 @@ def verify(
     detailed_exitcode: Annotated[
         bool, typer.Option("--detailed-exitcode", help="Exit 3 when any layer drifted.")
     ] = False,
+    report_issues: Annotated[
+        bool,
+        typer.Option(
+            "--report-issues",
+            help="Keep one GitHub issue per drifted layer (the scheduled scan; needs GITHUB_*).",
+        ),
+    ] = False,
 ) -> None:
     """Drift scan: plan every layer and report the ones that differ from their state."""
     from .commands.verify import drift_table, scan
 
     c = _ctx(ctx)
+    if report_issues:
+        from .commands.driftscan import run_drift_scan
+        from .core.actions import ActionsEnv
+        from .core.github import GitHub
+        from .flows.session import utcnow
+
+        config = c.config()
+        with GitHub.from_env(c.env) as github:
+            _done(
+                run_drift_scan(
+                    config,
+                    github,
+                    env=c.env,
+                    console=c.console,
+                    now=utcnow(),
+                    run_url=ActionsEnv.from_env(c.env).run_url,
+                    apply=config.drift.auto_apply,
+                )
+            )
     report = scan(
         c.config(), [] if all_layers else layers or [], env=c.env, console=c.console, jobs=jobs
     )
@@ -200,6 +228,82 @@ def e2e(
 
     c = _ctx(ctx)
     _done(run_e2e(c.config(), suite, env=c.env, console=c.console).exit_code)
+
+
+@app.command()
+def review(
+    ctx: typer.Context,
+    pr: Annotated[int, typer.Option("--pr", help="Pull request number.")],
+) -> None:
+    """AI review of a pull request, posted as a PR review (alias: `@claude`)."""
+    from .flows.comment import review_pr
+
+    c = _ctx(ctx)
+    _done(review_pr(c.config(), pr, env=c.env, console=c.console))
+
+
+@app.command()
+def init(
+    ctx: typer.Context,
+    directory: Annotated[Path, typer.Argument(help="Repository (or infra) root.")] = Path(),
+    force: Annotated[bool, typer.Option("--force", help="Overwrite existing files.")] = False,
+    matrix: Annotated[
+        bool, typer.Option("--matrix", help="Write the scale-out ci.yml (a job per layer).")
+    ] = False,
+    default_branch: Annotated[
+        str | None, typer.Option("--default-branch", help="Branch applies run on.")
+    ] = None,
+    workflows_only: Annotated[
+        bool, typer.Option("--workflows-only", help="Only (re)write the workflows.")
+    ] = False,
+) -> None:
+    """Find the root modules, propose layers, write infra.yaml, ci.yml and docs.yml."""
+    from .commands.init import init_repo
+
+    c = _ctx(ctx)
+    _done(
+        init_repo(
+            c.cwd / directory,
+            force=force,
+            console=c.console,
+            matrix=matrix,
+            default_branch=default_branch,
+            workflows_only=workflows_only,
+            env=c.env,
+        )
+    )
+
+
+@migrate_app.command("atlantis")
+def migrate_atlantis(
+    ctx: typer.Context,
+    path: Annotated[Path, typer.Argument(help="atlantis.yaml, or the repo holding it.")] = Path(),
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="infra.yaml to write.")
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite existing files.")] = False,
+    no_workflows: Annotated[
+        bool, typer.Option("--no-workflows", help="Do not write ci.yml / docs.yml.")
+    ] = False,
+    report: Annotated[
+        Path | None, typer.Option("--report", help="Write the migration report here.")
+    ] = None,
+) -> None:
+    """Translate atlantis.yaml into infra.yaml and list what can be deleted."""
+    from .commands.migrate import migrate_atlantis as run_migrate
+
+    c = _ctx(ctx)
+    _done(
+        run_migrate(
+            c.cwd / path,
+            output=output,
+            force=force,
+            console=c.console,
+            workflows=not no_workflows,
+            report=report,
+            env=c.env,
+        )
+    )
 
 
 @config_app.callback(invoke_without_command=True)

@@ -63,7 +63,8 @@ def handle_comment(
         return ExitCode.USAGE
     s.react(comment_id, "eyes")
     try:
-        code = _run(s, parsed, user)
+        with s.board:
+            code = _run(s, parsed, user)
     except InfraError as exc:
         s.give_up_running_rows()
         s.react(comment_id, "confused")
@@ -163,7 +164,7 @@ def _e2e(s: Session, cmd: Command, user: str) -> int:
     return report.exit_code
 
 
-def _review(s: Session, cmd: Command, user: str) -> int:
+def _review(s: Session, cmd: Command | None, user: str) -> int:
     from ..commands.review import dashboard_cell, render_markdown, run_review
 
     m = s.board.update(lambda m: dash.start_stage(m, dash.Stage.REVIEW, s.run_id, s.clock()))
@@ -198,6 +199,17 @@ def _review(s: Session, cmd: Command, user: str) -> int:
         s.reply(render_markdown(result))
     s.record(user, "review", [], result.outcome.value)
     return result.exit_code
+
+
+def review_pr(config: Config, number: int, *, env: Mapping[str, str], console: Console) -> int:
+    """`infra review --pr N`: the same review as `/review`, run by hand or from a workflow."""
+    from .session import utcnow
+
+    with GitHub.from_env(env) as github:
+        pr = github.get_pull(number)
+        s = Session(config, env, ActionsEnv.from_env(env), github, console, pr, utcnow)
+        with s.board:
+            return _review(s, None, github.repository)
 
 
 def _unlock(s: Session, cmd: Command, user: str) -> int:
