@@ -1,0 +1,80 @@
+"""The default-branch jobs run as GitHub Actions starts them: `infra event` in-process, with a
+real-shaped push or schedule payload on disk and the `GITHUB_*` variables of the run."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from homelab import LAYER_DIRS, base_env, copy_example, infra
+from standin import make_event
+
+MERGE_SHA = "4f1e2d3c4b5a69788796a5b4c3d2e1f0a9b8c7d6"
+
+
+@dataclass
+class JobResult:
+    code: int
+    out: str
+    summary: str  # what the job wrote to $GITHUB_STEP_SUMMARY
+
+
+def applied_example(tmp_path: Path, *, smoke: bool = False) -> Path:
+    """The example as it is live: applied once; with `smoke`, a passing smoke suite declared."""
+    root = copy_example(tmp_path)
+    if smoke:
+        command = json.dumps([sys.executable, "-c", "print('smoke ok')"])
+        with (root / "infra.yaml").open("a") as fh:
+            fh.write(f"e2e:\n  smoke: {{command: {command}}}\n")
+    assert infra(root, "apply", "all").code == 0
+    return root
+
+
+def run_event(root: Path, gh_env: dict[str, str], name: str, event: dict[str, Any]) -> JobResult:
+    work = root.parent
+    event_path = work / f"{name}.json"
+    event_path.write_text(json.dumps(event))
+    summary = work / "step-summary.md"
+    summary.write_text("")
+    env = base_env(
+        **gh_env,
+        GITHUB_EVENT_NAME=name,
+        GITHUB_EVENT_PATH=str(event_path),
+        GITHUB_SHA=MERGE_SHA,
+        GITHUB_REF="refs/heads/main",
+        GITHUB_REF_NAME="main",
+        GITHUB_ACTOR="octocat",
+        GITHUB_STEP_SUMMARY=str(summary),
+    )
+    result = infra(root, "event", env=env)
+    return JobResult(result.code, result.out, summary.read_text())
+
+
+def push_to_main(root: Path, gh_env: dict[str, str]) -> JobResult:
+    """The `push` job after a merge on `main` (the merge commit is MERGE_SHA)."""
+    return run_event(root, gh_env, "push", make_event("push", after=MERGE_SHA))
+
+
+def scheduled_scan(root: Path, gh_env: dict[str, str]) -> JobResult:
+    """The daily `schedule` job, on `main` at MERGE_SHA."""
+    return run_event(root, gh_env, "schedule", make_event("schedule", schedule="17 5 * * *"))
+
+
+def state_bytes(root: Path, layer: str) -> bytes:
+    return (root / LAYER_DIRS[layer] / "terraform.tfstate").read_bytes()
+
+
+def rows(out: str, title: str) -> dict[str, str]:
+    """The rows of the terminal table called `title`, by layer."""
+    table = out[out.index(title) :]
+    return {line.split("│")[1].strip(): line for line in table.splitlines() if "│" in line}
+
+
+def set_in_yaml(root: Path, old: str, new: str) -> None:
+    path = root / "infra.yaml"
+    text = path.read_text()
+    assert old in text, old
+    path.write_text(text.replace(old, new))
