@@ -6,11 +6,31 @@ from collections.abc import Mapping, Sequence
 
 from rich.console import Console
 
-from ..config import Config
+from ..config import Config, Layer
 from ..core.pipeline import exit_code, make_engine_factory, plan_layers, select_layers
 from ..errors import ExitCode
 from ..models import LayerRun
 from ..ui import progress, results_table
+
+
+def plan_with_progress(
+    config: Config,
+    layers: Sequence[Layer],
+    *,
+    env: Mapping[str, str],
+    console: Console,
+    jobs: int | None = None,
+    verb: str = "planning",
+) -> list[LayerRun]:
+    """Plan `layers` in parallel while the terminal shows each one's progress."""
+    with progress(console, verb) as view:
+        return plan_layers(
+            layers,
+            make_engine_factory(config, env, view.line),
+            jobs=jobs or config.jobs,
+            on_start=view.start,
+            on_done=view.done,
+        )
 
 
 def run_plan(
@@ -22,15 +42,9 @@ def run_plan(
     jobs: int | None = None,
     detailed_exitcode: bool = False,
 ) -> tuple[ExitCode, list[LayerRun]]:
-    layers = select_layers(config, names)
-    with progress(console, "planning") as view:
-        runs = plan_layers(
-            layers,
-            make_engine_factory(config, env, view.line),
-            jobs=jobs or config.jobs,
-            on_start=view.start,
-            on_done=view.done,
-        )
+    runs = plan_with_progress(
+        config, select_layers(config, names), env=env, console=console, jobs=jobs
+    )
     for run in runs:
         if run.plan is not None and run.plan.has_changes:
             console.rule(f"[bold]{run.layer}[/] {run.plan.counts.short()}")

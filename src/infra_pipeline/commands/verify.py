@@ -10,10 +10,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..config import Config
-from ..core.pipeline import make_engine_factory, plan_layers, select_layers
+from ..core.pipeline import select_layers
 from ..errors import ExitCode
 from ..models import LayerRun, Outcome
-from ..ui import progress
+from .plan import plan_with_progress
 
 
 @dataclass(frozen=True)
@@ -61,14 +61,7 @@ def scan(
     jobs: int | None = None,
 ) -> DriftReport:
     layers = select_layers(config, names)
-    with progress(console, "scanning") as view:
-        runs = plan_layers(
-            layers,
-            make_engine_factory(config, env, view.line),
-            jobs=jobs or config.jobs,
-            on_start=view.start,
-            on_done=view.done,
-        )
+    runs = plan_with_progress(config, layers, env=env, console=console, jobs=jobs, verb="scanning")
     return DriftReport(tuple(runs))
 
 

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ..commands.plan import plan_with_progress
 from ..commands.validate import check_layer, workflow_annotations
 from ..config import Layer
 from ..core import dashboard as dash
 from ..core.actions import require_workspace_at
 from ..core.changes import LayerSpec, analyse_changes
-from ..core.pipeline import make_engine_factory, plan_layers
 from ..errors import ExitCode
 from ..models import LayerRun, Outcome
-from ..ui import progress, results_table
+from ..ui import results_table
 from .session import Session
 
 
@@ -83,14 +83,7 @@ def _validate(s: Session, layers: Sequence[Layer]) -> tuple[bool, str]:
 
 
 def _plan(s: Session, layers: Sequence[Layer]) -> list[LayerRun]:
-    with progress(s.console, "planning") as view:
-        runs = plan_layers(
-            layers,
-            make_engine_factory(s.config, s.env, view.line),
-            jobs=s.config.jobs,
-            on_start=view.start,
-            on_done=view.done,
-        )
+    runs = plan_with_progress(s.config, layers, env=s.env, console=s.console)
     s.console.print(results_table(runs, f"Plan of #{s.pr.number} at {s.pr.head_sha[:7]}"))
     return runs
 
