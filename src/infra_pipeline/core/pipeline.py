@@ -23,7 +23,6 @@ EngineFactory = Callable[[Layer], TerraformEngine]
 PlanForApply = Callable[[Layer, TerraformEngine], PlanResult]
 # Applies the plan `plan_for` returned; the default applies its planfile as it is.
 ApplyPlan = Callable[[TerraformEngine, PlanResult], ApplyResult]
-Listener = Callable[[str, str], None]  # (layer, event) where event is "start" or a LayerRun
 
 
 def select_layers(config: Config, names: Iterable[str]) -> list[Layer]:
