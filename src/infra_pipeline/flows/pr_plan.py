@@ -45,7 +45,15 @@ def validate_and_plan(
         if not ok:
             s.publish(m)
             return ExitCode.FAILURE, m
-    s.board.update(lambda m: dash.start_plan(m, names, s.run_id, s.clock()))
+
+    def start(m: dash.Dashboard) -> dash.Dashboard:
+        if validate:  # the automatic plan: say why the other layers were not planned
+            for layer in m.layers:
+                if layer.name not in names and layer.record is None:
+                    m = dash.skip_plan(m, layer.name, "not touched by this PR", s.clock())
+        return dash.start_plan(m, names, s.run_id, s.clock())
+
+    s.board.update(start)
     runs = _plan(s, layers)
     held = s.locks.held() if runs else {}
     base = s.pr.base_sha
