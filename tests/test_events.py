@@ -42,7 +42,7 @@ def test_pr_story_plan_apply_lock_release(repo: Repo, standin: GitHubStandIn) ->
     board = dashboard_body(standin, 7, head)
     assert "| CI Validate | ✅ |" in board
     assert "| Plan: platform | ✅ |" in board  # touched: planned, with changes
-    assert "| Plan: bootstrap | ⏭️ |" in board  # not touched
+    assert "| Plan: bootstrap | ⏭️ | not touched by this PR |" in board
     assert "comment `/apply`" in board
     statuses = standin.latest_statuses(head)
     assert statuses["infra/plan"].state == "success"
@@ -55,6 +55,7 @@ def test_pr_story_plan_apply_lock_release(repo: Repo, standin: GitHubStandIn) ->
     assert state_resources(repo.root, "data-prod") == []  # not part of the PR
     board = dashboard_body(standin, 7, head)
     assert "| Apply | ✅ |" in board
+    assert "ready to merge" in board  # review.auto is off in the example
     assert standin.latest_statuses(head)["infra/apply"].state == "success"
     deployments = [d for d in standin.deployments if d.environment == "platform"]
     assert len(deployments) == 1 and deployments[0].statuses[-1].state == "success"
