@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from ..config import Layer
-from ..models import LayerRun, Outcome, PlanCounts, PlanResult
+from ..models import LayerRun, Outcome, PlanResult
 
 
 class Verdict(StrEnum):
@@ -61,10 +61,6 @@ class LayerReport:
     detail: str = ""  # why it was not applied, or the first line of the error
     duration: float = 0.0  # of the apply, else of the scan
     error: str = ""  # the whole error of a failed scan or apply
-
-    @property
-    def counts(self) -> PlanCounts | None:
-        return self.plan.counts if self.plan is not None else None
 
     @property
     def short_counts(self) -> str:
