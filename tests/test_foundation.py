@@ -178,3 +178,14 @@ def test_terragrunt_layers_run_terragrunt_non_interactively(homelab: Path) -> No
     assert {"-input=false", "-detailed-exitcode"} <= set(plan_args)
     assert all(c["non_interactive"] == "true" for c in calls)
     assert calls[0]["cwd"] == str(homelab / LAYER_DIRS["data-staging"])
+
+
+def test_credentials_from_the_environment_never_reach_plan_text(homelab: Path) -> None:
+    secret = "s3cr3t-value-from-the-job"
+    env = base_env(DEPLOY_API_TOKEN=secret, TF_VAR_region=secret)
+    config = load_config(homelab / "infra.yaml")
+    plan = TerraformEngine(config, config.layers["bootstrap"], env=env).plan()
+    assert 'region  = "***"' in plan.text or "***" in plan.text
+    assert secret not in plan.text
+    result = infra(homelab, "plan", "bootstrap", env=env)
+    assert secret not in result.out

@@ -22,6 +22,7 @@ from ..errors import InfraError
 from ..models import Diagnostic, PlanResult
 from . import process
 from .plan import plan_text, read_diagnostics, read_plan
+from .redact import redact, secrets_in_env
 
 Runner = Callable[..., process.ProcessResult]
 PLANFILE = "infra.tfplan"
@@ -99,9 +100,15 @@ class TerraformEngine:
             "TERRAGRUNT_NON_INTERACTIVE": "true",
             "TG_NON_INTERACTIVE": "true",
         }
-        self._on_line = on_line
         self._runner = runner
         self._prefix = resolve_binary(layer, self._env)
+        # Terraform masks what the config marks sensitive; this also masks credentials from
+        # the job's environment and secret-shaped values in anything that leaves the runner.
+        self._secrets = secrets_in_env(self._env)
+        self._on_line = (lambda line: on_line(self._safe(line))) if on_line else None
+
+    def _safe(self, text: str) -> str:
+        return redact(text, self._secrets)
 
     def _run(self, *args: str, stream: bool = True) -> process.ProcessResult:
         # `show -json` is never streamed: it carries sensitive values in clear text.
@@ -123,8 +130,10 @@ class TerraformEngine:
             )
         if result.returncode != 0:
             raise InfraError(
-                f"{what} of `{self.layer.name}` failed: {first_error(result.output)}\n"
-                f"{result.describe()}\n{_tail(result.output)}",
+                self._safe(
+                    f"{what} of `{self.layer.name}` failed: {first_error(result.output)}\n"
+                    f"{result.describe()}\n{_tail(result.output)}"
+                ),
                 f"fix the error above, then run {what} again",
             )
         return result
@@ -209,20 +218,19 @@ class TerraformEngine:
                 f"`terraform show -json` of `{self.layer.name}` did not print JSON",
                 "check the engine version (Terraform >= 1.0 or OpenTofu)",
             ) from exc
-        plan = read_plan(self.layer.name, data, text=plan_text(result.stdout))
+        plan = read_plan(self.layer.name, data, text=self._safe(plan_text(result.stdout)))
         return _with_planfile(plan, self.planfile)
 
     def apply(self, planfile: Path) -> ApplyResult:
         """Apply exactly `planfile`; Terraform itself refuses a planfile that went stale."""
         result = self._run("apply", "-input=false", "-no-color", str(planfile))
+        output = self._safe(result.output)
         if result.returncode == 0 and not result.cancelled:
-            return ApplyResult(ok=True, output=result.output)
-        reason = f"{first_error(result.output)} ({result.describe()})"
+            return ApplyResult(ok=True, output=output)
+        reason = f"{first_error(output)} ({result.describe()})"
         if result.returncode < 0:
             reason = f"the engine was killed (signal {-result.returncode})"
-        return ApplyResult(
-            ok=False, output=result.output, error=f"{reason}\n{_tail(result.output)}"
-        )
+        return ApplyResult(ok=False, output=output, error=f"{reason}\n{_tail(output)}")
 
 
 def _with_planfile(plan: PlanResult, planfile: Path) -> PlanResult:
