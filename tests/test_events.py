@@ -183,3 +183,35 @@ def test_ignored_event_logs_one_line(repo: Repo) -> None:
     result = repo.event("release", {"action": "published"})
     assert result.code == 0
     assert "not handled" in result.out
+
+
+def test_draft_pull_requests_are_not_planned(repo: Repo, standin: GitHubStandIn) -> None:
+    head = change_platform(repo)
+    repo.open_pr(7, head, [PLATFORM_FILE], draft=True)
+    result = repo.pr_event(7)
+    assert result.code == 0 and "draft" in result.out
+    assert standin.comments(7) == []
+
+
+def test_ci_validate_failure_annotates_the_file_and_skips_the_plan(
+    repo: Repo, standin: GitHubStandIn
+) -> None:
+    head = repo.commit(PLATFORM_FILE, "replicas    = 2", "replicas    = var.missing", "typo")
+    repo.open_pr(7, head, [PLATFORM_FILE])
+    result = repo.pr_event(7)
+    assert result.code == 1
+    assert "::error file=platform/main.tf,line=" in result.out
+    board = dashboard_body(standin, 7, head)
+    assert "| CI Validate | ❌ |" in board
+    assert "| Plan: platform | ✅ |" not in board
+    assert standin.latest_statuses(head)["infra/plan"].state != "success"
+
+
+def test_workflow_dispatch_runs_the_chosen_command(repo: Repo) -> None:
+    from standin import make_event
+
+    payload = make_event("workflow_dispatch", inputs={"command": "plan", "layer": "data-prod"})
+    result = repo.event("workflow_dispatch", payload)
+    assert result.code == 0, result.out + result.err
+    assert "data-prod" in result.out and "+2 ~0 -0" in result.out
+    assert "platform" not in result.out.split("Plan")[-1]

@@ -96,6 +96,11 @@ def commit_statuses(m: Dashboard) -> tuple[Check, ...]:
     """
     if m.superseded_by is not None:
         return ()  # statuses belong to the head commit; an old one keeps what it had
+    if m.state is State.CI_FAILED:
+        # No plan runs after a failed validation; a required `infra/plan` must say why.
+        reason = f"CI Validate failed: {m.ci.detail}" if m.ci.detail else "CI Validate failed"
+        plan = Check(PLAN_CONTEXT, CheckState.FAILURE, reason)
+        return plan, _apply_check(m, plan)
     planned = [layer for layer in m.layers if layer.record is not None]
     running = [layer for layer in m.layers if layer.plan.status is Status.RUNNING]
     failed = [layer for layer in m.layers if layer.plan_failed]
