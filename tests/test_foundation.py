@@ -189,3 +189,13 @@ def test_credentials_from_the_environment_never_reach_plan_text(homelab: Path) -
     assert secret not in plan.text
     result = infra(homelab, "plan", "bootstrap", env=env)
     assert secret not in result.out
+
+
+def test_markdown_prints_the_dashboard_a_pull_request_would_get(
+    homelab: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert infra(homelab, "plan", "data-prod", "--markdown").code == 0
+    body = capsys.readouterr().out
+    assert body.startswith("<!-- infra-dashboard:")
+    assert "| Plan: data-prod | ✅ | [+2 \\~0 -0](#plan-data-prod) |" in body
+    assert "| Plan: bootstrap | ⏭️ |" in body

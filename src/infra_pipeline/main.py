@@ -81,6 +81,9 @@ LayersArg = Annotated[
     list[str] | None,
     typer.Argument(help="Layer names, or `all` (the default).", show_default=False),
 ]
+MarkdownOpt = Annotated[
+    bool, typer.Option("--markdown", help="Also print the dashboard a PR would get.")
+]
 JobsOpt = Annotated[int | None, typer.Option("--jobs", "-j", help="Layers planned at once.")]
 
 
@@ -118,30 +121,42 @@ def plan(
     detailed_exitcode: Annotated[
         bool, typer.Option("--detailed-exitcode", help="Exit 3 when any layer has changes.")
     ] = False,
+    markdown: MarkdownOpt = False,
 ) -> None:
     """Plan layers in parallel and show what would change."""
     from .commands.plan import run_plan
 
     c = _ctx(ctx)
-    code, _ = run_plan(
-        c.config(),
+    config = c.config()
+    code, runs = run_plan(
+        config,
         layers or [],
         env=c.env,
         console=c.console,
         jobs=jobs,
         detailed_exitcode=detailed_exitcode,
     )
+    _markdown(c, config, runs, markdown, applied=False)
     _done(code)
 
 
 @app.command()
-def apply(ctx: typer.Context, layers: LayersArg = None) -> None:
+def apply(ctx: typer.Context, layers: LayersArg = None, markdown: MarkdownOpt = False) -> None:
     """Plan and apply layers one at a time in `order`, stopping at the first failure."""
     from .commands.apply import run_apply
 
     c = _ctx(ctx)
-    code, _ = run_apply(c.config(), layers or [], env=c.env, console=c.console)
+    config = c.config()
+    code, runs = run_apply(config, layers or [], env=c.env, console=c.console)
+    _markdown(c, config, runs, markdown, applied=True)
     _done(code)
+
+
+def _markdown(c: Context, config: Config, runs: Any, wanted: bool, *, applied: bool) -> None:
+    if wanted:
+        from .commands.preview import preview
+
+        sys.stdout.write(preview(config, runs, c.env, applied=applied) + "\n")
 
 
 @app.command()

@@ -119,11 +119,18 @@ def _workflow_dispatch(
 
         return run_plan(config, names, env=env, console=console)[0]
     if command == "verify":
-        from .verify import drift_table, scan
+        from .driftscan import run_drift_scan
 
-        report = scan(config, names, env=env, console=console)
-        console.print(drift_table(report))
-        return report.exit_code()
+        # The scheduled scan, on demand: drift issues are kept the same way.
+        return run_drift_scan(
+            config,
+            github,
+            env=env,
+            console=console,
+            now=clock(),
+            run_url=actions.run_url,
+            apply=config.drift.auto_apply,
+        )
     if command == "apply":
         if not _is_default_branch(payload):
             raise InfraError(
