@@ -39,15 +39,19 @@ def validate_and_plan(
         s.board.update(lambda m: dash.start_stage(m, dash.Stage.CI, s.run_id, s.clock()))
         ok, detail = _validate(s, layers)
         status = dash.Status.OK if ok else dash.Status.FAILED
-        m = s.board.update(
-            lambda m: dash.finish_stage(m, dash.Stage.CI, status, s.run_id, s.clock(), detail)
-        )
+
+        def finish_ci(m: dash.Dashboard) -> dash.Dashboard:
+            return dash.finish_stage(m, dash.Stage.CI, status, s.run_id, s.clock(), detail)
+
         if not ok:
+            m = s.board.update(finish_ci)
             s.publish(m)
             return ExitCode.FAILURE, m
 
     def start(m: dash.Dashboard) -> dash.Dashboard:
         if validate:  # the automatic plan: say why the other layers were not planned
+            # CI's result and the plan's start are one write: each write costs a read too.
+            m = finish_ci(m)
             for layer in m.layers:
                 if layer.name not in names and layer.record is None:
                     m = dash.skip_plan(m, layer.name, "not touched by this PR", s.clock())
