@@ -72,6 +72,7 @@ class Locks:
     def __init__(self, refs: GitRefs, is_open: PrIsOpen) -> None:
         self._refs = refs
         self._is_open = is_open
+        self._trees: dict[str, str] = {}  # base sha -> tree: one read however many layers
 
     def holder(self, layer: str) -> Holder | None:
         sha = self._refs.get_ref(lock_ref(layer).removeprefix("refs/"))
@@ -90,8 +91,11 @@ class Locks:
                     continue
                 return LockResult(layer, LockState.HELD, current)
             if not commit:
-                tree = self._refs.get_commit_tree(base_sha)
-                commit = self._refs.create_commit(_message(layer, holder), tree, [])
+                if base_sha not in self._trees:
+                    self._trees[base_sha] = self._refs.get_commit_tree(base_sha)
+                commit = self._refs.create_commit(
+                    _message(layer, holder), self._trees[base_sha], []
+                )
             if self._refs.create_ref(lock_ref(layer), commit):
                 return LockResult(layer, LockState.ACQUIRED, holder)
         current = self.holder(layer)
