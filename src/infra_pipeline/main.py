@@ -11,6 +11,7 @@ import tempfile
 import traceback
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Annotated, Any
@@ -212,10 +213,17 @@ def verify(
 def event(ctx: typer.Context) -> None:
     """Handle the GitHub Actions event of this job (what ci.yml runs)."""
     from .commands.event import run_event
-    from .flows.session import utcnow
 
     c = _ctx(ctx)
-    _done(run_event(c.env, c.console, c.config, utcnow))
+    _done(run_event(c.env, c.console, c.config, _utcnow))
+
+
+def _utcnow() -> datetime:
+    # Imported on the first tick: flows.session pulls in the GitHub client (~150 ms), which
+    # an ignored event never needs.
+    from .flows.session import utcnow
+
+    return utcnow()
 
 
 @app.command()

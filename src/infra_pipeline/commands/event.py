@@ -5,14 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-
-from ..config import Config
 from ..core.actions import ActionsEnv
 from ..errors import ExitCode, InfraError
 from ..events_supported import DISPATCH_COMMANDS, is_handled
+
+if TYPE_CHECKING:  # an ignored event must start fast: pydantic and rich load only when needed
+    from rich.console import Console
+
+    from ..config import Config
 
 
 def run_event(
