@@ -52,16 +52,17 @@ def handle_comment(
     if isinstance(parsed, Ignore):
         console.print(f"infra: comment ignored ({parsed.reason})")
         return ExitCode.OK
+    comment_id = comment.get("id")
+    if isinstance(parsed, Command) and comment_id is not None:
+        github.add_reaction(comment_id, "eyes")  # the first thing the commenter sees: first
     pr = github.get_pull(int(issue["number"]))
     s = Session(config, env, actions, github, console, pr, clock)
-    comment_id = comment.get("id")
     if isinstance(parsed, Reply):
         s.react(comment_id, "confused")
         s.reply(parsed.text)
         name = parsed.command.value if parsed.command else "unknown"
         s.record(user, name, [], "refused: invalid command")
         return ExitCode.USAGE
-    s.react(comment_id, "eyes")
     try:
         with s.board:
             code = _run(s, parsed, user)
