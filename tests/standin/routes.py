@@ -73,13 +73,16 @@ def not_found() -> Reply:
     return error(404, "Not Found")
 
 
-def paginate(call: Call, items: list[Any]) -> Reply:
+def paginate(call: Call, items: list[Any], render: Callable[[Any], Any] | None = None) -> Reply:
     """GitHub's page-number pagination: `per_page` (default 30, at most 100), `page`, and a
-    `Link` header with next/last (and first/prev past page 1)."""
+    `Link` header with next/last (and first/prev past page 1). `render`, when given, turns
+    only the page's items into JSON (a 20,000-file PR must not render every file per page)."""
     per_page = min(int(call.arg("per_page", "30") or 30), 100)
     page = max(int(call.arg("page", "1") or 1), 1)
     last = max((len(items) + per_page - 1) // per_page, 1)
     chunk = items[(page - 1) * per_page : page * per_page]
+    if render is not None:
+        chunk = [render(item) for item in chunk]
 
     def link(target: int, rel: str) -> str:
         query = {k: v[-1] for k, v in call.query.items()}
@@ -138,7 +141,7 @@ def list_pull_files(gh: GitHubStandIn, call: Call) -> Reply:
     pull = call.repo.pulls.get(call.int_param("pull_number"))
     if pull is None:
         return not_found()
-    return paginate(call, [gh.render.file(call.repo, pull, f) for f in pull.files])
+    return paginate(call, pull.files, lambda f: gh.render.file(call.repo, pull, f))
 
 
 @handles("repos/list-pull-requests-associated-with-commit")
