@@ -185,6 +185,7 @@ class Config(_Strict):
 
     # Where the file was read from; not part of the YAML.
     root: Path = Field(default=Path(), exclude=True)
+    source: Path | None = Field(default=None, exclude=True)
 
     @field_validator("layers", mode="before")
     @classmethod
@@ -279,7 +280,10 @@ def load_config(path: Path) -> Config:
     return parse_config(text, path)
 
 
-def parse_config(text: str, path: Path) -> Config:
+def parse_config(text: str, path: Path, *, check_paths: bool = True) -> Config:
+    """`text` as the config file at `path`. `check_paths=False` skips checking that each layer's
+    directory exists: another commit's copy (the base branch's) may name layers that this
+    checkout has removed."""
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
@@ -297,10 +301,12 @@ def parse_config(text: str, path: Path) -> Config:
             "see `infra config schema` or run `infra init`",
         )
     try:
-        config = Config.model_validate({**data, "root": path.parent.resolve()})
+        config = Config.model_validate(
+            {**data, "root": path.parent.resolve(), "source": path.resolve()}
+        )
     except ValidationError as exc:
         raise _config_error(exc, path, node) from exc
-    for layer in config.ordered_layers:
+    for layer in config.ordered_layers if check_paths else ():
         if not config.layer_dir(layer).is_dir():
             line = _line_of(node, ("layers", layer.name, "path"))
             raise ConfigError(
@@ -361,4 +367,5 @@ def json_schema() -> dict[str, Any]:
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "infra.yaml"
     schema.get("properties", {}).pop("root", None)
+    schema.get("properties", {}).pop("source", None)
     return schema
