@@ -461,3 +461,21 @@ def test_an_unreachable_github_is_reported(client: Callable[..., GitHub]) -> Non
         gh.get_pull(1)
     assert "GITHUB_API_URL" in raised.value.hint
     assert gh.requests[GET_PULL] == 2
+
+
+# -- repository contents --------------------------------------------------------------------------
+
+
+def test_get_file_reads_a_file_at_a_commit(
+    standin: GitHubStandIn, client: Callable[..., GitHub]
+) -> None:
+    base, head = "a" * 40, "b" * 40
+    standin.set_file("infra/infra.yaml", "version: 1 # base ✓\n" * 20, ref=base)
+    standin.set_file("infra/infra.yaml", "version: 1 # head\n", ref=head)
+    gh = client()
+
+    assert gh.get_file("infra/infra.yaml", base) == "version: 1 # base ✓\n" * 20
+    assert gh.get_file("infra/infra.yaml", head) == "version: 1 # head\n"
+    assert gh.get_file("infra/missing.yaml", base) is None
+    assert gh.get_file("infra", base) is None  # a directory is not a file
+    assert gh.requests[("GET", "/repos/{owner}/{repo}/contents/{path}")] == 4

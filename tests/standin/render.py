@@ -21,6 +21,7 @@ from standin.state import (
     StatusRecord,
     User,
     WorkflowRunRecord,
+    fake_sha,
 )
 
 REPO = "/repos/{owner}/{repo}"
@@ -330,6 +331,38 @@ class Renderer:
                 for p in commit.parents
             ],
         )
+        return out
+
+    # -- repository contents ---------------------------------------------------------------------
+
+    def content_entry(self, repo: RepoState, path: str, is_file: bool, ref: str) -> dict[str, Any]:
+        """One entry of a directory listing (no content), as GitHub lists it."""
+        sha = fake_sha("blob", repo.full_name, path, ref)
+        api = f"{self.api}/repos/{repo.full_name}"
+        html = f"{self.web}/{repo.full_name}/{'blob' if is_file else 'tree'}/{ref}/{path}"
+        git = f"{api}/git/{'blobs' if is_file else 'trees'}/{sha}"
+        raw = f"{self.web}/{repo.full_name}/raw/{ref}/{path}" if is_file else None
+        url = f"{api}/contents/{path}?ref={ref}"
+        return {
+            "type": "file" if is_file else "dir",
+            "size": 0,
+            "name": path.rsplit("/", 1)[-1],
+            "path": path,
+            "sha": sha,
+            "url": url,
+            "git_url": git,
+            "html_url": html,
+            "download_url": raw,
+            "_links": {"self": url, "git": git, "html": html},
+        }
+
+    def content_file(self, repo: RepoState, path: str, text: str, ref: str) -> dict[str, Any]:
+        out: dict[str, Any] = self._example("GET", f"{REPO}/contents/{{path}}")
+        data = text.encode()
+        out.update(self.content_entry(repo, path, True, ref))
+        # GitHub wraps the base64 at 60 characters, as `encodebytes` does at 76: either way the
+        # client has to ignore the newlines.
+        out.update(size=len(data), encoding="base64", content=base64.encodebytes(data).decode())
         return out
 
     # -- deployments, permissions, runs ----------------------------------------------------------

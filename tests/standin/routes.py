@@ -486,6 +486,26 @@ def update_issue(gh: GitHubStandIn, call: Call) -> Reply:
     return Reply(200, gh.render.issue(call.repo, issue))
 
 
+# -- repository contents ------------------------------------------------------------------------
+
+
+@handles("repos/get-content")
+def get_content(gh: GitHubStandIn, call: Call) -> Reply:
+    ref = call.arg("ref") or "main"
+    sha = _resolve(call.repo, ref)
+    if sha is None:
+        return error(404, f"No commit found for the ref {ref}")
+    path = call.params["path"].strip("/")
+    files = call.repo.files.get(sha, {})
+    if path in files:
+        return Reply(200, gh.render.content_file(call.repo, path, files[path], ref))
+    inside = sorted(name for name in files if name.startswith(path + "/"))
+    if not inside:
+        return not_found()
+    entries = {path + "/" + name[len(path) + 1 :].split("/")[0] for name in inside}
+    return Reply(200, [gh.render.content_entry(call.repo, e, e in files, ref) for e in entries])
+
+
 # -- workflow runs ------------------------------------------------------------------------------
 
 

@@ -280,6 +280,17 @@ class GitHubStandIn:
             state_.ensure_commit(sha)
             state_.refs[ref if ref.startswith("refs/") else f"refs/{ref}"] = sha
 
+    def set_file(self, path: str, text: str | None, *, ref: str, repo: str | None = None) -> None:
+        """The file at `path` in commit `ref` (a sha) reads `text`; None removes it."""
+        state_ = self.repo(repo)
+        with self._lock:
+            state_.ensure_commit(ref)
+            files = state_.files.setdefault(ref, {})
+            if text is None:
+                files.pop(path.strip("/"), None)
+            else:
+                files[path.strip("/")] = text
+
     def set_permission(self, user: str, role: str, *, repo: str | None = None) -> None:
         """`role`: admin, maintain, write, triage, read, none, or a custom role's name."""
         state_ = self.repo(repo)

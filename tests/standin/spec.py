@@ -70,9 +70,11 @@ class Spec:
 
         def group(match: re.Match[str]) -> str:
             name = match.group(1)
-            kind = params["path"][name]["schema"].get("type")
-            # A git ref spans segments ("heads/infra-lock/x"); ids are digits.
-            pattern = ".+" if name == "ref" else r"\d+" if kind == "integer" else "[^/]+"
+            param = params["path"][name]
+            kind = param["schema"].get("type")
+            # A git ref ("heads/infra-lock/x") and a file path span segments; ids are digits.
+            spans = name == "ref" or param.get("x-multi-segment")
+            pattern = ".+" if spans else r"\d+" if kind == "integer" else "[^/]+"
             return f"(?P<{name}>{pattern})"
 
         regex = re.compile("^" + re.sub(r"\\\{(\w+)\\\}", group, re.escape(template)) + "$")

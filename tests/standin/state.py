@@ -184,6 +184,7 @@ class RepoState:
     commits: dict[str, CommitRecord] = field(default_factory=dict)
     permissions: dict[str, str] = field(default_factory=dict)  # login -> role name
     workflow_runs: dict[int, WorkflowRunRecord] = field(default_factory=dict)
+    files: dict[str, dict[str, str]] = field(default_factory=dict)  # commit sha -> path -> text
 
     @property
     def owner(self) -> str:

@@ -23,6 +23,7 @@ A thin layer over githubkit. githubkit sends the requests, authenticates, follow
 
 from __future__ import annotations
 
+import base64
 import logging
 import os
 import re
@@ -123,14 +124,15 @@ ROUTES: Final[tuple[tuple[str, str], ...]] = (
     ("POST", "/repos/{owner}/{repo}/issues"),
     ("PATCH", "/repos/{owner}/{repo}/issues/{issue_number}"),
     ("GET", "/repos/{owner}/{repo}/actions/runs/{run_id}"),
+    ("GET", "/repos/{owner}/{repo}/contents/{path}"),
     ("POST", "/graphql"),
 )
 
 
 def _template_regex(template: str) -> re.Pattern[str]:
-    # A git ref ("heads/infra-lock/platform") spans several path segments.
+    # A git ref ("heads/infra-lock/platform") and a file path span several path segments.
     def param(match: re.Match[str]) -> str:
-        return ".+" if match.group(1) == "ref" else "[^/]+"
+        return ".+" if match.group(1) in ("ref", "path") else "[^/]+"
 
     return re.compile("^" + re.sub(r"\\\{(\w+)\\\}", param, re.escape(template)) + "$")
 
@@ -646,6 +648,36 @@ class GitHub:
             )
         )
         return issue_from_json(response.json())
+
+    # -- repository contents -------------------------------------------------------------------
+
+    def get_file(self, path: str, ref: str) -> str | None:
+        """The text of the file at `path` (from the repository root) in commit or branch `ref`,
+        or None when nothing there is a file (no such path, a directory, a submodule)."""
+
+        def fetch() -> str | None:
+            try:
+                response = self._rest.repos.get_content(
+                    self.owner, self.repo, path.strip("/"), ref=ref
+                )
+            except RequestFailed as exc:
+                if exc.response.status_code == 404:
+                    return None
+                raise
+            data = response.json()
+            if isinstance(data, list) or data["type"] != "file":
+                return None
+            if data.get("encoding") != "base64":  # over 1 MB: GitHub leaves `content` empty
+                raise InfraError(
+                    f"{path} at {ref[:12]} is too large to read through the contents API",
+                    "keep the file under 1 MB",
+                )
+            try:
+                return base64.b64decode(data["content"]).decode("utf-8")
+            except (ValueError, UnicodeDecodeError) as exc:
+                raise InfraError(f"{path} at {ref[:12]} is not UTF-8 text: {exc}") from exc
+
+        return self._call(fetch)
 
     # -- workflow runs ---------------------------------------------------------------------------
 

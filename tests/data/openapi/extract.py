@@ -55,6 +55,7 @@ OPERATIONS: list[tuple[str, str]] = [
     ("post", "/repos/{owner}/{repo}/issues"),
     ("patch", "/repos/{owner}/{repo}/issues/{issue_number}"),
     ("get", "/repos/{owner}/{repo}/actions/runs/{run_id}"),
+    ("get", "/repos/{owner}/{repo}/contents/{path}"),
 ]
 
 _DROP = {"description", "summary", "externalDocs", "x-github", "x-octokit", "tags"}
