@@ -161,6 +161,12 @@ def failure_reply(outcome: ApplyOutcome) -> str:
     for run in outcome.runs:
         if run.outcome is Outcome.FAILED:
             lines.append(f"❌ `/apply` of `{run.layer}` failed: {run.error.splitlines()[0]}")
+            if run.plan is not None:  # the apply itself ran, so it may have changed things
+                lines.append(
+                    f"🔒 `{run.layer}` stays locked by this pull request: its state may be "
+                    "partly applied. Comment `/plan` to see what is left, then `/apply` again "
+                    f"(or `/unlock {run.layer}`)."
+                )
         elif run.outcome is Outcome.SKIPPED:
             lines.append(f"⏭️ `{run.layer}` was not applied ({run.error}).")
     return "\n".join(lines) or "❌ `/apply` failed; see the dashboard."
