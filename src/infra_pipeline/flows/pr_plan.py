@@ -8,6 +8,7 @@ from ..commands.plan import plan_with_progress
 from ..commands.validate import check_layer, workflow_annotations
 from ..config import Layer
 from ..core import dashboard as dash
+from ..core import process
 from ..core.actions import require_workspace_at
 from ..core.changes import LayerSpec, analyse_changes
 from ..errors import ExitCode
@@ -59,6 +60,10 @@ def validate_and_plan(
 
     s.board.update(start)
     runs = _plan(s, layers)
+    if process.cancelled.is_set():
+        # The job was cancelled, not the plans failed: leave as a cancelled run does (exit
+        # 130), and the caller turns this run's ⏳ rows into ⚠️ rather than ❌ on the way out.
+        raise KeyboardInterrupt
     held = s.locks.held() if runs else {}
     base = s.pr.base_sha
 
