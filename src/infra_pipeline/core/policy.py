@@ -1,0 +1,130 @@
+"""Which `infra.yaml` a pull request's jobs obey: the policy from the base commit, the layers'
+code from the head.
+
+A PR job runs with the PR's head checked out, so the `infra.yaml` there is the PR author's
+copy. Anyone with write access could lower the bar for their own `/apply` in it (`permissions:
+{apply: read}`, `apply_requirements: []`, `allow_forks: true`). So the keys that decide who may
+do what come from the base commit, where a change to them was reviewed and merged, and take
+effect only once merged. What describes the code being planned (layer paths, engines, `watch`
+globs, suites, probes) comes from the head: a PR may add a layer and plan it.
+
+`merge_policy` is the pure rule; `policy_at_base` fetches the base's copy through the contents
+API and applies it.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+from ..config import CONFIG_NAME, Config, Layer, parse_config
+from ..errors import ConfigError, InfraError
+from .github import GitHub
+
+# Top-level keys taken from the base commit.
+POLICY_KEYS: Final = ("permissions", "allow_forks", "apply_requirements", "plan_drafts")
+
+
+@dataclass(frozen=True)
+class Policy:
+    config: Config  # the head's config with the base's policy in it
+    notes: tuple[str, ...]  # where the head's copy was overruled, for the job log
+
+
+def merge_policy(head: Config, base: Config | None, *, present: Callable[[Layer], bool]) -> Policy:
+    """`head` with the policy of `base`: the `POLICY_KEYS`, and per layer its existence and
+    `auto_apply`. A layer new in the head is kept (the PR adds it); a layer the head drops stays
+    while `present(layer)` says its directory is still in the checkout, so a PR cannot take code
+    out of the pipeline's sight by unlisting it (once the directory is gone there is nothing
+    left to plan). Without a base copy (the PR that adopts infra-pipeline) the head's policy
+    stands."""
+    if base is None:
+        first = "no infra.yaml at the base commit (first adoption): this pull request's own applies"
+        return Policy(head, (first,))
+    notes = [
+        f"`{key}` from the base branch; this pull request's change to it applies once merged"
+        for key in POLICY_KEYS
+        if getattr(head, key) != getattr(base, key)
+    ]
+    layers: dict[str, Layer] = {}
+    for name, layer in head.layers.items():
+        reviewed = base.layers.get(name)
+        if reviewed is None:
+            notes.append(f"layer `{name}` is new in this pull request")
+            layers[name] = layer
+            continue
+        if layer.auto_apply != reviewed.auto_apply:
+            notes.append(f"`layers.{name}.auto_apply` from the base branch")
+        layers[name] = layer.model_copy(update={"auto_apply": reviewed.auto_apply})
+    for name, layer in base.layers.items():
+        if name in head.layers:
+            continue
+        if present(layer):
+            notes.append(f"layer `{name}` stays until its removal is merged")
+            layers[name] = layer
+        else:
+            notes.append(f"layer `{name}` and its directory are removed by this pull request")
+    policy = {key: getattr(base, key) for key in POLICY_KEYS}
+    # model_copy does not validate: a layer kept from the base may share an `order` with a
+    # layer the head added, which only makes their relative order the config's.
+    return Policy(head.model_copy(update={**policy, "layers": layers}), tuple(notes))
+
+
+def policy_at_base(
+    head: Config, github: GitHub, base_sha: str, log: Callable[[str], None]
+) -> Config:
+    """`head` with the policy of its own file at commit `base_sha`, fetched from GitHub (the
+    job's checkout has only the head). What was overruled goes to `log`."""
+    source = head.source or head.root / CONFIG_NAME
+    path = repo_path(source)
+    text = github.get_file(path, base_sha)
+    base = None
+    if text is not None:
+        try:
+            base = parse_config(text, source, check_paths=False)
+        except ConfigError as exc:
+            raise InfraError(
+                f"{path} at the base commit {base_sha[:7]} is invalid, and the policy of a pull "
+                f"request comes from there: {exc.message}",
+                "fix infra.yaml on the base branch first",
+                exc.exit_code,
+            ) from exc
+    policy = merge_policy(head, base, present=lambda layer: head.layer_dir(layer).is_dir())
+    for note in policy.notes:
+        log(f"infra: policy: {note} ({path} at {base_sha[:7]})")
+    return policy.config
+
+
+def repo_path(file: Path) -> str:
+    """`file` as a path from the root of the git checkout it is in (what the contents API
+    takes). A file outside any checkout has no such path: that is an error, since the policy
+    could not be found."""
+    try:
+        result = subprocess.run(
+            ["git", "rev-parse", "--show-toplevel"],
+            cwd=file.parent,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise _outside_checkout(file, str(exc)) from exc
+    if result.returncode != 0:
+        raise _outside_checkout(file, result.stderr.strip())
+    top = Path(result.stdout.strip()).resolve()
+    try:
+        return file.resolve().relative_to(top).as_posix()
+    except ValueError as exc:
+        raise _outside_checkout(file, f"not under {top}") from exc
+
+
+def _outside_checkout(file: Path, why: str) -> InfraError:
+    return InfraError(
+        f"cannot tell where {file} sits in the repository ({why}), so the pull request's "
+        "policy cannot be read from its base commit",
+        "run the job in a git checkout of the repository (actions/checkout)",
+    )
