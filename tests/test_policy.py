@@ -5,9 +5,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from infra_pipeline.config import Config, parse_config
 from infra_pipeline.core.policy import merge_policy
+from prstory import Repo, dashboard_body, make_repo, replies
+from standin import GitHubStandIn
 
+PLATFORM_FILE = "platform/main.tf"
 BASE = """
 version: 1
 layers:
@@ -88,3 +93,88 @@ def test_without_a_base_copy_the_head_policy_stands_and_says_so(tmp_path: Path) 
 
     assert merged.config is head
     assert "first adoption" in merged.notes[0]
+
+
+# -- the stories ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def repo(tmp_path: Path, standin: GitHubStandIn, gh_env: dict[str, str]) -> Repo:
+    standin.set_permission("alice", "maintain")
+    standin.set_permission("rita", "read")
+    made = make_repo(tmp_path, standin, gh_env)
+    # GitHub has main's infra.yaml at the base commit; the job's checkout has the PR's.
+    standin.set_file("infra.yaml", (made.root / "infra.yaml").read_text(), ref=made.base)
+    return made
+
+
+def test_a_pull_request_cannot_lower_the_role_its_own_apply_needs(
+    repo: Repo, standin: GitHubStandIn
+) -> None:
+    repo.commit(PLATFORM_FILE, "replicas    = 2", "replicas    = 3", "more replicas")
+    head = repo.commit("infra.yaml", "apply: maintain", "apply: read", "let readers apply")
+    repo.open_pr(7, head, [PLATFORM_FILE, "infra.yaml"])
+    assert repo.pr_event(7).code == 0
+
+    result, comment_id = repo.comment(7, "/apply", "rita")
+
+    assert result.code == 1
+    assert "@rita needs the `maintain` role" in replies(standin, 7)[-1]
+    assert standin.reactions(comment_id) == ["eyes", "confused"]
+    assert "`permissions` from the base branch" in result.out
+    assert not (repo.root / "platform" / "terraform.tfstate").exists()
+
+
+@pytest.mark.parametrize(
+    ("key", "pull"),
+    [("plan_drafts", {"draft": True}), ("allow_forks", {"fork": True, "head_repo": "m/infra"})],
+)
+def test_a_pull_request_cannot_opt_itself_into_planning(
+    repo: Repo, standin: GitHubStandIn, key: str, pull: dict[str, object]
+) -> None:
+    repo.commit(PLATFORM_FILE, "replicas    = 2", "replicas    = 3", "more replicas")
+    head = repo.commit("infra.yaml", "permissions:", f"{key}: true\npermissions:", "opt in")
+    repo.open_pr(7, head, [PLATFORM_FILE, "infra.yaml"], **pull)
+
+    result = repo.pr_event(7)
+
+    assert result.code == 0 and "not planned" in result.out
+    assert standin.comments(7) == []
+
+
+def test_a_pull_request_that_adds_a_layer_plans_it(repo: Repo, standin: GitHubStandIn) -> None:
+    dev = repo.root / "envs" / "dev" / "data"
+    dev.mkdir(parents=True)
+    staging = (repo.root / "envs" / "staging" / "data" / "main.tf").read_text()
+    (dev / "main.tf").write_text(staging)
+    head = repo.commit(
+        "infra.yaml",
+        "  data-prod:",
+        "  data-dev:     {path: envs/dev/data,     engine: terraform, order: 5}\n  data-prod:",
+        "a dev data layer",
+    )
+    repo.open_pr(7, head, ["envs/dev/data/main.tf", "infra.yaml"])
+
+    result = repo.pr_event(7)
+
+    assert result.code == 0, result.out + result.err
+    assert "layer `data-dev` is new in this pull request" in result.out
+    board = dashboard_body(standin, 7, head)
+    assert "| Plan: data-dev | ✅ |" in board
+    assert "| Plan: data-staging | ⏭️ | not touched by this PR |" in board
+
+
+def test_the_first_pull_request_uses_its_own_policy(
+    tmp_path: Path, standin: GitHubStandIn, gh_env: dict[str, str]
+) -> None:
+    standin.set_permission("rita", "read")
+    repo = make_repo(tmp_path, standin, gh_env)  # main has no infra.yaml on GitHub yet
+    head = repo.commit("infra.yaml", "apply: maintain", "apply: write", "adopt infra-pipeline")
+    repo.open_pr(7, head, ["infra.yaml"])
+
+    result, _ = repo.comment(7, "/help", "rita")
+
+    assert result.code == 0
+    assert "first adoption" in result.out
+    [apply_row] = [r for r in replies(standin, 7)[-1].splitlines() if r.startswith("| `/apply`")]
+    assert apply_row.endswith("| write |")

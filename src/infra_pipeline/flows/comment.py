@@ -18,6 +18,7 @@ from ..core.actions import ActionsEnv
 from ..core.comments import Command, CommandName, Ignore, Reply, help_text, parse_comment
 from ..core.gate import authorize
 from ..core.github import GitHub
+from ..core.policy import policy_at_base
 from ..core.review import LayerSummary
 from ..errors import ExitCode, InfraError
 from ..models import Outcome
@@ -56,6 +57,10 @@ def handle_comment(
     if isinstance(parsed, Command) and comment_id is not None:
         github.add_reaction(comment_id, "eyes")  # the first thing the commenter sees: first
     pr = github.get_pull(int(issue["number"]))
+    # Who may run what is decided by infra.yaml as merged, never by the PR's own copy.
+    config = policy_at_base(
+        config, github, pr.base_sha, lambda line: console.print(line, markup=False)
+    )
     s = Session(config, env, actions, github, console, pr, clock)
     if isinstance(parsed, Reply):
         s.react(comment_id, "confused")

@@ -14,6 +14,7 @@ from ..core.actions import ActionsEnv
 from ..core.github import GitHub
 from ..core.github_models import PullRequest, pull_from_json
 from ..core.locks import Locks
+from ..core.policy import policy_at_base
 from ..errors import ExitCode, InfraError
 from .pr_plan import touched_layers, validate_and_plan
 from .session import Session
@@ -41,6 +42,10 @@ def handle_pull_request(
     if action not in UPDATED:
         console.print(f"infra: pull_request {action}: nothing to do")
         return ExitCode.OK
+    # plan_drafts and allow_forks as merged, not as this pull request would have them.
+    config = policy_at_base(
+        config, github, pr.base_sha, lambda line: console.print(line, markup=False)
+    )
     if pr.draft and not config.plan_drafts:
         console.print(f"infra: #{pr.number} is a draft: not planned (set plan_drafts: true)")
         return ExitCode.OK
