@@ -64,12 +64,14 @@ __all__ = [
     "fail_plan",
     "finish_apply",
     "finish_plan",
+    "finish_plan_record",
     "finish_stage",
     "mark_stale",
     "marker",
     "new_dashboard",
     "next_step",
     "parse",
+    "plan_record",
     "record_plans",
     "render",
     "running_runs",
@@ -147,10 +149,17 @@ def finish_plan(
 ) -> Dashboard:
     """Record a successful plan of one layer, made against `base_sha` (the PR's base at the
     time, which may have moved since the dashboard was created)."""
+    record = plan_record(plan, head_sha=m.head_sha, base_sha=base_sha)
+    return finish_plan_record(m, plan.layer, record, run_id, now)
+
+
+def plan_record(plan: PlanResult, *, head_sha: str, base_sha: str) -> PlanRecord:
+    """What the dashboard keeps of a successful plan of `head_sha` against `base_sha`: all
+    that `/apply` checks, and no planfile."""
     destructive = plan.destructive
     listed = destructive[:DESTRUCTIVE_LISTED]
-    record = PlanRecord(
-        head_sha=m.head_sha,
+    return PlanRecord(
+        head_sha=head_sha,
         base_sha=base_sha,
         fingerprint=plan.fingerprint,
         counts=plan.counts,
@@ -161,12 +170,21 @@ def finish_plan(
         drift=len(plan.drift),
         text=trim(clean(plan.text), TEXT_LIMIT),
     )
-    detail = plan.counts.short() if plan.has_changes else "no changes"
+
+
+def finish_plan_record(
+    m: Dashboard, layer: str, record: PlanRecord, run_id: int | None, now: datetime
+) -> Dashboard:
+    """`finish_plan` for a plan this job did not make itself: a matrix job's, read back from
+    its result file."""
+    if record.head_sha != m.head_sha:
+        raise ValueError(f"a plan of {record.head_sha[:7]} on the dashboard of {m.sha7}")
+    detail = record.counts.short() if record.has_changes else "no changes"
     if record.drift:
         detail += f", drift: {record.drift}"
     attention = record.destructive or record.drift
     status = Status.WARNING if attention else Status.OK
-    return _finish_layer(m, plan.layer, Row(status, run_id, None, now, detail), record)
+    return _finish_layer(m, layer, Row(status, run_id, None, now, detail), record)
 
 
 def fail_plan(m: Dashboard, layer: str, error: str, run_id: int | None, now: datetime) -> Dashboard:
