@@ -39,6 +39,21 @@ def check_layer(config: Config, layer: Layer, env: Mapping[str, str]) -> LayerCh
         return LayerCheck(layer.name, error=exc.message)
 
 
+def ci_verdict(checks: Sequence[LayerCheck]) -> tuple[bool, str]:
+    """The CI Validate row of a PR's dashboard: whether every layer passed, and what to show
+    (the first failure, or how many layers are valid)."""
+    bad = [c for c in checks if not c.ok]
+    if not bad:
+        return True, f"{len(checks)} layers valid" if checks else "nothing to validate"
+    first = bad[0]
+    reason = (
+        f"`{first.layer}`: not formatted: {', '.join(first.unformatted)}"
+        if first.unformatted
+        else f"`{first.layer}`: {first.error or first.diagnostics[0].summary}"
+    )
+    return False, reason
+
+
 def workflow_annotations(config: Config, checks: Sequence[LayerCheck]) -> list[str]:
     """`::error file=…,line=…::` workflow commands, paths relative to the repo root."""
     lines = []

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 
 from ..commands.plan import plan_with_progress
-from ..commands.validate import check_layer, workflow_annotations
+from ..commands.validate import check_layer, ci_verdict, workflow_annotations
 from ..config import Layer
 from ..core import dashboard as dash
 from ..core import process
 from ..core.actions import require_workspace_at
 from ..core.changes import LayerSpec, analyse_changes
+from ..core.locks import Holder
 from ..errors import ExitCode
 from ..models import LayerRun, Outcome
 from ..ui import results_table
@@ -52,10 +54,7 @@ def validate_and_plan(
     def start(m: dash.Dashboard) -> dash.Dashboard:
         if validate:  # the automatic plan: say why the other layers were not planned
             # CI's result and the plan's start are one write: each write costs a read too.
-            m = finish_ci(m)
-            for layer in m.layers:
-                if layer.name not in names and layer.record is None:
-                    m = dash.skip_plan(m, layer.name, "not touched by this PR", s.clock())
+            m = skip_untouched(finish_ci(m), names, s.clock())
         return dash.start_plan(m, names, s.run_id, s.clock())
 
     s.board.update(start)
@@ -69,16 +68,11 @@ def validate_and_plan(
 
     def record(m: dash.Dashboard) -> dash.Dashboard:
         m = dash.record_plans(m, runs, s.run_id, s.clock(), base_sha=base)
-        for layer in m.layers:
-            holder = held.get(layer.name)
-            note = "" if holder is None or holder.pr == s.pr.number else f"locked by #{holder.pr}"
-            if note != layer.lock:
-                m = dash.set_lock(m, layer.name, note)
-        return m
+        return show_locks(m, held, s.pr.number)
 
     m = s.board.update(record)
     s.publish(m)
-    s.actions.append_summary(_full_plans(runs))
+    s.actions.append_summary(full_plans(runs))
     failed = any(r.outcome is Outcome.FAILED for r in runs)
     return (ExitCode.FAILURE if failed else ExitCode.OK), m
 
@@ -87,16 +81,7 @@ def _validate(s: Session, layers: Sequence[Layer]) -> tuple[bool, str]:
     checks = [check_layer(s.config, layer, s.env) for layer in layers]
     for line in workflow_annotations(s.config, checks):
         s.console.print(line, markup=False, highlight=False, soft_wrap=True)
-    bad = [c for c in checks if not c.ok]
-    if not bad:
-        return True, f"{len(checks)} layers valid" if checks else "nothing to validate"
-    first = bad[0]
-    reason = (
-        f"`{first.layer}`: not formatted: {', '.join(first.unformatted)}"
-        if first.unformatted
-        else f"`{first.layer}`: {first.error or first.diagnostics[0].summary}"
-    )
-    return False, reason
+    return ci_verdict(checks)
 
 
 def _plan(s: Session, layers: Sequence[Layer]) -> list[LayerRun]:
@@ -105,7 +90,26 @@ def _plan(s: Session, layers: Sequence[Layer]) -> list[LayerRun]:
     return runs
 
 
-def _full_plans(runs: Sequence[LayerRun]) -> str:
+def skip_untouched(m: dash.Dashboard, touched: Sequence[str], now: datetime) -> dash.Dashboard:
+    """The automatic plan's other rows say why they were not planned."""
+    for layer in m.layers:
+        if layer.name not in touched and layer.record is None:
+            m = dash.skip_plan(m, layer.name, "not touched by this PR", now)
+    return m
+
+
+def show_locks(m: dash.Dashboard, held: Mapping[str, Holder], pr: int) -> dash.Dashboard:
+    """Each row shows the lock another pull request holds on its layer, if any."""
+    for layer in m.layers:
+        holder = held.get(layer.name)
+        note = "" if holder is None or holder.pr == pr else f"locked by #{holder.pr}"
+        if note != layer.lock:
+            m = dash.set_lock(m, layer.name, note)
+    return m
+
+
+def full_plans(runs: Sequence[LayerRun]) -> str:
+    """Every plan in full, for the job summary (the dashboard shortens long ones)."""
     parts = []
     for run in runs:
         if run.plan is not None:
