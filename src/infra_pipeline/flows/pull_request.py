@@ -46,14 +46,9 @@ def handle_pull_request(
     config = policy_at_base(
         config, github, pr.base_sha, lambda line: console.print(line, markup=False)
     )
-    if pr.draft and not config.plan_drafts:
-        console.print(f"infra: #{pr.number} is a draft: not planned (set plan_drafts: true)")
-        return ExitCode.OK
-    if pr.is_fork and not config.allow_forks:
-        console.print(
-            f"infra: #{pr.number} comes from the fork {pr.head_repo}: not planned, since a "
-            "plan runs the PR's code with this repository's secrets (allow_forks: true to allow)"
-        )
+    reason = why_not_planned(config, pr)
+    if reason:
+        console.print(f"infra: {reason}", markup=False)
         return ExitCode.OK
     s = Session(config, env, actions, github, console, pr, clock)
     try:
@@ -75,6 +70,19 @@ def handle_pull_request(
         {layer.name: layer.record.fingerprint for layer in m.layers if layer.record},
     )
     return code
+
+
+def why_not_planned(config: Config, pr: PullRequest) -> str:
+    """Why `pr` gets no automatic plan (empty when it does): a draft, unless `plan_drafts`; a
+    fork, unless `allow_forks`."""
+    if pr.draft and not config.plan_drafts:
+        return f"#{pr.number} is a draft: not planned (set plan_drafts: true)"
+    if pr.is_fork and not config.allow_forks:
+        return (
+            f"#{pr.number} comes from the fork {pr.head_repo}: not planned, since a plan runs "
+            "the PR's code with this repository's secrets (allow_forks: true to allow)"
+        )
+    return ""
 
 
 def _closed(pr: PullRequest, github: GitHub, console: Console) -> int:
