@@ -320,7 +320,7 @@ def _config_error(exc: ValidationError, path: Path, node: yaml.Node | None) -> C
     first = exc.errors()[0]
     loc = tuple(str(p) for p in first["loc"] if not str(p).startswith(("function-", "tagged")))
     # Pydantic puts union member names in the location; keep only real keys.
-    loc = tuple(p for p in loc if not p[0].isupper())
+    loc = tuple(p for p in loc if not p[:1].isupper())
     if len(loc) > 2 and loc[0] == "health" and loc[2] in _PROBE_KINDS:
         loc = loc[:2] + loc[3:]  # drop the probe-kind tag pydantic adds
     key = ".".join(loc) or "(top level)"
