@@ -38,6 +38,21 @@ class EventRun:
 
 
 @dataclass
+class Job:
+    """A running `infra event`; `wait` also marks its workflow run completed, as GitHub does."""
+
+    proc: subprocess.Popen[str]
+    run_id: int
+    standin: GitHubStandIn
+
+    def wait(self, timeout: float = 240) -> EventRun:
+        out, err = self.proc.communicate(timeout=timeout)
+        conclusion = "success" if self.proc.returncode == 0 else "failure"
+        self.standin.add_workflow_run(self.run_id, "completed", conclusion)
+        return EventRun(self.proc.returncode, out, err)
+
+
+@dataclass
 class Repo:
     """The infrastructure repository: `main` at `base`, the PR branch checked out."""
 
@@ -72,6 +87,13 @@ class Repo:
         pull.files = [FileChange(f, "modified") for f in files]
 
     def event(self, name: str, payload: dict[str, Any], **env: str) -> EventRun:
+        return self.spawn(name, payload, **env).wait()
+
+    def spawn(
+        self, name: str, payload: dict[str, Any], *, cwd: Path | None = None, **env: str
+    ) -> Job:
+        """Start the job without waiting for it: for tests that signal it mid-way or run two
+        at once. `cwd`: another checkout of the repository."""
         self.run += 1
         path = self.payload_dir / f"{self.run}.json"
         path.write_text(json.dumps(payload))
@@ -87,17 +109,15 @@ class Repo:
             **env,
         }
         self.standin.add_workflow_run(self.run, "in_progress")
-        proc = subprocess.run(
+        proc = subprocess.Popen(
             [sys.executable, "-m", "infra_pipeline", "event"],
-            cwd=self.root,
+            cwd=cwd or self.root,
             env=full_env,
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
-            timeout=240,
         )
-        conclusion = "success" if proc.returncode == 0 else "failure"
-        self.standin.add_workflow_run(self.run, "completed", conclusion)
-        return EventRun(proc.returncode, proc.stdout, proc.stderr)
+        return Job(proc, self.run, self.standin)
 
     def pr_event(self, number: int, action: str = "opened") -> EventRun:
         pull = self.standin.pulls[number]
