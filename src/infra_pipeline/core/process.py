@@ -92,23 +92,31 @@ def run(
     ]
     for reader in readers:
         reader.start()
-    timed_out = False
-    try:
-        proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        timed_out = True
+    exited, expired = threading.Event(), threading.Event()
+
+    def expire() -> None:
+        expired.set()
         _interrupt(proc)
-        try:
-            proc.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
+        if not exited.wait(grace):
             _kill(proc)
-            proc.wait()
+
+    # A timer enforces the timeout so that `wait()` can block: `wait(timeout)` polls, and
+    # noticed each exit up to 50 ms late, which a layer's init, plan and show paid each.
+    timer = threading.Timer(timeout, expire)
+    timer.daemon = True
+    timer.start()
+    try:
+        proc.wait()
+    finally:
+        exited.set()
+        timer.cancel()
+        with _active_lock:
+            _active.discard(proc)
+    timed_out = expired.is_set()
+    if timed_out:
         # Children that ignore SIGINT (a shell script's background jobs do) outlive the leader;
         # a timed-out command must not leave any of its group running.
         _kill(proc)
-    finally:
-        with _active_lock:
-            _active.discard(proc)
     for reader in readers:
         reader.join(timeout=5)
     return ProcessResult(
