@@ -43,6 +43,8 @@ config_app = typer.Typer(help="Show the resolved infra.yaml, or its JSON Schema.
 app.add_typer(config_app, name="config")
 migrate_app = typer.Typer(help="Move to infra-pipeline from another tool.", no_args_is_help=True)
 app.add_typer(migrate_app, name="migrate")
+dashboard_app = typer.Typer(help="The pull request's dashboard comment.", no_args_is_help=True)
+app.add_typer(dashboard_app, name="dashboard")
 
 
 @dataclass
@@ -86,6 +88,15 @@ MarkdownOpt = Annotated[
     bool, typer.Option("--markdown", help="Also print the dashboard a PR would get.")
 ]
 JobsOpt = Annotated[int | None, typer.Option("--jobs", "-j", help="Layers planned at once.")]
+ResultsDirOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--results-dir",
+        help="Scale-out workflow: also run CI Validate, write each layer's result to "
+        "DIR/LAYER.json for `infra dashboard refresh`, and leave the dashboard alone.",
+        metavar="DIR",
+    ),
+]
 
 
 @app.callback()
@@ -123,20 +134,34 @@ def plan(
         bool, typer.Option("--detailed-exitcode", help="Exit 3 when any layer has changes.")
     ] = False,
     markdown: MarkdownOpt = False,
+    results_dir: ResultsDirOpt = None,
 ) -> None:
     """Plan layers in parallel and show what would change."""
-    from .commands.plan import run_plan
-
     c = _ctx(ctx)
     config = c.config()
-    code, runs = run_plan(
-        config,
-        layers or [],
-        env=c.env,
-        console=c.console,
-        jobs=jobs,
-        detailed_exitcode=detailed_exitcode,
-    )
+    if results_dir is not None:
+        from .commands.matrix import plan_to_results
+
+        code, runs = plan_to_results(
+            config,
+            layers or [],
+            c.cwd / results_dir,
+            env=c.env,
+            console=c.console,
+            jobs=jobs,
+            detailed_exitcode=detailed_exitcode,
+        )
+    else:
+        from .commands.plan import run_plan
+
+        code, runs = run_plan(
+            config,
+            layers or [],
+            env=c.env,
+            console=c.console,
+            jobs=jobs,
+            detailed_exitcode=detailed_exitcode,
+        )
     _markdown(c, config, runs, markdown, applied=False)
     _done(code)
 
@@ -207,6 +232,52 @@ def verify(
     )
     c.console.print(drift_table(report))
     _done(report.exit_code(detailed=detailed_exitcode))
+
+
+@app.command()
+def layers(
+    ctx: typer.Context,
+    changed: Annotated[
+        bool,
+        typer.Option(
+            "--changed", help="Only the layers the job's pull request touches (GitHub Actions)."
+        ),
+    ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON list, not a line each.")
+    ] = False,
+) -> None:
+    """List the layers in `order` (the scale-out workflow's matrix; also the step output
+    `layers` in GitHub Actions)."""
+    from .commands.matrix import as_json as to_json
+    from .commands.matrix import run_layers
+
+    c = _ctx(ctx)
+    # stdout carries the list alone, so that a shell can capture it; the log goes to stderr.
+    names = run_layers(c.config(), changed=changed, env=c.env, console=_error_console(c))
+    text = to_json(names) if as_json else "\n".join(names)
+    sys.stdout.write(f"{text}\n" if text else "")
+
+
+@dashboard_app.command("refresh")
+def dashboard_refresh(
+    ctx: typer.Context,
+    results_dir: Annotated[
+        Path,
+        typer.Option(
+            "--results-dir", help="Where the plan jobs' results were gathered.", metavar="DIR"
+        ),
+    ],
+) -> None:
+    """Record the scale-out plan jobs' results on the pull request's dashboard."""
+    from .commands.matrix import refresh_dashboard
+
+    c = _ctx(ctx)
+    _done(
+        refresh_dashboard(
+            c.config(), c.cwd / results_dir, env=c.env, console=c.console, clock=_utcnow
+        )
+    )
 
 
 @app.command()

@@ -42,7 +42,7 @@ def merge_policy(head: Config, base: Config | None, *, present: Callable[[Layer]
     left to plan). Without a base copy (the PR that adopts infra-pipeline) the head's policy
     stands."""
     if base is None:
-        first = "no infra.yaml at the base commit (first adoption): this pull request's own applies"
+        first = "no infra.yaml at the base commit (first adoption): this pull request's is used"
         return Policy(head, (first,))
     notes = [
         f"`{key}` from the base branch; this pull request's change to it applies once merged"

@@ -1,0 +1,262 @@
+"""The scale-out workflow (`ci-matrix.yml`): the automatic plan of a pull request, fanned out.
+
+1. `infra layers --changed --json`: the layers the pull request touches, as the job output
+   `layers` that the plan matrix runs over;
+2. `infra plan LAYER --results-dir DIR` in each matrix job: CI Validate and the plan of one
+   layer, written to `DIR/LAYER.json` (`plan_results`); the dashboard is left alone, so
+   parallel jobs never race on it;
+3. `infra dashboard refresh --results-dir DIR` in the last job: every result recorded on the
+   head commit's dashboard in one write, as the single job's automatic plan would have, so
+   `/apply` then works exactly as after it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, cast
+
+from rich.console import Console
+
+from ..config import Config
+from ..core import dashboard as dash
+from ..core.actions import ActionsEnv, require_workspace_at, workspace_sha
+from ..core.github import GitHub
+from ..core.github_models import PullRequest, pull_from_json
+from ..core.locks import Holder
+from ..core.pipeline import select_layers
+from ..core.policy import policy_at_base
+from ..errors import ExitCode, InfraError
+from ..flows.comment import fingerprints
+from ..flows.pr_plan import full_plans, show_locks, skip_untouched, touched_layers
+from ..flows.pull_request import why_not_planned
+from ..flows.session import Session, utcnow
+from ..models import LayerRun, Outcome
+from . import plan_results
+from .plan import run_plan
+from .validate import ci_verdict, run_validate
+
+PR_EVENTS = ("pull_request", "issue_comment")
+NO_RESULT = "its plan job left no result (cancelled, or it failed before planning)"
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The pull request a job works for, the config with its base's policy, and why it gets
+    no automatic plan (empty when it does)."""
+
+    pr: PullRequest
+    config: Config
+    skip: str
+
+
+def run_layers(
+    config: Config, *, changed: bool, env: Mapping[str, str], console: Console
+) -> list[str]:
+    """Every layer in `order`, or with `changed` the ones the job's pull request touches
+    (none for a pull request that is not planned automatically: a draft, a fork). Also the
+    step output `layers` (a JSON list) in GitHub Actions."""
+    names = [layer.name for layer in config.ordered_layers]
+    if changed:
+        actions = _pr_job(env, "infra layers --changed")
+        with GitHub.from_env(env) as github:
+            scope = pr_scope(config, actions, github, console)
+            if scope.skip:
+                console.print(f"infra: {scope.skip}", markup=False)
+                names = []
+            else:
+                s = Session(scope.config, env, actions, github, console, scope.pr)
+                names = [layer.name for layer in touched_layers(s)]
+    ActionsEnv.from_env(env).write_output("layers", as_json(names))
+    return names
+
+
+def as_json(names: Sequence[str]) -> str:
+    return json.dumps(list(names), separators=(",", ":"))
+
+
+def plan_to_results(
+    config: Config,
+    names: Sequence[str],
+    results_dir: Path,
+    *,
+    env: Mapping[str, str],
+    console: Console,
+    jobs: int | None = None,
+    detailed_exitcode: bool = False,
+    clock: Callable[[], datetime] = utcnow,
+) -> tuple[ExitCode, list[LayerRun]]:
+    """CI Validate, then the plan of each valid layer, each written to `results_dir` as the
+    dashboard job reads it. Without a pull request (run by hand) the checkout's commit is
+    the one planned."""
+    layers = select_layers(config, names)
+    actions = ActionsEnv.from_env(env)
+    head, base = _planned_commit(config, actions)
+    started = clock()
+    code, checks = run_validate(config, layers, env=env, console=console, jobs=jobs)
+    validated = clock()
+    valid = [check.layer for check in checks if check.ok]
+    runs: list[LayerRun] = []
+    if valid:  # no names would mean every layer
+        plan_code, runs = run_plan(
+            config, valid, env=env, console=console, jobs=jobs, detailed_exitcode=detailed_exitcode
+        )
+        code = plan_code if code == ExitCode.OK else code
+    by_layer = {run.layer: run for run in runs}
+    for check in checks:
+        result = plan_results.result_of(
+            check,
+            by_layer.get(check.layer),
+            head_sha=head,
+            base_sha=base,
+            started_at=started,
+            validated_at=validated,
+        )
+        path = plan_results.write(results_dir, result)
+        console.print(f"infra: {check.layer}: {result.outcome} → {path}", markup=False)
+    actions.append_summary(full_plans(runs))
+    return code, runs
+
+
+def refresh_dashboard(
+    config: Config,
+    results_dir: Path,
+    *,
+    env: Mapping[str, str],
+    console: Console,
+    clock: Callable[[], datetime] = utcnow,
+) -> ExitCode:
+    """Record the plan jobs' results on the dashboard of the pull request's head commit, in
+    one write, and set the commit statuses it calls for."""
+    actions = _pr_job(env, "infra dashboard refresh")
+    with GitHub.from_env(env) as github:
+        scope = pr_scope(config, actions, github, console)
+        if scope.skip:
+            console.print(f"infra: {scope.skip}", markup=False)
+            return ExitCode.OK
+        s = Session(scope.config, env, actions, github, console, scope.pr, clock)
+        require_workspace_at(s.config.root, s.pr.head_sha)  # the touched layers are read here
+        with s.board:
+            touched = [layer.name for layer in touched_layers(s)]
+            results = plan_results.read_all(results_dir, s.config)
+            held = s.locks.held() if touched or results else {}
+            now = s.clock()
+            m = s.board.update(
+                lambda m: record_results(
+                    m, results, touched, pr=s.pr, run_id=s.run_id, held=held, now=now
+                )
+            )
+        s.publish(m)
+        failed = m.state in (dash.State.CI_FAILED, dash.State.PLAN_FAILED)
+        planned = {*touched, *(r.layer for r in results)}
+        names = [layer.name for layer in m.layers if layer.name in planned]
+        s.record(s.pr.author, "auto-plan", names, "failed" if failed else "ok", fingerprints(m))
+        return ExitCode.FAILURE if failed else ExitCode.OK
+
+
+def record_results(
+    m: dash.Dashboard,
+    results: Sequence[plan_results.LayerResult],
+    touched: Sequence[str],
+    *,
+    pr: PullRequest,
+    run_id: int,
+    held: Mapping[str, Holder],
+    now: datetime,
+) -> dash.Dashboard:
+    """The steps of the single job's automatic plan (`flows.pr_plan`), from the results: CI
+    Validate, the untouched rows, each plan; a touched layer without a result failed."""
+    by_layer = {r.layer: plan_results.with_base(r, pr.base_sha) for r in results}
+    names = [layer.name for layer in m.layers if layer.name in touched or layer.name in by_layer]
+    done = list(by_layer.values())
+    ok, detail = ci_verdict([r.check for r in done])
+    validated = max((r.validated_at for r in done), default=now)
+    m = dash.start_stage(m, dash.Stage.CI, run_id, min((r.started_at for r in done), default=now))
+    status = dash.Status.OK if ok else dash.Status.FAILED
+    m = dash.finish_stage(m, dash.Stage.CI, status, run_id, validated, detail)
+    if not ok:  # as in the single job, a failed CI Validate plans nothing
+        return m
+    m = skip_untouched(m, names, validated)
+    if not names:
+        return dash.start_plan(m, [], run_id, validated)  # nothing touched: ready to merge
+    for name in names:
+        result = by_layer.get(name)
+        m = dash.start_plan(m, [name], run_id, validated if result is None else result.validated_at)
+    for name in names:
+        m = _record(m, name, by_layer.get(name), pr, run_id, now)
+    return show_locks(m, held, pr.number)
+
+
+def _record(
+    m: dash.Dashboard,
+    name: str,
+    result: plan_results.LayerResult | None,
+    pr: PullRequest,
+    run_id: int,
+    now: datetime,
+) -> dash.Dashboard:
+    if result is None:
+        return dash.fail_plan(m, name, NO_RESULT, run_id, now)
+    if result.head_sha != pr.head_sha:
+        wrong = f"planned at {result.head_sha[:7]}, not at the head {pr.head_sha[:7]}"
+        return dash.fail_plan(m, name, wrong, run_id, now)
+    when = result.finished_at
+    if result.plan is not None:
+        return dash.finish_plan_record(m, name, result.plan, run_id, when)
+    if result.outcome is Outcome.SKIPPED:
+        return dash.skip_plan(m, name, result.error or "skipped", when)
+    return dash.fail_plan(m, name, result.error or "plan failed", run_id, when)
+
+
+def pr_scope(config: Config, actions: ActionsEnv, github: GitHub, console: Console) -> Scope:
+    """The job's pull request (from a `pull_request` or `issue_comment` event), and the
+    config with the policy of its base commit."""
+    payload = actions.payload()
+    if actions.event_name == "pull_request":
+        data = payload.get("pull_request") or {}
+        pr = pull_from_json(
+            cast(Any, data), merged=bool(data.get("merged")), mergeable=data.get("mergeable")
+        )
+    else:
+        pr = github.get_pull(int((payload.get("issue") or {})["number"]))
+    config = policy_at_base(
+        config, github, pr.base_sha, lambda line: console.print(line, markup=False)
+    )
+    skip = f"#{pr.number} is {pr.state}: not planned" if pr.state != "open" else ""
+    return Scope(pr, config, skip or why_not_planned(config, pr))
+
+
+def _pr_job(env: Mapping[str, str], command: str) -> ActionsEnv:
+    actions = ActionsEnv.from_env(env)
+    name = actions.event_name
+    on_pr = name == "pull_request" or (
+        name == "issue_comment" and (actions.payload().get("issue") or {}).get("pull_request")
+    )
+    if not on_pr:
+        raise InfraError(
+            f"`{command}` works for a pull request: it runs in a pull_request or issue_comment "
+            f"job of GitHub Actions, not {'a ' + name + ' job' if name else 'outside one'}",
+            "`infra layers` lists every layer; `infra plan` plans without the dashboard",
+            ExitCode.USAGE,
+        )
+    return actions
+
+
+def _planned_commit(config: Config, actions: ActionsEnv) -> tuple[str, str]:
+    """(head, base) of what is being planned: the pull request's, which must be checked out,
+    or the checkout's commit with no base outside a pull_request job."""
+    if actions.event_name == "pull_request":
+        data = actions.payload().get("pull_request") or {}
+        head, base = str(data["head"]["sha"]), str(data["base"]["sha"])
+        require_workspace_at(config.root, head)
+        return head, base
+    sha = workspace_sha(config.root)
+    if sha is None:
+        raise InfraError(
+            f"{config.root} is not a git checkout, and a plan result names the commit planned",
+            "run it in a checkout of the repository",
+        )
+    return sha, ""

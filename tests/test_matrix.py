@@ -1,0 +1,303 @@
+"""The scale-out workflow (`ci-matrix.yml`): `infra layers --changed --json`, one
+`infra plan LAYER --results-dir` job per touched layer, and `infra dashboard refresh`, each a
+subprocess with the environment GitHub Actions gives that job, against real Terraform on the
+example and the GitHub stand-in. The dashboard it leaves is the one the single job leaves."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from homelab import copy_example, infra, state_resources
+from infra_pipeline.commands import plan_results
+from infra_pipeline.commands.validate import LayerCheck
+from infra_pipeline.config import load_config
+from infra_pipeline.core import dashboard as dash
+from infra_pipeline.errors import InfraError
+from prstory import SRC, Repo, dashboard_body, git, make_repo
+from standin import GitHubStandIn, make_event
+
+PLATFORM_FILE = "platform/main.tf"
+STAGING_FILE = "envs/staging/data/main.tf"
+
+
+@dataclass
+class JobRun:
+    code: int
+    out: str
+    err: str
+    outputs: dict[str, str]
+
+
+class MatrixRun:
+    """One run of the scale-out workflow for pull request `number`: its jobs share the run id
+    and the event payload, and each has its own step summary and `GITHUB_OUTPUT`, as on
+    GitHub Actions."""
+
+    def __init__(self, repo: Repo, number: int, action: str = "opened") -> None:
+        pull = repo.standin.pulls[number]
+        repo.run += 1
+        self.repo, self.run_id, self.jobs = repo, repo.run, 0
+        self.results = repo.payload_dir / f"{self.run_id}-results"
+        payload = make_event(
+            "pull_request",
+            action,
+            number=number,
+            head_sha=pull.head_sha,
+            base_sha=pull.base_sha,
+            author=pull.author.login,
+            draft=pull.draft,
+            fork=pull.fork,
+        )
+        self.payload = repo.payload_dir / f"{self.run_id}.json"
+        self.payload.write_text(json.dumps(payload))
+        repo.standin.add_workflow_run(self.run_id, "in_progress")
+
+    def start(self, *args: str) -> tuple[subprocess.Popen[str], Path]:
+        self.jobs += 1
+        files = self.repo.payload_dir / f"{self.run_id}-job{self.jobs}"
+        env = {
+            **self.repo.env,
+            "GITHUB_ACTIONS": "true",
+            "GITHUB_EVENT_NAME": "pull_request",
+            "GITHUB_EVENT_PATH": str(self.payload),
+            "GITHUB_RUN_ID": str(self.run_id),
+            "GITHUB_STEP_SUMMARY": f"{files}.summary.md",
+            "GITHUB_OUTPUT": f"{files}.output",
+            "PYTHONPATH": str(SRC),
+        }
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "infra_pipeline", *args],
+            cwd=self.repo.root,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        return proc, Path(f"{files}.output")
+
+    @staticmethod
+    def wait(started: tuple[subprocess.Popen[str], Path]) -> JobRun:
+        proc, output = started
+        out, err = proc.communicate(timeout=240)
+        lines = output.read_text().splitlines() if output.exists() else []
+        outputs = dict(line.split("=", 1) for line in lines)
+        return JobRun(proc.returncode, out, err, outputs)
+
+    def job(self, *args: str) -> JobRun:
+        return self.wait(self.start(*args))
+
+    def plan(self, *layers: str) -> list[JobRun]:
+        """The plan matrix: one job per layer, all at once."""
+        started = [
+            self.start("plan", layer, "--results-dir", str(self.results)) for layer in layers
+        ]
+        return [self.wait(job) for job in started]
+
+    def refresh(self) -> JobRun:
+        result = self.job("dashboard", "refresh", "--results-dir", str(self.results))
+        conclusion = "success" if result.code == 0 else "failure"
+        self.repo.standin.add_workflow_run(self.run_id, "completed", conclusion)
+        return result
+
+
+@pytest.fixture
+def repo(tmp_path: Path, standin: GitHubStandIn, gh_env: dict[str, str]) -> Repo:
+    standin.set_permission("alice", "maintain")
+    return make_repo(tmp_path, standin, gh_env)
+
+
+def change_two_layers(repo: Repo) -> str:
+    repo.commit(PLATFORM_FILE, "replicas    = 2", "replicas    = 3", "more ingress replicas")
+    return repo.commit(STAGING_FILE, '"small"', '"medium"', "bigger staging db")
+
+
+def substance(body: str) -> dash.Dashboard:
+    """The dashboard without what differs between two runs of the same plans: the commit,
+    the pull request, the run, the clock."""
+    m = dash.parse(body)
+
+    def row(r: dash.Row) -> dash.Row:
+        return replace(r, run_id=None, started_at=None, finished_at=None)
+
+    layers = tuple(
+        replace(
+            layer,
+            plan=row(layer.plan),
+            record=None if layer.record is None else replace(layer.record, head_sha=""),
+        )
+        for layer in m.layers
+    )
+    return replace(
+        m,
+        pr=1,
+        head_sha="0" * 40,
+        ci=row(m.ci),
+        apply=row(m.apply),
+        review=row(m.review),
+        layers=layers,
+        revisions=(),
+    )
+
+
+def test_a_matrix_run_leaves_the_single_jobs_dashboard_and_apply_works(
+    repo: Repo, standin: GitHubStandIn
+) -> None:
+    single = change_two_layers(repo)
+    repo.open_pr(7, single, [PLATFORM_FILE, STAGING_FILE])
+    assert repo.pr_event(7).code == 0
+    # The same change on a pull request of its own, planned by the scale-out workflow.
+    git(repo.root, "commit", "-q", "--allow-empty", "-m", "the same change, a new commit")
+    head = git(repo.root, "rev-parse", "HEAD")
+    repo.open_pr(8, head, [PLATFORM_FILE, STAGING_FILE])
+    run = MatrixRun(repo, 8)
+
+    listed = run.job("layers", "--changed", "--json")
+    assert listed.code == 0, listed.err
+    assert listed.out == '["platform","data-staging"]\n'
+    assert listed.outputs == {"layers": '["platform","data-staging"]'}
+    plans = run.plan(*json.loads(listed.outputs["layers"]))
+    assert [p.code for p in plans] == [0, 0], [p.out + p.err for p in plans]
+    assert standin.comments(8) == []  # the plan jobs leave the dashboard alone
+    refreshed = run.refresh()
+    assert refreshed.code == 0, refreshed.out + refreshed.err
+
+    matrix_board = dashboard_body(standin, 8, head)
+    assert substance(matrix_board) == substance(dashboard_body(standin, 7, single))
+    assert "| Plan: platform | ✅ |" in matrix_board
+    assert "| Plan: bootstrap | ⏭️ | not touched by this PR |" in matrix_board
+    for context in ("infra/plan", "infra/apply"):
+        ours, theirs = (
+            standin.latest_statuses(head)[context],
+            standin.latest_statuses(single)[context],
+        )
+        assert (ours.state, ours.description) == (theirs.state, theirs.description)
+    staging = (run.results / "data-staging.json").read_text()
+    assert "change-me-staging" not in staging and "tfplan" not in staging
+
+    result, comment_id = repo.comment(8, "/apply", "alice")
+
+    assert result.code == 0, result.out + result.err
+    assert standin.reactions(comment_id) == ["eyes", "rocket"]
+    assert "module.ingress.terraform_data.deployment" in state_resources(repo.root, "platform")
+    assert state_resources(repo.root, "data-staging") != []
+    assert "| Apply | ✅ |" in dashboard_body(standin, 8, head)
+
+
+def test_a_layer_failing_ci_validate_fails_the_dashboards_ci_row(
+    repo: Repo, standin: GitHubStandIn
+) -> None:
+    head = repo.commit(PLATFORM_FILE, "replicas    = 2", "replicas    = var.missing", "typo")
+    repo.open_pr(7, head, [PLATFORM_FILE])
+    run = MatrixRun(repo, 7)
+
+    [plan] = run.plan("platform")
+    refreshed = run.refresh()
+
+    assert plan.code == 1 and "::error file=platform/main.tf,line=" in plan.out
+    assert refreshed.code == 1
+    m = dash.parse(dashboard_body(standin, 7, head))
+    assert m.ci.status is dash.Status.FAILED
+    assert m.ci.detail == "`platform`: Reference to undeclared input variable"
+    assert m.state is dash.State.CI_FAILED and m.layer("platform").record is None
+    assert standin.latest_statuses(head)["infra/plan"].state == "failure"
+
+
+def test_a_plan_job_that_left_no_result_fails_its_row(repo: Repo, standin: GitHubStandIn) -> None:
+    head = change_two_layers(repo)
+    repo.open_pr(7, head, [PLATFORM_FILE, STAGING_FILE])
+    run = MatrixRun(repo, 7)
+
+    run.plan("data-staging")  # the platform job was cancelled before it wrote anything
+    refreshed = run.refresh()
+
+    assert refreshed.code == 1
+    board = dashboard_body(standin, 7, head)
+    assert "| Plan: data-staging | ✅ |" in board
+    assert "| Plan: platform | ❌ | its plan job left no result" in board
+    assert standin.latest_statuses(head)["infra/plan"].state == "failure"
+
+
+def test_a_change_that_touches_no_layer_is_ready_to_merge(
+    repo: Repo, standin: GitHubStandIn
+) -> None:
+    (repo.root / "README.md").write_text("# homelab\n")
+    git(repo.root, "add", "README.md")
+    git(repo.root, "commit", "-qm", "a readme")
+    head = git(repo.root, "rev-parse", "HEAD")
+    repo.open_pr(7, head, ["README.md"])
+    run = MatrixRun(repo, 7)
+
+    listed = run.job("layers", "--changed", "--json")
+    refreshed = run.refresh()  # the workflow skips the matrix and downloads nothing
+
+    assert listed.outputs == {"layers": "[]"}
+    assert refreshed.code == 0, refreshed.out + refreshed.err
+    m = dash.parse(dashboard_body(standin, 7, head))
+    assert (m.ci.status, m.ci.detail) == (dash.Status.OK, "nothing to validate")
+    assert m.state is dash.State.READY_MERGE
+    assert {layer.plan.detail for layer in m.layers} == {"not touched by this PR"}
+    assert standin.latest_statuses(head)["infra/plan"].state == "success"
+
+
+def test_a_draft_gets_no_layers_and_no_dashboard(repo: Repo, standin: GitHubStandIn) -> None:
+    head = repo.commit(PLATFORM_FILE, "replicas    = 2", "replicas    = 3", "draft")
+    repo.open_pr(7, head, [PLATFORM_FILE], draft=True)
+    run = MatrixRun(repo, 7)
+
+    listed = run.job("layers", "--changed", "--json")
+    refreshed = run.refresh()
+
+    assert listed.out == "[]\n" and "draft" in listed.err
+    assert refreshed.code == 0 and "draft" in refreshed.out
+    assert standin.comments(7) == []
+
+
+def test_layers_outside_a_pull_request_job(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = copy_example(tmp_path)
+
+    assert infra(root, "layers").code == 0
+    assert capsys.readouterr().out == "bootstrap\nplatform\ndata-staging\ndata-prod\n"
+    assert infra(root, "layers", "--json").code == 0
+    assert json.loads(capsys.readouterr().out) == [
+        "bootstrap",
+        "platform",
+        "data-staging",
+        "data-prod",
+    ]
+    assert infra(root, "layers", "--changed").code == 2
+    assert "runs in a pull_request or issue_comment job" in capsys.readouterr().err
+
+
+def test_a_stray_or_foreign_result_file_is_refused(tmp_path: Path) -> None:
+    root = copy_example(tmp_path)
+    config = load_config(root / "infra.yaml")
+    results = tmp_path / "results"
+    results.mkdir()
+
+    (results / "platform.json").write_text('{"layer": "platform"}')
+    with pytest.raises(InfraError, match="not a plan result"):
+        plan_results.read_all(results, config)
+    (results / "platform.json").write_text(_result_json(tmp_path, "data-prod"))
+    with pytest.raises(InfraError, match="holds the result of layer `data-prod`"):
+        plan_results.read_all(results, config)
+    (results / "platform.json").unlink()
+    (results / "gone.json").write_text(_result_json(tmp_path, "gone"))
+    with pytest.raises(InfraError, match=r"which infra\.yaml does not have"):
+        plan_results.read_all(results, config)
+
+
+def _result_json(tmp_path: Path, layer: str) -> str:
+    when = datetime(2024, 1, 1, tzinfo=UTC)
+    result = plan_results.result_of(
+        LayerCheck(layer), None, head_sha="a" * 40, base_sha="", started_at=when, validated_at=when
+    )
+    return plan_results.write(tmp_path / "written", result).read_text()
