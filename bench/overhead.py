@@ -18,9 +18,6 @@ child processes are both printed, since the machine may be shared.
 
 from __future__ import annotations
 
-import argparse
-import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -29,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from verify import APPLY_ONE, INFRA, SCAN_ONE, Timing, best, build, fan_out
+from verify import APPLY_ONE, INFRA, SCAN_ONE, Timing, best, build, fan_out, setup
 
 TARGET = 1.10
 
@@ -67,19 +64,7 @@ def bench(size: int, jobs: int, runs: int, env: dict[str, str]) -> dict[str, tup
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[4, 16, 64])
-    parser.add_argument("--jobs", type=int, default=4)
-    parser.add_argument("--runs", type=int, default=3)
-    args = parser.parse_args()
-    if shutil.which("terraform") is None:
-        raise SystemExit("bench/overhead.py needs a terraform binary on PATH")
-    env = {**os.environ, "TF_IN_AUTOMATION": "1", "TF_INPUT": "0", "NO_COLOR": "1"}
-    env.pop("INFRA_EMBEDDED_TERRAFORM", None)
-    version = subprocess.run(
-        ["terraform", "version"], capture_output=True, text=True, check=True, env=env
-    ).stdout.splitlines()[0]
-    print(f"{version}, {os.cpu_count()} CPUs, --jobs {args.jobs}, best of {args.runs}\n")
+    args, env = setup(__doc__ or "", "overhead.py")
     header = ("case", "layers", "infra wall", "shell wall", "ratio", "infra CPU", "shell CPU")
     print("{:<7} {:>6}  {:>10}  {:>10}  {:>5}  {:>9}  {:>9}".format(*header))
     ratios = []

@@ -156,21 +156,27 @@ def bench(size: int, jobs: int, runs: int, env: dict[str, str]) -> tuple[Timing,
         return best(runs, infra), best(runs, shell)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def setup(doc: str, script: str) -> tuple[argparse.Namespace, dict[str, str]]:
+    """The options and the Terraform environment of a bench against the shell loop, with
+    what it runs on printed first (shared with bench/overhead.py)."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[4, 16, 64])
     parser.add_argument("--jobs", type=int, default=4)
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     if shutil.which("terraform") is None:
-        raise SystemExit("bench/verify.py needs a terraform binary on PATH")
+        raise SystemExit(f"bench/{script} needs a terraform binary on PATH")
     env = {**os.environ, "TF_IN_AUTOMATION": "1", "TF_INPUT": "0", "NO_COLOR": "1"}
     env.pop("INFRA_EMBEDDED_TERRAFORM", None)
-
     version = subprocess.run(
         ["terraform", "version"], capture_output=True, text=True, check=True, env=env
     ).stdout.splitlines()[0]
     print(f"{version}, {os.cpu_count()} CPUs, --jobs {args.jobs}, best of {args.runs}\n")
+    return args, env
+
+
+def main() -> int:
+    args, env = setup(__doc__ or "", "verify.py")
     header = ("layers", "infra wall", "shell wall", "ratio", "infra CPU", "shell CPU", "ratio")
     print("{:>6}  {:>10}  {:>10}  {:>5}  {:>9}  {:>9}  {:>5}".format(*header))
     ratios = []
