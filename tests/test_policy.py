@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from infra_pipeline.config import Config, parse_config
-from infra_pipeline.core.policy import merge_policy
-from prstory import Repo, dashboard_body, make_repo, replies
+from infra_pipeline.config import Config, load_config, parse_config
+from infra_pipeline.core.github import GitHub
+from infra_pipeline.core.policy import merge_policy, policy_at_base, repo_path
+from infra_pipeline.errors import InfraError
+from prstory import Repo, dashboard_body, git, make_repo, replies
 from standin import GitHubStandIn
 
 PLATFORM_FILE = "platform/main.tf"
@@ -93,6 +95,30 @@ def test_without_a_base_copy_the_head_policy_stands_and_says_so(tmp_path: Path) 
 
     assert merged.config is head
     assert "first adoption" in merged.notes[0]
+
+
+def test_the_file_is_found_where_it_sits_in_the_repository(tmp_path: Path) -> None:
+    (tmp_path / "infra").mkdir()
+    (tmp_path / "infra" / "infra.yaml").write_text(BASE)
+    with pytest.raises(InfraError, match="cannot tell where"):
+        repo_path(tmp_path / "infra" / "infra.yaml")
+    git(tmp_path, "init", "-q")
+
+    assert repo_path(tmp_path / "infra" / "infra.yaml") == "infra/infra.yaml"
+
+
+def test_an_invalid_policy_on_the_base_branch_stops_the_job(
+    tmp_path: Path, standin: GitHubStandIn, gh_env: dict[str, str]
+) -> None:
+    repo = make_repo(tmp_path, standin, gh_env)
+    standin.set_file("infra.yaml", "version: 1\nlayers: {}\n", ref=repo.base)
+    config = load_config(repo.root / "infra.yaml")
+
+    with GitHub.from_env(gh_env) as github, pytest.raises(InfraError) as raised:
+        policy_at_base(config, github, repo.base, print)
+
+    assert f"infra.yaml at the base commit {repo.base[:7]} is invalid" in raised.value.message
+    assert "layers" in raised.value.message
 
 
 # -- the stories ----------------------------------------------------------------------------------
