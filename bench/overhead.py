@@ -5,7 +5,8 @@ Run: .venv/bin/python bench/overhead.py [--sizes 4 16 64] [--jobs 4] [--runs 3]
 
 The repositories, the shell loop and the timing are bench/verify.py's (see its docstring):
 N synthetic layers, and per layer exactly the engine's `init`, `plan -detailed-exitcode -out`
-and `show -json`, fanned out by `xargs -P J`. Two cases per size, best of `--runs` each:
+and `show -json`, fanned out by `xargs -P J`. Two cases per size, `--runs` each, infra and
+the shell loop alternated (best times shown; the ratio is the median of the pairs' ratios):
 
 - verify: every layer applied beforehand, so each plan is a refresh with no changes (a drift
   scan, the push-to-main job);
@@ -39,7 +40,9 @@ def run_infra(root: Path, argv: list[str], env: dict[str, str], ok: tuple[int, .
         raise SystemExit(f"infra {' '.join(argv)} exited {result.returncode}:\n{result.stdout}")
 
 
-def bench(size: int, jobs: int, runs: int, env: dict[str, str]) -> dict[str, tuple[Timing, Timing]]:
+def bench(
+    size: int, jobs: int, runs: int, env: dict[str, str]
+) -> dict[str, list[tuple[Timing, Timing]]]:
     results = {}
     with tempfile.TemporaryDirectory(prefix=f"bench-overhead-{size}-") as tmp:
         for case in ("verify", "plan"):
@@ -58,8 +61,11 @@ def bench(size: int, jobs: int, runs: int, env: dict[str, str]) -> dict[str, tup
                 fan_out(root, SCAN_ONE, names, jobs, env)
 
             shell()  # warm the page cache and .terraform for both sides
-            infra = best(runs, lambda root=root, argv=argv, ok=ok: run_infra(root, argv, env, ok))
-            results[case] = (infra, best(runs, shell))
+            pairs = []
+            for _ in range(runs):  # alternated, so that a busy moment hits both sides alike
+                infra = best(1, lambda root=root, argv=argv, ok=ok: run_infra(root, argv, env, ok))
+                pairs.append((infra, best(1, shell)))
+            results[case] = pairs
     return results
 
 
@@ -69,8 +75,10 @@ def main() -> int:
     print("{:<7} {:>6}  {:>10}  {:>10}  {:>5}  {:>9}  {:>9}".format(*header))
     ratios = []
     for size in args.sizes:
-        for case, (infra, shell) in bench(size, args.jobs, args.runs, env).items():
-            ratio = infra.wall / shell.wall
+        for case, pairs in bench(size, args.jobs, args.runs, env).items():
+            infra = Timing(min(i.wall for i, _ in pairs), min(i.cpu for i, _ in pairs))
+            shell = Timing(min(s.wall for _, s in pairs), min(s.cpu for _, s in pairs))
+            ratio = statistics.median(i.wall / s.wall for i, s in pairs)
             ratios.append(ratio)
             print(
                 f"{case:<7} {size:>6}  {infra.wall:>9.2f}s  {shell.wall:>9.2f}s  {ratio:>5.2f}"
