@@ -4,6 +4,7 @@ does what the spec's trigger table says; any other event is logged and ignored (
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +16,7 @@ if TYPE_CHECKING:  # an ignored event must start fast: pydantic and rich load on
     from rich.console import Console
 
     from ..config import Config
+    from ..core.github import GitHub
 
 
 def run_event(
@@ -45,68 +47,74 @@ def run_event(
     config = load_config()
     github = GitHub.from_env(env)
     with github:
-        return _dispatch(config, payload, actions, github, env=env, console=console, clock=clock)
+        return _dispatch(_Job(config, payload, actions, github, env, console, clock))
 
 
-def _dispatch(
-    config: Config,
-    payload: Mapping[str, Any],
-    actions: ActionsEnv,
-    github: Any,
-    *,
-    env: Mapping[str, str],
-    console: Console,
-    clock: Callable[[], datetime],
-) -> int:
-    name = actions.event_name
-    if name == "pull_request":
-        from ..flows.pull_request import handle_pull_request
+@dataclass(frozen=True)
+class _Job:
+    """What every event handler gets."""
 
-        return handle_pull_request(
-            config, payload, env=env, actions=actions, github=github, console=console, clock=clock
-        )
-    if name == "issue_comment":
-        from ..flows.comment import handle_comment
+    config: Config
+    payload: Mapping[str, Any]
+    actions: ActionsEnv
+    github: GitHub
+    env: Mapping[str, str]
+    console: Console
+    clock: Callable[[], datetime]
 
-        return handle_comment(
-            config, payload, env=env, actions=actions, github=github, console=console, clock=clock
-        )
-    if name == "push":
+    def after_merge(self, sha: str) -> int:
         from .aftermerge import run_after_merge
 
-        sha = str(payload.get("after") or actions.sha)
         return run_after_merge(
-            config, github, env=env, console=console, now=clock(), sha=sha, run_url=actions.run_url
+            self.config,
+            self.github,
+            env=self.env,
+            console=self.console,
+            now=self.clock(),
+            sha=sha,
+            run_url=self.actions.run_url,
         )
-    if name == "schedule":
+
+    def drift_scan(self) -> int:
         from .driftscan import run_drift_scan
 
         return run_drift_scan(
-            config,
-            github,
-            env=env,
-            console=console,
-            now=clock(),
-            run_url=actions.run_url,
-            apply=config.drift.auto_apply,
+            self.config,
+            self.github,
+            env=self.env,
+            console=self.console,
+            now=self.clock(),
+            run_url=self.actions.run_url,
+            apply=self.config.drift.auto_apply,
         )
-    return _workflow_dispatch(
-        config, payload, actions, github, env=env, console=console, clock=clock
-    )
 
 
-def _workflow_dispatch(
-    config: Config,
-    payload: Mapping[str, Any],
-    actions: ActionsEnv,
-    github: Any,
-    *,
-    env: Mapping[str, str],
-    console: Console,
-    clock: Callable[[], datetime],
-) -> int:
+def _dispatch(job: _Job) -> int:
+    name = job.actions.event_name
+    if name in ("pull_request", "issue_comment"):
+        from ..flows.comment import handle_comment
+        from ..flows.pull_request import handle_pull_request
+
+        handle = handle_pull_request if name == "pull_request" else handle_comment
+        return handle(
+            job.config,
+            job.payload,
+            env=job.env,
+            actions=job.actions,
+            github=job.github,
+            console=job.console,
+            clock=job.clock,
+        )
+    if name == "push":
+        return job.after_merge(str(job.payload.get("after") or job.actions.sha))
+    if name == "schedule":
+        return job.drift_scan()
+    return _workflow_dispatch(job)
+
+
+def _workflow_dispatch(job: _Job) -> int:
     """Run the chosen command on the dispatched ref (the default branch's code, reviewed)."""
-    inputs = payload.get("inputs") or {}
+    inputs = job.payload.get("inputs") or {}
     command = str(inputs.get("command") or "plan")
     layer = str(inputs.get("layer") or "all")
     if command not in DISPATCH_COMMANDS:
@@ -116,42 +124,22 @@ def _workflow_dispatch(
             ExitCode.USAGE,
         )
     names = [] if layer == "all" else [part.strip() for part in layer.split(",") if part.strip()]
+    config, env, console = job.config, job.env, job.console
     if command == "plan":
         from .plan import run_plan
 
         return run_plan(config, names, env=env, console=console)[0]
     if command == "verify":
-        from .driftscan import run_drift_scan
-
-        # The scheduled scan, on demand: drift issues are kept the same way.
-        return run_drift_scan(
-            config,
-            github,
-            env=env,
-            console=console,
-            now=clock(),
-            run_url=actions.run_url,
-            apply=config.drift.auto_apply,
-        )
+        return job.drift_scan()  # the scheduled scan, on demand: drift issues kept the same way
     if command == "apply":
-        if not _is_default_branch(payload):
+        if not _is_default_branch(job.payload):
             raise InfraError(
                 "workflow_dispatch apply runs only on the default branch, "
-                f"not {payload.get('ref')}",
+                f"not {job.payload.get('ref')}",
                 "apply a pull request's changes with `/apply` on the PR, after review",
                 ExitCode.USAGE,
             )
-        from .aftermerge import run_after_merge
-
-        return run_after_merge(
-            config,
-            github,
-            env=env,
-            console=console,
-            now=clock(),
-            sha=actions.sha,
-            run_url=actions.run_url,
-        )
+        return job.after_merge(job.actions.sha)
     if command == "health":
         from .health import run_health
 
