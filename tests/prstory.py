@@ -119,9 +119,10 @@ class Repo:
         )
         return Job(proc, self.run, self.standin)
 
-    def pr_event(self, number: int, action: str = "opened") -> EventRun:
+    def pr_payload(self, number: int, action: str = "opened") -> dict[str, Any]:
+        """The `pull_request` event GitHub would send for the PR as the stand-in holds it."""
         pull = self.standin.pulls[number]
-        payload = make_event(
+        return make_event(
             "pull_request",
             action,
             number=number,
@@ -132,7 +133,9 @@ class Repo:
             fork=pull.fork,
             merged=pull.merged,
         )
-        return self.event("pull_request", payload)
+
+    def pr_event(self, number: int, action: str = "opened") -> EventRun:
+        return self.event("pull_request", self.pr_payload(number, action))
 
     def comment(self, number: int, body: str, user: str) -> tuple[EventRun, int]:
         record = self.standin.add_comment(number, body, user=user)

@@ -21,7 +21,7 @@ from infra_pipeline.config import load_config
 from infra_pipeline.core import dashboard as dash
 from infra_pipeline.errors import InfraError
 from prstory import SRC, Repo, dashboard_body, git, make_repo
-from standin import GitHubStandIn, make_event
+from standin import GitHubStandIn
 
 PLATFORM_FILE = "platform/main.tf"
 STAGING_FILE = "envs/staging/data/main.tf"
@@ -41,20 +41,10 @@ class MatrixRun:
     GitHub Actions."""
 
     def __init__(self, repo: Repo, number: int, action: str = "opened") -> None:
-        pull = repo.standin.pulls[number]
         repo.run += 1
         self.repo, self.run_id, self.jobs = repo, repo.run, 0
         self.results = repo.payload_dir / f"{self.run_id}-results"
-        payload = make_event(
-            "pull_request",
-            action,
-            number=number,
-            head_sha=pull.head_sha,
-            base_sha=pull.base_sha,
-            author=pull.author.login,
-            draft=pull.draft,
-            fork=pull.fork,
-        )
+        payload = repo.pr_payload(number, action)
         self.payload = repo.payload_dir / f"{self.run_id}.json"
         self.payload.write_text(json.dumps(payload))
         repo.standin.add_workflow_run(self.run_id, "in_progress")
