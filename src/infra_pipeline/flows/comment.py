@@ -139,19 +139,6 @@ def _apply(s: Session, cmd: Command, user: str) -> int:
     s.record(user, "apply", layers, "ok", fingerprints)
     if s.config.review.auto:
         _review(s, cmd, user)
-    else:
-        # The state machine passes through the review after an apply; without `review.auto`
-        # the commit is ready to merge and the row says how to ask for one.
-        s.board.update(
-            lambda m: dash.finish_stage(
-                m,
-                dash.Stage.REVIEW,
-                dash.Status.SKIPPED,
-                None,
-                s.clock(),
-                "review.auto is off: comment /review",
-            )
-        )
     return ExitCode.OK
 
 

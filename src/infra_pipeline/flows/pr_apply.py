@@ -57,7 +57,24 @@ def apply_pr(s: Session, named: Sequence[str], user: str) -> ApplyOutcome:
     runs = _apply(s, layers, m)
     outcomes = {run.layer: run.outcome for run in runs}
     detail = _detail(runs)
-    m = s.board.update(lambda m: dash.finish_apply(m, outcomes, s.run_id, s.clock(), detail))
+    skip_review = not s.config.review.auto and Outcome.FAILED not in outcomes.values()
+
+    def finish(m: dash.Dashboard) -> dash.Dashboard:
+        m = dash.finish_apply(m, outcomes, s.run_id, s.clock(), detail)
+        if skip_review:
+            # The state machine passes through the review after an apply; without
+            # `review.auto` the commit is ready to merge and the row says how to ask for one.
+            m = dash.finish_stage(
+                m,
+                dash.Stage.REVIEW,
+                dash.Status.SKIPPED,
+                None,
+                s.clock(),
+                "review.auto is off: comment /review",
+            )
+        return m
+
+    m = s.board.update(finish)
     s.publish(m)
     return ApplyOutcome(runs=tuple(runs))
 
