@@ -101,6 +101,10 @@ BROKEN = {
         "version: 1\nlayers:\n  bootstrap: {path: bootstrap, order: 1, colour: red}\n",
         ":3: layers.bootstrap.colour: unknown key `colour`",
     ),
+    "unknown top-level key": (
+        "Version: 1\nlayers:\n  bootstrap: {path: bootstrap, order: 1}\n",
+        ":1: Version: unknown key `Version`",
+    ),
     "missing path": (
         "version: 1\nlayers:\n  bootstrap: {order: 1}\n",
         "layers.bootstrap.path: missing required key `path`",

@@ -319,19 +319,18 @@ def parse_config(text: str, path: Path, *, check_paths: bool = True) -> Config:
 def _config_error(exc: ValidationError, path: Path, node: yaml.Node | None) -> ConfigError:
     first = exc.errors()[0]
     loc = tuple(str(p) for p in first["loc"] if not str(p).startswith(("function-", "tagged")))
-    # Pydantic puts union member names in the location; keep only real keys.
-    loc = tuple(p for p in loc if not p[:1].isupper())
     if len(loc) > 2 and loc[0] == "health" and loc[2] in _PROBE_KINDS:
         loc = loc[:2] + loc[3:]  # drop the probe-kind tag pydantic adds
     key = ".".join(loc) or "(top level)"
+    last = loc[-1] if loc else key
     kind = first["type"]
     if kind == "extra_forbidden":
         what, fix = (
-            f"unknown key `{loc[-1]}`",
+            f"unknown key `{last}`",
             "remove it or fix its spelling (see `infra config schema`)",
         )
     elif kind == "missing":
-        what, fix = f"missing required key `{loc[-1]}`", f"add `{loc[-1]}:` there"
+        what, fix = f"missing required key `{last}`", f"add `{last}:` there"
     else:
         what = first["msg"].removeprefix("Value error, ")
         fix = _FIXES.get(kind, "see `infra config schema` for the allowed values")
