@@ -16,7 +16,6 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Annotated, Any
 
-import click
 import typer
 
 from .errors import ExitCode, InfraError
@@ -99,12 +98,30 @@ ResultsDirOpt = Annotated[
 ]
 
 
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        from .templates import package_version
+
+        sys.stdout.write(f"infra-pipeline {package_version()}\n")
+        raise typer.Exit(ExitCode.OK)
+
+
 @app.callback()
 def _options(
     ctx: typer.Context,
     config: Annotated[
         str | None, typer.Option("--config", "-c", help="Path to infra.yaml (or $INFRA_CONFIG).")
     ] = None,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            help="Print the version and exit.",
+            is_eager=True,
+            callback=_print_version,
+            expose_value=False,
+        ),
+    ] = False,
 ) -> None:
     obj = ctx.obj if isinstance(ctx.obj, Context) else Context(env=os.environ)
     obj.config_path = config
@@ -435,16 +452,17 @@ def main(
     if cwd is not None:
         obj.cwd = cwd
     try:
-        # Without standalone mode click returns the code of a `typer.Exit` instead of exiting.
-        result = app(args=list(argv) if argv is not None else None, standalone_mode=False, obj=obj)
-        return int(result) if isinstance(result, int) else ExitCode.OK
-    except click.exceptions.Exit as exc:
-        return exc.exit_code
-    except click.exceptions.Abort:
-        return 130
-    except click.exceptions.ClickException as exc:
-        exc.show()
-        return ExitCode.USAGE
+        # Standalone mode: typer (with the click it vendors) prints its own usage errors and
+        # exits 2, turns Ctrl-C into 130, and turns `typer.Exit(code)` into `SystemExit(code)`.
+        # Only our exceptions come through to the handlers below.
+        app(
+            args=list(argv) if argv is not None else None,
+            prog_name="infra",
+            standalone_mode=True,
+            obj=obj,
+        )
+    except SystemExit as exc:
+        return _exit_status(exc.code)
     except InfraError as exc:
         _error_console(obj).print(f"[bold red]error:[/] {_escape(exc.message)}")
         if exc.hint:
@@ -459,6 +477,12 @@ def main(
             f"[bold red]internal error[/] (a bug in infra-pipeline); traceback written to {log}"
         )
         return ExitCode.FAILURE
+
+
+def _exit_status(code: object) -> int:
+    if code is None:
+        return ExitCode.OK
+    return code if isinstance(code, int) else ExitCode.FAILURE
 
 
 def _error_console(obj: Context) -> Console:
