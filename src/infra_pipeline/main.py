@@ -461,7 +461,7 @@ def main(
             standalone_mode=True,
             obj=obj,
         )
-    except SystemExit as exc:
+    except SystemExit as exc:  # standalone mode always ends this way
         return _exit_status(exc.code)
     except InfraError as exc:
         _error_console(obj).print(f"[bold red]error:[/] {_escape(exc.message)}")
@@ -477,6 +477,7 @@ def main(
             f"[bold red]internal error[/] (a bug in infra-pipeline); traceback written to {log}"
         )
         return ExitCode.FAILURE
+    return ExitCode.OK  # not reached: standalone mode ends with SystemExit
 
 
 def _exit_status(code: object) -> int:
