@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import sys
 import textwrap
 import threading
 from collections.abc import Iterator
@@ -251,6 +252,22 @@ def test_without_a_key_the_review_is_skipped_not_failed(model_server, github, st
     assert "ANTHROPIC_API_KEY" in result.reason
     assert dashboard_cell(result) == (Status.SKIPPED, result.reason)
     assert render_markdown(result).startswith("⏭️ AI review skipped: no API key")
+    assert recorded.requests == [] and standin.request_counts() == {}
+
+
+def test_without_the_sdk_the_review_is_skipped_with_the_extra_to_install(
+    model_server, github, standin, tmp_path, monkeypatch
+):
+    # A base install has no `anthropic` (it is the `[review]` extra): None in sys.modules makes
+    # `import anthropic` raise ImportError as it would there.
+    monkeypatch.setitem(sys.modules, "anthropic", None)
+    url, recorded = model_server
+    env = {"ANTHROPIC_API_KEY": API_KEY, "ANTHROPIC_BASE_URL": url}
+    result = review(make_config(tmp_path), github, env)
+    assert result.outcome is Outcome.SKIPPED and result.exit_code is ExitCode.OK
+    assert "infra-pipeline[review]" in result.reason
+    assert dashboard_cell(result) == (Status.SKIPPED, result.reason)
+    assert render_markdown(result).startswith("⏭️ AI review skipped: the anthropic SDK")
     assert recorded.requests == [] and standin.request_counts() == {}
 
 

@@ -1,7 +1,7 @@
 """`infra review` (`/review`, `@claude`): an AI review of the PR, posted as a PR review.
 
-Without an API key the review is skipped, never failed: a repository that has not set up
-the secret should see ⏭️ with the reason, not a red row.
+Without an API key, or without the SDK (the `[review]` extra), the review is skipped, never
+failed: a repository that has not set it up should see ⏭️ with the reason, not a red row.
 """
 
 from __future__ import annotations
@@ -64,6 +64,10 @@ def run_review(
         reason = f"no API key: set the {creds.key_env} secret to enable AI review"
         console.print(Text(f"AI review skipped: {reason}", style="yellow"))
         return ReviewResult(Outcome.SKIPPED, reason, model=settings.model)
+    missing = llm.missing_sdk(settings)
+    if missing:
+        console.print(Text(f"AI review skipped: {missing}", style="yellow"))
+        return ReviewResult(Outcome.SKIPPED, missing, model=settings.model)
 
     diff = github.get_pull_diff(pr_number)
     if not diff.strip() and not layers:

@@ -3,6 +3,9 @@ chat-completions endpoint through httpx.
 
 Keys and base URLs come from the environment mapping passed in, never from `os.environ`
 directly, so what a run uses is what its caller decided.
+
+The Anthropic SDK is the `[review]` extra and is imported only when a review asks it: a base
+install stays lean, and `missing_sdk` says how to add it.
 """
 
 from __future__ import annotations
@@ -10,11 +13,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import anthropic
 import httpx
 
 from ..config import ReviewConfig
+
+if TYPE_CHECKING:
+    import anthropic
 
 ANTHROPIC_URL = "https://api.anthropic.com"
 OPENAI_URL = "https://api.openai.com/v1"
@@ -43,6 +49,20 @@ def credentials(config: ReviewConfig, env: Mapping[str, str]) -> Credentials:
     return Credentials(key_env, env.get(key_env) or None, base.rstrip("/"))
 
 
+def missing_sdk(config: ReviewConfig) -> str | None:
+    """Why this install cannot ask the configured provider, or None when it can."""
+    if config.provider != "anthropic":
+        return None  # OpenAI-compatible endpoints are plain HTTP through httpx
+    try:
+        import anthropic  # noqa: F401
+    except ImportError:
+        return (
+            "the anthropic SDK is not installed: install the review extra "
+            "(pip install 'infra-pipeline[review]', or the infra-pipeline action, which has it)"
+        )
+    return None
+
+
 def ask(
     config: ReviewConfig,
     creds: Credentials,
@@ -60,6 +80,8 @@ def ask(
 
 
 def _ask_anthropic(config: ReviewConfig, key: str, base_url: str, system: str, user: str) -> str:
+    import anthropic
+
     # The SDK retries connection errors, 408/409/429 and 5xx itself, honouring Retry-After.
     client = anthropic.Anthropic(
         api_key=key, base_url=base_url, timeout=TIMEOUT_SECONDS, max_retries=ATTEMPTS - 1
