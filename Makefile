@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck docs clean venv
+.PHONY: demo test lint typecheck lockcheck lock docs clean venv
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found; install Python 3.11 or run 'make PYTHON=python3 ...'" >&2; exit 2; }
@@ -19,13 +19,22 @@ demo: $(STAMP)
 	$(BIN)/python examples/demo.py
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench examples
-	$(BIN)/ruff format --check src tests bench examples
+	$(BIN)/ruff check src tests bench examples tools
+	$(BIN)/ruff format --check src tests bench examples tools
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: lint typecheck
+# requirements.lock is what the GitHub Action installs, hash-pinned. After changing
+# pyproject.toml's dependencies (or the [review] extra, or the build backend) run `make lock`
+# (it needs PyPI) and commit requirements.lock; `make lockcheck` (offline) fails until then.
+lock: $(STAMP)
+	$(BIN)/python tools/lock.py compile
+
+lockcheck:
+	$(PYTHON) tools/lock.py check
+
+test: lint typecheck lockcheck
 	$(BIN)/python -m pytest -n 2 -q
 
 clean:
