@@ -206,8 +206,10 @@ def test_odd_changed_paths_are_normalised_or_dropped(repo: Path):
     assert touched_layers(files, LAYERS, repo) == ["bootstrap", "platform"]
 
 
-def test_a_layer_at_the_repo_root_is_touched_by_anything(repo: Path):
-    assert touched_layers(["README.md"], [LayerSpec("root", ".", 1)], repo) == ["root"]
+def test_a_layer_at_the_repo_root_is_touched_by_its_configuration_only(repo: Path):
+    root = [LayerSpec("root", ".", 1)]
+    assert touched_layers(["README.md", "docs/faq.md"], root, repo) == []
+    assert touched_layers(["main.tf"], root, repo) == ["root"]
 
 
 def test_unusual_but_valid_layouts_are_read_exactly(tmp_path: Path):

@@ -1,8 +1,18 @@
 """Which layers a pull request touches, from its changed file paths.
 
-A layer is touched by a change under its own directory, under a local module it calls
-(directly or through other local modules, Terraform `module` blocks and Terragrunt
-`terraform { source }` alike), or matching one of its `watch` globs.
+A layer is touched by a change to:
+- a file in its own directory, unless a deeper layer owns it (a Terragrunt unit may have
+  another unit below it). A layer at the repository root owns only the configuration files
+  directly in the root (`*.tf`, `*.hcl`, `*.tfvars` …): `docs/faq.md` touches nothing;
+- a local module it calls, directly or through other local modules (Terraform `module`
+  blocks and Terragrunt `terraform { source }` alike); a module at the root (a module repo's
+  `examples/` calling `source = "../.."`) is touched only by the root's configuration files;
+- a file it reads: a Terragrunt `include`, `read_terragrunt_config`, `find_in_parent_folders`
+  (`root.hcl`, `_envcommon/*.hcl`, `env.hcl` …), or a `file()`/`templatefile()` argument
+  such as `${path.module}/../config.yaml` (that file only, not its siblings). What a
+  Terragrunt unit reads comes from the `terragrunt` binary when the caller passes its
+  report (`units`), else from reading the HCL (`core/hcl_reads.py`);
+- a path matching one of its `watch` globs (gitignore syntax, anchored at the repo root).
 
 Parsing HCL costs about a millisecond per block, so module calls are first read with a cheap
 text scan that over-approximates them; `python-hcl2` then confirms only the layers that the
@@ -19,11 +29,29 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import hcl2
+import pathspec
 from lark import Token, Tree
 
 from infra_pipeline.errors import InfraError
+
+from .hcl_reads import terraform_reads, terragrunt_reads
+from .unit_reads import UnitIndex, UnitReads
+
+# Files that are part of a module's configuration, as opposed to docs or scripts beside it.
+CONFIG_SUFFIXES = (
+    ".tf",
+    ".tf.json",
+    ".tofu",
+    ".tofu.json",
+    ".tfvars",
+    ".tfvars.json",
+    ".hcl",
+)
+# Where a `.tf` file reads another file; texts without any of these skip the slower scan.
+_READ_MARKERS = ("path.module", "path.root", "path.cwd", "file(", "fileset(")
 
 
 @dataclass(frozen=True)
@@ -43,32 +71,62 @@ class ChangeReport:
 
 
 def touched_layers(
-    changed_files: Iterable[str], layers: Sequence[LayerSpec], repo_root: Path
+    changed_files: Iterable[str],
+    layers: Sequence[LayerSpec],
+    repo_root: Path,
+    units: UnitIndex | None = None,
 ) -> list[str]:
     """Names of the layers the changed files touch, in layer order."""
-    return list(analyse_changes(changed_files, layers, repo_root).layers)
+    return list(analyse_changes(changed_files, layers, repo_root, units).layers)
 
 
 def analyse_changes(
-    changed_files: Iterable[str], layers: Sequence[LayerSpec], repo_root: Path
+    changed_files: Iterable[str],
+    layers: Sequence[LayerSpec],
+    repo_root: Path,
+    units: UnitIndex | None = None,
 ) -> ChangeReport:
-    """Like `touched_layers`, plus the warnings met while reading the layers' HCL."""
+    """Like `touched_layers`, plus the warnings met while reading the layers' HCL.
+
+    `units` maps a Terragrunt unit's directory to what the `terragrunt` binary reported about
+    it; units missing from it are read from their HCL.
+    """
     files = {f for f in map(_normalise, changed_files) if f is not None}
     changed_dirs = _ancestor_dirs(files)
+    root_config = any("/" not in f and f.endswith(CONFIG_SUFFIXES) for f in files)
+    layer_dirs = {_normalise_dir(spec.path) for spec in layers}
+    owned = {_owner(f, layer_dirs) for f in files}
     watched = _WatchIndex(layers, files)
-    graph = _ModuleGraph(repo_root)
+    graph = _ModuleGraph(repo_root, layer_dirs, units or {})
+
+    def module_touched(directory: str) -> bool:
+        return root_config if not directory else directory in changed_dirs
+
+    def reaches(layer: LayerSpec, exact: bool) -> bool:
+        own = _normalise_dir(layer.path)
+        return any(module_touched(d) for d in graph.layer_modules(layer, exact=exact) if d != own)
+
     touched = [
         layer
         for layer in sorted(layers, key=lambda spec: spec.order)  # stable: ties keep config order
-        if _normalise_dir(layer.path) in changed_dirs
+        if _normalise_dir(layer.path) in owned
         or watched.matches(layer)
-        or (
-            # The cheap scan can only over-report, so a miss there is final.
-            not changed_dirs.isdisjoint(graph.layer_modules(layer, exact=False))
-            and not changed_dirs.isdisjoint(graph.layer_modules(layer, exact=True))
-        )
+        or watched.reads(graph.layer_reads(layer))
+        # The cheap scan can only over-report, so a miss there is final.
+        or (reaches(layer, exact=False) and reaches(layer, exact=True))
     ]
     return ChangeReport(tuple(spec.name for spec in touched), tuple(graph.warnings))
+
+
+def _owner(path: str, layer_dirs: set[str]) -> str | None:
+    """The deepest layer directory holding `path`; the root layer holds only the
+    configuration files directly in the root."""
+    parent = path.rpartition("/")[0]
+    while parent:
+        if parent in layer_dirs:
+            return parent
+        parent = parent.rpartition("/")[0]
+    return "" if "/" not in path and path.endswith(CONFIG_SUFFIXES) else None
 
 
 def _normalise(path: str) -> str | None:
@@ -98,86 +156,71 @@ def _ancestor_dirs(files: Iterable[str]) -> set[str]:
 
 
 class _WatchIndex:
-    """Watch globs, each run once over the changed files below its literal leading directory."""
+    """Globs, each run once over the changed files below its literal leading directory."""
 
     def __init__(self, layers: Sequence[LayerSpec], files: set[str]) -> None:
-        self._globs = {spec.name: [_compile_glob(g) for g in spec.watch] for spec in layers}
-        # Paths with a newline cannot take part in the one-search-per-glob trick below.
-        self._sorted = sorted(f for f in files if "\n" not in f)
-        self._texts: dict[str, str] = {}
-        self._hits: dict[tuple[str, str], bool] = {}
+        for spec in layers:
+            for glob in spec.watch:
+                _compile_glob(glob)  # an invalid watch glob fails whether or not it is reached
+        self._watch = {spec.name: spec.watch for spec in layers}
+        self._files = files
+        self._sorted = sorted(files)
+        self._below: dict[str, list[str]] = {}
+        self._hits: dict[str, bool] = {}
 
     def matches(self, layer: LayerSpec) -> bool:
-        return any(self._hit(prefix, regex) for prefix, regex in self._globs.get(layer.name, ()))
+        return any(self._hit(glob) for glob in self._watch.get(layer.name, ()))
 
-    def _hit(self, prefix: str, regex: re.Pattern[str]) -> bool:
-        key = (prefix, regex.pattern)
-        if key not in self._hits:
-            # One multiline search over the joined paths runs in C, unlike a loop of matches.
-            self._hits[key] = regex.search(self._text_under(prefix)) is not None
-        return self._hits[key]
+    def reads(self, paths: Iterable[str]) -> bool:
+        """Whether a changed file is one of `paths`, below one of them, or matches one."""
+        for path in paths:
+            if _GLOB.search(path):
+                if self._hit(path):
+                    return True
+            elif path in self._files or self._under(path):
+                return True
+        return False
 
-    def _text_under(self, prefix: str) -> str:
-        if prefix not in self._texts:
+    def _hit(self, glob: str) -> bool:
+        if glob not in self._hits:
+            prefix, spec = _compile_glob(glob)
+            self._hits[glob] = any(spec.match_file(f) for f in self._under(prefix))
+        return self._hits[glob]
+
+    def _under(self, prefix: str) -> list[str]:
+        if prefix not in self._below:
             paths = self._sorted
             if prefix:
                 # Sorted paths below `prefix/` form one run, ending before `prefix0`.
                 low = bisect.bisect_left(paths, prefix + "/")
                 paths = paths[low : bisect.bisect_left(paths, prefix + "0", low)]
-            self._texts[prefix] = "\n".join(paths)
-        return self._texts[prefix]
+            self._below[prefix] = paths
+        return self._below[prefix]
 
 
-def _compile_glob(pattern: str) -> tuple[str, re.Pattern[str]]:
-    """Translate a gitignore-style glob anchored at the repo root.
+_GLOB = re.compile(r"[*?\[]")
+
+
+def _compile_glob(pattern: str) -> tuple[str, pathspec.GitIgnoreSpec]:
+    """A gitignore-style glob anchored at the repo root, and its literal leading directory
+    (only files below it need testing).
 
     `*` and `?` stay within one path segment, `**` spans any number of them, and a pattern
-    that names a directory also matches everything below it. Returns the pattern's literal
-    leading directory too, so only files below it need testing.
+    that names a directory also matches everything below it.
     """
     segments = [s for s in pattern.strip().strip("/").split("/") if s not in ("", ".")]
-    parts: list[str] = []
-    for i, segment in enumerate(segments):
-        last = i == len(segments) - 1
-        if segment == "**" and segments[i - 1 : i] == ["**"]:
-            continue  # `**/**` is `**`, and repeating it would only add backtracking
-        if segment == "**":
-            parts.append(".*" if last else "(?:[^/\n]+/)*")
-        else:
-            parts.append(_segment_regex(segment) + ("" if last else "/"))
     prefix: list[str] = []
     for segment in segments[:-1]:
-        if any(ch in segment for ch in "*?["):
+        if _GLOB.search(segment):
             break
         prefix.append(segment)
     try:
-        return "/".join(prefix), re.compile("^" + "".join(parts) + "(?:/.*)?$", re.MULTILINE)
-    except re.error as exc:  # only a character class such as `[z-a]` can get here
+        spec = pathspec.GitIgnoreSpec.from_lines(["/" + "/".join(segments)])
+    except (re.error, ValueError) as exc:  # a character class such as `[z-a]`
         raise InfraError(
             f"watch glob {pattern!r} is invalid: {exc}", "fix the layer's `watch` in infra.yaml"
         ) from exc
-
-
-def _segment_regex(segment: str) -> str:
-    out: list[str] = []
-    i = 0
-    while i < len(segment):
-        ch = segment[i]
-        close = segment.find("]", i + 2) if ch == "[" else -1
-        if ch == "*":
-            out.append("[^/\n]*")
-        elif ch == "?":
-            out.append("[^/\n]")
-        elif close != -1 and segment[i + 1 : close].lstrip("!^"):
-            body = segment[i + 1 : close]
-            negate = body[0] in "!^"
-            body = re.escape(body[1:] if negate else body).replace("\\-", "-")
-            out.append(f"[^/\n{body}]" if negate else f"[{body}]")
-            i = close
-        else:
-            out.append(re.escape(ch))
-        i += 1
-    return "".join(out)
+    return "/".join(prefix), spec
 
 
 # Every local source appears as such a literal (Terraform allows no expressions in module
@@ -194,8 +237,12 @@ _TERRAGRUNT_FILE = "terragrunt.hcl"
 class _ModuleGraph:
     """Local module calls between repo directories, each directory read at most once."""
 
-    def __init__(self, repo_root: Path) -> None:
+    def __init__(self, repo_root: Path, layer_dirs: set[str], units: UnitIndex) -> None:
         self._root_str = os.fspath(repo_root)
+        self._layer_dirs = layer_dirs
+        self._units = units
+        self._unit_reads: dict[str, UnitReads] = {}
+        self._kinds: dict[str, Literal["file", "dir"] | None] = {}
         self._listings: dict[str, list[str]] = {}
         self._texts: dict[str, list[tuple[str, str]]] = {}
         self._calls: dict[tuple[str, bool], frozenset[str]] = {}
@@ -212,15 +259,53 @@ class _ModuleGraph:
                 pending.extend(self._module_calls(directory, exact))
         return seen
 
+    def layer_reads(self, layer: LayerSpec) -> set[str]:
+        """The files, directories and globs the layer's configuration reads outside itself."""
+        layer_dir = _normalise_dir(layer.path)
+        reads: set[str] = set()
+        for directory in self._config_dirs(layer_dir):
+            if _TERRAGRUNT_FILE in self._listings.get(directory, ()):
+                reads |= self._terragrunt(directory).reads
+        for directory in self.layer_modules(layer, exact=False):
+            for _, text in self._config_texts(directory):
+                if any(marker in text for marker in _READ_MARKERS):
+                    reads |= terraform_reads(directory, layer_dir, text, self)
+        return reads
+
+    def _terragrunt(self, unit_dir: str) -> UnitReads:
+        if unit_dir in self._units:
+            return self._units[unit_dir]
+        if unit_dir not in self._unit_reads:
+            self._unit_reads[unit_dir] = terragrunt_reads(unit_dir, self)
+        return self._unit_reads[unit_dir]
+
+    # `RepoFiles`, for the HCL reading in hcl_reads.
+    def text(self, path: str) -> str | None:
+        try:
+            return Path(self._native(path)).read_text(errors="replace")
+        except OSError:
+            return None
+
+    def kind(self, path: str) -> Literal["file", "dir"] | None:
+        if path not in self._kinds:
+            native = Path(self._native(path))
+            self._kinds[path] = "file" if native.is_file() else "dir" if native.is_dir() else None
+        return self._kinds[path]
+
     def _config_dirs(self, layer_dir: str) -> list[str]:
-        # Nested directories count too: Terragrunt layers keep one unit per subdirectory.
+        """The layer's directory and every Terragrunt unit below it that no deeper layer
+        owns: a Terragrunt layer may keep one unit per subdirectory."""
         found = []
         for current, subdirs, files in os.walk(self._native(layer_dir)):
+            directory = self._repo_relative(current)
+            if directory != layer_dir and directory in self._layer_dirs:
+                subdirs[:] = []
+                continue
             # Hidden directories hold caches (.terraform, .terragrunt-cache) and VCS data.
             subdirs[:] = [d for d in subdirs if not d.startswith(".")]
-            directory = self._repo_relative(current)
             self._listings[directory] = files
-            found.append(directory)
+            if directory == layer_dir or _TERRAGRUNT_FILE in files:
+                found.append(directory)
         return found or [layer_dir]
 
     def _native(self, directory: str) -> str:

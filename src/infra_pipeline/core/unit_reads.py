@@ -1,0 +1,57 @@
+"""What one unit (a Terraform root module or a Terragrunt unit) reads from its repository.
+
+Change detection and `infra init` need the same three facts about a unit: its directory, the
+files and directories it reads besides its own (a Terragrunt `include`, `read_terragrunt_config`,
+a `file()` or `templatefile()` argument, a local module), and the units it depends on (a
+Terragrunt `dependency`). Two producers fill the record: the real `terragrunt` binary when it
+is installed (it evaluates every HCL function itself), and the HCL reading in
+`core/terragrunt_reads.py` when it is not. Consumers never know which one answered.
+
+Every path is POSIX and relative to the repository root; "" is the root itself.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class UnitReads:
+    """One unit's reads and dependencies, repo-relative.
+
+    `reads` holds files, directories (everything below them counts) and globs (a path with
+    `*`, `?` or `[`, for a read whose name is only known at run time, such as
+    `env/${var.env}.yaml` read as `env/*.yaml`). `depends_on` holds the directories of the
+    units whose outputs this one reads; they order applies and do not make a change touch.
+    """
+
+    dir: str
+    reads: frozenset[str] = frozenset()
+    depends_on: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(
+        cls, directory: str, reads: Iterable[str] = (), depends_on: Iterable[str] = ()
+    ) -> UnitReads:
+        """A record with every path normalised; paths outside the repository are dropped."""
+        return cls(
+            repo_path(directory) or "",
+            frozenset(p for p in map(repo_path, reads) if p is not None),
+            frozenset(p for p in map(repo_path, depends_on) if p is not None),
+        )
+
+
+UnitIndex = Mapping[str, UnitReads]  # unit directory -> its record
+
+
+def repo_path(path: str) -> str | None:
+    """`path` as a normalised repo-relative POSIX path ("" for the root), or None when it
+    leaves the repository or is absolute."""
+    norm = posixpath.normpath(path.strip().replace("\\", "/"))
+    if norm == ".":
+        return ""
+    if norm.startswith("/") or norm == ".." or norm.startswith("../"):
+        return None
+    return norm

@@ -1,0 +1,8 @@
+module "vpc_ipam_set_netmask" {
+  source = "../.."
+}
+
+module "vpc_ipam_set_cidr" {
+  source = "../.."
+}
+

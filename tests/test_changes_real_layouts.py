@@ -1,0 +1,165 @@
+"""Which layers a change touches, on layouts taken from public repositories (tests/data/*)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from infra_pipeline.core.changes import LayerSpec, analyse_changes, touched_layers
+from infra_pipeline.core.hcl_reads import terragrunt_reads
+from infra_pipeline.core.unit_reads import UnitReads
+
+DATA = Path(__file__).parent / "data"
+
+
+def copy(name: str, tmp_path: Path) -> Path:
+    shutil.copytree(DATA / name, tmp_path / name)
+    return tmp_path / name
+
+
+def units_of(root: Path) -> list[LayerSpec]:
+    dirs = sorted(p.parent.relative_to(root).as_posix() for p in root.rglob("terragrunt.hcl"))
+    return [LayerSpec(d.replace("/", "-"), d, i) for i, d in enumerate(dirs, start=1)]
+
+
+@pytest.fixture
+def live(tmp_path: Path) -> Path:
+    return copy("terragrunt-infrastructure-live-example", tmp_path)
+
+
+QA_MYSQL = "non-prod-us-east-1-qa-mysql"
+QA_WEB = "non-prod-us-east-1-qa-webserver-cluster"
+STAGE_MYSQL = "non-prod-us-east-1-stage-mysql"
+STAGE_WEB = "non-prod-us-east-1-stage-webserver-cluster"
+PROD_MYSQL = "prod-us-east-1-prod-mysql"
+PROD_WEB = "prod-us-east-1-prod-webserver-cluster"
+
+
+@pytest.mark.parametrize(
+    ("changed", "expected"),
+    [
+        ("root.hcl", {QA_MYSQL, QA_WEB, STAGE_MYSQL, STAGE_WEB, PROD_MYSQL, PROD_WEB}),
+        ("_envcommon/mysql.hcl", {QA_MYSQL, STAGE_MYSQL, PROD_MYSQL}),
+        ("_envcommon/webserver-cluster.hcl", {QA_WEB, STAGE_WEB, PROD_WEB}),
+        ("non-prod/account.hcl", {QA_MYSQL, QA_WEB, STAGE_MYSQL, STAGE_WEB}),
+        ("prod/us-east-1/region.hcl", {PROD_MYSQL, PROD_WEB}),
+        ("non-prod/us-east-1/qa/env.hcl", {QA_MYSQL, QA_WEB}),
+        ("prod/us-east-1/prod/mysql/terragrunt.hcl", {PROD_MYSQL}),
+        ("docs/faq.md", set()),
+        ("_envcommon/README.md", set()),
+    ],
+)
+def test_terragrunt_shared_configuration_touches_the_units_that_read_it(
+    live: Path, changed: str, expected: set[str]
+):
+    report = analyse_changes([changed], units_of(live), live)
+    assert set(report.layers) == expected
+    assert report.warnings == ()
+
+
+def test_the_hcl_reading_finds_a_units_includes_and_the_files_they_read(live: Path):
+    class Disk:
+        def text(self, path: str) -> str | None:
+            file = live / path
+            return file.read_text() if file.is_file() else None
+
+        def kind(self, path: str):  # type: ignore[no-untyped-def]
+            file = live / path
+            return "file" if file.is_file() else "dir" if file.is_dir() else None
+
+    reads = terragrunt_reads("non-prod/us-east-1/qa/mysql", Disk())
+    assert reads == UnitReads.of(
+        "non-prod/us-east-1/qa/mysql",
+        reads=[
+            "root.hcl",
+            "_envcommon/mysql.hcl",
+            "non-prod/account.hcl",
+            "non-prod/us-east-1/region.hcl",
+            "non-prod/us-east-1/qa/env.hcl",
+        ],
+    )
+
+
+def test_what_the_terragrunt_binary_reports_is_used_instead_of_the_hcl(live: Path):
+    layers = units_of(live)
+    qa_mysql = "non-prod/us-east-1/qa/mysql"
+    reported = {qa_mysql: UnitReads.of(qa_mysql, reads=["policies/mysql.rego"])}
+    touched = touched_layers(["policies/mysql.rego", "root.hcl"], layers, live, reported)
+    # The report replaces the reading for its unit only: the others still read root.hcl.
+    assert QA_MYSQL in touched
+    assert set(touched_layers(["root.hcl"], layers, live, reported)) == {
+        QA_WEB,
+        STAGE_MYSQL,
+        STAGE_WEB,
+        PROD_MYSQL,
+        PROD_WEB,
+    }
+
+
+def test_a_unit_with_another_unit_below_it_owns_only_its_own_files(tmp_path: Path):
+    for unit in ("app", "app/worker"):
+        (tmp_path / unit).mkdir(parents=True, exist_ok=True)
+        (tmp_path / unit / "terragrunt.hcl").write_text("inputs = {}\n")
+    layers = [LayerSpec("app", "app", 1), LayerSpec("worker", "app/worker", 2)]
+    assert touched_layers(["app/worker/terragrunt.hcl"], layers, tmp_path) == ["worker"]
+    assert touched_layers(["app/terragrunt.hcl"], layers, tmp_path) == ["app"]
+
+
+@pytest.fixture
+def vpc(tmp_path: Path) -> Path:
+    return copy("terraform-aws-vpc", tmp_path)
+
+
+def example_layers(root: Path) -> list[LayerSpec]:
+    names = sorted(p.name for p in (root / "examples").iterdir() if p.is_dir())
+    return [LayerSpec(n, f"examples/{n}", i) for i, n in enumerate(names, start=1)]
+
+
+def test_a_module_called_as_dot_dot_is_touched_only_by_its_configuration(vpc: Path):
+    layers = example_layers(vpc)
+    calling_root = {
+        p.parent.name
+        for p in (vpc / "examples").glob("*/main.tf")
+        if '"../../"' in p.read_text() or '"../.."' in p.read_text()
+    }
+    assert len(calling_root) > 10
+    assert set(touched_layers(["main.tf"], layers, vpc)) == calling_root
+    assert touched_layers(["README.md", "docs/UPGRADE-4.0.md", "CHANGELOG.md"], layers, vpc) == []
+    assert touched_layers(["examples/complete/README.md"], layers, vpc) == ["complete"]
+    flow_log = {
+        p.parent.name for p in (vpc / "examples").glob("*/main.tf") if "flow-log" in p.read_text()
+    }
+    assert set(touched_layers(["modules/flow-log/main.tf"], layers, vpc)) == flow_log
+
+
+def test_a_layer_at_the_repository_root_owns_only_the_root_configuration(vpc: Path):
+    layers = [LayerSpec("vpc", ".", 1), *example_layers(vpc)]
+    assert touched_layers(["docs/UPGRADE-4.0.md", "README.md"], layers, vpc) == []
+    assert "vpc" in touched_layers(["main.tf"], layers, vpc)
+    assert "vpc" in touched_layers(["terraform.tfvars"], layers, vpc)
+    assert touched_layers(["examples/ipam/main.tf"], layers, vpc) == ["ipam"]
+
+
+def test_a_file_read_through_path_module_watches_that_file_not_its_directory(tmp_path: Path):
+    reader = 'locals {\n  config = yamldecode(file("${path.module}/../config.yaml"))\n}\n'
+    for env in ("dev", "prod"):
+        (tmp_path / "envs" / env).mkdir(parents=True)
+        (tmp_path / "envs" / env / "main.tf").write_text(reader)
+    (tmp_path / "envs" / "config.yaml").write_text("size: 1\n")
+    (tmp_path / "envs" / "dev" / "policy.json.tpl").write_text("{}")
+    layers = [LayerSpec("dev", "envs/dev", 1), LayerSpec("prod", "envs/prod", 2)]
+    assert touched_layers(["envs/config.yaml"], layers, tmp_path) == ["dev", "prod"]
+    assert touched_layers(["envs/dev/main.tf"], layers, tmp_path) == ["dev"]
+    assert touched_layers(["envs/README.md"], layers, tmp_path) == []
+
+
+def test_a_read_named_at_run_time_is_watched_as_a_glob(tmp_path: Path):
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "main.tf").write_text(
+        'locals {\n  c = file("${path.module}/../settings/${var.env}.json")\n}\n'
+    )
+    layers = [LayerSpec("app", "app", 1)]
+    assert touched_layers(["settings/prod.json"], layers, tmp_path) == ["app"]
+    assert touched_layers(["settings/prod.yaml", "settings/x/prod.json"], layers, tmp_path) == []
