@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck lockcheck lock docs clean venv
+.PHONY: demo test lint typecheck contracts lockcheck lock docs clean venv
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found; install Python 3.11 or run 'make PYTHON=python3 ...'" >&2; exit 2; }
@@ -34,7 +34,11 @@ lock: $(STAMP)
 lockcheck:
 	$(PYTHON) tools/lock.py check
 
-test: lint typecheck lockcheck
+# The import direction of docs/architecture.md (contracts in pyproject.toml).
+contracts: $(STAMP)
+	$(BIN)/lint-imports
+
+test: lint typecheck lockcheck contracts
 	$(BIN)/python -m pytest -n 2 -q
 
 clean:

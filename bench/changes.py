@@ -28,8 +28,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from infra_pipeline.adapters.github.client import GitHub
 from infra_pipeline.core.changes import LayerSpec, analyse_changes, touched_layers
-from infra_pipeline.core.github import GitHub
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 

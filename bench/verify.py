@@ -62,7 +62,7 @@ output "items" {{
 }}
 """
 
-# The engine's commands for one layer (core/terraform.py: init, plan, show), in bash.
+# The engine's commands for one layer (adapters/terraform.py: init, plan, show), in bash.
 SCAN_ONE = """\
 set -u
 cd "$1"

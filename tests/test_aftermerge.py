@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from homelab import LAYER_DIRS, add_node, base_env, state_resources
-from infra_pipeline.commands.reconcile import apply_scanned
+from infra_pipeline.adapters.github.client import GitHub
+from infra_pipeline.adapters.locks import Holder, Locks
+from infra_pipeline.adapters.terraform import TerraformEngine
 from infra_pipeline.config import load_config
-from infra_pipeline.core.github import GitHub
-from infra_pipeline.core.locks import Holder, Locks
-from infra_pipeline.core.terraform import TerraformEngine
+from infra_pipeline.flows.reconcile import apply_scanned
 from mainline import MERGE_SHA, applied_example, push_to_main, rows, set_in_yaml, state_bytes
 from standin import GitHubStandIn
 

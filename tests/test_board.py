@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from infra_pipeline.core import dashboard as d
-from infra_pipeline.core.board import Board
-from infra_pipeline.core.dashboard import Dashboard, Stage, State, Status
-from infra_pipeline.core.github import GitHub
+from infra_pipeline.adapters.board import Board
+from infra_pipeline.adapters.github.client import GitHub
+from infra_pipeline.core.dashboard import steps as d
+from infra_pipeline.core.dashboard.steps import Dashboard, Stage, State, Status
 from infra_pipeline.models import ChangeKind, Outcome, PlanCounts, PlanResult, ResourceChange
 from standin import GitHubStandIn
 

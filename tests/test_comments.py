@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from infra_pipeline.core.comments import (
+from infra_pipeline.core.comment_parser import (
     Command,
     CommandName,
     Ignore,

@@ -15,8 +15,8 @@ from cmarkgfm.cmark import Options
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from infra_pipeline.core import dashboard as d
-from infra_pipeline.core.dashboard import (
+from infra_pipeline.core.dashboard import steps as d
+from infra_pipeline.core.dashboard.steps import (
     Dashboard,
     DashboardError,
     LayerState,

@@ -15,8 +15,8 @@ import pytest
 import yaml
 
 from infra_pipeline.config import Config, json_schema
-from infra_pipeline.core.comments import Command, parse_comment
-from infra_pipeline.core.scaffold import SCHEMA_URL
+from infra_pipeline.core.comment_parser import Command, parse_comment
+from infra_pipeline.onboarding.scaffold import SCHEMA_URL
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"

@@ -12,12 +12,12 @@ import pytest
 from rich.console import Console
 
 from homelab import base_env, copy_example, infra
-from infra_pipeline.commands.e2e import dashboard_cell, render_markdown, render_terminal, run_e2e
-from infra_pipeline.commands.health import run_health
+from infra_pipeline.adapters.suites import JUnitError, SuiteStatus, parse_junit, run_suite
 from infra_pipeline.config import Config, load_config, parse_config
-from infra_pipeline.core.dashboard_model import Status
-from infra_pipeline.core.e2e import JUnitError, SuiteStatus, parse_junit, run_suite
+from infra_pipeline.core.dashboard.model import Status
 from infra_pipeline.errors import ExitCode, InfraError
+from infra_pipeline.flows.e2e import dashboard_cell, render_markdown, render_terminal, run_e2e
+from infra_pipeline.flows.health import run_health
 
 
 def make_config(root: Path, e2e_yaml: str) -> Config:

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from homelab import LAYER_DIRS, add_node, base_env, copy_example, infra, state_resources
+from infra_pipeline.adapters.terraform import FORCE_EMBEDDED, TerraformEngine
 from infra_pipeline.config import load_config
-from infra_pipeline.core.terraform import FORCE_EMBEDDED, TerraformEngine
 
 FAKES = Path(__file__).parent / "fakes"
 

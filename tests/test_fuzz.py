@@ -29,8 +29,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from infra_pipeline.config import Config, parse_config
-from infra_pipeline.core import dashboard as d
-from infra_pipeline.core.dashboard import Dashboard, DashboardError, Stage, Status
+from infra_pipeline.core.dashboard import steps as d
+from infra_pipeline.core.dashboard.steps import Dashboard, DashboardError, Stage, Status
 from infra_pipeline.errors import ConfigError
 from infra_pipeline.models import (
     ChangeKind,

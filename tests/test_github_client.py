@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from infra_pipeline.core.github import GitHub, graphql_url, route_template
+from infra_pipeline.adapters.github.client import GitHub, graphql_url, route_template
 from infra_pipeline.errors import InfraError
 from standin import DEFAULT_REPO, FileChange, GitHubStandIn
 

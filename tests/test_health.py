@@ -19,12 +19,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from infra_pipeline.commands.health import (
-    dashboard_cell,
-    render_markdown,
-    render_terminal,
-    run_health,
-)
+from infra_pipeline.adapters.probes import ProbeKind, check_health
 from infra_pipeline.config import (
     CommandProbe,
     DnsProbe,
@@ -34,9 +29,14 @@ from infra_pipeline.config import (
     TcpProbe,
     parse_config,
 )
-from infra_pipeline.core.dashboard_model import Status
-from infra_pipeline.core.health import ProbeKind, check_health
+from infra_pipeline.core.dashboard.model import Status
 from infra_pipeline.errors import ExitCode, InfraError
+from infra_pipeline.flows.health import (
+    dashboard_cell,
+    render_markdown,
+    render_terminal,
+    run_health,
+)
 
 SECRET = "s3cr3t-health-token-value"
 

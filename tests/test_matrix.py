@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 
 from homelab import copy_example, infra, state_resources
-from infra_pipeline.commands import plan_results
-from infra_pipeline.commands.validate import LayerCheck
 from infra_pipeline.config import load_config
-from infra_pipeline.core import dashboard as dash
+from infra_pipeline.core.dashboard import steps as dash
 from infra_pipeline.errors import InfraError
+from infra_pipeline.flows import plan_results
+from infra_pipeline.flows.validate import LayerCheck
 from prstory import SRC, Repo, dashboard_body, git, make_repo
 from standin import GitHubStandIn
 

@@ -14,8 +14,8 @@ from rich.console import Console
 
 from infra_pipeline.commands.migrate import migrate_atlantis
 from infra_pipeline.config import Config, load_config
-from infra_pipeline.core.atlantis import translate
 from infra_pipeline.errors import InfraError
+from infra_pipeline.onboarding.atlantis import translate
 
 DATA = Path(__file__).parent / "data" / "atlantis"
 

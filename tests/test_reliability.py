@@ -122,7 +122,7 @@ def engine_running(job: Job, subcommand: str) -> int | None:
         argv = cmdline(pid)
         if subcommand in argv and any(Path(a).name in ("terraform", "tofu") for a in argv[:1]):
             return pid
-        if subcommand in argv and "infra_pipeline.core.tfworker" in argv:
+        if subcommand in argv and "infra_pipeline.adapters.tfworker" in argv:
             return pid
     return None
 
@@ -291,8 +291,8 @@ def test_two_applies_of_one_layer_at_once_exactly_one_runs(
 BIG_PLAN = """
 import json, resource, sys
 from datetime import UTC, datetime
-from infra_pipeline.core import dashboard as d
-from infra_pipeline.core.plan import read_plan
+from infra_pipeline.core.dashboard import steps as d
+from infra_pipeline.core.plan_reader import read_plan
 from infra_pipeline.core.plan_text import size
 from infra_pipeline.models import LayerRun, Outcome
 

@@ -19,12 +19,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from rich.console import Console
 
-from infra_pipeline.commands.review import dashboard_cell, render_markdown, run_review
+from infra_pipeline.adapters.github.client import GitHub
 from infra_pipeline.config import Config, parse_config
-from infra_pipeline.core.dashboard_model import Status
-from infra_pipeline.core.github import GitHub
+from infra_pipeline.core.dashboard.model import Status
 from infra_pipeline.core.redact import MASK, redact
-from infra_pipeline.core.review import (
+from infra_pipeline.core.review_prompt import (
     CHARS_PER_TOKEN,
     REVIEW_MARKER,
     LayerSummary,
@@ -33,6 +32,7 @@ from infra_pipeline.core.review import (
     split_diff,
 )
 from infra_pipeline.errors import ExitCode
+from infra_pipeline.flows.review import dashboard_cell, render_markdown, run_review
 from infra_pipeline.models import Outcome
 from standin import GitHubStandIn
 

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from infra_pipeline.core.github import ROUTES
+from infra_pipeline.adapters.github.client import ROUTES
 from standin import GitHubStandIn, make_event
 from standin.routes import HANDLERS
 from standin.spec import SPEC_PATH, load_spec

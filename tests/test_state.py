@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from infra_pipeline.core.state import Event, State, allowed_events, transition
+from infra_pipeline.core.dashboard.state_machine import Event, State, allowed_events, transition
 from infra_pipeline.errors import InfraError
 
 S, E = State, Event

@@ -2,7 +2,7 @@
 
 - `reference/cli.md`: every `infra` command, argument and option, from the CLI itself;
 - `<!-- generated:state-diagram -->` in a page: the dashboard's state machine as a Mermaid
-  diagram, from `core.state.TRANSITIONS`;
+  diagram, from `core.dashboard.state_machine.TRANSITIONS`;
 - `<!-- generated:status-icons -->`: the dashboard's status icons, from `Status`;
 - `<!-- generated:default-roles -->`: the role each comment command needs by default;
 - `<!-- generated:workflow-permissions -->`: each shipped job's token permissions and why;
@@ -104,7 +104,7 @@ def _options(command: Any, ctx: Any) -> list[str]:
 def state_diagram() -> str:
     """The transitions as drawn in the spec; the re-run and re-plan arrows, which reach a state
     from almost anywhere, are listed below the diagram instead of drawn."""
-    from infra_pipeline.core.state import TRANSITIONS, Event, State
+    from infra_pipeline.core.dashboard.state_machine import TRANSITIONS, Event, State
 
     families = {
         Event.CI_STARTED: (State.CREATED, "re-run the workflow for the same commit"),
@@ -137,7 +137,7 @@ _MEANINGS = {
 
 
 def status_icons() -> str:
-    from infra_pipeline.core.dashboard_model import Status
+    from infra_pipeline.core.dashboard.model import Status
 
     rows = ["| icon | status | meaning |", "|:---:|:---|:---|"]
     rows += [f"| {s.icon} | `{s.value}` | {_MEANINGS.get(s.value, '')} |" for s in Status]
@@ -178,7 +178,7 @@ def workflow_permissions() -> str:
 
 
 def comment_help() -> str:
-    from infra_pipeline.core.comments import help_text
+    from infra_pipeline.core.comment_parser import help_text
 
     text = help_text(EXAMPLE_LAYERS, EXAMPLE_SUITES)
     # Drop the reply's own heading: the page has one.

@@ -1,6 +1,6 @@
 """The `infra` CLI: declarative wiring only. Each command loads the config, calls one function
-in `commands/`, and turns its result into an exit code. Imports are lazy so that `infra --help`
-and ignored events start fast."""
+in `commands/` or `flows/`, and turns its result into an exit code. Imports are lazy so that
+`infra --help` and ignored events start fast."""
 
 from __future__ import annotations
 
@@ -131,8 +131,8 @@ def _options(
 @app.command()
 def validate(ctx: typer.Context, layers: LayersArg = None, jobs: JobsOpt = None) -> None:
     """`terraform fmt -check` and `validate` on layers (annotations in GitHub Actions)."""
-    from .commands.validate import run_validate
-    from .core.pipeline import select_layers
+    from .flows.pipeline import select_layers
+    from .flows.validate import run_validate
 
     c = _ctx(ctx)
     config = c.config()
@@ -157,7 +157,7 @@ def plan(
     c = _ctx(ctx)
     config = c.config()
     if results_dir is not None:
-        from .commands.matrix import plan_to_results
+        from .flows.matrix import plan_to_results
 
         code, runs = plan_to_results(
             config,
@@ -169,7 +169,7 @@ def plan(
             detailed_exitcode=detailed_exitcode,
         )
     else:
-        from .commands.plan import run_plan
+        from .flows.plan import run_plan
 
         code, runs = run_plan(
             config,
@@ -222,13 +222,13 @@ def verify(
     ] = False,
 ) -> None:
     """Drift scan: plan every layer and report the ones that differ from their state."""
-    from .commands.verify import drift_table, scan
+    from .flows.verify import drift_table, scan
 
     c = _ctx(ctx)
     if report_issues:
-        from .commands.driftscan import run_drift_scan
-        from .core.actions import ActionsEnv
-        from .core.github import GitHub
+        from .adapters.actions_env import ActionsEnv
+        from .adapters.github.client import GitHub
+        from .flows.driftscan import run_drift_scan
         from .flows.session import utcnow
 
         config = c.config()
@@ -266,8 +266,8 @@ def layers(
 ) -> None:
     """List the layers in `order` (the scale-out workflow's matrix; also the step output
     `layers` in GitHub Actions)."""
-    from .commands.matrix import as_json as to_json
-    from .commands.matrix import run_layers
+    from .flows.matrix import as_json as to_json
+    from .flows.matrix import run_layers
 
     c = _ctx(ctx)
     # stdout carries the list alone, so that a shell can capture it; the log goes to stderr.
@@ -287,7 +287,7 @@ def dashboard_refresh(
     ],
 ) -> None:
     """Record the scale-out plan jobs' results on the pull request's dashboard."""
-    from .commands.matrix import refresh_dashboard
+    from .flows.matrix import refresh_dashboard
 
     c = _ctx(ctx)
     _done(
@@ -317,7 +317,7 @@ def _utcnow() -> datetime:
 @app.command()
 def health(ctx: typer.Context) -> None:
     """Probe the services declared under `health:` (alias: `infra dig`)."""
-    from .commands.health import run_health
+    from .flows.health import run_health
 
     c = _ctx(ctx)
     _done(run_health(c.config(), env=c.env, console=c.console).exit_code)
@@ -335,7 +335,7 @@ def e2e(
     suite: Annotated[str | None, typer.Argument(help="Suite name (default: smoke).")] = None,
 ) -> None:
     """Run an end-to-end suite declared under `e2e:` and report its result."""
-    from .commands.e2e import run_e2e
+    from .flows.e2e import run_e2e
 
     c = _ctx(ctx)
     _done(run_e2e(c.config(), suite, env=c.env, console=c.console).exit_code)
@@ -502,7 +502,7 @@ def _escape(text: str) -> str:
 def _on_signal(signum: int, frame: FrameType | None) -> None:
     """First signal: pass SIGINT to Terraform and let the run wind down and report.
     Second: stop now."""
-    from .core import process
+    from .adapters import process
 
     if process.cancelled.is_set():
         raise KeyboardInterrupt

@@ -6,8 +6,10 @@ from collections.abc import Mapping, Sequence
 
 from rich.console import Console
 
+from ..adapters.terminal_ui import progress, results_table
 from ..config import Config
-from ..core.pipeline import (
+from ..errors import ExitCode
+from ..flows.pipeline import (
     PlanForApply,
     apply_layers,
     exit_code,
@@ -15,9 +17,7 @@ from ..core.pipeline import (
     plan_fresh,
     select_layers,
 )
-from ..errors import ExitCode
 from ..models import LayerRun
-from ..ui import progress, results_table
 
 
 def run_apply(

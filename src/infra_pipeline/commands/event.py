@@ -8,15 +8,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from ..core.actions import ActionsEnv
+from ..adapters.actions_env import ActionsEnv
 from ..errors import ExitCode, InfraError
 from ..events_supported import DISPATCH_COMMANDS, is_handled
 
 if TYPE_CHECKING:  # an ignored event must start fast: pydantic and rich load only when needed
     from rich.console import Console
 
+    from ..adapters.github.client import GitHub
     from ..config import Config
-    from ..core.github import GitHub
 
 
 def run_event(
@@ -42,7 +42,7 @@ def run_event(
         console.print(f"infra: push to {payload.get('ref')}, not the default branch: ignored")
         return ExitCode.OK
 
-    from ..core.github import GitHub
+    from ..adapters.github.client import GitHub
 
     config = load_config()
     github = GitHub.from_env(env)
@@ -63,7 +63,7 @@ class _Job:
     clock: Callable[[], datetime]
 
     def after_merge(self, sha: str) -> int:
-        from .aftermerge import run_after_merge
+        from ..flows.aftermerge import run_after_merge
 
         return run_after_merge(
             self.config,
@@ -76,7 +76,7 @@ class _Job:
         )
 
     def drift_scan(self) -> int:
-        from .driftscan import run_drift_scan
+        from ..flows.driftscan import run_drift_scan
 
         return run_drift_scan(
             self.config,
@@ -126,7 +126,7 @@ def _workflow_dispatch(job: _Job) -> int:
     names = [] if layer == "all" else [part.strip() for part in layer.split(",") if part.strip()]
     config, env, console = job.config, job.env, job.console
     if command == "plan":
-        from .plan import run_plan
+        from ..flows.plan import run_plan
 
         return run_plan(config, names, env=env, console=console)[0]
     if command == "verify":
@@ -141,11 +141,11 @@ def _workflow_dispatch(job: _Job) -> int:
             )
         return job.after_merge(job.actions.sha)
     if command == "health":
-        from .health import run_health
+        from ..flows.health import run_health
 
         return run_health(config, env=env, console=console).exit_code
     if command == "e2e":
-        from .e2e import run_e2e
+        from ..flows.e2e import run_e2e
 
         return run_e2e(config, None, env=env, console=console).exit_code
     raise InfraError(

@@ -12,9 +12,9 @@ from rich.table import Table
 
 from .. import templates
 from ..config import CONFIG_NAME, Engine, load_config, parse_config
-from ..core.discovery import discover
-from ..core.scaffold import LayerDraft, render_config, shown, workflow_files, write_new_files
 from ..errors import ExitCode, InfraError
+from ..onboarding.discovery import discover
+from ..onboarding.scaffold import LayerDraft, render_config, shown, workflow_files, write_new_files
 
 _HEADER = (
     "Written by `infra init`. Check each layer's name and `order` (layers plan in parallel and",

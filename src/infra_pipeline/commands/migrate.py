@@ -14,10 +14,10 @@ from rich.console import Console
 from rich.markdown import Markdown
 
 from ..config import CONFIG_NAME, parse_config
-from ..core.atlantis import Migration, translate
-from ..core.discovery import TERRAGRUNT_FILE
-from ..core.scaffold import LayerDraft, render_config, shown, workflow_files, write_new_files
 from ..errors import ExitCode, InfraError
+from ..onboarding.atlantis import Migration, translate
+from ..onboarding.discovery import TERRAGRUNT_FILE
+from ..onboarding.scaffold import LayerDraft, render_config, shown, workflow_files, write_new_files
 
 ATLANTIS_FILES = ("atlantis.yaml", "atlantis.yml")
 _SCANNED = (".yaml", ".yml", ".tf", ".hcl", ".json")

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
+from ..adapters.actions_env import workspace_sha
 from ..config import Config
-from ..core import dashboard as dash
-from ..core.actions import workspace_sha
+from ..core.dashboard import steps as dash
 from ..models import LayerRun, Outcome
 
 _NO_COMMIT = "0" * 40

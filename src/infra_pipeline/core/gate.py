@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from ..config import Config, Role
 from ..models import PlanCounts, PlanResult
-from .dashboard_model import Dashboard
+from .dashboard.model import Dashboard
 from .github_models import PullRequest, Review
 
 

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from ..adapters.github.client import GitHub
 from ..config import CONFIG_NAME, Config, Layer, parse_config
 from ..errors import ConfigError, InfraError
-from .github import GitHub
 
 # Top-level keys taken from the base commit.
 POLICY_KEYS: Final = ("permissions", "allow_forks", "apply_requirements", "plan_drafts")

@@ -12,14 +12,14 @@ from typing import Any
 
 from rich.console import Console
 
+from ..adapters.actions_env import ActionsEnv
+from ..adapters.github.client import GitHub
 from ..config import Config, Role
-from ..core import dashboard as dash
-from ..core.actions import ActionsEnv
-from ..core.comments import Command, CommandName, Ignore, Reply, help_text, parse_comment
+from ..core.comment_parser import Command, CommandName, Ignore, Reply, help_text, parse_comment
+from ..core.dashboard import steps as dash
 from ..core.gate import authorize
-from ..core.github import GitHub
 from ..core.policy import policy_at_base
-from ..core.review import LayerSummary
+from ..core.review_prompt import LayerSummary
 from ..errors import ExitCode, InfraError
 from ..models import Outcome
 from .pr_apply import apply_pr, failure_reply
@@ -143,7 +143,7 @@ def _apply(s: Session, cmd: Command, user: str) -> int:
 
 
 def _health(s: Session, cmd: Command, user: str) -> int:
-    from ..commands.health import dashboard_cell, render_markdown, run_health
+    from .health import dashboard_cell, render_markdown, run_health
 
     s.board.update(lambda m: dash.start_stage(m, dash.Stage.HEALTH, s.run_id, s.clock()))
     report = run_health(s.config, env=s.env, console=s.console)
@@ -157,7 +157,7 @@ def _health(s: Session, cmd: Command, user: str) -> int:
 
 
 def _e2e(s: Session, cmd: Command, user: str) -> int:
-    from ..commands.e2e import dashboard_cell, render_markdown, run_e2e
+    from .e2e import dashboard_cell, render_markdown, run_e2e
 
     s.board.update(lambda m: dash.start_stage(m, dash.Stage.E2E, s.run_id, s.clock()))
     report = run_e2e(s.config, cmd.suite, env=s.env, console=s.console)
@@ -171,7 +171,7 @@ def _e2e(s: Session, cmd: Command, user: str) -> int:
 
 
 def _review(s: Session, cmd: Command | None, user: str) -> int:
-    from ..commands.review import dashboard_cell, render_markdown, run_review
+    from .review import dashboard_cell, render_markdown, run_review
 
     m = s.board.update(lambda m: dash.start_stage(m, dash.Stage.REVIEW, s.run_id, s.clock()))
     summaries = [

@@ -6,17 +6,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
 
+from ..adapters.actions_env import require_workspace_at
+from ..adapters.deployments import DeploymentHandle, record_deployment
+from ..adapters.locks import Holder, LockState, now_iso
+from ..adapters.terminal_ui import progress, results_table
+from ..adapters.terraform import TerraformEngine
 from ..config import Layer
-from ..core import dashboard as dash
-from ..core.actions import require_workspace_at
-from ..core.deployments import DeploymentHandle, record_deployment
+from ..core.dashboard import steps as dash
 from ..core.gate import Refusal, apply_targets, check_requirements, check_reviewed, plan_changed
-from ..core.locks import Holder, LockState, now_iso
-from ..core.pipeline import apply_layers, make_engine_factory
-from ..core.terraform import TerraformEngine
 from ..errors import InfraError
 from ..models import LayerRun, Outcome, PlanResult
-from ..ui import progress, results_table
+from .pipeline import apply_layers, make_engine_factory
 from .session import Session
 
 

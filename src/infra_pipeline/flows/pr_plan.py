@@ -5,18 +5,18 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from ..commands.plan import plan_with_progress
-from ..commands.validate import check_layer, ci_verdict, workflow_annotations
+from ..adapters import process
+from ..adapters.actions_env import require_workspace_at
+from ..adapters.locks import Holder
+from ..adapters.terminal_ui import results_table
 from ..config import Layer
-from ..core import dashboard as dash
-from ..core import process
-from ..core.actions import require_workspace_at
 from ..core.changes import LayerSpec, analyse_changes
-from ..core.locks import Holder
+from ..core.dashboard import steps as dash
 from ..errors import ExitCode
 from ..models import LayerRun, Outcome
-from ..ui import results_table
+from .plan import plan_with_progress
 from .session import Session
+from .validate import check_layer, ci_verdict, workflow_annotations
 
 
 def touched_layers(s: Session) -> list[Layer]:

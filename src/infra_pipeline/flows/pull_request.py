@@ -9,11 +9,11 @@ from typing import Any, cast
 
 from rich.console import Console
 
+from ..adapters.actions_env import ActionsEnv
+from ..adapters.github.client import GitHub
+from ..adapters.locks import Locks
 from ..config import Config
-from ..core.actions import ActionsEnv
-from ..core.github import GitHub
 from ..core.github_models import PullRequest, pull_from_json
-from ..core.locks import Locks
 from ..core.policy import policy_at_base
 from ..errors import ExitCode, InfraError
 from .pr_plan import touched_layers, validate_and_plan

@@ -10,14 +10,14 @@ from datetime import UTC, datetime, timedelta
 from rich.console import Console
 from rich.markup import escape
 
+from ..adapters.actions_env import ActionsEnv
+from ..adapters.audit import AuditRecord, emit
+from ..adapters.board import Board
+from ..adapters.github.client import GitHub
+from ..adapters.locks import Locks, now_iso
 from ..config import Config
-from ..core import dashboard as dash
-from ..core.actions import ActionsEnv
-from ..core.audit import AuditRecord, emit
-from ..core.board import Board
-from ..core.github import GitHub
+from ..core.dashboard import steps as dash
 from ..core.github_models import PullRequest, ReactionContent
-from ..core.locks import Locks, now_iso
 
 REPLY_MARKER = "<!-- infra-pipeline -->"
 

@@ -26,7 +26,7 @@ from typing import Any
 
 SOURCE = "@octokit/openapi@23.0.2 generated/api.github.com.json"
 
-# (method, path template) of every REST call `infra_pipeline.core.github` makes.
+# (method, path template) of every REST call `infra_pipeline.adapters.github.client` makes.
 OPERATIONS: list[tuple[str, str]] = [
     ("get", "/repos/{owner}/{repo}/pulls/{pull_number}"),
     ("get", "/repos/{owner}/{repo}/pulls/{pull_number}/files"),

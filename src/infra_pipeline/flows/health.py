@@ -8,10 +8,10 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from ..adapters.probes import HealthReport, ProbeResult, check_health
 from ..config import Config
 from ..core import md
-from ..core.dashboard_model import Status
-from ..core.health import HealthReport, ProbeResult, check_health
+from ..core.dashboard.model import Status
 from ..errors import InfraError
 
 

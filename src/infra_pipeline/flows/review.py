@@ -13,11 +13,12 @@ from typing import Literal, Protocol
 from rich.console import Console
 from rich.text import Text
 
+from ..adapters import llm
 from ..config import Config
-from ..core import llm, md
-from ..core.dashboard_model import Status
+from ..core import md
+from ..core.dashboard.model import Status
 from ..core.redact import redact, secrets_in_env
-from ..core.review import LayerSummary, Prompt, ReviewInput, build_prompt, review_body
+from ..core.review_prompt import LayerSummary, Prompt, ReviewInput, build_prompt, review_body
 from ..errors import ExitCode
 from ..models import Outcome
 

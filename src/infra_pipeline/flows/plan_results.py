@@ -18,7 +18,7 @@ from typing import Final, Literal
 from pydantic import TypeAdapter, ValidationError
 
 from ..config import Config
-from ..core import dashboard as dash
+from ..core.dashboard import steps as dash
 from ..errors import InfraError
 from ..models import LayerRun, Outcome
 from .validate import LayerCheck

@@ -17,9 +17,9 @@ from enum import StrEnum
 from pathlib import Path
 
 from ..config import Config
+from ..core.redact import redact, secrets_in_env
 from ..errors import ExitCode, InfraError
 from . import process
-from .redact import redact, secrets_in_env
 from .usercmd import run_user_command, tail
 
 # A JUnit file bigger than this is not our suite's report; refuse rather than load it.

@@ -31,8 +31,8 @@ from hcl2.utils import SerializationOptions
 from lark.exceptions import LarkError
 
 from ..config import Engine
+from ..core.changes import _local_dir
 from ..errors import InfraError
-from .changes import _local_dir
 from .scaffold import LayerDraft, dependency_order
 
 TERRAGRUNT_FILE = "terragrunt.hcl"

@@ -31,8 +31,10 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
+from infra_pipeline.adapters.github.client import GitHub
 from infra_pipeline.config import Config
-from infra_pipeline.core.dashboard import (
+from infra_pipeline.core.dashboard.render import MARKER
+from infra_pipeline.core.dashboard.steps import (
     Check,
     CheckState,
     Dashboard,
@@ -47,8 +49,6 @@ from infra_pipeline.core.dashboard import (
     running_runs,
     supersede,
 )
-from infra_pipeline.core.dashboard_render import MARKER
-from infra_pipeline.core.github import GitHub
 from infra_pipeline.core.github_models import Comment, StatusState
 from infra_pipeline.errors import InfraError
 

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from .github_models import DeploymentState
+from ..core.github_models import DeploymentState
 
 
 class DeploymentApi(Protocol):

@@ -13,8 +13,8 @@ from rich.markup import escape
 from rich.spinner import Spinner
 from rich.table import Table
 
-from .config import Layer
-from .models import LayerRun, Outcome
+from ..config import Layer
+from ..models import LayerRun, Outcome
 
 OUTCOME_STYLE = {
     Outcome.OK: ("✅", "green"),

@@ -6,11 +6,11 @@ from collections.abc import Mapping, Sequence
 
 from rich.console import Console
 
+from ..adapters.terminal_ui import progress, results_table
 from ..config import Config, Layer
-from ..core.pipeline import exit_code, make_engine_factory, plan_layers, select_layers
 from ..errors import ExitCode
 from ..models import LayerRun
-from ..ui import progress, results_table
+from .pipeline import exit_code, make_engine_factory, plan_layers, select_layers
 
 
 def plan_with_progress(

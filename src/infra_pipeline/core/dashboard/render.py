@@ -21,7 +21,7 @@ from typing import Final
 
 from pydantic import TypeAdapter, ValidationError
 
-from infra_pipeline.core.dashboard_model import (
+from infra_pipeline.core.dashboard.model import (
     Dashboard,
     LayerState,
     PlanRecord,
@@ -29,7 +29,7 @@ from infra_pipeline.core.dashboard_model import (
     Stage,
     Status,
 )
-from infra_pipeline.core.dashboard_view import next_step
+from infra_pipeline.core.dashboard.view import next_step
 from infra_pipeline.core.md import code
 from infra_pipeline.core.plan_text import (
     clean,

@@ -19,9 +19,9 @@ from typing import Any
 import yaml
 
 from .. import templates
+from ..adapters import process
 from ..config import Engine
 from ..errors import InfraError
-from . import process
 
 SCHEMA_URL = "https://infra-pipeline.dev/schema/infra.schema.json"
 _PLAIN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_./-]*$")

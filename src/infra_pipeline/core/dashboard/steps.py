@@ -1,11 +1,10 @@
-"""One commit's dashboard: the model, the pure steps that change it, and its Markdown.
+"""One commit's dashboard: the pure steps that change the model.
 
 The dashboard comment is the pipeline's only memory: a stateless CI job reads it, applies one of
-the steps below and writes it back (`core/board.py`). Callers never set fields by hand: every
-change goes through a step here, which keeps the rows and the `State` of `core/state.py`
-consistent. This module is the one import callers need: it re-exports the model
-(`dashboard_model`), what readers see (`dashboard_view`) and `render`/`parse`
-(`dashboard_render`).
+the steps below and writes it back (`adapters/board.py`). Callers never set fields by hand:
+every change goes through a step here, which keeps the rows and the `State` of
+`state_machine.py` consistent. This module is the one import callers need: it re-exports the
+model (`model`), what readers see (`view`) and `render`/`parse` (`render`).
 """
 
 from __future__ import annotations
@@ -15,7 +14,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Final
 
-from infra_pipeline.core.dashboard_model import (
+from infra_pipeline.core.dashboard.model import (
     Dashboard,
     LayerState,
     PlanRecord,
@@ -25,7 +24,7 @@ from infra_pipeline.core.dashboard_model import (
     Status,
     new_dashboard,
 )
-from infra_pipeline.core.dashboard_render import (
+from infra_pipeline.core.dashboard.render import (
     LIMIT,
     DashboardError,
     marker,
@@ -33,7 +32,8 @@ from infra_pipeline.core.dashboard_render import (
     render,
     write_step_summary,
 )
-from infra_pipeline.core.dashboard_view import (
+from infra_pipeline.core.dashboard.state_machine import Event, State, transition
+from infra_pipeline.core.dashboard.view import (
     APPLY_CONTEXT,
     PLAN_CONTEXT,
     Check,
@@ -42,7 +42,6 @@ from infra_pipeline.core.dashboard_view import (
     next_step,
 )
 from infra_pipeline.core.plan_text import clean, one_line, trim
-from infra_pipeline.core.state import Event, State, transition
 from infra_pipeline.models import ChangeKind, LayerRun, Outcome, PlanResult
 
 __all__ = [

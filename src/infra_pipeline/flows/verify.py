@@ -10,9 +10,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..config import Config
-from ..core.pipeline import select_layers
 from ..errors import ExitCode
 from ..models import LayerRun, Outcome
+from .pipeline import select_layers
 from .plan import plan_with_progress
 
 

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
 
-from infra_pipeline.core.dashboard_model import Dashboard, LayerState, Status
-from infra_pipeline.core.state import State
+from infra_pipeline.core.dashboard.model import Dashboard, LayerState, Status
+from infra_pipeline.core.dashboard.state_machine import State
 from infra_pipeline.models import Outcome
 
 PLAN_CONTEXT: Final = "infra/plan"

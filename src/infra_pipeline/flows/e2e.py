@@ -7,10 +7,10 @@ from collections.abc import Mapping
 from rich.console import Console
 from rich.text import Text
 
+from ..adapters.suites import E2EReport, SuiteStatus, choose_suite, run_suite
 from ..config import Config
 from ..core import md
-from ..core.dashboard_model import Status
-from ..core.e2e import E2EReport, SuiteStatus, choose_suite, run_suite
+from ..core.dashboard.model import Status
 
 _ICON = {
     SuiteStatus.PASSED: "✅",

@@ -1,6 +1,6 @@
 """The typed, immutable model of one commit's dashboard.
 
-Frozen records only; the steps that change a model live in `core/dashboard.py`, which also
+Frozen records only; the steps that change a model live in `core/dashboard/steps.py`, which also
 re-exports everything here so callers import from one place.
 """
 
@@ -14,7 +14,7 @@ from enum import StrEnum
 from typing import Final
 
 from infra_pipeline.config import _LAYER_NAME
-from infra_pipeline.core.state import State
+from infra_pipeline.core.dashboard.state_machine import State
 from infra_pipeline.models import Outcome, PlanCounts
 
 _SHA: Final = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")

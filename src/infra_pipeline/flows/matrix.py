@@ -21,22 +21,22 @@ from typing import Any, cast
 
 from rich.console import Console
 
+from ..adapters.actions_env import ActionsEnv, require_workspace_at, workspace_sha
+from ..adapters.github.client import GitHub
+from ..adapters.locks import Holder
 from ..config import Config
-from ..core import dashboard as dash
-from ..core.actions import ActionsEnv, require_workspace_at, workspace_sha
-from ..core.github import GitHub
+from ..core.dashboard import steps as dash
 from ..core.github_models import PullRequest, pull_from_json
-from ..core.locks import Holder
-from ..core.pipeline import select_layers
 from ..core.policy import policy_at_base
 from ..errors import ExitCode, InfraError
-from ..flows.comment import fingerprints
-from ..flows.pr_plan import full_plans, show_locks, skip_untouched, touched_layers
-from ..flows.pull_request import why_not_planned
-from ..flows.session import Session, utcnow
 from ..models import LayerRun, Outcome
 from . import plan_results
+from .comment import fingerprints
+from .pipeline import select_layers
 from .plan import run_plan
+from .pr_plan import full_plans, show_locks, skip_untouched, touched_layers
+from .pull_request import why_not_planned
+from .session import Session, utcnow
 from .validate import ci_verdict, run_validate
 
 PR_EVENTS = ("pull_request", "issue_comment")

@@ -14,9 +14,9 @@ from datetime import datetime
 from rich.console import Console
 from rich.markup import escape
 
+from ..adapters.actions_env import ActionsEnv
+from ..adapters.github.client import GitHub
 from ..config import Config
-from ..core.actions import ActionsEnv
-from ..core.github import GitHub
 from ..core.github_models import PullRequest, StatusState
 from ..core.reconcile import LayerReport, Verdict
 from ..core.summary import (

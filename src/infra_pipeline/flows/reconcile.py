@@ -18,19 +18,19 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from ..adapters import audit
+from ..adapters.deployments import DeploymentHandle, record_deployment
+from ..adapters.github.client import GitHub
+from ..adapters.locks import MAIN, Holder, Locks, now_iso
+from ..adapters.terminal_ui import progress
+from ..adapters.terraform import ApplyResult, TerraformEngine
 from ..config import Config, Layer
-from ..core import audit
-from ..core.deployments import DeploymentHandle, record_deployment
 from ..core.drift_issues import IssueAction, IssueOp, decide_issue_actions
-from ..core.github import GitHub
-from ..core.locks import MAIN, Holder, Locks, now_iso
-from ..core.pipeline import apply_layers, make_engine_factory
 from ..core.reconcile import Held, LayerReport, Verdict, choose_applies, layer_reports
 from ..core.summary import RunContext
-from ..core.terraform import ApplyResult, TerraformEngine
 from ..errors import InfraError
 from ..models import LayerRun, Outcome, PlanResult
-from ..ui import progress
+from .pipeline import apply_layers, make_engine_factory
 
 STALE_PLAN = "Saved plan is stale"  # Terraform's (and OpenTofu's) refusal of an outdated plan
 

@@ -1,0 +1,2 @@
+"""Off the event path: `infra init` discovery, the Atlantis translation, the scaffold of
+new files."""
