@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from infra_pipeline.adapters.base_config import policy_at_base, repo_path
 from infra_pipeline.adapters.github.client import GitHub
 from infra_pipeline.config import Config, load_config, parse_config
-from infra_pipeline.core.policy import merge_policy, policy_at_base, repo_path
+from infra_pipeline.core.policy import merge_policy
 from infra_pipeline.errors import InfraError
 from prstory import Repo, dashboard_body, git, make_repo, replies
 from standin import GitHubStandIn

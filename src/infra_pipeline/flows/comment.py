@@ -13,12 +13,12 @@ from typing import Any
 from rich.console import Console
 
 from ..adapters.actions_env import ActionsEnv
+from ..adapters.base_config import policy_at_base
 from ..adapters.github.client import GitHub
 from ..config import Config, Role
 from ..core.comment_parser import Command, CommandName, Ignore, Reply, help_text, parse_comment
 from ..core.dashboard import steps as dash
 from ..core.gate import authorize
-from ..core.policy import policy_at_base
 from ..core.review_prompt import LayerSummary
 from ..errors import ExitCode, InfraError
 from ..models import Outcome

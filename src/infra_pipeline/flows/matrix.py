@@ -22,12 +22,12 @@ from typing import Any, cast
 from rich.console import Console
 
 from ..adapters.actions_env import ActionsEnv, require_workspace_at, workspace_sha
+from ..adapters.base_config import policy_at_base
 from ..adapters.github.client import GitHub
 from ..adapters.locks import Holder
 from ..config import Config
 from ..core.dashboard import steps as dash
 from ..core.github_models import PullRequest, pull_from_json
-from ..core.policy import policy_at_base
 from ..errors import ExitCode, InfraError
 from ..models import LayerRun, Outcome
 from . import plan_results

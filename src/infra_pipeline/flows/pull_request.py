@@ -10,11 +10,11 @@ from typing import Any, cast
 from rich.console import Console
 
 from ..adapters.actions_env import ActionsEnv
+from ..adapters.base_config import policy_at_base
 from ..adapters.github.client import GitHub
 from ..adapters.locks import Locks
 from ..config import Config
 from ..core.github_models import PullRequest, pull_from_json
-from ..core.policy import policy_at_base
 from ..errors import ExitCode, InfraError
 from .pr_plan import touched_layers, validate_and_plan
 from .session import Session
