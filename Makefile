@@ -3,6 +3,9 @@ PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# A throwaway PostgreSQL (Terraform's pg state backend) around a command: started on a free
+# loopback port, PG_CONN_STR exported to the command, stopped after it, even on failure or ^C.
+WITH_PG := $(BIN)/python tools/pgcluster.py run --
 
 .PHONY: demo test lint typecheck contracts lockcheck lock docs clean venv
 
@@ -16,7 +19,7 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python examples/demo.py
+	$(WITH_PG) $(BIN)/python examples/demo.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench examples tools
@@ -39,7 +42,7 @@ contracts: $(STAMP)
 	$(BIN)/lint-imports
 
 test: lint typecheck lockcheck contracts
-	$(BIN)/python -m pytest -n 2 -q
+	$(WITH_PG) $(BIN)/python -m pytest -n 2 -q
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build dist
+	rm -rf $(VENV) .pg .pytest_cache .mypy_cache .ruff_cache build dist

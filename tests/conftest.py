@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
 
+import pgstate
 from standin import DEFAULT_REPO, GitHubStandIn
 
 
@@ -33,3 +35,23 @@ def gh_env(standin: GitHubStandIn) -> dict[str, str]:
         "GITHUB_REPOSITORY_OWNER": DEFAULT_REPO.split("/")[0],
         "GITHUB_RUN_ID": "4242",
     }
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[str]:
+    """The PostgreSQL server for Terraform's pg backend: the one `make test` started
+    (`PG_CONN_STR`), else a throwaway one for this pytest process (`tools/pgcluster.py`)."""
+    conn = os.environ.get(pgstate.ENV_VAR)
+    if conn:
+        yield conn
+        return
+    with pgstate.pgcluster().cluster() as started:
+        yield started
+
+
+@pytest.fixture
+def pg_conn_str(pg_server: str) -> Iterator[str]:
+    """A database of this test's own: the pg backend's creation lock is one key per database,
+    so tests sharing a database (even in different schemas) would wait on each other."""
+    with pgstate.scratch_database(pg_server) as conn:
+        yield conn

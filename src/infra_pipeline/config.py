@@ -29,6 +29,8 @@ from .errors import ConfigError
 
 CONFIG_NAME = "infra.yaml"
 _LAYER_NAME = r"^[a-z0-9][a-z0-9_.-]*$"
+# Terraform's `-lock-timeout` takes a Go duration; these are the units that make sense for it.
+_DURATION = r"^[0-9]+(ms|s|m|h)$"
 
 
 class _Strict(BaseModel):
@@ -65,13 +67,23 @@ class Layer(_Strict):
         default=(), description="Extra globs (`**` crosses directories) that touch the layer."
     )
     env: dict[str, str] = Field(default_factory=dict, description="Extra engine environment.")
-    state_key: str | None = Field(default=None, description="Passed as -backend-config=key=…")
+    state_key: str | None = Field(
+        default=None,
+        description="Where the layer's state lives in its backend: -backend-config=key=… (s3, "
+        "azurerm), prefix=… (gcs), schema_name=… (pg).",
+    )
     backend_config: dict[str, str] = Field(
         default_factory=dict, description="More -backend-config pairs; values may use ${ENV}."
     )
     binary: str | None = Field(default=None, description="Engine binary to use for this layer.")
     auto_apply: bool = Field(default=True, description="Apply drift after merge (false: report).")
     timeout: int = Field(default=3600, gt=0, description="Seconds any engine call may take.")
+    lock_timeout: str | None = Field(
+        default=None,
+        pattern=_DURATION,
+        description="How long plan/apply wait for a held state lock (e.g. `5m`); overrides the "
+        "top-level `lock_timeout`.",
+    )
 
 
 class HttpProbe(_Strict):
@@ -177,6 +189,12 @@ class Config(_Strict):
     apply_requirements: tuple[Requirement, ...] = ()
     jobs: int = Field(default=4, ge=1, le=64, description="Layers planned at once.")
     stale_run_minutes: int = Field(default=180, gt=0)
+    lock_timeout: str = Field(
+        default="0s",
+        pattern=_DURATION,
+        description="Terraform's -lock-timeout for every plan and apply (e.g. `5m`): a job waits "
+        "this long for another job's state lock instead of failing at once.",
+    )
     health: dict[str, Probe] = Field(default_factory=dict)
     e2e: dict[str, E2ESuite] = Field(default_factory=dict)
     after_apply_e2e: str | None = Field(default=None, description="Suite run after applies.")
@@ -235,9 +253,13 @@ class Config(_Strict):
         return (self.root / layer.path).resolve()
 
     def role_for(self, command: str) -> Role:
-        """The role a commenter needs for `command` (everything but help needs write)."""
-        default = Role.NONE if command == "help" else Role.WRITE
+        """The role a commenter needs for `command` (by default: help none, force-unlock admin,
+        everything else write)."""
+        default = _DEFAULT_ROLES.get(command, Role.WRITE)
         return self.permissions.get(command, default)
+
+    def lock_timeout_for(self, layer: Layer) -> str:
+        return layer.lock_timeout or self.lock_timeout
 
     @property
     def smoke_suite(self) -> str | None:
@@ -247,7 +269,9 @@ class Config(_Strict):
         return "smoke" if "smoke" in self.e2e else None
 
 
-COMMANDS = ("plan", "apply", "health", "e2e", "review", "help", "unlock")
+COMMANDS = ("plan", "apply", "health", "e2e", "review", "help", "unlock", "force-unlock")
+# Releasing Terraform's state lock by force can let two writers corrupt the state.
+_DEFAULT_ROLES = {"help": Role.NONE, "force-unlock": Role.ADMIN}
 
 
 def find_config(

@@ -1,4 +1,4 @@
-"""Typed records that travel between modules: plan results and per-layer outcomes."""
+"""Typed records that travel between modules: plan results, per-layer outcomes, state locks."""
 
 from __future__ import annotations
 
@@ -100,6 +100,33 @@ class PlanResult:
         )
 
 
+@dataclass(frozen=True)
+class StateLock:
+    """A state lock that stopped (or is holding up) a plan or apply of `layer`."""
+
+    layer: str
+    backend: str  # "pg", "s3", "gcs", "azurerm", "local", ...
+    lock_id: str  # what `infra force-unlock LAYER LOCK_ID` takes
+    who: str = ""
+    operation: str = ""  # "plan", "apply", or Terraform's "OperationTypeApply"
+    created: str = ""  # when it was taken, as the backend reports it
+    path: str = ""
+    version: str = ""
+    info: str = ""
+    run_id: int | None = None  # the workflow run holding it, when the holder says so
+    message: str = ""  # Terraform's "Error message:" line
+
+    def describe(self) -> str:
+        """`held by infra run 101 (apply) since 2026-11-30 14:21:00 UTC, lock ID 1234`."""
+        who = self.who or "an unknown holder"
+        parts = [f"held by {who}"]
+        if self.operation:
+            parts.append(f"({self.operation.removeprefix('OperationType').lower()})")
+        if self.created:
+            parts.append(f"since {self.created}")
+        return " ".join(parts) + f", lock ID `{self.lock_id}`"
+
+
 class Outcome(StrEnum):
     """How one layer's step ended."""
 
@@ -119,3 +146,4 @@ class LayerRun:
     plan: PlanResult | None = None
     error: str = ""
     log: str = field(default="", repr=False)
+    lock: StateLock | None = None  # the state lock that stopped it

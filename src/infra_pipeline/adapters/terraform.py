@@ -20,13 +20,17 @@ from pathlib import Path
 from ..config import Config, Engine, Layer
 from ..core.plan_reader import plan_text, read_diagnostics, read_plan
 from ..core.redact import redact, secrets_in_env
+from ..core.state_lock import ACQUIRING, is_lock_error, parse_lock_error, session_name
 from ..errors import InfraError
-from ..models import Diagnostic, PlanResult
-from . import process
+from ..models import Diagnostic, PlanResult, StateLock
+from . import pg_locks, process
 
 Runner = Callable[..., process.ProcessResult]
 PLANFILE = "infra.tfplan"
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_BACKEND = re.compile(r'^\s*backend\s+"([A-Za-z0-9_]+)"', re.MULTILINE)
+# The -backend-config attribute that says where in the backend a layer's state lives.
+STATE_KEY_ATTRIBUTE = {"pg": "schema_name", "gcs": "prefix", "consul": "path"}
 # Forces the embedded engine even where a binary exists (tests and fresh-machine checks).
 FORCE_EMBEDDED = "INFRA_EMBEDDED_TERRAFORM"
 
@@ -43,6 +47,36 @@ class ApplyResult:
     ok: bool
     output: str
     error: str = ""
+    lock: StateLock | None = None  # the apply could not take the state lock
+
+
+class StateLockedError(InfraError):
+    """A plan could not take the layer's state lock: an expected refusal, not a crash."""
+
+    def __init__(self, lock: StateLock) -> None:
+        super().__init__(
+            f"`{lock.layer}`: the state is locked, {lock.describe()}",
+            f"wait for the holder to finish, or release a stale lock with "
+            f"`infra force-unlock {lock.layer} {lock.lock_id}`",
+        )
+        self.lock = lock
+
+
+def backend_type(workdir: Path) -> str:
+    """The layer's state backend: what `init` recorded, else the `backend` block in its .tf
+    files, else `local`."""
+    recorded = workdir / ".terraform" / "terraform.tfstate"
+    try:
+        kind = json.loads(recorded.read_text()).get("backend", {}).get("type")
+        if isinstance(kind, str) and kind:
+            return kind
+    except (OSError, ValueError, AttributeError):
+        pass  # not initialised yet
+    for tf in sorted(workdir.glob("*.tf")):
+        found = _BACKEND.search(tf.read_text(errors="replace"))
+        if found:
+            return found.group(1)
+    return "local"
 
 
 def resolve_binary(layer: Layer, env: Mapping[str, str]) -> list[str]:
@@ -105,20 +139,80 @@ class TerraformEngine:
         # Terraform masks what the config marks sensitive; this also masks credentials from
         # the job's environment and secret-shaped values in anything that leaves the runner.
         self._secrets = secrets_in_env(self._env)
-        self._on_line = (lambda line: on_line(self._safe(line))) if on_line else None
+        self._sink = on_line
+        self.backend = backend_type(self.workdir)
+        self.lock_timeout = config.lock_timeout_for(layer)
+        self._session = ""  # this call's Postgres application_name (pg backend only)
+
+    def _on_line(self, line: str) -> None:
+        if self._sink is None:
+            return
+        self._sink(self._safe(line))
+        if ACQUIRING in line and self.lock_timeout not in ("0s", "0ms", "0m", "0h"):
+            waiting = self._waiting_for()
+            if waiting is not None:
+                self._sink(f"waiting for the state lock {waiting.describe()}")
+
+    def _waiting_for(self) -> StateLock | None:
+        """Who holds the lock this call is about to wait for (pg only: other backends do not
+        say until the wait is over)."""
+        state = self.pg_state()
+        if state is None:
+            return None
+        try:
+            return pg_locks.holder(state, self.layer.name, exclude_session=self._session)
+        except InfraError:
+            return None  # only a progress line: the plan itself reports a broken backend
 
     def _safe(self, text: str) -> str:
         return redact(text, self._secrets)
 
     def _run(self, *args: str, stream: bool = True) -> process.ProcessResult:
+        # The pg backend's driver reads PGAPPNAME: the session holding a lock names its run.
+        self._session = session_name(self._env.get("GITHUB_RUN_ID"), args[0], self.layer.name)
+        env = {**self._env, "PGAPPNAME": self._session}
         # `show -json` is never streamed: it carries sensitive values in clear text.
         return self._runner(
             [*self._prefix, *args],
             cwd=self.workdir,
-            env=self._env,
+            env=env,
             timeout=self.layer.timeout,
-            on_line=self._on_line if stream else None,
+            on_line=self._on_line if stream and self._sink else None,
         )
+
+    def pg_state(self) -> pg_locks.PgState | None:
+        """Where the layer's state lives, when its backend is `pg`."""
+        if self.backend != "pg":
+            return None
+        pairs = self._backend_pairs()
+        conn = pairs.get("conn_str") or self._env.get("PG_CONN_STR", "")
+        if not conn:
+            return None
+        return pg_locks.PgState(
+            conn_str=conn,
+            schema=pairs.get("schema_name") or pg_locks.DEFAULT_SCHEMA,
+            workspace=self._env.get("TF_WORKSPACE") or "default",
+            env=self._env,
+        )
+
+    def state_lock(self, output: str) -> StateLock | None:
+        """The lock `output` says stopped Terraform, with its holder where the backend can
+        tell (see `core/state_lock.py` for why pg's comes from Postgres)."""
+        if not is_lock_error(output):
+            return None
+        printed = parse_lock_error(output, layer=self.layer.name, backend=self.backend)
+        state = self.pg_state()
+        if state is not None:
+            try:
+                found = pg_locks.holder(state, self.layer.name)
+            except InfraError:
+                found = None
+            if found is not None:
+                return found
+        return printed
+
+    def _lock_args(self) -> list[str]:
+        return [f"-lock-timeout={self.lock_timeout}"]
 
     def _check(self, result: process.ProcessResult, what: str) -> process.ProcessResult:
         if result.cancelled:
@@ -139,13 +233,13 @@ class TerraformEngine:
         return result
 
     def backend_args(self) -> list[str]:
-        pairs = dict(self.layer.backend_config)
+        return [f"-backend-config={key}={value}" for key, value in self._backend_pairs().items()]
+
+    def _backend_pairs(self) -> dict[str, str]:
+        pairs = {key: self._expand(key, value) for key, value in self.layer.backend_config.items()}
         if self.layer.state_key:
-            pairs["key"] = self.layer.state_key
-        args = []
-        for key, value in pairs.items():
-            args.append(f"-backend-config={key}={self._expand(key, value)}")
-        return args
+            pairs[STATE_KEY_ATTRIBUTE.get(self.backend, "key")] = self.layer.state_key
+        return pairs
 
     def _expand(self, key: str, value: str) -> str:
         def sub(match: re.Match[str]) -> str:
@@ -203,10 +297,14 @@ class TerraformEngine:
             "-input=false",
             "-no-color",
             "-detailed-exitcode",
+            *self._lock_args(),
             f"-out={self.planfile}",
             *extra,
         )
         if result.returncode not in (0, 2):
+            lock = None if result.cancelled else self.state_lock(result.output)
+            if lock is not None:
+                raise StateLockedError(lock)
             self._check(result, "terraform plan")
         shown = self._check(
             self._run("show", "-json", "-no-color", str(self.planfile), stream=False), "show"
@@ -223,10 +321,14 @@ class TerraformEngine:
 
     def apply(self, planfile: Path) -> ApplyResult:
         """Apply exactly `planfile`; Terraform itself refuses a planfile that went stale."""
-        result = self._run("apply", "-input=false", "-no-color", str(planfile))
+        result = self._run("apply", "-input=false", "-no-color", *self._lock_args(), str(planfile))
         output = self._safe(result.output)
         if result.returncode == 0 and not result.cancelled:
             return ApplyResult(ok=True, output=output)
+        lock = None if result.cancelled else self.state_lock(result.output)
+        if lock is not None:
+            error = f"the state is locked, {lock.describe()}"
+            return ApplyResult(ok=False, output=output, error=error, lock=lock)
         reason = f"{first_error(output)} ({result.describe()})"
         if result.returncode < 0:
             reason = f"the engine was killed (signal {-result.returncode})"

@@ -17,6 +17,7 @@ from ..flows.pipeline import (
     plan_fresh,
     select_layers,
 )
+from ..flows.plan import print_locks
 from ..models import LayerRun
 
 
@@ -42,4 +43,5 @@ def run_apply(
             console.rule(f"[bold red]{run.layer}[/]")
             console.print(run.error, markup=False, highlight=False)
     console.print(results_table(runs, "Apply"))
+    print_locks(console, runs)
     return exit_code(runs), runs

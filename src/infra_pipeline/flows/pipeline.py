@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from ..adapters import process
-from ..adapters.terraform import ApplyResult, TerraformEngine
+from ..adapters.terraform import ApplyResult, StateLockedError, TerraformEngine
 from ..config import Config, Layer
 from ..errors import ExitCode, InfraError
 from ..models import LayerRun, Outcome, PlanResult
@@ -72,6 +72,7 @@ def plan_layers(
                 Outcome.FAILED,
                 time.monotonic() - started,
                 error=exc.message,
+                lock=exc.lock if isinstance(exc, StateLockedError) else None,
             )
         on_done(run)
         return run
@@ -110,7 +111,11 @@ def apply_layers(
             plan = plan_for(layer, engine)
         except InfraError as exc:
             run = LayerRun(
-                layer.name, Outcome.FAILED, time.monotonic() - started, error=exc.message
+                layer.name,
+                Outcome.FAILED,
+                time.monotonic() - started,
+                error=exc.message,
+                lock=exc.lock if isinstance(exc, StateLockedError) else None,
             )
         else:
             if plan.has_changes and plan.planfile is not None:
@@ -126,6 +131,7 @@ def apply_layers(
                 plan=plan,
                 error=result.error,
                 log=result.output,
+                lock=result.lock,
             )
         failed = run.outcome is Outcome.FAILED
         runs.append(run)

@@ -8,6 +8,7 @@ from rich.console import Console
 
 from ..adapters.terminal_ui import progress, results_table
 from ..config import Config, Layer
+from ..core.state_lock import what_to_do
 from ..errors import ExitCode
 from ..models import LayerRun
 from .pipeline import exit_code, make_engine_factory, plan_layers, select_layers
@@ -50,4 +51,16 @@ def run_plan(
             console.rule(f"[bold]{run.layer}[/] {run.plan.counts.short()}")
             console.print(run.plan.text, markup=False, highlight=False)
     console.print(results_table(runs, "Plan"))
+    print_locks(console, runs)
     return exit_code(runs, detailed=detailed_exitcode), runs
+
+
+def print_locks(console: Console, runs: Sequence[LayerRun]) -> None:
+    """Each state lock that stopped a layer, with what to do about it."""
+    locks = [run.lock for run in runs if run.lock is not None]
+    for lock in locks:
+        console.print(
+            f"🔒 {lock.layer}: the state is locked, {lock.describe()}", markup=False, soft_wrap=True
+        )
+    for line in what_to_do(locks) if locks else ():
+        console.print(f"  → {line}", markup=False, highlight=False, soft_wrap=True)
