@@ -153,8 +153,15 @@ def stop(workdir: Path) -> None:
     if (data / "postmaster.pid").exists():
         subprocess.run(
             _as_server_user(
-                [str(server_bindir() / "pg_ctl"), "stop", "--silent", "-m", "immediate", "-D"]
-                + [str(data)]
+                [
+                    str(server_bindir() / "pg_ctl"),
+                    "stop",
+                    "--silent",
+                    "-m",
+                    "immediate",
+                    "-D",
+                    str(data),
+                ]
             ),
             check=False,
         )
