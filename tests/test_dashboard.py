@@ -7,7 +7,6 @@ import re
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
-from pathlib import Path
 
 import cmarkgfm
 import pytest
@@ -283,15 +282,23 @@ def test_ten_thousand_resources_fit_in_one_comment() -> None:
     assert again.layer("platform").record.counts == big.counts  # type: ignore[union-attr]
 
 
-def test_job_summary_has_the_dashboard_and_the_full_plan(tmp_path: Path) -> None:
+def test_job_summary_has_the_dashboard_and_the_full_plan() -> None:
     m = planned(fresh(), plan("platform", ("a.b", ChangeKind.CREATE), text=NASTY))
-    summary = tmp_path / "summary.md"
-    summary.write_text("earlier step\n")
-    d.write_step_summary(m, {"platform": NASTY + "\n" + "x\n" * 5000}, summary)
-    text = summary.read_text()
-    assert text.startswith("earlier step\n<!-- infra-dashboard:a1b2c3d -->")
+    text = d.step_summary(m, {"platform": NASTY + "\n" + "x\n" * 5000})
+    assert text.startswith("<!-- infra-dashboard:a1b2c3d -->")
     assert "### platform" in text and text.count("\n x") >= 5000
     assert_well_formed(m, d.render(m))
+
+
+def test_job_summary_of_huge_plans_stays_under_githubs_limit() -> None:
+    # GitHub drops a step summary above 1 MiB: three 600 kB plans must be trimmed to fit.
+    huge = "\n".join(f"  + resource_{i} = {'v' * 40}" for i in range(12_000))
+    plans = {name: huge for name in ("network", "cluster", "platform")}
+    text = d.step_summary(None, plans)
+    assert len(huge) * 3 > 1_500_000
+    assert len(text.encode()) < 1_000_000
+    assert all(f"### {name}" in text for name in plans)
+    assert "full output in the job log" in text
 
 
 # -- steps and the state machine ------------------------------------------------------------------

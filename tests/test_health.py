@@ -34,7 +34,6 @@ from infra_pipeline.errors import ExitCode, InfraError
 from infra_pipeline.flows.health import (
     dashboard_cell,
     render_markdown,
-    render_terminal,
     run_health,
 )
 
@@ -203,7 +202,7 @@ def test_secret_header_comes_from_env_and_is_never_printed(server, tmp_path):
     assert state.seen_auth == [f"Bearer {SECRET}"]  # the service did get the token
     (result,) = report.results
     assert not result.ok and "got 401" in result.detail
-    for text in (out.getvalue(), render_markdown(report), render_terminal(report), result.detail):
+    for text in (out.getvalue(), render_markdown(report), result.detail):
         assert SECRET not in text
     assert "api" in out.getvalue()
 

@@ -68,17 +68,6 @@ def summary(report: E2EReport, *, duration: bool = True) -> str:
     return f"{head} in {report.duration:.0f}s" if duration else head
 
 
-def render_terminal(report: E2EReport) -> str:
-    lines = [summary(report)]
-    if report.junit is not None:
-        lines += [
-            f"  ✗ {f.name}" + (f": {f.message}" if f.message else "") for f in report.junit.failures
-        ]
-    if report.note:
-        lines.append(f"  ({report.note})")
-    return "\n".join(lines)
-
-
 def render_markdown(report: E2EReport) -> str:
     """The PR reply: verdict, failed tests, and the output's tail when it helps."""
     parts = [f"### 🧪 E2E: {_ICON[report.status]} {md.cell(summary(report))}"]

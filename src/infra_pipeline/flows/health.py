@@ -44,14 +44,6 @@ def _table(report: HealthReport) -> Table:
     return table
 
 
-def render_terminal(report: HealthReport, width: int = 100) -> str:
-    """The result table as plain text (logs, job summaries without Markdown)."""
-    console = Console(width=width, no_color=True, color_system=None, record=True)
-    with console.capture():
-        console.print(_table(report))
-    return console.export_text()
-
-
 def render_markdown(report: HealthReport) -> str:
     """The PR reply: a headline, then one table row per probe."""
     failed = report.failed

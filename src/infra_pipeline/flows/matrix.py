@@ -117,7 +117,7 @@ def plan_to_results(
         )
         path = plan_results.write(results_dir, result)
         console.print(f"infra: {check.layer}: {result.outcome} → {path}", markup=False)
-    actions.append_summary(full_plans(runs))
+    actions.append_summary(dash.step_summary(None, full_plans(runs)))
     return code, runs
 
 

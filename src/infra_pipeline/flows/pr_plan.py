@@ -71,8 +71,7 @@ def validate_and_plan(
         return show_locks(m, held, s.pr.number)
 
     m = s.board.update(record)
-    s.publish(m)
-    s.actions.append_summary(full_plans(runs))
+    s.actions.append_summary(dash.step_summary(m, full_plans(runs)))
     failed = any(r.outcome is Outcome.FAILED for r in runs)
     return (ExitCode.FAILURE if failed else ExitCode.OK), m
 
@@ -108,12 +107,12 @@ def show_locks(m: dash.Dashboard, held: Mapping[str, Holder], pr: int) -> dash.D
     return m
 
 
-def full_plans(runs: Sequence[LayerRun]) -> str:
-    """Every plan in full, for the job summary (the dashboard shortens long ones)."""
-    parts = []
+def full_plans(runs: Sequence[LayerRun]) -> dict[str, str]:
+    """Every plan in full by layer, for the job summary (the dashboard shortens long ones)."""
+    plans = {}
     for run in runs:
         if run.plan is not None:
-            parts.append(f"### Plan: {run.layer}\n\n```\n{run.plan.text}\n```")
+            plans[run.layer] = run.plan.text
         elif run.error:
-            parts.append(f"### Plan: {run.layer} failed\n\n```\n{run.error}\n```")
-    return "\n\n".join(parts)
+            plans[f"{run.layer} failed"] = run.error
+    return plans

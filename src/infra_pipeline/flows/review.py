@@ -96,12 +96,6 @@ def run_review(
     return ReviewResult(Outcome.OK, body=body, model=settings.model, prompt=prompt)
 
 
-def render_terminal(result: ReviewResult) -> str:
-    if result.outcome is Outcome.OK:
-        return result.body
-    return f"AI review {result.outcome.value}: {result.reason}"
-
-
 def render_markdown(result: ReviewResult) -> str:
     """The reply for a skipped or failed review (a posted review speaks for itself)."""
     if result.outcome is Outcome.OK:

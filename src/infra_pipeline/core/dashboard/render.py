@@ -16,7 +16,6 @@ import re
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC
-from pathlib import Path
 from typing import Final
 
 from pydantic import TypeAdapter, ValidationError
@@ -244,15 +243,16 @@ def _plan_text(lines: list[str], name: str) -> str:
     raise DashboardError(f"the plan of {name} is not a diff block")
 
 
-def write_step_summary(m: Dashboard, full_plans: Mapping[str, str], path: Path) -> None:
-    """Append the dashboard and every layer's full plan to the job summary
-    (`$GITHUB_STEP_SUMMARY`), within GitHub's 1 MiB limit for it."""
-    parts = [render(m), "## Full plans", ""]
+def step_summary(m: Dashboard | None, full_plans: Mapping[str, str]) -> str:
+    """The job summary (`$GITHUB_STEP_SUMMARY`): the dashboard when there is one, then every
+    layer's full plan, each trimmed so the whole stays within GitHub's 1 MiB limit for it (a
+    summary above it is dropped)."""
+    parts = [render(m)] if m is not None else []
+    parts += ["## Full plans", ""]
     budget = (SUMMARY_LIMIT - size("\n".join(parts))) // max(len(full_plans), 1) - 200
     for name, text in full_plans.items():
         shown = trim(clean(text), budget, "the job log")
         lines = to_diff(shown)
         fence = fence_for(lines)
         parts += [f"### {name}", "", f"{fence}diff", *lines, fence, ""]
-    with path.open("a", encoding="utf-8") as out:
-        out.write("\n".join(parts) + "\n")
+    return "\n".join(parts)

@@ -30,7 +30,7 @@ from infra_pipeline.core.dashboard.render import (
     marker,
     parse,
     render,
-    write_step_summary,
+    step_summary,
 )
 from infra_pipeline.core.dashboard.state_machine import Event, State, transition
 from infra_pipeline.core.dashboard.view import (
@@ -79,8 +79,8 @@ __all__ = [
     "start_apply",
     "start_plan",
     "start_stage",
+    "step_summary",
     "supersede",
-    "write_step_summary",
 ]
 
 # Destroyed/replaced addresses kept by name; the rest are counted (the plan text has them all).
