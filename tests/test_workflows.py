@@ -26,7 +26,8 @@ from infra_pipeline.events_supported import (
 )
 
 BIN = Path(sys.executable).parent
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "homelab"
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "examples" / "homelab"
 PR_JOB_EVENTS = ("ci.yml", "ci-matrix.yml")  # the two variants of the one entry workflow
 
 
@@ -37,11 +38,22 @@ def _tool(name: str) -> str:
     return found
 
 
-def _rendered(tmp_path: Path) -> list[Path]:
+def _with_the_action(repo: Path) -> None:
+    """This repository's action beside the workflows, so that actionlint checks every `with:`
+    against its inputs (it cannot read a remote action)."""
+    shutil.copy(ROOT / "action.yml", repo / "action.yml")
+    shutil.copytree(ROOT / "action", repo / "action")
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+
+
+def _rendered(tmp_path: Path, action: str = "./") -> list[Path]:
     """Every template as `infra init` would write it, in a repository layout."""
     workflows = tmp_path / ".github" / "workflows"
     workflows.mkdir(parents=True)
-    values = templates.TemplateValues(default_branch="main", config_path="infra/infra.yaml")
+    _with_the_action(tmp_path)
+    values = templates.TemplateValues(
+        default_branch="main", config_path="infra/infra.yaml", action=action
+    )
     paths = []
     for name in templates.NAMES:
         path = workflows / name
@@ -51,7 +63,7 @@ def _rendered(tmp_path: Path) -> list[Path]:
 
 
 def _load(name: str) -> dict[Any, Any]:
-    data = yaml.safe_load(templates.render(name, templates.TemplateValues(version="1.2.3")))
+    data = yaml.safe_load(templates.render(name, templates.TemplateValues()))
     data["on"] = data.pop(True)  # PyYAML reads the bare key `on` as the boolean True
     return data
 
@@ -70,7 +82,8 @@ def test_actionlint_accepts_what_init_writes_for_the_example(tmp_path: Path) -> 
     repo = tmp_path / "homelab"
     shutil.copytree(EXAMPLE, repo, ignore=shutil.ignore_patterns(".terraform", "*.tfstate*"))
     (repo / "infra.yaml").unlink()
-    init_repo(repo, force=False, console=Console(file=io.StringIO()))
+    _with_the_action(repo)
+    init_repo(repo, force=False, console=Console(file=io.StringIO()), action="./")
     files = sorted((repo / ".github" / "workflows").glob("*.yml"))
 
     result = subprocess.run(
@@ -85,7 +98,8 @@ def test_actionlint_accepts_what_init_writes_for_the_example(tmp_path: Path) -> 
 
 
 def test_zizmor_finds_nothing_at_medium_severity_or_above(tmp_path: Path) -> None:
-    _rendered(tmp_path)
+    # As a team pins it: the action by commit, with its version as a comment.
+    _rendered(tmp_path, action=f"{templates.ACTION_REPOSITORY}@{'0123abcd' * 5}")
     result = subprocess.run(
         [
             _tool("zizmor"),
@@ -93,6 +107,7 @@ def test_zizmor_finds_nothing_at_medium_severity_or_above(tmp_path: Path) -> Non
             "--format=json",
             "--min-severity=medium",
             str(tmp_path / ".github" / "workflows"),
+            str(ROOT / "action.yml"),
         ],
         capture_output=True,
         text=True,
@@ -103,19 +118,23 @@ def test_zizmor_finds_nothing_at_medium_severity_or_above(tmp_path: Path) -> Non
     assert result.returncode == 0, result.stderr
 
 
-@pytest.mark.parametrize("name", templates.NAMES)
+@pytest.mark.parametrize("name", [*templates.NAMES, "action.yml"])
 def test_each_accepted_zizmor_finding_says_why(name: str) -> None:
-    lines = templates.raw(name).splitlines()
+    text = (ROOT / name).read_text() if name == "action.yml" else templates.raw(name)
+    lines = text.splitlines()
     for number, line in enumerate(lines):
         if "zizmor: ignore[" in line:
             assert lines[number - 1].lstrip().startswith("#"), f"{name}:{number + 1} needs a why"
 
 
-@pytest.mark.parametrize("name", templates.NAMES)
+@pytest.mark.parametrize("name", [*templates.NAMES, "action.yml"])
 def test_every_action_is_pinned_to_a_commit_with_its_version(name: str) -> None:
-    uses = re.findall(r"^\s*(?:- )?uses: (\S+)(.*)", templates.raw(name), re.MULTILINE)
+    text = (ROOT / name).read_text() if name == "action.yml" else templates.raw(name)
+    uses = re.findall(r"^\s*(?:- )?uses: (\S+)(.*)", text, re.MULTILINE)
     assert uses
     for action, comment in uses:
+        if action == "__INFRA_ACTION__":
+            continue  # infra init writes the tag, or `--action OWNER/REPO@SHA` (see below)
         assert re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", action), action
         assert re.fullmatch(r" # v\d+(\.\d+)*", comment), f"{action}: no version comment"
 
@@ -187,3 +206,27 @@ def test_the_scale_out_variant_fans_out_per_layer() -> None:
     assert 'infra plan "$LAYER"' in jobs["plan"]["steps"][-2]["run"]
     assert jobs["dashboard"]["needs"] == ["layers", "plan"]
     assert jobs["dashboard"]["steps"][-1]["run"].startswith("infra dashboard refresh")
+
+
+def test_init_writes_the_action_at_the_installed_version_or_the_commit_asked_for() -> None:
+    version = templates.package_version()
+    default = templates.render(templates.CI, templates.TemplateValues())
+    assert f"      - uses: {templates.ACTION_REPOSITORY}@v{version}\n" in default
+    sha = "0123abcd" * 5
+    pinned = templates.render(templates.CI, templates.TemplateValues(action=f"me/infra@{sha}"))
+    assert f"      - uses: me/infra@{sha} # v{version}\n" in pinned
+
+
+def test_the_short_workflow_is_checkout_and_one_step_of_the_action() -> None:
+    (job,) = _load(templates.CI)["jobs"].values()
+    uses = [step.get("uses", "").split("@")[0] for step in job["steps"]]
+    assert uses == ["actions/checkout", templates.ACTION_REPOSITORY]
+    assert "id-token: write" in templates.raw(templates.CI)  # the OIDC option, commented
+
+
+def test_the_action_interpolates_no_expression_into_a_shell_script() -> None:
+    action = yaml.safe_load((ROOT / "action.yml").read_text())
+    assert action["runs"]["using"] == "composite"
+    for step in action["runs"]["steps"]:
+        assert "${{" not in step.get("run", ""), step.get("name", step)
+    assert set(action["outputs"]) == {"layers", "changed"}

@@ -367,6 +367,18 @@ def init(
     workflows_only: Annotated[
         bool, typer.Option("--workflows-only", help="Only (re)write the workflows.")
     ] = False,
+    long: Annotated[
+        bool, typer.Option("--long", help="Write ci.yml with every step spelled out.")
+    ] = False,
+    action: Annotated[
+        str,
+        typer.Option(
+            "--action",
+            help="The GitHub Action as OWNER/REPO@REF (a fork, or a commit SHA; "
+            "default: the installed version's tag).",
+            metavar="OWNER/REPO@REF",
+        ),
+    ] = "",
 ) -> None:
     """Find the root modules, propose layers, write infra.yaml, ci.yml and docs.yml."""
     from .commands.init import init_repo
@@ -381,6 +393,8 @@ def init(
             default_branch=default_branch,
             workflows_only=workflows_only,
             env=c.env,
+            long=long,
+            action=action,
         )
     )
 
@@ -429,6 +443,14 @@ def config_show(ctx: typer.Context) -> None:
     data = config.model_dump(mode="json", exclude_defaults=False)
     c.console.print(f"# {config.root / 'infra.yaml'}", markup=False)
     c.console.print(yaml.safe_dump(data, sort_keys=False), markup=False)
+
+
+@config_app.command("engines")
+def config_engines(ctx: typer.Context) -> None:
+    """Print the engines the layers use, one a line (the GitHub Action installs these)."""
+    config = _ctx(ctx).config()
+    used = sorted({layer.engine.value for layer in config.ordered_layers})
+    sys.stdout.write("".join(f"{name}\n" for name in used))
 
 
 @config_app.command("schema")

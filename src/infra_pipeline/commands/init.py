@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from .. import templates
-from ..config import CONFIG_NAME, Engine, load_config, parse_config
+from ..config import CONFIG_NAME, load_config, parse_config
 from ..errors import ExitCode, InfraError
 from ..onboarding.discovery import discover
 from ..onboarding.scaffold import LayerDraft, render_config, shown, workflow_files, write_new_files
@@ -39,12 +39,15 @@ def init_repo(
     default_branch: str | None = None,
     workflows_only: bool = False,
     env: Mapping[str, str] = os.environ,
+    long: bool = False,
+    action: str = "",
 ) -> int:
     """Write infra.yaml into `directory` and the workflows into its repository's root.
 
     Nothing is written when any target exists, unless `force`; `matrix` writes the scale-out
-    variant of ci.yml; `workflows_only` keeps the existing infra.yaml (to upgrade the
-    workflows after installing a new version).
+    variant of ci.yml and `long` the one with every step spelled out; `action` is the GitHub
+    Action's OWNER/REPO@REF (default: the installed version's tag); `workflows_only` keeps
+    the existing infra.yaml (to upgrade the workflows after installing a new version).
     """
     directory = directory.resolve()
     if not directory.is_dir():
@@ -53,14 +56,26 @@ def init_repo(
     if workflows_only:
         load_config(config_file)  # the workflows must serve a config that loads
         workflows = workflow_files(
-            config_file, matrix=matrix, default_branch=default_branch, env=env
+            config_file,
+            matrix=matrix,
+            default_branch=default_branch,
+            env=env,
+            long=long,
+            action=action,
         )
         _print_written(console, workflows.root, write_new_files(workflows.files, force=force))
         return ExitCode.OK
     found = discover(directory)
     text = render_config(found.layers, header=_HEADER) + _FOOTER
     parse_config(text, config_file)  # what we write must load
-    workflows = workflow_files(config_file, matrix=matrix, default_branch=default_branch, env=env)
+    workflows = workflow_files(
+        config_file,
+        matrix=matrix,
+        default_branch=default_branch,
+        env=env,
+        long=long,
+        action=action,
+    )
     root, values = workflows.root, workflows.values
     written = write_new_files({config_file: text, **workflows.files}, force=force)
     # docs.yml builds with mkdocs: give a repository without a site a first page, but never
@@ -100,14 +115,12 @@ def _report(
     steps = [
         f"Review {values.config_path}: layer names, `order`, and `watch` for files outside "
         "a layer.",
-        "Add your cloud credentials to the `infra event` step of .github/workflows/ci.yml "
-        "(prefer OIDC).",
+        "Add your cloud credentials to .github/workflows/ci.yml: OIDC (uncomment "
+        "`id-token: write` and the login step) or secrets in the action's `env:`.",
         f"Commit, push a branch and open a pull request against `{values.default_branch}`: "
         "the dashboard appears and `/plan` runs by itself.",
         "Comment `/help` on the pull request to see every command.",
     ]
-    if any(layer.engine is Engine.TERRAGRUNT for layer in layers):
-        steps.insert(1, "Set the repository variable INFRA_TERRAGRUNT_VERSION (a release number).")
     if (root / "atlantis.yaml").is_file() or (root / "atlantis.yml").is_file():
         steps.insert(
             0,

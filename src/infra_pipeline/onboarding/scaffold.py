@@ -133,17 +133,26 @@ class Workflows:
 
 
 def workflow_files(
-    config_file: Path, *, matrix: bool, default_branch: str | None, env: Mapping[str, str]
+    config_file: Path,
+    *,
+    matrix: bool,
+    default_branch: str | None,
+    env: Mapping[str, str],
+    long: bool = False,
+    action: str = "",
 ) -> Workflows:
-    """ci.yml (or its scale-out variant) and docs.yml for the repository holding config_file."""
+    """ci.yml (short, `long`, or the scale-out `matrix` variant) and docs.yml for the
+    repository holding config_file; `action` is the GitHub Action's OWNER/REPO@REF."""
     top = _git(["rev-parse", "--show-toplevel"], config_file.parent, env)
     root = Path(top).resolve() if top else config_file.parent
     values = templates.TemplateValues(
         default_branch=default_branch or _default_branch(root, env),
         config_path=config_file.relative_to(root).as_posix(),
+        action=action,
     )
     workflows = root / ".github" / "workflows"
-    ci = templates.render(templates.CI_MATRIX if matrix else templates.CI, values)
+    variant = templates.CI_MATRIX if matrix else templates.CI_LONG if long else templates.CI
+    ci = templates.render(variant, values)
     docs = templates.render(templates.DOCS, values)
     files = {workflows / "ci.yml": ci, workflows / "docs.yml": docs}
     return Workflows(root, values, files)

@@ -1,9 +1,10 @@
 """The workflows `infra init` writes into a repository, shipped inside the package.
 
 The files are real workflows with three placeholders, so that actionlint and zizmor can check
-them as shipped: `__DEFAULT_BRANCH__`, `__INFRA_VERSION__` (the installed package's version,
-so CI runs the same `infra` that wrote the files) and `__INFRA_CONFIG__` (infra.yaml's path
-from the repository root).
+them as shipped: `__DEFAULT_BRANCH__`, `__INFRA_ACTION__` (the infra-pipeline GitHub Action,
+`OWNER/infra-pipeline@REF`: by default the tag of the installed version, so CI runs the same
+`infra` that wrote the files) and `__INFRA_CONFIG__` (infra.yaml's path from the repository
+root).
 """
 
 from __future__ import annotations
@@ -13,16 +14,29 @@ from dataclasses import dataclass
 from importlib import metadata, resources
 
 CI = "ci.yml"
+CI_LONG = "ci-long.yml"
 CI_MATRIX = "ci-matrix.yml"
 DOCS = "docs.yml"
-NAMES = (CI, CI_MATRIX, DOCS)
+NAMES = (CI, CI_LONG, CI_MATRIX, DOCS)
+# Where the action lives on GitHub; `infra init --action OWNER/REPO@REF` uses another copy
+# (a fork, a mirror on GitHub Enterprise Server, or a commit SHA instead of the tag).
+ACTION_REPOSITORY = "infra-pipeline/infra-pipeline"
 
 
 @dataclass(frozen=True)
 class TemplateValues:
     default_branch: str = "main"
-    version: str = ""  # empty: the installed version
+    action: str = ""  # OWNER/REPO@REF; empty: ACTION_REPOSITORY at the installed version's tag
     config_path: str = "infra.yaml"
+
+    def action_ref(self) -> str:
+        """`OWNER/REPO@REF`, with the version as a comment when REF is a commit SHA."""
+        if not self.action:
+            return f"{ACTION_REPOSITORY}@v{package_version()}"
+        ref = self.action.rpartition("@")[2]
+        if len(ref) == 40 and all(c in "0123456789abcdef" for c in ref):
+            return f"{self.action} # v{package_version()}"
+        return self.action
 
 
 def raw(name: str) -> str:
@@ -36,7 +50,7 @@ def render(name: str, values: TemplateValues) -> str:
     return (
         raw(name)
         .replace("__DEFAULT_BRANCH__", values.default_branch)
-        .replace("__INFRA_VERSION__", values.version or package_version())
+        .replace("__INFRA_ACTION__", values.action_ref())
         # The placeholder sits in a double-quoted YAML string, whose escapes are JSON's.
         .replace("__INFRA_CONFIG__", json.dumps(values.config_path)[1:-1])
     )
