@@ -110,3 +110,42 @@ def require_workspace_at(root: Path, head_sha: str) -> None:
             "check out the PR head in the workflow: actions/checkout with "
             "`ref: ${{ github.event.pull_request.head.sha }}` (see `infra init`'s ci.yml)",
         )
+
+
+# Workflow commands (https://docs.github.com/actions/reference/workflow-commands): how the
+# runner reads `::group::`, `::error …::` and `::add-mask::` lines from a step's output.
+
+
+def _data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _property(text: str) -> str:
+    return _data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def in_actions(env: Mapping[str, str]) -> bool:
+    return env.get("GITHUB_ACTIONS") == "true"
+
+
+def group(title: str) -> str:
+    return f"::group::{_data(title)}"
+
+
+END_GROUP = "::endgroup::"
+
+
+def annotation(
+    severity: str, message: str, *, title: str, file: str | None = None, line: int | None = None
+) -> str:
+    """`::error file=…,line=…,title=…::message`, escaped as the runner expects."""
+    props = [f"file={_property(file)}"] if file else []
+    props += [f"line={line}"] if file and line else []
+    props.append(f"title={_property(title)}")
+    return f"::{severity} {','.join(props)}::{_data(message)}"
+
+
+def mask_commands(values: set[str]) -> list[str]:
+    """`::add-mask::` lines for secret values; the runner masks a value line by line."""
+    parts = {part.strip() for value in values for part in value.splitlines()}
+    return [f"::add-mask::{part}" for part in sorted(parts) if len(part) >= 4]

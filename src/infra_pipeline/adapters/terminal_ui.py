@@ -1,10 +1,17 @@
-"""Terminal output: a live progress view while Terraform works, and a result table per run."""
+"""Terminal output: a live progress view while Terraform works, and a result table per run.
+
+In GitHub Actions the view writes workflow commands instead: each layer's log is a
+`::group::` (one streams live; a layer planned alongside it is written whole when it ends),
+a failed layer becomes `::error` annotations at the file and line Terraform names, and the
+step outputs `layers` and `changed` are set when the view closes.
+"""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
 from rich.console import Console, Group
@@ -14,7 +21,9 @@ from rich.spinner import Spinner
 from rich.table import Table
 
 from ..config import Layer
+from ..core.diagnostics import read_diagnostics
 from ..models import LayerRun, Outcome
+from . import actions_env as gha
 
 OUTCOME_STYLE = {
     Outcome.OK: ("✅", "green"),
@@ -27,7 +36,7 @@ OUTCOME_STYLE = {
 class Progress:
     """Shows each layer's state and latest Terraform line; in a log (no TTY) prints the lines."""
 
-    def __init__(self, console: Console, verb: str) -> None:
+    def __init__(self, console: Console, verb: str, env: Mapping[str, str] | None = None) -> None:
         self._console = console
         self._verb = verb
         self._lock = threading.Lock()
@@ -35,16 +44,35 @@ class Progress:
         self._started: dict[str, float] = {}
         self._done: dict[str, LayerRun] = {}
         self._live: Live | None = None
+        self._env: Mapping[str, str] = env or {}
+        self._actions = gha.in_actions(self._env)
+        self._paths: dict[str, str] = {}
+        self._logs: dict[str, list[str]] = {}  # each layer's lines, for groups and annotations
+        self._open: str | None = None  # the layer whose group streams now
+        self._waiting: list[str] = []  # layers that ended while another group streamed
 
     def start(self, layer: Layer) -> None:
         with self._lock:
             self._started[layer.name] = time.monotonic()
             self._last[layer.name] = f"{self._verb}…"
+            self._paths[layer.name] = layer.path
+            self._logs[layer.name] = []
+            if self._actions:
+                if self._open is None:
+                    self._open = layer.name
+                    self._write(gha.group(f"{layer.name}: {self._verb}"))
+                return
         if self._live is None:
             self._console.print(f"[bold]{layer.name}[/]: {self._verb}…", highlight=False)
         self._refresh()
 
     def line(self, layer: str, text: str) -> None:
+        if self._actions:
+            with self._lock:
+                self._logs.setdefault(layer, []).append(text)
+                if layer == self._open:
+                    self._write(text)
+            return
         if not text.strip():
             return
         with self._lock:
@@ -60,7 +88,77 @@ class Progress:
     def done(self, run: LayerRun) -> None:
         with self._lock:
             self._done[run.layer] = run
+            if self._actions:
+                self._done_in_actions(run)
         self._refresh()
+
+    def _done_in_actions(self, run: LayerRun) -> None:
+        if run.layer != self._open:
+            if run.layer in self._logs:
+                self._waiting.append(run.layer)  # written whole when the open group ends
+            else:
+                self._ended(run)  # skipped before it started: one line, no group
+            return
+        self._write(gha.END_GROUP)
+        self._ended(run)
+        self._open = None
+        for name in self._waiting:
+            self._write(gha.group(f"{name}: {self._verb}"))
+            self._write_lines(self._logs[name])
+            self._write(gha.END_GROUP)
+            self._ended(self._done[name])
+        self._waiting.clear()
+        running = [name for name in self._logs if name not in self._done]
+        if running:
+            self._open = running[0]
+            self._write(gha.group(f"{self._open}: {self._verb}"))
+            self._write_lines(self._logs[self._open])
+
+    def _ended(self, run: LayerRun) -> None:
+        """The layer's result outside its group, and its errors as annotations."""
+        icon, _ = OUTCOME_STYLE[run.outcome]
+        counts = f" {run.plan.counts.short()}" if run.plan else ""
+        self._write(f"{icon} {run.layer}: {run.outcome.value}{counts}")
+        if run.outcome is not Outcome.FAILED:
+            return
+        title = f"infra: {self._verb} {run.layer} failed"
+        log = "\n".join(self._logs.get(run.layer, [])) or run.log or run.error
+        found = read_diagnostics(log)
+        base = self._paths.get(run.layer, "").rstrip("/")
+        for diag in found:
+            message = f"{diag.summary}: {diag.detail}" if diag.detail else diag.summary
+            path = f"{base}/{diag.filename}" if base and diag.filename else diag.filename
+            self._write(gha.annotation("error", message, title=title, file=path, line=diag.line))
+        if not found:
+            reason = run.error.splitlines()[0] if run.error else "failed"
+            self._write(gha.annotation("error", reason, title=title))
+
+    def finish(self) -> None:
+        """GitHub Actions: close a group left open, and set the step outputs."""
+        if not self._actions:
+            return
+        with self._lock:
+            if self._open is not None:
+                self._write(gha.END_GROUP)
+                self._open = None
+            names = [name for name in self._started if name in self._done]
+            changed = any(
+                run.plan is not None
+                and run.plan.has_changes
+                and run.outcome in (Outcome.OK, Outcome.CHANGES)
+                for run in self._done.values()
+            )
+        actions = gha.ActionsEnv.from_env(self._env)
+        actions.write_output("layers", json.dumps(names, separators=(",", ":")))
+        actions.write_output("changed", "true" if changed else "false")
+
+    def _write(self, text: str) -> None:
+        self._console.file.write(f"{text}\n")
+        self._console.file.flush()
+
+    def _write_lines(self, lines: Sequence[str]) -> None:
+        for text in lines:
+            self._write(text)
 
     def _refresh(self) -> None:
         if self._live is not None:
@@ -81,10 +179,16 @@ class Progress:
 
 
 @contextmanager
-def progress(console: Console, verb: str) -> Iterator[Progress]:
-    view = Progress(console, verb)
-    if not console.is_terminal:
-        yield view
+def progress(
+    console: Console, verb: str, env: Mapping[str, str] | None = None
+) -> Iterator[Progress]:
+    """The view of one plan or apply run; `env` tells whether it runs in GitHub Actions."""
+    view = Progress(console, verb, env)
+    if not console.is_terminal or view._actions:
+        try:
+            yield view
+        finally:
+            view.finish()
         return
     with Live(view._render(), console=console, refresh_per_second=8, transient=True) as live:
         view._live = live

@@ -30,7 +30,7 @@ def run_apply(
     plan_for: PlanForApply = plan_fresh,
 ) -> tuple[ExitCode, list[LayerRun]]:
     layers = select_layers(config, names)
-    with progress(console, "applying") as view:
+    with progress(console, "applying", env) as view:
         runs = apply_layers(
             layers,
             make_engine_factory(config, env, view.line),

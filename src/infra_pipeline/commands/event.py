@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from ..adapters.actions_env import ActionsEnv
+from ..adapters.actions_env import ActionsEnv, in_actions, mask_commands
 from ..errors import ExitCode, InfraError
 from ..events_supported import DISPATCH_COMMANDS, is_handled
 
@@ -32,6 +32,7 @@ def run_event(
             "locally, run `infra plan`, `infra apply` or `infra verify` instead",
             ExitCode.USAGE,
         )
+    _mask_secrets(env, console)
     payload = actions.payload()
     action = payload.get("action")
     if not is_handled(actions.event_name, action if isinstance(action, str) else None):
@@ -48,6 +49,19 @@ def run_event(
     github = GitHub.from_env(env)
     with github:
         return _dispatch(_Job(config, payload, actions, github, env, console, clock))
+
+
+def _mask_secrets(env: Mapping[str, str], console: Console) -> None:
+    """Register the job's secret-shaped values with the runner, so that no log line shows
+    them: values GitHub did not inject from `secrets.*` (a login step's exports, keys read
+    from files) are not masked otherwise."""
+    if not in_actions(env):
+        return
+    from ..core.redact import secrets_in_env
+
+    for line in mask_commands(secrets_in_env(env)):
+        console.file.write(f"{line}\n")
+    console.file.flush()
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ def plan_with_progress(
     verb: str = "planning",
 ) -> list[LayerRun]:
     """Plan `layers` in parallel while the terminal shows each one's progress."""
-    with progress(console, verb) as view:
+    with progress(console, verb, env) as view:
         return plan_layers(
             layers,
             make_engine_factory(config, env, view.line),

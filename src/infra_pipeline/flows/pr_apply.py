@@ -152,7 +152,7 @@ def _apply(s: Session, layers: Sequence[Layer], m: dash.Dashboard) -> list[Layer
             ok = run.outcome is Outcome.OK
             handle.finish(ok, "applied" if ok else (run.error.splitlines() or ["failed"])[0])
 
-    with progress(s.console, "applying") as view:
+    with progress(s.console, "applying", s.env) as view:
         runs = apply_layers(
             layers,
             make_engine_factory(s.config, s.env, view.line),

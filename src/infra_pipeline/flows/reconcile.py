@@ -92,7 +92,7 @@ def _apply(
 ) -> list[LayerRun]:
     deployments: dict[str, DeploymentHandle] = {}
 
-    with progress(console, "applying") as view:
+    with progress(console, "applying", env) as view:
 
         def start(layer: Layer) -> None:
             view.start(layer)
