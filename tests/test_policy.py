@@ -27,7 +27,7 @@ apply_requirements: [approved]
 
 
 def _config(root: Path, text: str) -> Config:
-    for name in ("network", "apps", "dns"):
+    for name in ("network", "apps", "dns", "edge"):
         (root / name).mkdir(exist_ok=True)
     return parse_config(text, root / "infra.yaml")
 
@@ -64,7 +64,7 @@ def test_layers_paths_and_engines_come_from_the_head(tmp_path: Path) -> None:
         tmp_path,
         BASE.replace(
             "{path: apps,    order: 2}",
-            "{path: dns, order: 2, engine: tofu}\n  edge: {path: dns, order: 3}",
+            "{path: dns, order: 2, engine: tofu}\n  edge: {path: edge, order: 3}",
         ),
     )
 

@@ -25,6 +25,14 @@ from pydantic import (
     model_validator,
 )
 
+from .config_problems import (
+    Problem,
+    duplicate_keys,
+    model_fields,
+    nearest,
+    path_problems,
+    validation_problems,
+)
 from .errors import ConfigError
 
 CONFIG_NAME = "infra.yaml"
@@ -219,30 +227,41 @@ class Config(_Strict):
     def _known_commands(cls, value: dict[str, Role]) -> dict[str, Role]:
         unknown = sorted(set(value) - set(COMMANDS))
         if unknown:
-            raise ValueError(f"unknown command {unknown[0]!r}; commands are {', '.join(COMMANDS)}")
+            near = nearest(unknown[0], COMMANDS)
+            hint = f"did you mean {near!r}? " if near else ""
+            raise ValueError(
+                f"unknown command {unknown[0]!r}; {hint}commands are {', '.join(COMMANDS)}"
+            )
         return value
 
     @field_validator("layers")
     @classmethod
     def _check_layers(cls, layers: dict[str, Layer]) -> dict[str, Layer]:
         seen: dict[int, str] = {}
+        wrong: list[str] = []  # all of them, in one message
         for name, layer in layers.items():
             if name == "all":
-                raise ValueError("a layer cannot be called 'all' (it means every layer)")
-            if not re.match(_LAYER_NAME, name):
-                raise ValueError(f"layer name {name!r}: use lowercase letters, digits, - _ .")
+                wrong.append("a layer cannot be called 'all' (it means every layer)")
+            elif not re.match(_LAYER_NAME, name):
+                wrong.append(f"layer name {name!r}: use lowercase letters, digits, - _ .")
             if layer.order in seen:
-                raise ValueError(
+                wrong.append(
                     f"layers {seen[layer.order]!r} and {name!r} share order {layer.order}; "
                     "give each layer a unique order"
                 )
-            seen[layer.order] = name
+            seen.setdefault(layer.order, name)
+        if wrong:
+            raise ValueError("; ".join(wrong))
         return layers
 
     @model_validator(mode="after")
     def _check(self) -> Config:
         if self.after_apply_e2e is not None and self.after_apply_e2e not in self.e2e:
-            raise ValueError(f"after_apply_e2e names {self.after_apply_e2e!r}, not an e2e suite")
+            near = nearest(self.after_apply_e2e, self.e2e)
+            hint = f"; did you mean {near!r}?" if near else ""
+            raise ValueError(
+                f"after_apply_e2e names {self.after_apply_e2e!r}, not an e2e suite{hint}"
+            )
         return self
 
     @property
@@ -281,6 +300,7 @@ def find_config(
     chosen = explicit or env.get("INFRA_CONFIG")
     if chosen:
         path = Path(chosen).expanduser()
+        path = path if path.is_absolute() else start / path  # relative to the command's cwd
         if not path.is_file():
             raise ConfigError(f"config file {path} does not exist", "check --config / INFRA_CONFIG")
         return path.resolve()
@@ -307,7 +327,12 @@ def load_config(path: Path) -> Config:
 def parse_config(text: str, path: Path, *, check_paths: bool = True) -> Config:
     """`text` as the config file at `path`. `check_paths=False` skips checking that each layer's
     directory exists: another commit's copy (the base branch's) may name layers that this
-    checkout has removed."""
+    checkout has removed.
+
+    Every problem is reported at once, in one ConfigError: repeated keys, unknown keys (with
+    the nearest known one), wrong values, and layer paths that are absolute, outside the
+    repository, missing, or shared by two layers.
+    """
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
@@ -324,65 +349,48 @@ def parse_config(text: str, path: Path, *, check_paths: bool = True) -> Config:
             f"{path}: expected a mapping with `version` and `layers`",
             "see `infra config schema` or run `infra init`",
         )
+    problems = duplicate_keys(node)
+    config: Config | None = None
     try:
         config = Config.model_validate(
             {**data, "root": path.parent.resolve(), "source": path.resolve()}
         )
     except ValidationError as exc:
-        raise _config_error(exc, path, node) from exc
-    for layer in config.ordered_layers if check_paths else ():
-        if not config.layer_dir(layer).is_dir():
-            line = _line_of(node, ("layers", layer.name, "path"))
-            raise ConfigError(
-                f"{path}{line}: layers.{layer.name}.path: directory {layer.path!r} does not exist",
-                "point `path` at the layer's directory, relative to infra.yaml",
-            )
+        problems += validation_problems(exc, node, _FIELDS, _PROBE_KINDS)
+    problems += path_problems(
+        data.get("layers"), node, path.parent.resolve(), check_paths=check_paths
+    )
+    if problems:
+        raise _config_error(problems, path)
+    assert config is not None  # no problem means pydantic accepted it
     return config
 
 
-def _config_error(exc: ValidationError, path: Path, node: yaml.Node | None) -> ConfigError:
-    first = exc.errors()[0]
-    loc = tuple(str(p) for p in first["loc"] if not str(p).startswith(("function-", "tagged")))
-    if len(loc) > 2 and loc[0] == "health" and loc[2] in _PROBE_KINDS:
-        loc = loc[:2] + loc[3:]  # drop the probe-kind tag pydantic adds
-    key = ".".join(loc) or "(top level)"
-    last = loc[-1] if loc else key
-    kind = first["type"]
-    if kind == "extra_forbidden":
-        what, fix = (
-            f"unknown key `{last}`",
-            "remove it or fix its spelling (see `infra config schema`)",
-        )
-    elif kind == "missing":
-        what, fix = f"missing required key `{last}`", f"add `{last}:` there"
-    else:
-        what = first["msg"].removeprefix("Value error, ")
-        fix = _FIXES.get(kind, "see `infra config schema` for the allowed values")
-    return ConfigError(f"{path}{_line_of(node, loc)}: {key}: {what}", fix)
+def _config_error(problems: list[Problem], path: Path) -> ConfigError:
+    problems.sort(key=lambda p: (p.line or 0, p.key))
+    if len(problems) == 1:
+        return ConfigError(problems[0].shown(path), problems[0].fix)
+    lines = [f"{path}: {len(problems)} problems"]
+    lines += [f"  {p.shown(path)}\n    → {p.fix}" for p in problems]
+    return ConfigError("\n".join(lines), "fix each as it says; every key: `infra config schema`")
 
 
-_FIXES = {
-    "value_error": "change the value as the message says",
-    "probe_kind": "give the probe one of: http, tcp, dns, kubernetes, command",
-    "enum": "use one of the values listed",
-    "literal_error": "use one of the values listed",
+_HIDDEN = ("name", "root", "source")
+_FIELDS: dict[str, list[str]] = {
+    "": model_fields(Config, _HIDDEN),
+    "layers.*": model_fields(Layer, _HIDDEN),
+    "health.*": sorted(
+        {
+            f
+            for m in (HttpProbe, TcpProbe, DnsProbe, KubernetesProbe, CommandProbe)
+            for f in m.model_fields
+        }
+    ),
+    "health.*.kubernetes": model_fields(KubeSpec),
+    "e2e.*": model_fields(E2ESuite),
+    "review": model_fields(ReviewConfig),
+    "drift": model_fields(DriftConfig),
 }
-
-
-def _line_of(node: yaml.Node | None, loc: tuple[str, ...]) -> str:
-    """`:LINE` of the deepest YAML node along `loc`, or '' when it cannot be found."""
-    line: int | None = None
-    for key in loc:
-        if not isinstance(node, yaml.MappingNode):
-            break
-        for key_node, value_node in node.value:
-            if key_node.value == key:
-                line = key_node.start_mark.line + 1
-                node = value_node
-                break
-        else:
-            break
-    return f":{line}" if line is not None else ""
 
 
 def json_schema() -> dict[str, Any]:

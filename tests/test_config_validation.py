@@ -1,0 +1,148 @@
+"""A team edits infra.yaml by hand: every mistake is named at once, in their words, exit 2."""
+
+from __future__ import annotations
+
+import subprocess
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from homelab import infra
+from infra_pipeline.config import load_config, parse_config
+from infra_pipeline.errors import ConfigError
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    for layer in ("network", "platform", "apps/web"):
+        (tmp_path / layer).mkdir(parents=True)
+        (tmp_path / layer / "main.tf").write_text("")
+    return tmp_path
+
+
+def problems(repo: Path, text: str, name: str = "infra.yaml") -> ConfigError:
+    path = repo / name
+    path.write_text(textwrap.dedent(text))
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert caught.value.exit_code == 2
+    return caught.value
+
+
+def test_a_copy_pasted_layer_is_an_error_naming_both_lines(repo: Path):
+    error = problems(
+        repo,
+        """\
+        version: 1
+        layers:
+          network: {path: network, order: 1}
+          platform: {path: platform, order: 2}
+          network: {path: apps/web, order: 3}
+        """,
+    )
+    assert ":5: layers.network: `network` appears twice (first on line 3)" in error.message
+    assert "silently dropped" in error.message
+
+
+def test_two_layers_on_one_directory_are_refused_however_it_is_spelled(repo: Path):
+    error = problems(
+        repo,
+        """\
+        version: 1
+        layers:
+          network: {path: network, order: 1}
+          net2: {path: ./network/, order: 2}
+        """,
+    )
+    assert "layers `network` and `net2` both use directory 'network'" in error.message
+    (repo / "link").symlink_to(repo / "platform")
+    error = problems(
+        repo,
+        """\
+        version: 1
+        layers:
+          platform: {path: platform, order: 1}
+          linked: {path: link, order: 2}
+        """,
+    )
+    assert "both use directory 'platform'" in error.message
+
+
+@pytest.mark.parametrize("path", ["/etc", "..", "../outside", "network/../../x", "~/infra"])
+def test_a_path_outside_the_repository_is_refused(repo: Path, path: str):
+    (repo.parent / "outside").mkdir(exist_ok=True)
+    error = problems(repo, f"version: 1\nlayers:\n  x: {{path: '{path}', order: 1}}\n")
+    assert "layers.x.path" in error.message
+    assert "outside the repository" in error.message or "absolute path" in error.message
+
+
+def test_a_layer_symlinked_out_of_the_repository_is_refused(repo: Path):
+    outside = repo.parent / "elsewhere"
+    outside.mkdir()
+    (repo / "escape").symlink_to(outside)
+    error = problems(repo, "version: 1\nlayers:\n  x: {path: escape, order: 1}\n")
+    assert "points outside the repository" in error.message
+    # Another commit's config (no checkout to follow links in) is still checked lexically.
+    text = "version: 1\nlayers:\n  x: {path: ../x, order: 1}\n"
+    with pytest.raises(ConfigError, match="outside the repository"):
+        parse_config(text, repo / "infra.yaml", check_paths=False)
+
+
+def test_unknown_keys_get_the_nearest_known_one(repo: Path):
+    error = problems(
+        repo,
+        """\
+        version: 1
+        layer:
+          network: {path: network, ordr: 1}
+        jbos: 2
+        """,
+    )
+    assert "unknown key `layer`; did you mean `layers`?" in error.message
+    assert "unknown key `jbos`; did you mean `jobs`?" in error.message
+
+
+def test_every_problem_is_reported_at_once_in_the_users_words(repo: Path):
+    error = problems(
+        repo,
+        """\
+        version: 1
+        layers:
+          network: {path: network, order: first, colour: red}
+          platform: {path: platform, order: 2, watch: "modules/**"}
+          web: {path: apps/wbe, order: 3}
+        jobs: 0
+        review: {provider: gemini}
+        """,
+    )
+    text = error.message
+    assert "6 problems" in text.splitlines()[0]
+    assert ":3: layers.network.order: must be a whole number (got 'first')" in text
+    assert ":3: layers.network.colour: unknown key `colour`" in text
+    assert ":4: layers.platform.watch: must be a list" in text
+    assert ":5: layers.web.path: directory 'apps/wbe' does not exist" in text
+    assert ":6: jobs: must be at least 1 (got 0)" in text
+    assert ":7: review.provider: must be one of 'anthropic', 'openai' (got 'gemini')" in text
+    assert "tuple" not in text and "Input should" not in text
+    # Lines come in file order, each with its fix.
+    lines = [line for line in text.splitlines() if line.startswith("  /")]
+    assert len(lines) == 6
+    assert [int(line.split(":")[1]) for line in lines] == sorted(
+        int(line.split(":")[1]) for line in lines
+    )
+    assert text.count("→") == 6
+
+
+def test_the_config_command_names_the_file_given_with_c(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+):
+    (repo / "other.yaml").write_text("version: 1\nlayers:\n  network: {path: network, order: 1}\n")
+    shown = infra(repo, "-c", "other.yaml", "config")
+    assert shown.code == 0
+    assert f"# {repo / 'other.yaml'}" in shown.out
+    (repo / "other.yaml").write_text("version: 1\nlayers:\n  network: {path: /etc, order: 1}\n")
+    broken = infra(repo, "-c", "other.yaml", "config")
+    assert broken.code == 2
+    assert "other.yaml:3: layers.network.path" in capsys.readouterr().err
