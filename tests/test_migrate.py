@@ -23,6 +23,7 @@ DATA = Path(__file__).parent / "data" / "atlantis"
 def _repo(tmp_path: Path, name: str) -> Path:
     repo = tmp_path / name
     shutil.copytree(DATA / name, repo)
+    (repo / ".git").mkdir()  # the repository's root, as a clone has it
     return repo
 
 
@@ -170,7 +171,7 @@ def test_no_workflows_and_a_config_in_a_subdirectory(tmp_path: Path) -> None:
     ("text", "message"),
     [
         ("projects: []\n", "not an Atlantis repo config of version 3"),
-        ("version: 3\nprojects:\n  - name: x\n", "project #1 has no `dir`"),
+        ("version: 3\nprojects:\n  - name: x\n", "project #1 \\(x\\): `dir` is missing or blank"),
         ("version: 3\nprojects:\n  - dir: nowhere\n", "no project whose directory exists"),
         (
             "version: 3\nprojects:\n  - {dir: a, depends_on: [b]}\n  - {dir: b, depends_on: [a]}\n",

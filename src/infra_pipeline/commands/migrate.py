@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import posixpath
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Literal
 
 import yaml
 from rich.console import Console
 from rich.markdown import Markdown
 
 from ..config import CONFIG_NAME, parse_config
+from ..core.hcl_reads import terragrunt_reads
 from ..errors import ExitCode, InfraError
-from ..onboarding.atlantis import Migration, translate
-from ..onboarding.discovery import TERRAGRUNT_FILE
+from ..onboarding.atlantis import PROJECT_FILES, Found, Migration, translate
+from ..onboarding.discovery import TERRAGRUNT_FILE, discover
 from ..onboarding.scaffold import LayerDraft, render_config, shown, workflow_files, write_new_files
 
 ATLANTIS_FILES = ("atlantis.yaml", "atlantis.yml")
@@ -27,6 +30,77 @@ _HELM = re.compile(r"runatlantis\.github\.io|chart\s*[:=]\s*[\"']?(runatlantis/)
 _STATEFULSET = re.compile(r"^kind:\s*StatefulSet\b", re.MULTILINE)
 _NAMED_ATLANTIS = re.compile(r"^\s+name:\s*[\"']?atlantis[\"']?\s*$", re.MULTILINE)
 _SERVER_CONFIG = re.compile(r"^repos:\s*$", re.MULTILINE)
+# A workflow step that runs Atlantis: its action, its image, or its binary as a command.
+_RUNS_ATLANTIS = re.compile(
+    r"^\s*-?\s*uses:\s*[\"']?runatlantis/"
+    r"|runatlantis/atlantis"
+    r"|(?:^|run:|[;&|(]|\bexec)\s*atlantis\s+(?:server|plan|apply|unlock|version|testdrive)\b"
+    r"|[\"']atlantis\s+(?:plan|apply|unlock)\b",  # a comment that drives it
+    re.MULTILINE,
+)
+# A resource or module block, from its header at column 0 to its closing brace.
+_BLOCK = re.compile(r'^(?:resource|module)\s+"[^"]*"(?:\s+"[^"]*")?\s*\{.*?^\}', re.M | re.S)
+_MODULE_SOURCE = re.compile(r'^\s*source\s*=\s*"[^"]*atlantis[^"]*"', re.MULTILINE)
+
+
+class _AtlantisLoader(yaml.SafeLoader):
+    """YAML as Atlantis reads atlantis.yaml into strings: `dir: 2026-06-26` stays a path."""
+
+
+_AtlantisLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+class _Disk:
+    """`RepoFiles` over the checkout, for reading Terragrunt dependencies."""
+
+    def __init__(self, root: Path) -> None:
+        self._root = root
+
+    def text(self, path: str) -> str | None:
+        try:
+            return (self._root / path).read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return None
+
+    def kind(self, path: str) -> Literal["file", "dir"] | None:
+        target = self._root / path
+        return "file" if target.is_file() else "dir" if target.is_dir() else None
+
+
+def _project_dirs(root: Path) -> list[str]:
+    """Every directory Atlantis counts as a project when a glob dir matches it."""
+    found = []
+    for directory, subdirs, files in os.walk(root):
+        subdirs[:] = sorted(d for d in subdirs if not d.startswith("."))
+        if any(fnmatch.fnmatchcase(name, p) for name in files for p in PROJECT_FILES):
+            found.append(Path(directory).relative_to(root).as_posix())
+    return found
+
+
+def _discovered(root: Path, data: object) -> list[Found]:
+    """What autodiscovery finds, only when the config lets it run (it reads every module)."""
+    if not isinstance(data, dict):
+        return []
+    settings = data.get("autodiscover") if isinstance(data.get("autodiscover"), dict) else {}
+    mode = str((settings or {}).get("mode") or "auto")
+    if mode == "disabled" or (mode == "auto" and data.get("projects")):
+        return []
+    try:
+        found = discover(root)
+    except InfraError:
+        return []  # nothing to discover: the listed projects stand alone
+    paths = {layer.name: layer.path for layer in found.layers}
+    return [
+        Found(
+            "" if layer.path == "." else layer.path,
+            layer.engine,
+            tuple(paths[name] for name in layer.depends_on),
+        )
+        for layer in found.layers
+    ]
 
 
 @dataclass(frozen=True)
@@ -51,15 +125,19 @@ def migrate_atlantis(
     source = _find(path.resolve())
     root = source.parent  # Atlantis reads atlantis.yaml at the repository root only
     try:
-        data = yaml.safe_load(source.read_text(encoding="utf-8"))
+        data = yaml.load(source.read_text(encoding="utf-8"), Loader=_AtlantisLoader)  # noqa: S506
     except (OSError, yaml.YAMLError) as exc:
         raise InfraError(
             f"{source}: cannot read: {exc}", "fix the file and run this again"
         ) from exc
+    disk = _Disk(root)
     migration = translate(
         data,
         is_dir=lambda d: (root / d).is_dir(),
         has_terragrunt=lambda d: (root / d / TERRAGRUNT_FILE).is_file(),
+        project_dirs=_project_dirs(root),
+        discovered=_discovered(root, data),
+        unit_depends=lambda d: terragrunt_reads("" if d == "." else d, disk).depends_on,
     )
     config_file = (output or root / CONFIG_NAME).resolve()
     text = render_config(
@@ -144,22 +222,28 @@ def leftover_kind(path: str, text: str) -> str | None:
     if name in ATLANTIS_FILES and "/" not in path:
         return "the Atlantis repo config, now translated to infra.yaml"
     if path.startswith(".github/workflows/"):
+        # Only a workflow that runs Atlantis goes; one that merely names it (a comment, an
+        # echo, a job called "atlantis-compat") is the team's own.
         code = "\n".join(
-            line.split(" #")[0]
-            for line in text.lower().splitlines()
-            if not line.lstrip().startswith("#")
+            line.split(" #")[0] for line in text.splitlines() if not line.lstrip().startswith("#")
         )
-        if "atlantis" in code and "infra event" not in code:
-            return "a workflow for Atlantis; ci.yml replaces it"
+        if _RUNS_ATLANTIS.search(code) and "infra event" not in code:
+            return "a workflow that runs Atlantis; ci.yml replaces it"
         return None
-    deploys = bool(_IMAGE.search(text) or _HELM.search(text))
     if name.endswith((".tf", ".hcl")):
+        # Only a resource or module that deploys the server counts: a variable holding the
+        # image name, or a README-like comment, deploys nothing.
+        deploys = any(
+            _IMAGE.search(block) or _HELM.search(block) or _MODULE_SOURCE.search(block)
+            for block in _BLOCK.findall(text)
+        )
         return (
             "Terraform that deploys the Atlantis server: delete these resources in a pull "
             "request and apply it (do not just delete the file)"
             if deploys
             else None
         )
+    deploys = bool(_IMAGE.search(text) or _HELM.search(text))
     if deploys or (_STATEFULSET.search(text) and _NAMED_ATLANTIS.search(text)):
         return "deploys the Atlantis server"
     if name in ("repos.yaml", "repos.yml") and _SERVER_CONFIG.search(text):

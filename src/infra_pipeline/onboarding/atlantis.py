@@ -7,9 +7,11 @@ what infra does instead, or that nothing does and why.
 
 from __future__ import annotations
 
+import datetime
+import fnmatch
 import posixpath
 import shlex
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,8 +29,12 @@ _PROJECT_KEYS = frozenset(
         *("execution_order_group", "depends_on", "apply_requirements", "plan_requirements"),
         *("import_requirements", "branch", "repo_locking", "repo_locks", "policy_check"),
         *("custom_policy_check", "delete_source_branch_on_merge", "silence_pr_comments"),
+        "terraform_distribution",
     }
 )
+# What makes a directory an Atlantis project (raw.terraformProjectIndicators).
+PROJECT_FILES = ("*.tf", "*.tf.json", "*.tofu", "*.tofu.json", "terragrunt.hcl")
+_GLOB_CHARS = frozenset("*?[")
 # Repo-level keys: (has an equivalent, what infra does).
 _REPO_KEYS = {
     "automerge": (False, "infra never merges: turn on GitHub's auto-merge instead"),
@@ -39,7 +45,14 @@ _REPO_KEYS = {
     "parallel_apply": (False, "infra applies one layer at a time, in `order`, on purpose"),
     "abort_on_execution_order_fail": (True, "infra always stops at the first failed apply"),
     "allowed_regexp_prefixes": (False, "comments name layers exactly, or `all`"),
-    "autodiscover": (True, "`infra init` discovers root modules; here the layers are explicit"),
+    "emoji_reaction": (False, "infra reacts with 👀 while it works and 🚀 or 😕 after"),
+    "repo_locks": (True, "a layer is locked from its first apply until merge, close or /unlock"),
+    "silence_pr_comments": (False, "infra keeps one dashboard comment per commit instead"),
+    "policies": (
+        False,
+        "not carried yet: run conftest (or your tool) as an `e2e` suite; policy sets are "
+        "not translated",
+    ),
 }
 _STAGES = {
     "policy_check": "no policy engine in infra: run conftest (or your tool) as an `e2e` suite",
@@ -87,20 +100,41 @@ class _Project:
     env: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Found:
+    """A root module that autodiscovery found (what `infra init`'s discovery proposes)."""
+
+    dir: str
+    engine: Engine
+    depends_on: tuple[str, ...] = ()  # dirs
+
+
 def translate(
     data: Any,
     *,
     is_dir: Callable[[str], bool] = lambda _: True,
     has_terragrunt: Callable[[str], bool] = lambda _: False,
+    project_dirs: Sequence[str] = (),
+    discovered: Sequence[Found] = (),
+    unit_depends: Callable[[str], Iterable[str]] = lambda _: (),
 ) -> Migration:
-    """The infra.yaml equivalent of a parsed atlantis.yaml; dirs are relative to the repo root."""
+    """The infra.yaml equivalent of a parsed atlantis.yaml; dirs are relative to the repo root.
+
+    `project_dirs` lists every directory holding one of `PROJECT_FILES` (glob dirs such as
+    `modules/*` expand to those, as Atlantis expands them); `discovered` is what autodiscovery
+    finds; `unit_depends` gives a Terragrunt unit's dependency dirs, to keep their order.
+    A config Atlantis would refuse as unsafe (`dir: ../x`, a workspace such as `../evil` or
+    `-chdir`) is refused here too, naming every offending project at once.
+    """
     if not isinstance(data, Mapping) or data.get("version") not in (2, 3):
         raise InfraError(
             "atlantis.yaml is not an Atlantis repo config of version 3",
             "check that the file has `version: 3` and a `projects:` list",
         )
     notes = _Notes()
-    projects, dropped = _projects(data.get("projects"), notes, is_dir)
+    raw_projects = _expand(data.get("projects"), project_dirs, notes)
+    raw_projects += _autodiscovered(data, raw_projects, discovered, notes)
+    projects, dropped = _projects(raw_projects, notes, is_dir)
     if not projects:
         raise InfraError(
             "atlantis.yaml lists no project whose directory exists",
@@ -111,8 +145,9 @@ def translate(
     versions: set[str] = set()
     requirements: set[str] = set()
     for project in projects:
-        if has_terragrunt(project.dir):
+        if has_terragrunt(project.dir) or project.engine is Engine.TERRAGRUNT:
             project.engine = Engine.TERRAGRUNT
+        _distribution(project, notes)
         _workflow(project, workflows if isinstance(workflows, Mapping) else {}, notes)
         if project.workspace != "default":
             project.env["TF_WORKSPACE"] = project.workspace
@@ -134,26 +169,206 @@ def translate(
         settings["apply_requirements"] = wanted
     _repo_settings(data, settings, notes)
     merged = {project.label: kept for project, kept in dropped}
-    return Migration(tuple(_layers(projects, merged, notes)), settings, tuple(notes))
+    layers = _layers(projects, merged, notes, unit_depends)
+    return Migration(tuple(layers), settings, tuple(notes))
+
+
+def _expand(raw: Any, project_dirs: Sequence[str], notes: _Notes) -> list[Mapping[str, Any]]:
+    """The projects, checked as Atlantis checks them, with glob dirs expanded.
+
+    Every unsafe or invalid project is collected and refused in one error.
+    """
+    refused: list[str] = []
+    expanded: list[Mapping[str, Any]] = []
+    for index, item in enumerate(raw if isinstance(raw, list) else []):
+        where = f"project #{index + 1}"
+        if not isinstance(item, Mapping):
+            refused.append(f"{where} is not a mapping")
+            continue
+        directory = _text(item.get("dir"))
+        if item.get("name") is not None:
+            where += f" ({item['name']})"
+        if not directory or not directory.strip():
+            refused.append(f"{where}: `dir` is missing or blank")
+            continue
+        problems = _dir_problems(directory) + _name_problems(item, directory)
+        workspace = _text(item.get("workspace"))
+        if workspace and (why := workspace_problem(workspace)):
+            problems.append(f"workspace {workspace!r} {why}")
+        if problems:
+            refused += [f"{where}: {problem}" for problem in problems]
+            continue
+        project = {**item, "dir": directory}
+        if workspace is not None:
+            project["workspace"] = workspace
+        if _GLOB_CHARS.isdisjoint(directory):
+            expanded.append(project)
+            continue
+        matches = [d for d in project_dirs if glob_match(directory, d)]
+        if matches:
+            notes.same(
+                str(item.get("name") or directory),
+                f"dir: {directory}",
+                f"expanded as Atlantis does, to {len(matches)} directories holding "
+                f"Terraform: {', '.join(matches)}",
+            )
+        else:
+            notes.lost(directory, f"dir: {directory}", "matches no directory holding Terraform")
+        expanded += [{**project, "dir": d} for d in matches]
+    if refused:
+        raise InfraError(
+            "atlantis.yaml: " + "; ".join(refused),
+            "Atlantis refuses these too; fix them in atlantis.yaml and run this again "
+            "(every layer must stay inside the repository)",
+        )
+    return expanded
+
+
+def _text(value: Any) -> str | None:
+    """A scalar as Atlantis reads it into a string (`dir: 2026-06-26` is a path, not a date)."""
+    if value is None or isinstance(value, Mapping | list):
+        return None
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, datetime.date):
+        return value.isoformat()
+    return str(value)
+
+
+def _dir_problems(directory: str) -> list[str]:
+    if ".." in directory:
+        return [f"dir {directory!r} contains '..': a layer must stay inside the repository"]
+    if not _GLOB_CHARS.isdisjoint(directory) and not _valid_glob(directory):
+        return [f"dir {directory!r} is not a valid glob pattern (an unclosed '[')"]
+    return []
+
+
+def _name_problems(item: Mapping[str, Any], directory: str) -> list[str]:
+    name = _text(item.get("name"))
+    if name is None:
+        return []
+    if not _GLOB_CHARS.isdisjoint(name):
+        return [f"name {name!r} contains glob characters"]
+    if not _GLOB_CHARS.isdisjoint(directory):
+        return [f"name {name!r} with a glob dir: the projects it expands to cannot share a name"]
+    return []
+
+
+def workspace_problem(workspace: str) -> str | None:
+    """Why Atlantis refuses this workspace name, or None (its ValidateWorkspaceName rules):
+    nothing a path or a flag could be made of, nothing the environment would expand."""
+    if "/" in workspace or "\\" in workspace:
+        return "contains '/' or '\\'"
+    if ".." in workspace:
+        return "contains '..'"
+    if workspace == ".":
+        return "is '.'"
+    if workspace.startswith("-"):
+        return "starts with '-' (it would be read as a flag)"
+    if workspace.startswith("~"):
+        return "starts with '~'"
+    if "$" in workspace:
+        return "contains '$'"
+    if any(ch.isspace() or not ch.isprintable() for ch in workspace):
+        return "contains whitespace or control characters"
+    return None
+
+
+def glob_match(pattern: str, path: str) -> bool:
+    """Whether a repo-relative directory matches an Atlantis (doublestar) glob: `*`, `?` and
+    `[…]` stay within one segment, `**` spans any number of segments (zero included)."""
+    wanted = [s for s in pattern.strip("/").split("/") if s not in ("", ".")]
+    parts = [s for s in path.split("/") if s]
+
+    def match(i: int, j: int) -> bool:
+        if i == len(wanted):
+            return j == len(parts)
+        if wanted[i] == "**":
+            return any(match(i + 1, k) for k in range(j, len(parts) + 1))
+        return j < len(parts) and fnmatch.fnmatchcase(parts[j], wanted[i]) and match(i + 1, j + 1)
+
+    return match(0, 0)
+
+
+def _valid_glob(pattern: str) -> bool:
+    depth = 0
+    for char in pattern:
+        if char == "[":
+            depth += 1
+        elif char == "]" and depth:
+            depth -= 1
+    return depth == 0
+
+
+def _autodiscovered(
+    data: Mapping[str, Any],
+    configured: Sequence[Mapping[str, Any]],
+    discovered: Sequence[Found],
+    notes: _Notes,
+) -> list[Mapping[str, Any]]:
+    """Projects Atlantis's autodiscovery would add: in `auto` mode (the default) only when
+    no project is configured, in `enabled` mode for every directory no project names."""
+    raw = data.get("autodiscover")
+    settings = raw if isinstance(raw, Mapping) else {}
+    mode = str(settings.get("mode") or "auto")
+    ignore = [str(p) for p in settings.get("ignore_paths") or []]
+    if mode == "disabled":
+        if raw is not None:
+            notes.same(REPOSITORY, "autodiscover: disabled", "only the listed projects")
+        return []
+    if mode == "auto" and configured:
+        if raw is not None:
+            notes.same(REPOSITORY, "autodiscover: auto", "projects are listed: none discovered")
+        return []
+    taken = {posixpath.normpath(str(p.get("dir"))) for p in configured}
+    found = [
+        f
+        for f in discovered
+        if f.dir not in taken and not any(glob_match(p, f.dir) for p in ignore)
+    ]
+    shown = ", ".join(f.dir for f in found) or "none"
+    notes.same(
+        REPOSITORY,
+        f"autodiscover: {mode}" + (f" (ignore_paths: {', '.join(ignore)})" if ignore else ""),
+        f"{len(found)} root modules found by `infra init`'s discovery, each a layer: {shown}",
+    )
+    return [
+        {"dir": f.dir or ".", "_engine": f.engine, "_discovered_after": list(f.depends_on)}
+        for f in found
+    ]
+
+
+def _distribution(project: _Project, notes: _Notes) -> None:
+    distribution = project.raw.get("terraform_distribution")
+    if distribution is None:
+        return
+    if str(distribution) == "opentofu":
+        if project.engine is Engine.TERRAGRUNT:
+            project.env["TG_TF_PATH"] = "tofu"
+            outcome = "terragrunt runs tofu (TG_TF_PATH=tofu in the layer's `env`)"
+        else:
+            project.engine = Engine.TOFU
+            outcome = "engine: tofu"
+        notes.same(project.label, "terraform_distribution: opentofu", outcome)
+    elif str(distribution) != "terraform":
+        notes.lost(project.label, f"terraform_distribution: {distribution}", "unknown; ignored")
 
 
 def _projects(
-    raw: Any, notes: _Notes, is_dir: Callable[[str], bool]
+    raw: Sequence[Mapping[str, Any]], notes: _Notes, is_dir: Callable[[str], bool]
 ) -> tuple[list[_Project], list[tuple[_Project, _Project]]]:
     """One project per directory, since infra runs one layer per root module directory; and
     each project dropped, with the one whose layer stands in for it."""
     by_dir: dict[str, _Project] = {}
     dropped: list[tuple[_Project, _Project]] = []
-    for index, item in enumerate(raw if isinstance(raw, list) else []):
-        if not isinstance(item, Mapping) or not isinstance(item.get("dir"), str):
-            raise InfraError(
-                f"atlantis.yaml: project #{index + 1} has no `dir`",
-                "every Atlantis project needs `dir:`; fix the file and run this again",
-            )
-        directory = posixpath.normpath(item["dir"]).strip("/") or "."
-        workspace = str(item.get("workspace", "default"))
+    for index, item in enumerate(raw):
+        # Atlantis joins dir to the repository's path: a leading `/` or `./` changes nothing.
+        directory = posixpath.normpath("/" + str(item["dir"])).strip("/") or "."
+        workspace = str(item.get("workspace") or "default")
         shown = directory if workspace == "default" else f"{directory} ({workspace})"
         project = _Project(index, item, str(item.get("name") or shown), directory, workspace)
+        if isinstance(item.get("_engine"), Engine):
+            project.engine = item["_engine"]
         if not is_dir(directory):
             notes.lost(project.label, f"dir: {directory}", "no such directory; not migrated")
             continue
@@ -298,7 +513,7 @@ def _project_settings(project: _Project, notes: _Notes) -> None:
     for key in ("delete_source_branch_on_merge", "silence_pr_comments"):
         if raw.get(key):
             notes.lost(label, key, "not in infra")
-    for key in sorted(set(raw) - _PROJECT_KEYS):
+    for key in sorted(k for k in set(raw) - _PROJECT_KEYS if not str(k).startswith("_")):
         notes.lost(label, key, "not an Atlantis project key infra knows; ignored")
 
 
@@ -328,18 +543,30 @@ def _repo_settings(data: Mapping[str, Any], settings: dict[str, Any], notes: _No
         if data.get(key):
             shown = str(data[key]).lower() if isinstance(data[key], bool) else str(data[key])
             notes.append(Note(REPOSITORY, f"{key}: {shown}", outcome, equivalent))
-    known = {"version", "projects", "workflows", "parallel_plan", *_REPO_KEYS}
+    known = {"version", "projects", "workflows", "parallel_plan", "autodiscover", *_REPO_KEYS}
     for key in sorted(set(data) - known):
         notes.lost(REPOSITORY, key, "not an Atlantis key infra knows; ignored")
 
 
 def _layers(
-    projects: Sequence[_Project], merged: Mapping[str, _Project], notes: _Notes
+    projects: Sequence[_Project],
+    merged: Mapping[str, _Project],
+    notes: _Notes,
+    unit_depends: Callable[[str], Iterable[str]],
 ) -> list[LayerDraft]:
-    """Layers in `execution_order_group` order, each after what it `depends_on`."""
+    """Layers in `execution_order_group` order, each after what it `depends_on`, and each
+    Terragrunt unit after the units it has a `dependency` on."""
     by_label = {p.label: p for p in projects} | dict(merged)
+    by_dir = {p.dir: p for p in projects}
     depends: dict[str, set[str]] = {p.name: set() for p in projects}
     for project in projects:
+        after = list(project.raw.get("_discovered_after") or [])
+        if project.engine is Engine.TERRAGRUNT:
+            after += list(unit_depends(project.dir))
+        for directory in after:
+            target = by_dir.get(directory or ".")
+            if target is not None and target is not project:
+                depends[project.name].add(target.name)
         for wanted in project.raw.get("depends_on") or []:
             target = by_label.get(str(wanted))
             if target is None:

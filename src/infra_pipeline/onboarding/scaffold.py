@@ -63,8 +63,12 @@ def render_config(
             pairs = ", ".join(f"{_scalar(k)}: {json.dumps(v)}" for k, v in layer.env.items())
             lines.append(f"    env: {{{pairs}}}")
     if settings:
-        dumped = yaml.safe_dump(dict(settings), sort_keys=False, default_flow_style=None)
-        lines += dumped.rstrip("\n").splitlines()
+        # One key at a time: a mapping of scalars would otherwise come out as `{jobs: 1}`.
+        for key, value in settings.items():
+            dumped = yaml.safe_dump({key: value}, sort_keys=False, default_flow_style=None)
+            if dumped.startswith("{"):
+                dumped = yaml.safe_dump({key: value}, sort_keys=False, default_flow_style=False)
+            lines += dumped.rstrip("\n").splitlines()
     return "\n".join(lines) + "\n"
 
 
