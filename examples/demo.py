@@ -46,7 +46,12 @@ def main() -> int:
     print(f"demo: working on a copy of the example in {SCRATCH}")
     step("validate every layer", "validate")
     step("plan every layer (in parallel)", "plan", "all", "--detailed-exitcode", expect=3)
-    step("apply in order: bootstrap → platform → data-staging → data-prod", "apply", "all")
+    step(
+        "apply in order: bootstrap → platform → data-staging → data-prod",
+        "apply",
+        "all",
+        "--auto-approve",
+    )
     step("health probes", "health")
     step("end-to-end smoke suite", "e2e", "smoke")
     step("drift scan: all in sync", "verify", "--all", "--detailed-exitcode")
@@ -58,7 +63,7 @@ def main() -> int:
         "--detailed-exitcode",
         expect=3,
     )
-    step("repair: apply the drifted layer", "apply", "bootstrap")
+    step("repair: apply the drifted layer", "apply", "bootstrap", "--auto-approve")
     step("drift scan: clean again", "verify", "--all", "--detailed-exitcode")
     print(f"\n\033[1;32mdemo: drift found and repaired in {time.monotonic() - started:.1f}s\033[0m")
     return 0

@@ -29,7 +29,7 @@ def applied_example(tmp_path: Path, *, smoke: bool = False) -> Path:
         command = json.dumps([sys.executable, "-c", "print('smoke ok')"])
         with (root / "infra.yaml").open("a") as fh:
             fh.write(f"e2e:\n  smoke: {{command: {command}}}\n")
-    assert infra(root, "apply", "all").code == 0
+    assert infra(root, "apply", "all", "--auto-approve").code == 0
     return root
 
 

@@ -40,7 +40,7 @@ def test_one_issue_per_drifted_layer_updated_in_place_then_closed_when_repaired(
     assert 'terraform_data.node["node-5"]' in same.body  # the latest plan, in place
     assert "`+2 ~0 -0`" in same.body
 
-    assert infra(homelab, "apply", "bootstrap").code == 0  # someone repaired it
+    assert infra(homelab, "apply", "bootstrap", "--auto-approve").code == 0  # someone repaired it
     assert scheduled_scan(homelab, gh_env).code == 0
     [closed] = standin.issues.values()
     assert closed.state == "closed"

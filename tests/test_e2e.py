@@ -242,7 +242,7 @@ def test_example_smoke_suite_checks_every_applied_layer(tmp_path: Path):
     config_path = root / "infra.yaml"
     if "\ne2e:" not in config_path.read_text():  # until the example's infra.yaml declares it
         config_path.write_text(config_path.read_text() + EXAMPLE_CHECKS)
-    assert infra(root, "apply", "all").code == 0
+    assert infra(root, "apply", "all", "--auto-approve").code == 0
     config = load_config(config_path)
 
     report = run_suite(config, "smoke", env=base_env())

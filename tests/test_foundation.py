@@ -28,7 +28,7 @@ def test_plan_apply_verify_round_trip(homelab: Path) -> None:
     assert "bootstrap" in planned.out and "+4 ~0 -0" in planned.out
     assert "change-me-prod" not in planned.out  # a sensitive default, never printed
 
-    applied = infra(homelab, "apply", "all")
+    applied = infra(homelab, "apply", "all", "--auto-approve")
     assert applied.code == 0, applied.out
     assert state_resources(homelab, "bootstrap") == [
         "terraform_data.cluster",
@@ -47,7 +47,7 @@ def test_plan_apply_verify_round_trip(homelab: Path) -> None:
     assert "drifted" in rows["bootstrap"]
     assert all("in sync" in rows[name] for name in ("platform", "data-staging", "data-prod"))
 
-    assert infra(homelab, "apply", "bootstrap").code == 0
+    assert infra(homelab, "apply", "bootstrap", "--auto-approve").code == 0
     assert 'terraform_data.node["node-4"]' in state_resources(homelab, "bootstrap")
     assert infra(homelab, "verify", "--detailed-exitcode").code == 0
 
@@ -61,7 +61,7 @@ def test_failing_layer_stops_the_later_layers_untouched(homelab: Path) -> None:
         "  }\n"
         "}\n"
     )
-    result = infra(homelab, "apply", "all")
+    result = infra(homelab, "apply", "all", "--auto-approve")
     assert result.code == 1
     assert "post-install hook failed" in result.out or "exit status 7" in result.out
     lines = {line.split("│")[1].strip(): line for line in result.out.splitlines() if "│" in line}

@@ -125,7 +125,7 @@ def test_a_second_job_on_a_locked_layer_waits_with_a_lock_timeout_and_fails_clea
     tmp_path: Path, pg_conn_str: str, lock_timeout: str
 ) -> None:
     root = make_layer(tmp_path, lock_timeout)
-    first = job(root, pg_conn_str, 501, "apply", "gate")
+    first = job(root, pg_conn_str, 501, "apply", "gate", "--auto-approve")
     # The first job's engine holds the lock while its provisioner waits for `release`.
     until("the apply to hold the state lock", held_by(pg_conn_str, "infra run 501 apply gate"))
 
@@ -157,7 +157,7 @@ def test_a_lock_held_by_a_session_that_outlived_its_job_names_that_session(
     """What a lost runner leaves: a session still holding the lock, its job long gone."""
     root = make_layer(tmp_path, "0s")
     (root / "release").touch()
-    assert job(root, pg_conn_str, 600, "apply", "gate").wait() == 0
+    assert job(root, pg_conn_str, 600, "apply", "gate", "--auto-approve").wait() == 0
     row = state_row(pg_conn_str, SCHEMA)
     assert row is not None
     stale = connect(pg_conn_str, name="infra run 599 apply gate")

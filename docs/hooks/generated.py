@@ -7,7 +7,8 @@
 - `<!-- generated:default-roles -->`: the role each comment command needs by default;
 - `<!-- generated:workflow-permissions -->`: each shipped job's token permissions and why;
 - `<!-- generated:comment-help -->`: what `/help` replies, from `core.comments.help_text`;
-- `<!-- generated:benchmarks -->`: one row per `bench/*.py` script, from its docstring.
+- `<!-- generated:benchmarks -->`: one row per `bench/*.py` script, from its docstring;
+- `<!-- generated:json-schema -->`: the JSON Schema of `--json`, from `json_report.Report`.
 """
 
 from __future__ import annotations
@@ -198,7 +199,16 @@ def benchmarks() -> str:
     return "\n".join(rows) if len(rows) > 2 else "No benchmark scripts yet."
 
 
+def json_output_schema() -> str:
+    import json
+
+    from infra_pipeline.json_report import json_schema
+
+    return "```json\n" + json.dumps(json_schema(), indent=2) + "\n```"
+
+
 _MARKERS = {
+    "<!-- generated:json-schema -->": json_output_schema,
     "<!-- generated:state-diagram -->": state_diagram,
     "<!-- generated:comment-help -->": comment_help,
     "<!-- generated:benchmarks -->": benchmarks,

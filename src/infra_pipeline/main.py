@@ -87,6 +87,14 @@ MarkdownOpt = Annotated[
     bool, typer.Option("--markdown", help="Also print the dashboard a PR would get.")
 ]
 JobsOpt = Annotated[int | None, typer.Option("--jobs", "-j", help="Layers planned at once.")]
+JsonOpt = Annotated[
+    bool,
+    typer.Option(
+        "--json",
+        help="Print one JSON document on stdout (versioned schema: see the docs' Commands "
+        "page); the log goes to stderr.",
+    ),
+]
 ResultsDirOpt = Annotated[
     Path | None,
     typer.Option(
@@ -152,10 +160,13 @@ def plan(
     ] = False,
     markdown: MarkdownOpt = False,
     results_dir: ResultsDirOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Plan layers in parallel and show what would change."""
     c = _ctx(ctx)
+    _one_stdout(markdown, as_json)
     config = c.config()
+    console = _error_console(c) if as_json else c.console
     if results_dir is not None:
         from .flows.matrix import plan_to_results
 
@@ -164,7 +175,7 @@ def plan(
             layers or [],
             c.cwd / results_dir,
             env=c.env,
-            console=c.console,
+            console=console,
             jobs=jobs,
             detailed_exitcode=detailed_exitcode,
         )
@@ -175,24 +186,67 @@ def plan(
             config,
             layers or [],
             env=c.env,
-            console=c.console,
+            console=console,
             jobs=jobs,
             detailed_exitcode=detailed_exitcode,
         )
     _markdown(c, config, runs, markdown, applied=False)
+    _json(as_json, "plan", runs, code)
     _done(code)
 
 
 @app.command()
-def apply(ctx: typer.Context, layers: LayersArg = None, markdown: MarkdownOpt = False) -> None:
+def apply(
+    ctx: typer.Context,
+    layers: LayersArg = None,
+    markdown: MarkdownOpt = False,
+    auto_approve: Annotated[
+        bool,
+        typer.Option(
+            "--auto-approve",
+            help="Apply without asking (CI, scripts). Without it, `apply` shows each layer's "
+            "plan on the terminal and asks for `yes`.",
+        ),
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
     """Plan and apply layers one at a time in `order`, stopping at the first failure."""
     from .commands.apply import run_apply
 
     c = _ctx(ctx)
+    _one_stdout(markdown, as_json)
+    if as_json and not auto_approve:
+        raise InfraError(
+            "--json needs --auto-approve: a script reading the JSON cannot answer the prompt",
+            "add --auto-approve",
+            ExitCode.USAGE,
+        )
+    if not auto_approve and not sys.stdin.isatty():
+        raise InfraError(
+            "infra apply asks for approval before it changes anything, "
+            "and there is no terminal to ask on",
+            "run it in a terminal, or pass --auto-approve to apply without asking",
+            ExitCode.USAGE,
+        )
     config = c.config()
-    code, runs = run_apply(config, layers or [], env=c.env, console=c.console)
+    ask = None if auto_approve else c.console.input
+    console = _error_console(c) if as_json else c.console
+    code, runs = run_apply(config, layers or [], env=c.env, console=console, ask=ask)
     _markdown(c, config, runs, markdown, applied=True)
+    _json(as_json, "apply", runs, code)
     _done(code)
+
+
+def _one_stdout(markdown: bool, as_json: bool) -> None:
+    if markdown and as_json:
+        raise InfraError("--markdown and --json both print on stdout", "pick one", ExitCode.USAGE)
+
+
+def _json(wanted: bool, command: Any, runs: Any, code: int) -> None:
+    if wanted:
+        from .json_report import build, to_json
+
+        sys.stdout.write(to_json(build(command, runs, code)) + "\n")
 
 
 def _markdown(c: Context, config: Config, runs: Any, wanted: bool, *, applied: bool) -> None:
@@ -220,6 +274,7 @@ def verify(
             help="Keep one GitHub issue per drifted layer (the scheduled scan; needs GITHUB_*).",
         ),
     ] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Drift scan: plan every layer and report the ones that differ from their state."""
     from .flows.verify import drift_table, scan
@@ -244,11 +299,14 @@ def verify(
                     apply=config.drift.auto_apply,
                 )
             )
+    console = _error_console(c) if as_json else c.console
     report = scan(
-        c.config(), [] if all_layers else layers or [], env=c.env, console=c.console, jobs=jobs
+        c.config(), [] if all_layers else layers or [], env=c.env, console=console, jobs=jobs
     )
-    c.console.print(drift_table(report))
-    _done(report.exit_code(detailed=detailed_exitcode))
+    console.print(drift_table(report))
+    code = report.exit_code(detailed=detailed_exitcode)
+    _json(as_json, "verify", report.runs, code)
+    _done(code)
 
 
 @app.command()

@@ -133,6 +133,18 @@ class Progress:
             reason = run.error.splitlines()[0] if run.error else "failed"
             self._write(gha.annotation("error", reason, title=title))
 
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        """Take the live view off the terminal while the user reads and answers."""
+        live = self._live
+        if live is not None:
+            live.stop()
+        try:
+            yield
+        finally:
+            if live is not None:
+                live.start()
+
     def finish(self) -> None:
         """GitHub Actions: close a group left open, and set the step outputs."""
         if not self._actions:

@@ -1,14 +1,21 @@
-"""`infra apply [LAYER...|all]`: plan and apply layers one at a time, in order."""
+"""`infra apply [LAYER...|all]`: plan and apply layers one at a time, in order.
+
+On a terminal it asks first, as `terraform apply` does: each layer's plan is shown and
+applied only after a `yes`, the layers in order, so that a later layer's plan sees what the
+earlier ones changed. `--auto-approve` (CI, scripts) applies without asking.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from rich.console import Console
+from rich.markup import escape
 
-from ..adapters.terminal_ui import progress, results_table
-from ..config import Config
-from ..errors import ExitCode
+from ..adapters.terminal_ui import Progress, progress, results_table
+from ..adapters.terraform import TerraformEngine
+from ..config import Config, Layer
+from ..errors import ExitCode, InfraError
 from ..flows.pipeline import (
     PlanForApply,
     apply_layers,
@@ -18,7 +25,9 @@ from ..flows.pipeline import (
     select_layers,
 )
 from ..flows.plan import print_locks
-from ..models import LayerRun
+from ..models import LayerRun, PlanResult
+
+Ask = Callable[[str], str]  # shows a prompt and returns the line typed (EOFError: none)
 
 
 def run_apply(
@@ -28,13 +37,15 @@ def run_apply(
     env: Mapping[str, str],
     console: Console,
     plan_for: PlanForApply = plan_fresh,
+    ask: Ask | None = None,
 ) -> tuple[ExitCode, list[LayerRun]]:
+    """Apply `names` in order; with `ask`, each layer with changes only after a `yes`."""
     layers = select_layers(config, names)
     with progress(console, "applying", env) as view:
         runs = apply_layers(
             layers,
             make_engine_factory(config, env, view.line),
-            plan_for=plan_for,
+            plan_for=plan_for if ask is None else _approved(plan_for, console, view, ask),
             on_start=view.start,
             on_done=view.done,
         )
@@ -45,3 +56,26 @@ def run_apply(
     console.print(results_table(runs, "Apply"))
     print_locks(console, runs)
     return exit_code(runs), runs
+
+
+def _approved(plan_for: PlanForApply, console: Console, view: Progress, ask: Ask) -> PlanForApply:
+    def plan_then_ask(layer: Layer, engine: TerraformEngine) -> PlanResult:
+        plan = plan_for(layer, engine)
+        if not plan.has_changes:
+            return plan  # nothing to approve
+        with view.paused():
+            console.rule(f"[bold]{escape(layer.name)}[/] {plan.counts.short()}")
+            console.print(plan.text, markup=False, highlight=False)
+            console.print(
+                f"\nDo you want to apply these changes to [bold]{escape(layer.name)}[/]?\n"
+                "  Only 'yes' will be accepted to approve.\n"
+            )
+            try:
+                answer = ask("  Enter a value: ")
+            except EOFError:
+                answer = ""
+        if answer.strip() != "yes":
+            raise InfraError(f"apply of `{layer.name}` cancelled: the answer was not `yes`")
+        return plan
+
+    return plan_then_ask
