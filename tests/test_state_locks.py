@@ -8,6 +8,10 @@ own output, never on time.
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
+import signal
 import subprocess
 import sys
 import threading
@@ -17,11 +21,15 @@ from pathlib import Path
 
 import pytest
 
-from homelab import base_env
+from homelab import LAYER_DIRS, add_node, base_env, copy_example, infra
 from infra_pipeline.config import parse_config
 from infra_pipeline.core.state_lock import parse_lock_error
 from infra_pipeline.errors import ConfigError
+from mainline import MERGE_SHA, push_to_main, rows, set_in_yaml
 from pgstate import connect, lock_holders, state_resources, state_row
+from prstory import Repo, dashboard_body, git, make_repo, replies
+from standin import GitHubStandIn
+from test_reliability import add_file, children, comment_job, engine_running, wait_for
 
 SRC = Path(__file__).resolve().parent.parent / "src"
 SCHEMA = "gate_state"
@@ -235,3 +243,158 @@ def test_lock_timeout_is_a_duration_set_globally_and_per_layer(tmp_path: Path) -
             "version: 1\nlock_timeout: five minutes\nlayers:\n  a: {path: a, order: 1}\n",
             tmp_path / "infra.yaml",
         )
+
+
+# -- The PR story: a runner lost mid-apply leaves the lock; /plan says so; /force-unlock -------
+
+PG_BACKEND = 'terraform {\n  backend "pg" {}\n}\n'
+# The apply holds the state lock until the runner is "lost" (the test freezes it).
+GATED_HOOK = """\
+resource "terraform_data" "gate" {
+  provisioner "local-exec" {
+    command = "while [ ! -e release ]; do sleep 0.1; done"
+  }
+}
+
+resource "terraform_data" "after_gate" {
+  input      = "configured"
+  depends_on = [terraform_data.gate]
+}
+"""
+
+
+@pytest.fixture
+def pg_repo(
+    tmp_path: Path, standin: GitHubStandIn, gh_env: dict[str, str], pg_conn_str: str
+) -> Repo:
+    """The example with `platform` on the pg backend (`state_key` → its schema)."""
+    standin.set_permission("alice", "maintain")
+    standin.set_permission("bob", "write")
+    standin.set_permission("carol", "admin")
+    repo = make_repo(tmp_path, standin, gh_env)
+    (repo.root / "platform" / "backend.tf").write_text(PG_BACKEND)
+    config = repo.root / "infra.yaml"
+    text = config.read_text()
+    old = "platform:     {path: platform,          engine: terraform, order: 2}"
+    assert old in text
+    config.write_text(
+        text.replace(old, "platform: {path: platform, order: 2, state_key: platform}")
+    )
+    git(repo.root, "checkout", "-q", "main")
+    repo.base = add_file(repo, "platform/backend.tf", PG_BACKEND, "platform state in Postgres")
+    standin.add_commit(repo.base)
+    git(repo.root, "checkout", "-qb", "hook")
+    repo.env["PG_CONN_STR"] = pg_conn_str
+    return repo
+
+
+def test_a_runner_lost_mid_apply_leaves_the_lock_which_plan_reports_and_an_admin_releases(
+    pg_repo: Repo, standin: GitHubStandIn, pg_conn_str: str
+) -> None:
+    repo = pg_repo
+    head = add_file(repo, "platform/hook.tf", GATED_HOOK, "a gated post-install hook")
+    repo.open_pr(7, head, ["platform/hook.tf"])
+    assert repo.pr_event(7).code == 0
+
+    applying, _ = comment_job(repo, 7, "/apply", user="alice")
+    session = f"infra run {applying.run_id} apply platform"
+    until("the apply to hold the state lock", held_by(pg_conn_str, session))
+    engine = int(str(wait_for("the engine", lambda: engine_running(applying, "apply"), applying)))
+    # The runner is lost: its Terraform frozen with the connection open, the job gone.
+    os.kill(engine, signal.SIGSTOP)
+    leftovers = [engine, *children(engine)]
+    applying.proc.kill()
+    applying.wait()  # GitHub marks the run completed (failure)
+    try:
+        [(pid, holder)] = lock_holders(pg_conn_str)
+        assert holder == session
+
+        planned, _ = comment_job(repo, 7, "/plan platform", user="alice")
+        assert planned.wait().code == 1
+        board = dashboard_body(standin, 7, head)
+        assert "| Plan: platform | 🔒 |" in board
+        assert "🔒 The Terraform state of `platform` is locked" in board
+        reply = replies(standin, 7)[-1]
+        assert "🔒 **The Terraform state is locked**" in reply
+        assert f"`platform`: held by `{session}` from 127.0.0.1 (apply) since 20" in reply
+        assert f"[workflow run {applying.run_id}]({standin.url}/" in reply
+        assert f"`/force-unlock platform {pid}`" in reply
+
+        # A writer may not; an admin may not while GitHub says the holder's run still runs.
+        refused, _ = comment_job(repo, 7, f"/force-unlock platform {pid}", user="bob")
+        result = refused.wait()
+        assert result.code == 1
+        assert "@bob needs the `admin` role" in replies(standin, 7)[-1]
+        assert '"command": "force-unlock"' in result.out and '"result": "refused: ' in result.out
+        standin.add_workflow_run(applying.run_id, "in_progress")
+        refused, _ = comment_job(repo, 7, f"/force-unlock platform {pid}", user="carol")
+        assert refused.wait().code == 1
+        assert "which is still `in_progress`" in replies(standin, 7)[-1]
+        assert lock_holders(pg_conn_str) == [(pid, session)]
+
+        standin.add_workflow_run(applying.run_id, "completed", "failure")
+        released, comment_id = comment_job(repo, 7, f"/force-unlock platform {pid}", user="carol")
+        result = released.wait()
+        assert result.code == 0, result.out + result.err
+        assert lock_holders(pg_conn_str) == []
+        reply = replies(standin, 7)[-1]
+        assert reply.splitlines()[1].startswith(
+            f"🔓 Released the Terraform state lock of `platform`, which was held by `{session}`"
+        )
+        audit = next(line for line in result.out.splitlines() if "infra-audit " in line)
+        entry = json.loads(audit.split("infra-audit ", 1)[1])
+        assert entry["who"] == "carol" and entry["command"] == "force-unlock"
+        assert entry["layers"] == ["platform"]
+        assert entry["result"].startswith(f"ok: released lock {pid}, which was held by ")
+        assert standin.reactions(comment_id) == ["eyes", "rocket"]
+
+        again, _ = comment_job(repo, 7, "/plan platform", user="alice")
+        assert again.wait().code == 0
+        assert "| Plan: platform | ✅ |" in dashboard_body(standin, 7, head)
+    finally:
+        for pid_ in leftovers:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid_, signal.SIGKILL)
+
+
+# -- After merge: a locked layer is reported, the others are scanned and applied ----------------
+
+
+def test_after_merge_scan_reports_a_locked_layer_and_goes_on_with_the_others(
+    tmp_path: Path, standin: GitHubStandIn, gh_env: dict[str, str], pg_conn_str: str
+) -> None:
+    standin.add_pull(12, state="closed", merged=True, merge_commit_sha=MERGE_SHA)
+    root = copy_example(tmp_path)
+    (root / "platform" / "backend.tf").write_text(PG_BACKEND)
+    set_in_yaml(
+        root,
+        "platform:     {path: platform,          engine: terraform, order: 2}",
+        "platform: {path: platform, order: 2, state_key: platform}",
+    )
+    env = {**gh_env, "PG_CONN_STR": pg_conn_str}
+    assert infra(root, "apply", "all", env=base_env(PG_CONN_STR=pg_conn_str)).code == 0
+    add_node(root, "node-4")  # drift before the locked layer (order 1) ...
+    prod = root / LAYER_DIRS["data-prod"] / "main.tf"  # ... and after it (order 4)
+    prod.write_text(prod.read_text().replace("replicas    = 3", "replicas    = 4"))
+    row = state_row(pg_conn_str, "platform")
+    assert row is not None
+    other_job = connect(pg_conn_str, name="infra run 77 apply platform")
+    try:
+        other_job.run("SELECT pg_advisory_lock(:key)", key=row)
+        job = push_to_main(root, env)
+    finally:
+        other_job.close()
+
+    assert job.code == 0, job.out
+    table = rows(job.out, "After merge")
+    assert "state locked" in table["platform"]
+    assert "applied" in table["bootstrap"] and "applied" in table["data-prod"]
+    assert "in sync" in table["data-staging"]
+    [comment] = standin.comments(12)
+    assert (
+        "| `platform` | 🔒 state locked | - | not scanned: the state is locked, held by "
+        "`infra run 77 apply platform` from 127.0.0.1 (apply) since 20"
+    ) in comment.body
+    assert "| `data-prod` | 🚀 applied | +0 ~1 -0 |" in comment.body
+    status = standin.latest_statuses(MERGE_SHA)["infra/apply"]
+    assert "1 state locked" in (status.description or "")

@@ -249,6 +249,21 @@ def _json(wanted: bool, command: Any, runs: Any, code: int) -> None:
         sys.stdout.write(to_json(build(command, runs, code)) + "\n")
 
 
+@app.command(name="force-unlock")
+def force_unlock(
+    ctx: typer.Context,
+    layer: Annotated[str, typer.Argument(help="The layer whose state lock to release.")],
+    lock_id: Annotated[
+        str, typer.Argument(help="The lock's ID, as the plan that found it held printed it.")
+    ],
+) -> None:
+    """Release a stale Terraform state lock (refused while the run holding it still runs)."""
+    from .commands.force_unlock import run_force_unlock
+
+    c = _ctx(ctx)
+    _done(run_force_unlock(c.config(), layer, lock_id, env=c.env, console=c.console))
+
+
 def _markdown(c: Context, config: Config, runs: Any, wanted: bool, *, applied: bool) -> None:
     if wanted:
         from .commands.preview import preview

@@ -259,6 +259,11 @@ class TerraformEngine:
             self._run("init", "-input=false", "-no-color", *self.backend_args()), "terraform init"
         )
 
+    def force_unlock(self, lock_id: str) -> None:
+        """Terraform's own `force-unlock` (backends that store a lock record; not pg)."""
+        self.init()
+        self._check(self._run("force-unlock", "-force", lock_id), "terraform force-unlock")
+
     def init_without_backend(self) -> None:
         """Enough of `init` for `validate` (modules), without touching any state."""
         self._check(self._run("init", "-input=false", "-no-color", "-backend=false"), "init")

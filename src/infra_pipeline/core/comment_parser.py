@@ -23,6 +23,7 @@ class CommandName(Enum):
     REVIEW = "review"
     HELP = "help"
     UNLOCK = "unlock"
+    FORCE_UNLOCK = "force-unlock"
 
     @property
     def slash(self) -> str:
@@ -39,6 +40,7 @@ class Command:
     suite: str | None
     raw: str
     alias: str | None  # the legacy spelling used (e.g. "atlantis plan"), to nudge users off it
+    lock_id: str | None = None  # `/force-unlock LAYER LOCK_ID`: checked against _LOCK_ID
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,7 @@ class _Args(Enum):
     LAYERS = "layers"
     SUITE = "suite"
     ANY = "any"  # accepted and dropped
+    LAYER_AND_LOCK = "layer-and-lock"  # exactly one layer and one state lock ID
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,11 @@ _SPECS: dict[CommandName, _Spec] = {
     CommandName.HELP: _Spec(_Args.ANY, "", "Show this help."),
     CommandName.UNLOCK: _Spec(
         _Args.LAYERS, "[layer…]", "Release this PR's layer locks; with no layer, all of them."
+    ),
+    CommandName.FORCE_UNLOCK: _Spec(
+        _Args.LAYER_AND_LOCK,
+        "layer lock-id",
+        "Release a stale Terraform state lock (admin; the ID is in the reply that reported it).",
     ),
 }
 
@@ -118,6 +126,9 @@ _MAX_SHOWN = 40  # longest echo of user text in a reply
 _MAX_LISTED = 5  # unknown names echoed back
 _MAX_VALID = 30  # valid names listed in a reply; `/help` lists them all
 
+# A lock ID goes to the engine as one argument: a pg session's pid, or a backend's lock UUID.
+# It must not look like a flag.
+_LOCK_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 _FENCE = re.compile(r" {0,3}(`{3,}|~{3,})(.*)")
 _FENCE_CLOSE = re.compile(r" {0,3}(`{3,}|~{3,})[ \t]*")
 
@@ -244,7 +255,24 @@ def _validate(
         return _validate_suite(name, args, raw, alias_text, suites)
     if spec.args is _Args.LAYERS:
         return _validate_layers(name, args, raw, alias_text, layers)
+    if spec.args is _Args.LAYER_AND_LOCK:
+        return _validate_layer_and_lock(name, args, raw, layers)
     return Command(name, (), False, None, raw, alias_text)
+
+
+def _validate_layer_and_lock(
+    name: CommandName, args: list[str], raw: str, layers: tuple[str, ...]
+) -> Command | Reply:
+    if len(args) != 2:
+        text = f"`{name.slash}` takes a layer and a lock ID (got {len(args)} arguments)."
+        return Reply(f"{text}\n\n{_usage_hint(name)}", name)
+    layer = _resolve(args[0], layers)
+    if layer is None:
+        return _unknown_values(name, "layer", args[:1], list(layers))
+    if not _LOCK_ID.fullmatch(args[1]):
+        text = f"{_code(args[1])} is not a state lock ID."
+        return Reply(f"{text}\n\n{_usage_hint(name)}", name)
+    return Command(name, (layer,), False, None, raw, None, lock_id=args[1])
 
 
 def _drop_project_flags(args: list[str]) -> list[str]:

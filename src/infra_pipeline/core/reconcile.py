@@ -10,6 +10,9 @@ The rules, in `order`:
   own, unmerged version of the layer, and applying `main` would undo it. The PR's merge (a new
   push to `main`) or the next scheduled scan reconciles it. Later layers still apply: their
   plans were made against the live state, whichever version produced it.
+- a layer whose Terraform state lock is held (another job is planning or applying it, or a
+  stale lock is left) is reported as locked, with the holder, and is not "broken": the same
+  reasoning as a PR's lock applies, so the other layers are scanned and applied as usual.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ class Verdict(StrEnum):
     APPLIED = "applied"
     SKIPPED = "skipped"  # drifted, not applied: an earlier layer failed, or a PR holds it
     FAILED = "failed"  # the scan or the apply failed
+    LOCKED = "state locked"  # not scanned: another holder has the layer's state lock
 
     @property
     def icon(self) -> str:
@@ -42,6 +46,7 @@ _ICONS = {
     Verdict.APPLIED: "🚀",
     Verdict.SKIPPED: "⏭️",
     Verdict.FAILED: "❌",
+    Verdict.LOCKED: "🔒",
 }
 
 
@@ -97,7 +102,8 @@ def choose_applies(
         if run is None:
             continue
         if run.outcome is Outcome.FAILED:
-            broken = broken or layer.name
+            if run.lock is None:
+                broken = broken or layer.name
             continue
         if run.outcome is not Outcome.CHANGES:
             continue
@@ -121,7 +127,10 @@ def layer_reports(
     applies = {run.layer: run for run in applied}
     reports = []
     for run in scan:
-        if run.outcome is Outcome.FAILED:
+        if run.lock is not None:
+            detail = f"not scanned: the state is locked, {run.lock.describe()}"
+            report = _report(run, Verdict.LOCKED, None, detail)
+        elif run.outcome is Outcome.FAILED:
             report = _report(run, Verdict.FAILED, None, f"scan failed: {_first(run)}", run.error)
         elif run.outcome is not Outcome.CHANGES:
             report = _report(run, Verdict.IN_SYNC, run.plan)

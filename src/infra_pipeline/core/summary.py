@@ -85,8 +85,8 @@ def overall(reports: Sequence[LayerReport], e2e: E2EResult | None) -> Overall:
     """Did `main` and the live infrastructure end up the same?"""
     if any(r.verdict is Verdict.FAILED for r in reports) or (e2e is not None and e2e.ok is False):
         return Overall.FAILED
-    if any(r.still_drifted for r in reports):
-        return Overall.DIFFERS
+    if any(r.still_drifted or r.verdict is Verdict.LOCKED for r in reports):
+        return Overall.DIFFERS  # a locked layer was not scanned: it may differ
     return Overall.MATCHES
 
 
@@ -95,7 +95,7 @@ def status_description(reports: Sequence[LayerReport], e2e: E2EResult | None) ->
     tally = {v: sum(1 for r in reports if r.verdict is v) for v in Verdict}
     parts = [
         f"{tally[v]} {v.value}"
-        for v in (Verdict.APPLIED, Verdict.DRIFTED, Verdict.SKIPPED, Verdict.FAILED)
+        for v in (Verdict.APPLIED, Verdict.DRIFTED, Verdict.SKIPPED, Verdict.LOCKED, Verdict.FAILED)
         if tally[v]
     ]
     if e2e is not None and e2e.ok is False:

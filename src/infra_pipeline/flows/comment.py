@@ -18,10 +18,11 @@ from ..adapters.github.client import GitHub
 from ..config import Config, Role
 from ..core.comment_parser import Command, CommandName, Ignore, Reply, help_text, parse_comment
 from ..core.dashboard import steps as dash
-from ..core.gate import authorize
+from ..core.gate import Refusal, authorize
 from ..core.review_prompt import LayerSummary
 from ..errors import ExitCode, InfraError
 from ..models import Outcome
+from .force_unlock import force_unlock
 from .pr_apply import apply_pr, failure_reply
 from .pr_plan import touched_layers, validate_and_plan
 from .session import Session
@@ -234,6 +235,22 @@ def _unlock(s: Session, cmd: Command, user: str) -> int:
     return ExitCode.OK
 
 
+def _force_unlock(s: Session, cmd: Command, user: str) -> int:
+    layer, lock_id = cmd.layers[0], cmd.lock_id or ""
+    result = force_unlock(s.config, layer, lock_id, env=s.env, github=s.github)
+    if isinstance(result, Refusal):
+        s.reply(f"🚫 {result.reason}")
+        s.record(user, "force-unlock", [layer], f"refused: {result.reason}")
+        return ExitCode.FAILURE
+    held = f", which was {result.describe()}" if result.who else f" `{lock_id}`"
+    s.reply(
+        f"🔓 Released the Terraform state lock of `{layer}`{held}. Comment `/plan {layer}` to "
+        "see what the state holds now: an apply that was cut off may have left it half done."
+    )
+    s.record(user, "force-unlock", [layer], f"ok: released lock {lock_id}{held}")
+    return ExitCode.OK
+
+
 _HANDLERS: Mapping[CommandName, Callable[[Session, Command, str], int]] = {
     CommandName.PLAN: _plan,
     CommandName.APPLY: _apply,
@@ -241,6 +258,7 @@ _HANDLERS: Mapping[CommandName, Callable[[Session, Command, str], int]] = {
     CommandName.E2E: _e2e,
     CommandName.REVIEW: _review,
     CommandName.UNLOCK: _unlock,
+    CommandName.FORCE_UNLOCK: _force_unlock,
 }
 
 
@@ -258,7 +276,7 @@ def _role(name: str) -> Role:
 
 
 def _permissions(config: Config) -> dict[str, str]:
-    names = ("plan", "apply", "health", "e2e", "review", "unlock", "help")
+    names = ("plan", "apply", "health", "e2e", "review", "unlock", "force-unlock", "help")
     return {name: config.role_for(name).value for name in names}
 
 

@@ -12,6 +12,7 @@ from ..adapters.terminal_ui import results_table
 from ..config import Layer
 from ..core.changes import LayerSpec, analyse_changes
 from ..core.dashboard import steps as dash
+from ..core.state_lock import lock_reply
 from ..errors import ExitCode
 from ..models import LayerRun, Outcome
 from .plan import plan_with_progress
@@ -72,6 +73,9 @@ def validate_and_plan(
 
     m = s.board.update(record)
     s.actions.append_summary(dash.step_summary(m, full_plans(runs)))
+    locks = [run.lock for run in runs if run.lock is not None]
+    if locks:
+        s.reply(lock_reply(locks, runs_url(s.actions.run_url)))
     failed = any(r.outcome is Outcome.FAILED for r in runs)
     return (ExitCode.FAILURE if failed else ExitCode.OK), m
 
@@ -87,6 +91,11 @@ def _plan(s: Session, layers: Sequence[Layer]) -> list[LayerRun]:
     runs = plan_with_progress(s.config, layers, env=s.env, console=s.console)
     s.console.print(results_table(runs, f"Plan of #{s.pr.number} at {s.pr.head_sha[:7]}"))
     return runs
+
+
+def runs_url(run_url: str) -> str | None:
+    """`…/actions/runs` of this repository, from this run's URL."""
+    return run_url.rsplit("/", 1)[0] if "/actions/runs/" in run_url else None
 
 
 def skip_untouched(m: dash.Dashboard, touched: Sequence[str], now: datetime) -> dash.Dashboard:

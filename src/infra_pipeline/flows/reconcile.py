@@ -227,6 +227,7 @@ _STYLE = {
     Verdict.DRIFTED: "yellow",
     Verdict.SKIPPED: "dim",
     Verdict.FAILED: "red",
+    Verdict.LOCKED: "yellow",
 }
 
 

@@ -30,6 +30,7 @@ class Status(StrEnum):
     SKIPPED = "skipped"  # also "not run yet", as the spec draws it
     FAILED = "failed"
     WARNING = "warning"  # needs attention: destroys, drift, a run that died
+    LOCKED = "locked"  # not run: another holder has the layer's Terraform state lock
 
     @property
     def icon(self) -> str:
@@ -42,6 +43,7 @@ _ICONS: Final = {
     Status.SKIPPED: "⏭️",
     Status.FAILED: "❌",
     Status.WARNING: "⚠️",
+    Status.LOCKED: "🔒",
 }
 
 
@@ -107,7 +109,8 @@ class LayerState:
 
     @property
     def plan_failed(self) -> bool:
-        return self.record is None and self.plan.status in (Status.FAILED, Status.WARNING)
+        failed = (Status.FAILED, Status.WARNING, Status.LOCKED)
+        return self.record is None and self.plan.status in failed
 
     @property
     def pending_changes(self) -> bool:

@@ -42,7 +42,7 @@ from infra_pipeline.core.dashboard.view import (
     next_step,
 )
 from infra_pipeline.core.plan_text import clean, one_line, trim
-from infra_pipeline.models import ChangeKind, LayerRun, Outcome, PlanResult
+from infra_pipeline.models import ChangeKind, LayerRun, Outcome, PlanResult, StateLock
 
 __all__ = [
     "APPLY_CONTEXT",
@@ -190,6 +190,14 @@ def fail_plan(m: Dashboard, layer: str, error: str, run_id: int | None, now: dat
     return _finish_layer(m, layer, Row(Status.FAILED, run_id, None, now, _short(error)), None)
 
 
+def lock_plan(
+    m: Dashboard, layer: str, lock: StateLock, run_id: int | None, now: datetime
+) -> Dashboard:
+    """Not planned: the layer's Terraform state lock is held (by another job, or a stale one)."""
+    detail = f"state locked: {lock.describe()}"
+    return _finish_layer(m, layer, Row(Status.LOCKED, run_id, None, now, _short(detail)), None)
+
+
 def skip_plan(m: Dashboard, layer: str, reason: str, now: datetime) -> Dashboard:
     """Not planned (not touched by the PR, or an earlier layer failed)."""
     return _finish_layer(m, layer, Row(Status.SKIPPED, None, None, now, _short(reason)), None)
@@ -204,6 +212,8 @@ def record_plans(
             m = finish_plan(m, run.plan, run_id, now, base_sha=base_sha)
         elif run.outcome is Outcome.SKIPPED:
             m = skip_plan(m, run.layer, run.error or "skipped", now)
+        elif run.lock is not None:
+            m = lock_plan(m, run.layer, run.lock, run_id, now)
         else:
             m = fail_plan(m, run.layer, run.error or "plan failed", run_id, now)
     return m

@@ -29,6 +29,12 @@ def next_step(m: Dashboard) -> str:
         return "⏳ Waiting for plan..."
     if s is State.PLAN_FAILED:
         failed = [layer for layer in m.layers if layer.plan_failed]
+        locked = [layer for layer in failed if layer.plan.status is Status.LOCKED]
+        if locked and len(locked) == len(failed):
+            return (
+                f"🔒 The Terraform state of {_names(locked)} is locked: comment `/plan` once the "
+                "holder is done, or see the reply for how to release a stale lock"
+            )
         return f"❌ Plan failed in {_names(failed)}: fix it and push, or comment `/plan` to retry"
     if s in (State.PLAN_DIFF, State.APPLY_WAITING):
         return _changes_line(m)
