@@ -96,7 +96,9 @@ def test_the_documented_aliases_are_what_the_parser_accepts() -> None:
         assert parsed.name.value == command, alias
 
 
-@pytest.mark.parametrize("page", ["configuration.md", "terragrunt.md", "getting-started.md"])
+@pytest.mark.parametrize(
+    "page", ["configuration.md", "terragrunt.md", "getting-started.md", "state-backend.md"]
+)
 def test_infra_yaml_examples_are_valid(page: str) -> None:
     blocks = re.findall(r"```yaml\n(.*?)```", (DOCS / page).read_text(), re.DOTALL)
     examples = [b for b in blocks if "\nlayers:" in f"\n{b}"]
