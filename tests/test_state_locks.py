@@ -372,7 +372,10 @@ def test_after_merge_scan_reports_a_locked_layer_and_goes_on_with_the_others(
         "platform: {path: platform, order: 2, state_key: platform}",
     )
     env = {**gh_env, "PG_CONN_STR": pg_conn_str}
-    assert infra(root, "apply", "all", env=base_env(PG_CONN_STR=pg_conn_str)).code == 0
+    assert (
+        infra(root, "apply", "all", "--auto-approve", env=base_env(PG_CONN_STR=pg_conn_str)).code
+        == 0
+    )
     add_node(root, "node-4")  # drift before the locked layer (order 1) ...
     prod = root / LAYER_DIRS["data-prod"] / "main.tf"  # ... and after it (order 4)
     prod.write_text(prod.read_text().replace("replicas    = 3", "replicas    = 4"))
