@@ -14,6 +14,7 @@ from homelab import base_env, copy_example
 from standin import FileChange, GitHubStandIn, make_event
 
 SRC = Path(__file__).resolve().parent.parent / "src"
+PLAN_KEY = "test-plan-key-0123456789abcdef"  # the INFRA_PLAN_KEY secret of the stories
 
 
 def git(root: Path, *args: str) -> str:
@@ -154,7 +155,7 @@ def make_repo(tmp_path: Path, standin: GitHubStandIn, gh_env: dict[str, str]) ->
     base = git(root, "rev-parse", "HEAD")
     standin.add_commit(base)
     git(root, "checkout", "-qb", "change")
-    env = {**base_env(), **gh_env}
+    env = {**base_env(), **gh_env, "INFRA_PLAN_KEY": PLAN_KEY}
     env.pop("INFRA_CONFIG", None)
     return Repo(root, standin, env, base)
 

@@ -195,6 +195,12 @@ class Config(_Strict):
     allow_forks: bool = False
     plan_drafts: bool = Field(default=False, description="Plan draft PRs automatically.")
     apply_requirements: tuple[Requirement, ...] = ()
+    bot_login: str = Field(
+        default="github-actions[bot]",
+        min_length=1,
+        description="The login the pipeline's token posts as; only its dashboards are read. "
+        "Set it when the workflow uses a GitHub App's token, e.g. `my-infra-app[bot]`.",
+    )
     jobs: int = Field(default=4, ge=1, le=64, description="Layers planned at once.")
     stale_run_minutes: int = Field(default=180, gt=0)
     lock_timeout: str = Field(

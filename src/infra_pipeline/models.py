@@ -88,6 +88,8 @@ class PlanResult:
     fingerprint: str
     text: str  # the human-readable plan, sensitive values already masked by Terraform
     planfile: Path | None = None
+    seal: str = ""  # keyed digest incl. sensitive values (core/plan_reader.py); "" without a key
+    sensitive: bool = False  # the changes carry sensitive values
 
     @property
     def has_changes(self) -> bool:

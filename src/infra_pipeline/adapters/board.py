@@ -16,8 +16,11 @@ write dropping the first one's change. `Board` makes that survivable:
 - **Dead runs.** Before a step is applied, rows still ⏳ under another run that has ended (or
   that started more than `stale_after` ago) become ⚠️ "run stopped without reporting".
 
-Only comments written by a bot (GitHub Actions' token, a GitHub App), or by `author` when one
-is given, count as dashboards, so a commenter cannot plant a forged one.
+Only comments written by `author` (the login the job's token posts as, `bot_login` in
+infra.yaml), or by any bot when none is given, count as dashboards, so a commenter or another
+App cannot plant a forged one. That is not relied on alone: any workflow in the repository can
+post as `github-actions[bot]`, so `/apply` also re-derives what a dashboard shows from the
+fresh plan (`shown`, `core/reviewed.py`).
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ from infra_pipeline.core.dashboard.steps import (
     supersede,
 )
 from infra_pipeline.core.github_models import Comment, StatusState
+from infra_pipeline.core.reviewed import Shown
 from infra_pipeline.errors import InfraError
 
 log = logging.getLogger(__name__)
@@ -63,6 +67,13 @@ _STATUS_STATES: Final[Mapping[CheckState, StatusState]] = {
     CheckState.SUCCESS: "success",
     CheckState.FAILURE: "failure",
 }
+
+
+def _lf(body: str) -> str:
+    """`body` with the CRLF line ends a browser edit leaves made LF again."""
+    if body.split("\n", 1)[0].endswith("\r"):
+        return body.replace("\r\n", "\n")
+    return body
 
 
 def utc_now() -> datetime:
@@ -130,6 +141,7 @@ class Board:
             base_sha=base_sha,
             layers=[layer.name for layer in config.ordered_layers],
             stale_after=timedelta(minutes=config.stale_run_minutes),
+            author=config.bot_login,
         )
 
     @property
@@ -145,6 +157,12 @@ class Board:
         """The commit's dashboard as it stands (dead runs shown as such), or None."""
         found = self._read()
         return None if found is None else self._fresh(found[1])
+
+    def shown(self) -> list[Shown]:
+        """Every dashboard comment of the head commit by the trusted author, as GitHub has it
+        now: what `/apply` checks against the fresh plan."""
+        comments = self._dashboards(self.github.list_issue_comments(self.pr_number))
+        return [Shown(c.id, _lf(c.body)) for c in comments]
 
     # -- writing -----------------------------------------------------------------------------------
 
@@ -269,10 +287,7 @@ class Board:
         return model
 
     def _parse(self, comment: Comment) -> Dashboard:
-        body = comment.body
-        if body.split("\n", 1)[0].endswith("\r"):  # edited in the browser: CRLF line ends
-            body = body.replace("\r\n", "\n")
-        model = parse(body)
+        model = parse(_lf(comment.body))
         if model.head_sha != self.head_sha:
             raise DashboardError(f"comment {comment.id} belongs to commit {model.head_sha}")
         return model

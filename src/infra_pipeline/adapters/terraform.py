@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..config import Config, Engine, Layer
-from ..core.plan_reader import plan_text, read_diagnostics, read_plan
+from ..core.plan_reader import PLAN_KEY_ENV, plan_key, plan_text, read_diagnostics, read_plan
 from ..core.redact import redact, secrets_in_env
 from ..core.state_lock import ACQUIRING, is_lock_error, parse_lock_error, session_name
 from ..errors import InfraError
@@ -125,8 +125,11 @@ class TerraformEngine:
         self.layer = layer
         self.workdir = config.layer_dir(layer)
         self.planfile = self.workdir / ".terraform" / PLANFILE
+        # The sealing key is the pipeline's, not the engine's: the PR's code run by a plan
+        # (providers, `external` data sources) does not get it in its environment.
+        self._key = plan_key(env)
         self._env = {
-            **env,
+            **{name: value for name, value in env.items() if name != PLAN_KEY_ENV},
             **layer.env,
             "TF_IN_AUTOMATION": "1",
             "TF_INPUT": "0",
@@ -138,7 +141,7 @@ class TerraformEngine:
         self._prefix = resolve_binary(layer, self._env)
         # Terraform masks what the config marks sensitive; this also masks credentials from
         # the job's environment and secret-shaped values in anything that leaves the runner.
-        self._secrets = secrets_in_env(self._env)
+        self._secrets = secrets_in_env(self._env) | ({self._key.decode()} if self._key else set())
         self._sink = on_line
         self.backend = backend_type(self.workdir)
         self.lock_timeout = config.lock_timeout_for(layer)
@@ -321,7 +324,9 @@ class TerraformEngine:
                 f"`terraform show -json` of `{self.layer.name}` did not print JSON",
                 "check the engine version (Terraform >= 1.0 or OpenTofu)",
             ) from exc
-        plan = read_plan(self.layer.name, data, text=self._safe(plan_text(result.stdout)))
+        plan = read_plan(
+            self.layer.name, data, text=self._safe(plan_text(result.stdout)), key=self._key
+        )
         return _with_planfile(plan, self.planfile)
 
     def apply(self, planfile: Path) -> ApplyResult:

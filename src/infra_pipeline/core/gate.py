@@ -8,7 +8,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..config import Config, Role
-from ..models import PlanCounts, PlanResult
 from .dashboard.model import Dashboard
 from .github_models import PullRequest, Review
 
@@ -62,6 +61,11 @@ def check_reviewed(m: Dashboard | None, layers: Sequence[str], pr: PullRequest) 
                 f"`{name}` has no successful plan at the head commit `{sha7}`. "
                 f"Comment `/plan {name}`, review it, then `/apply {name}`."
             )
+        if record.head_sha != pr.head_sha:
+            return Refusal(
+                f"The plan shown for `{name}` was made at `{record.head_sha[:7]}`, not at the "
+                f"head commit `{sha7}`. Comment `/plan {name}` and review it first."
+            )
         if record.base_sha != pr.base_sha:
             return Refusal(
                 f"The base branch moved since `{name}` was planned (planned against "
@@ -94,30 +98,3 @@ def check_requirements(
             "(`apply_requirements: [mergeable]`): resolve conflicts and failing checks first."
         )
     return None
-
-
-def plan_changed(layer: str, reviewed: PlanCounts, reviewed_fp: str, fresh: PlanResult) -> str:
-    """Empty when `fresh` is the reviewed plan; else the refusal that says what changed."""
-    if fresh.fingerprint == reviewed_fp:
-        return ""
-    delta = _delta(reviewed, fresh.counts)
-    return (
-        f"the plan for `{layer}` changed since it was reviewed: {delta}; "
-        f"comment `/plan {layer}` and review it again"
-    )
-
-
-def _delta(old: PlanCounts, new: PlanCounts) -> str:
-    parts = []
-    for label, before, after in (
-        ("to add", old.add + old.replace, new.add + new.replace),
-        ("to change", old.change, new.change),
-        ("to destroy", old.destroy + old.replace, new.destroy + new.replace),
-    ):
-        if before != after:
-            diff = after - before
-            noun = "resource" if abs(diff) == 1 else "resources"
-            parts.append(f"{diff:+d} {noun} {label}")
-    if not parts:
-        return f"the same counts ({new.short()}) but different values"
-    return ", ".join(parts) + f" (reviewed {old.short()}, now {new.short()})"

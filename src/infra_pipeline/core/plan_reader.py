@@ -5,16 +5,25 @@ canonical JSON of every change that would be made (resource and output changes: 
 actions, before, after, after_unknown), with sensitive values replaced by a marker so that
 neither the fingerprint input nor anything printed ever carries a secret. Equal intended
 changes give equal fingerprints; any other change gives another.
+
+Sensitive values still count: `seal` is an HMAC, keyed with the repository secret
+`INFRA_PLAN_KEY`, over the layer, the fingerprint and the sensitive values themselves. A change
+of a sensitive value (20 -> 500) changes the seal, and without the key nobody can test guesses
+of a low-entropy value against it (a plain hash of "20" could be brute-forced from the
+dashboard in microseconds). Without a key there is no seal, and `sensitive` says whether the
+plan has any sensitive value that `/apply` would then be unable to check (docs/security.md).
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import re
 from collections.abc import Mapping
 from typing import Any
 
+from ..errors import InfraError
 from ..models import (
     ChangeKind,
     Diagnostic,
@@ -25,6 +34,8 @@ from ..models import (
 )
 
 SENSITIVE = "(sensitive value)"
+PLAN_KEY_ENV = "INFRA_PLAN_KEY"  # the repository secret that keys `seal`
+MIN_KEY_LENGTH = 16
 _TEXT_START = re.compile(
     r"^(Terraform used the selected providers|Terraform will perform|Note: Objects have changed"
     r"|No changes\.|Changes to Outputs:)",
@@ -63,6 +74,77 @@ def _masked_change(change: Mapping[str, Any]) -> dict[str, Any]:
         "after_unknown": change.get("after_unknown"),
         "importing": change.get("importing") is not None,
     }
+
+
+def plan_key(env: Mapping[str, str]) -> bytes | None:
+    """The sealing key from `INFRA_PLAN_KEY`, or None when it is unset. A short key is an
+    error: a guessable key would make the seal as brute-forceable as the values it hides."""
+    value = env.get(PLAN_KEY_ENV, "")
+    if not value:
+        return None
+    if len(value) < MIN_KEY_LENGTH:
+        raise InfraError(
+            f"{PLAN_KEY_ENV} is {len(value)} characters long: too short to keep sensitive "
+            "values from being guessed",
+            f"set the secret to a random value of at least {MIN_KEY_LENGTH} characters, "
+            "e.g. `openssl rand -hex 32`",
+        )
+    return value.encode()
+
+
+def _sensitive_parts(value: Any, sensitive: Any, path: str) -> list[tuple[str, Any]]:
+    """(path, value) of every part of `value` that `sensitive` marks, in a stable order."""
+    if sensitive is True:
+        return [(path, value)]
+    found: list[tuple[str, Any]] = []
+    if isinstance(value, dict) and isinstance(sensitive, dict):
+        for key in sorted(value):
+            found += _sensitive_parts(value[key], sensitive.get(key, False), f"{path}.{key}")
+    elif isinstance(value, list) and isinstance(sensitive, list):
+        for i, item in enumerate(value):
+            found += _sensitive_parts(
+                item, sensitive[i] if i < len(sensitive) else False, f"{path}[{i}]"
+            )
+    return found
+
+
+def sensitive_values(plan_json: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """Every sensitive value among the plan's effective changes, by where it sits: what
+    `fingerprint` masks, and what `seal` covers."""
+    found: list[tuple[str, Any]] = []
+    entries = [
+        (f"resource {e.get('address')}", e.get("change", {}))
+        for e in plan_json.get("resource_changes") or []
+        if _matters(_resource(e))
+    ]
+    entries += [
+        (f"output {name}", change)
+        for name, change in sorted((plan_json.get("output_changes") or {}).items())
+        if kind_of(list(change.get("actions", []))) is not ChangeKind.NOOP
+    ]
+    for where, change in sorted(entries, key=lambda item: item[0]):
+        for side in ("before", "after"):
+            found += _sensitive_parts(
+                change.get(side), change.get(f"{side}_sensitive", False), f"{where} {side}"
+            )
+    return found
+
+
+def seal(layer: str, plan_json: Mapping[str, Any], key: bytes) -> str:
+    """HMAC-SHA256 (keyed with `INFRA_PLAN_KEY`) of the layer, the fingerprint and every
+    sensitive value: equal only for the same plan with the same secrets (see module doc)."""
+    canonical = json.dumps(
+        {
+            "layer": layer,
+            "fingerprint": fingerprint(plan_json),
+            "sensitive": sensitive_values(plan_json),
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=True,
+        default=str,
+    )
+    return "hmac-sha256:" + hmac.new(key, canonical.encode(), hashlib.sha256).hexdigest()
 
 
 def _resource(entry: Mapping[str, Any]) -> ResourceChange:
@@ -134,8 +216,9 @@ def read_plan(
     *,
     text: str,
     diagnostics: tuple[Diagnostic, ...] = (),
+    key: bytes | None = None,
 ) -> PlanResult:
-    """The typed PlanResult of one layer's JSON plan."""
+    """The typed PlanResult of one layer's JSON plan; `key` (INFRA_PLAN_KEY) seals it."""
     changes = [_resource(e) for e in plan_json.get("resource_changes") or []]
     effective = [c for c in changes if _matters(c)]
     outputs = tuple(
@@ -159,6 +242,8 @@ def read_plan(
         diagnostics=diagnostics,
         fingerprint=fingerprint(plan_json),
         text=text,
+        seal=seal(layer, plan_json, key) if key else "",
+        sensitive=bool(sensitive_values(plan_json)),
     )
 
 

@@ -98,6 +98,27 @@ def trim(text: str, budget: int, where: str = "the job summary") -> str:
     return "\n".join([*head, note, *tail])
 
 
+_CUT_NOTE: Final = re.compile(r"… (?:[\d,]+ lines omitted|shortened): full output in .+ …")
+
+
+def is_cut_of(shown: str, full: str) -> bool:
+    """Whether `shown` is `full`, or what `trim` makes of it: a head and a tail of its lines
+    around one "… omitted …" note (the head's last line possibly cut short with "…")."""
+    if shown == full:
+        return True
+    lines, whole = shown.split("\n"), full.split("\n")
+    notes = [i for i, line in enumerate(lines) if _CUT_NOTE.fullmatch(line)]
+    if len(notes) != 1:
+        return False
+    head, tail = lines[: notes[0]], lines[notes[0] + 1 :]
+    if len(head) + len(tail) > len(whole) or (tail and whole[-len(tail) :] != tail):
+        return False
+    if head and head[-1].endswith("…") and not whole[len(head) - 1].startswith(head[-1][:-1]):
+        return False
+    exact = head[:-1] if head and head[-1].endswith("…") else head
+    return whole[: len(exact)] == exact
+
+
 def _cut(line: str, limit: int) -> str:
     out = []
     used = 0

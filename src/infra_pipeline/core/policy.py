@@ -21,7 +21,13 @@ from typing import Final
 from ..config import Config, Layer
 
 # Top-level keys taken from the base commit.
-POLICY_KEYS: Final = ("permissions", "allow_forks", "apply_requirements", "plan_drafts")
+POLICY_KEYS: Final = (
+    "permissions",
+    "allow_forks",
+    "apply_requirements",
+    "plan_drafts",
+    "bot_login",
+)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,9 @@ from ..adapters.terminal_ui import progress, results_table
 from ..adapters.terraform import TerraformEngine
 from ..config import Layer
 from ..core.dashboard import steps as dash
-from ..core.gate import Refusal, apply_targets, check_requirements, check_reviewed, plan_changed
+from ..core.gate import Refusal, apply_targets, check_requirements, check_reviewed
+from ..core.plan_reader import plan_key
+from ..core.reviewed import check_body, compare
 from ..errors import InfraError
 from ..models import LayerRun, Outcome, PlanResult
 from .pipeline import apply_layers, make_engine_factory
@@ -33,6 +35,10 @@ class ApplyOutcome:
 
 def apply_pr(s: Session, named: Sequence[str], user: str) -> ApplyOutcome:
     """Check that each layer's reviewed plan is current, lock, re-plan, compare, apply."""
+    # Read every dashboard of the head before `load`, which deletes all but the first.
+    shown = _shown(s)
+    if isinstance(shown, Refusal):
+        return ApplyOutcome(refusal=shown)
     m = s.board.load()
     targets = apply_targets(m, named)
     if m is not None and not named and not targets:
@@ -49,12 +55,15 @@ def apply_pr(s: Session, named: Sequence[str], user: str) -> ApplyOutcome:
     if refusal is not None or m is None:
         return ApplyOutcome(refusal=refusal)
     require_workspace_at(s.config.root, s.pr.head_sha)
-    refusal = _lock(s, targets, user)
+    taken, refusal = _lock(s, targets, user)
     if refusal is not None:
         return ApplyOutcome(refusal=refusal)
     layers = [s.config.layers[name] for name in targets]
     s.board.update(lambda m: dash.start_apply(m, targets, s.run_id, s.clock()))
-    runs = _apply(s, layers, m)
+    runs = _apply(s, layers, shown)
+    for run in runs:  # refused or skipped before Terraform applied anything: free the layer
+        if run.plan is None and run.layer in taken:
+            s.locks.release(run.layer, s.pr.number)
     outcomes = {run.layer: run.outcome for run in runs}
     detail = _detail(runs)
     skip_review = not s.config.review.auto and Outcome.FAILED not in outcomes.values()
@@ -94,8 +103,26 @@ def _requirements(s: Session) -> Refusal | None:
     return check_requirements(s.config, pr, reviews)
 
 
-def _lock(s: Session, targets: Sequence[str], user: str) -> Refusal | None:
-    """Take every target's lock or none: a refusal releases what this attempt took."""
+def _shown(s: Session) -> list[dash.Dashboard] | Refusal:
+    """Every dashboard of the head, each one checked to show what its state says; `/apply`
+    compares the fresh plan with all of them, so a second dashboard cannot show the reviewer
+    something else than the one the pipeline reads."""
+    models: list[dash.Dashboard] = []
+    for shown in s.board.shown():
+        checked = check_body(shown, s.pr.head_sha)
+        if isinstance(checked, str):
+            return Refusal(
+                f"`/apply` cannot trust what the dashboard of `{s.pr.head_sha[:7]}` shows: "
+                f"{checked}. Comment `/plan` to have the pipeline write it afresh, review it, "
+                "then `/apply`."
+            )
+        models.append(checked)
+    return models
+
+
+def _lock(s: Session, targets: Sequence[str], user: str) -> tuple[list[str], Refusal | None]:
+    """Take every target's lock or none: a refusal releases what this attempt took. Returns
+    the layers this attempt newly locked."""
     holder = Holder(
         pr=s.pr.number,
         user=user,
@@ -114,28 +141,32 @@ def _lock(s: Session, targets: Sequence[str], user: str) -> Refusal | None:
                 locks.release(layer, s.pr.number)
             note = f"locked by #{result.holder.pr}"
             s.board.update(partial(_show_lock, layer=name, note=note))
-            return Refusal(
+            return [], Refusal(
                 result.holder.describe(name)
                 + ". Plans still run; `/apply` waits until that PR is merged or closed, "
                 f"or until it comments `/unlock {name}`."
             )
-    return None
+    return taken, None
 
 
 def _show_lock(m: dash.Dashboard, *, layer: str, note: str) -> dash.Dashboard:
     return dash.set_lock(m, layer, note)
 
 
-def _apply(s: Session, layers: Sequence[Layer], m: dash.Dashboard) -> list[LayerRun]:
+def _apply(s: Session, layers: Sequence[Layer], shown: Sequence[dash.Dashboard]) -> list[LayerRun]:
     deployments: dict[str, DeploymentHandle] = {}
+    keyed = plan_key(s.env) is not None
 
     def plan_for(layer: Layer, engine: TerraformEngine) -> PlanResult:
-        record = m.layer(layer.name).record
-        assert record is not None  # check_reviewed made sure
         fresh = engine.plan()
-        changed = plan_changed(layer.name, record.counts, record.fingerprint, fresh)
-        if changed:
-            raise InfraError(changed, "comment `/plan` and review the new plan")
+        record = dash.plan_record(fresh, head_sha=s.pr.head_sha, base_sha=s.pr.base_sha)
+        diffs = [d for m in shown for d in compare(m, layer.name, record, keyed=keyed)]
+        if diffs:
+            raise InfraError(
+                f"the plan for `{layer.name}` changed since it was reviewed: "
+                + "; ".join(dict.fromkeys(diffs)),
+                f"comment `/plan {layer.name}`, review the new plan, then `/apply` again",
+            )
         deployments[layer.name] = record_deployment(
             s.github,
             sha=s.pr.head_sha,

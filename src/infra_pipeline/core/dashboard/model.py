@@ -93,6 +93,12 @@ class PlanRecord:
     more_destructive: int = 0  # destroyed or replaced beyond the addresses listed
     drift: int = 0  # resources changed outside Terraform
     text: str = ""  # the plan as shown (long plans keep their head and tail)
+    # What `/apply` checks beyond the visible (core/reviewed.py): sha256 of the plan's view
+    # (core/dashboard/plan_view.py) as rendered at review time, the keyed seal of the plan and its
+    # sensitive values (core/plan_reader.py; "" without INFRA_PLAN_KEY), and whether it has any.
+    digest: str = ""
+    seal: str = ""
+    sensitive: bool = False
 
     @property
     def destructive(self) -> int:

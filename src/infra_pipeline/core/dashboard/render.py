@@ -23,13 +23,12 @@ from pydantic import TypeAdapter, ValidationError
 from infra_pipeline.core.dashboard.model import (
     Dashboard,
     LayerState,
-    PlanRecord,
     Row,
     Stage,
     Status,
 )
+from infra_pipeline.core.dashboard.plan_view import layer_view
 from infra_pipeline.core.dashboard.view import next_step
-from infra_pipeline.core.md import code
 from infra_pipeline.core.plan_text import (
     clean,
     diff_cost,
@@ -127,7 +126,7 @@ def _render(m: Dashboard, texts: Mapping[str, str]) -> str:
     out += ["", "<!-- next-step -->", next_step(m), "<!-- /next-step -->", ""]
     for layer in m.layers:
         if layer.record is not None:
-            out += _details(layer.name, layer.record, texts[layer.name])
+            out += layer_view(layer.name, layer.record, texts[layer.name])
     out.append(_state_comment(m))
     return "\n".join(out) + "\n"
 
@@ -170,25 +169,6 @@ def _time(row: Row) -> str:
 def cell(text: str) -> str:
     """Untrusted text as plain text inside a table cell or link text: one line, escaped."""
     return _PUNCT.sub(r"\\\1", one_line(text, 500))
-
-
-def _details(name: str, record: PlanRecord, text: str) -> list[str]:
-    counts = record.counts.short() if record.has_changes else "no changes"
-    out = [f'<a name="plan-{name}"></a>']
-    if record.destructive:
-        named = [f"{code(a)} (destroy)" for a in record.destroys]
-        named += [f"{code(a)} (replace)" for a in record.replaces]
-        more = f" and {record.more_destructive} more" if record.more_destructive else ""
-        out.append(f"⚠️ **{name}** destroys or replaces: {', '.join(named)}{more}")
-        out.append("")
-    if record.drift:
-        out.append(f"⚠️ **{name}**: {record.drift} resources changed outside Terraform (drift)")
-        out.append("")
-    lines = to_diff(text)
-    fence = fence_for(lines)
-    out += [f"<details><summary>Plan: {name} ({counts})</summary>", "", f"{fence}diff"]
-    out += [*lines, fence, "", "</details>", ""]
-    return out
 
 
 def _state_comment(m: Dashboard) -> str:

@@ -24,6 +24,7 @@ from infra_pipeline.core.dashboard.model import (
     Status,
     new_dashboard,
 )
+from infra_pipeline.core.dashboard.plan_view import row_detail, row_status, view_digest
 from infra_pipeline.core.dashboard.render import (
     LIMIT,
     DashboardError,
@@ -157,7 +158,7 @@ def plan_record(plan: PlanResult, *, head_sha: str, base_sha: str) -> PlanRecord
     that `/apply` checks, and no planfile."""
     destructive = plan.destructive
     listed = destructive[:DESTRUCTIVE_LISTED]
-    return PlanRecord(
+    record = PlanRecord(
         head_sha=head_sha,
         base_sha=base_sha,
         fingerprint=plan.fingerprint,
@@ -168,7 +169,10 @@ def plan_record(plan: PlanResult, *, head_sha: str, base_sha: str) -> PlanRecord
         more_destructive=len(destructive) - len(listed),
         drift=len(plan.drift),
         text=trim(clean(plan.text), TEXT_LIMIT),
+        seal=plan.seal,
+        sensitive=plan.sensitive,
     )
+    return replace(record, digest=view_digest(plan.layer, record))
 
 
 def finish_plan_record(
@@ -178,12 +182,8 @@ def finish_plan_record(
     its result file."""
     if record.head_sha != m.head_sha:
         raise ValueError(f"a plan of {record.head_sha[:7]} on the dashboard of {m.sha7}")
-    detail = record.counts.short() if record.has_changes else "no changes"
-    if record.drift:
-        detail += f", drift: {record.drift}"
-    attention = record.destructive or record.drift
-    status = Status.WARNING if attention else Status.OK
-    return _finish_layer(m, layer, Row(status, run_id, None, now, detail), record)
+    row = Row(row_status(record), run_id, None, now, row_detail(record))
+    return _finish_layer(m, layer, row, record)
 
 
 def fail_plan(m: Dashboard, layer: str, error: str, run_id: int | None, now: datetime) -> Dashboard:

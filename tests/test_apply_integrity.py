@@ -1,0 +1,324 @@
+"""`/apply` applies exactly what the dashboard showed, against an attacker with write access:
+forged dashboards (by another App, or by a workflow posting as `github-actions[bot]`), edited
+dashboards, a second dashboard for the head, records swapped between layers or commits, and a
+sensitive value changed between review and apply. Real Terraform, real git, the stand-in."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from homelab import infra, state_resources
+from infra_pipeline.core.dashboard import steps as dash
+from prstory import EventRun, Repo, dashboard_body, make_repo, replies
+from standin import GitHubStandIn, make_event
+
+PLATFORM_FILE = "platform/main.tf"
+STAGING_FILE = "envs/staging/data/main.tf"
+MONITORING = """module "monitoring" {
+  source      = "../modules/service"
+  name        = "prometheus"
+  environment = "platform"
+}
+"""
+DESTROYED = "module.monitoring.terraform_data.deployment"
+
+
+@pytest.fixture
+def repo(tmp_path: Path, standin: GitHubStandIn, gh_env: dict[str, str]) -> Repo:
+    standin.set_permission("alice", "maintain")
+    standin.set_permission("walter", "write")
+    return make_repo(tmp_path, standin, gh_env)
+
+
+def live_platform(repo: Repo) -> list[str]:
+    """The platform layer as main deployed it: monitoring included."""
+    assert infra(repo.root, "apply", "platform").code == 0
+    live = state_resources(repo.root, "platform")
+    assert DESTROYED in live
+    return live
+
+
+def harmless(repo: Repo) -> str:
+    return repo.commit(PLATFORM_FILE, "replicas    = 2", "replicas    = 3", "more replicas")
+
+
+def drop_monitoring(repo: Repo) -> str:
+    repo.commit(PLATFORM_FILE, MONITORING, "", "drop monitoring")
+    return repo.commit(
+        PLATFORM_FILE, ", module.monitoring.name]", "]", "drop monitoring from the outputs"
+    )
+
+
+def comment(repo: Repo, number: int, body: str, user: str, **env: str) -> EventRun:
+    record = repo.standin.add_comment(number, body, user=user)
+    payload = make_event(
+        "issue_comment", "created", number=number, body=body, user=user, comment_id=record.id
+    )
+    return repo.event("issue_comment", payload, **env)
+
+
+def retarget(body: str, head: str) -> str:
+    """A real dashboard's body, made to claim another head commit (as a forger would)."""
+    m = dash.parse(body)
+    layers = tuple(
+        replace(layer, record=replace(layer.record, head_sha=head)) if layer.record else layer
+        for layer in m.layers
+    )
+    return dash.render(replace(m, head_sha=head, layers=layers))
+
+
+def with_record(body: str, layer: str, record: dash.PlanRecord | None) -> str:
+    """`body` re-rendered with `layer`'s plan record replaced: a consistent forgery."""
+    m = dash.parse(body)
+    layers = tuple(replace(x, record=record) if x.name == layer else x for x in m.layers)
+    return dash.render(replace(m, layers=layers))
+
+
+def hide_destroys(body: str, layer: str) -> str:
+    record = dash.parse(body).layer(layer).record
+    assert record is not None and record.destroys
+    return with_record(
+        body, layer, replace(record, destroys=(), counts=replace(record.counts, destroy=0))
+    )
+
+
+def edit(standin: GitHubStandIn, number: int, head: str, body: str) -> None:
+    """A writer edits the dashboard comment (GitHub lets writers edit anyone's comments)."""
+    for record in standin.comments(number):
+        if record.body.startswith(dash.marker(head)):
+            record.body = body
+            return
+    raise AssertionError("no dashboard to edit")
+
+
+def refused(repo: Repo, result: EventRun, number: int = 7) -> str:
+    assert result.code != 0, result.out + result.err
+    return replies(repo.standin, number)[-1]
+
+
+# -- forged dashboards -------------------------------------------------------------------------
+
+
+def test_a_dashboard_forged_by_another_app_or_a_workflow_is_not_applied(
+    repo: Repo, standin: GitHubStandIn
+) -> None:
+    live = live_platform(repo)
+    h1 = harmless(repo)
+    repo.open_pr(7, h1, [PLATFORM_FILE])
+    assert repo.pr_event(7).code == 0
+    shown = dashboard_body(standin, 7, h1)  # +0 ~1 -0: what the reviewer approves of
+    assert "+0 ~1 -0" in shown
+    h2 = drop_monitoring(repo)
+    repo.push(7, h2, [PLATFORM_FILE])  # its plan destroys; the pipeline has not planned it yet
+
+    # Another App posts the harmless table for the new head: not this pipeline's comment.
+    standin.add_comment(7, retarget(shown, h2), user="evil-app[bot]", user_type="Bot")
+    reply = refused(repo, comment(repo, 7, "/apply", "alice"))
+    assert "no plan for the head commit" in reply
+    assert state_resources(repo.root, "platform") == live
+
+    # A workflow in a branch posts it as github-actions[bot]: authorship passes, the content
+    # does not, since the fresh plan is compared with what the dashboard shows.
+    standin.add_comment(7, retarget(shown, h2), user="github-actions[bot]", user_type="Bot")
+    reply = refused(repo, comment(repo, 7, "/apply platform", "alice"))
+    assert "changed since it was reviewed" in reply
+    assert f"now destroys `{DESTROYED}`, which the dashboard did not show" in reply
+    assert "shown +0 ~1 -0, now +0 ~1 -1" in reply
+    assert state_resources(repo.root, "platform") == live
+    assert "refs/infra-locks/platform" not in standin.refs  # a refusal leaves no lock
+    assert not [d for d in standin.deployments if d.environment == "platform"]
+
+
+def test_an_edited_dashboard_is_not_applied(repo: Repo, standin: GitHubStandIn) -> None:
+    live = live_platform(repo)
+    head = drop_monitoring(repo)
+    repo.open_pr(7, head, [PLATFORM_FILE])
+    assert repo.pr_event(7).code == 0
+    real = dashboard_body(standin, 7, head)
+    assert DESTROYED in real
+
+    # The destroy callout deleted from the visible text: the body no longer renders from its
+    # recorded state.
+    lines = [line for line in real.split("\n") if "destroys or replaces" not in line]
+    edit(standin, 7, head, "\n".join(lines))
+    reply = refused(repo, comment(repo, 7, "/apply", "alice"))
+    assert "was changed by someone other than this pipeline" in reply
+    assert state_resources(repo.root, "platform") == live
+
+    # A careful forger edits text and state alike: the fresh plan still disagrees.
+    edit(standin, 7, head, hide_destroys(real, "platform"))
+    reply = refused(repo, comment(repo, 7, "/apply", "alice"))
+    assert f"now destroys `{DESTROYED}`, which the dashboard did not show" in reply
+    assert state_resources(repo.root, "platform") == live
+
+    # The truthful dashboard back: the destroy that was shown is applied.
+    edit(standin, 7, head, real)
+    result = comment(repo, 7, "/apply", "alice")
+    assert result.code == 0, result.out + result.err
+    assert DESTROYED not in state_resources(repo.root, "platform")
+
+
+def test_a_second_dashboard_for_the_head_stops_the_apply(
+    repo: Repo, standin: GitHubStandIn
+) -> None:
+    live = live_platform(repo)
+    head = drop_monitoring(repo)
+    repo.open_pr(7, head, [PLATFORM_FILE])
+    assert repo.pr_event(7).code == 0
+    real = dashboard_body(standin, 7, head)
+    # Posted after the real one, it is the one nearest the /apply comment a reviewer reads.
+    standin.add_comment(7, hide_destroys(real, "platform"), user="github-actions[bot]")
+    reply = refused(repo, comment(repo, 7, "/apply", "alice"))
+    assert f"now destroys `{DESTROYED}`" in reply
+    assert state_resources(repo.root, "platform") == live
+
+
+def test_records_swapped_between_layers_or_commits_are_not_applied(
+    repo: Repo, standin: GitHubStandIn
+) -> None:
+    h1 = harmless(repo)
+    head = repo.commit(STAGING_FILE, '"small"', '"medium"', "bigger staging db")
+    repo.open_pr(7, head, [PLATFORM_FILE, STAGING_FILE])
+    assert repo.pr_event(7).code == 0
+    real = dashboard_body(standin, 7, head)
+    m = dash.parse(real)
+    platform, staging = m.layer("platform").record, m.layer("data-staging").record
+    assert platform is not None and staging is not None
+
+    swapped = with_record(with_record(real, "platform", staging), "data-staging", platform)
+    edit(standin, 7, head, swapped)
+    reply = refused(repo, comment(repo, 7, "/apply platform", "alice"))
+    assert "changed since it was reviewed" in reply
+    assert state_resources(repo.root, "platform") == []
+
+    # The platform record of an older commit, claimed for this one.
+    edit(standin, 7, head, with_record(real, "platform", replace(platform, head_sha=h1)))
+    reply = refused(repo, comment(repo, 7, "/apply platform", "alice"))
+    assert f"made at `{h1[:7]}`, not at the head commit `{head[:7]}`" in reply
+    assert state_resources(repo.root, "platform") == []
+
+
+# -- sensitive values ------------------------------------------------------------------------
+
+
+def test_a_sensitive_value_changed_after_review_stops_the_apply_and_is_not_published(
+    repo: Repo, standin: GitHubStandIn
+) -> None:
+    head = repo.commit(STAGING_FILE, '"small"', '"medium"', "bigger staging db")
+    repo.open_pr(7, head, [STAGING_FILE])
+    assert repo.event("pull_request", repo.pr_payload(7), TF_VAR_db_password="20").code == 0
+
+    reply = refused(repo, comment(repo, 7, "/apply", "alice", TF_VAR_db_password="500"))
+    assert "a sensitive value changed since the review" in reply
+    assert state_resources(repo.root, "data-staging") == []
+
+    # Nothing GitHub holds lets anyone test guesses of the value without the key.
+    published = [c.body for c in standin.comments(7)]
+    published += [s.description or "" for s in standin.statuses(head)]
+    guesses = {
+        hashlib.sha256(text.encode()).hexdigest()
+        for value in range(1000)
+        for text in (str(value), json.dumps(str(value)), json.dumps(value))
+    }
+    for text in published:
+        assert '"500"' not in text and " 500" not in text
+        assert not guesses & set(text.replace('"', " ").replace(":", " ").split())
+    seal = dash.parse(dashboard_body(standin, 7, head)).layer("data-staging").record
+    assert seal is not None and seal.seal.startswith("hmac-sha256:")
+
+    result = comment(repo, 7, "/apply", "alice", TF_VAR_db_password="20")  # as reviewed
+    assert result.code == 0, result.out + result.err
+    assert "terraform_data.credentials" in state_resources(repo.root, "data-staging")
+
+
+def test_without_a_plan_key_sensitive_plans_are_refused_and_others_apply(
+    repo: Repo, standin: GitHubStandIn
+) -> None:
+    del repo.env["INFRA_PLAN_KEY"]
+    harmless(repo)
+    head = repo.commit(STAGING_FILE, '"small"', '"medium"', "bigger staging db")
+    repo.open_pr(7, head, [PLATFORM_FILE, STAGING_FILE])
+    assert repo.pr_event(7).code == 0
+
+    reply = refused(repo, comment(repo, 7, "/apply data-staging", "alice"))
+    assert "without `INFRA_PLAN_KEY`" in reply and "openssl rand" in reply
+    assert state_resources(repo.root, "data-staging") == []
+    assert "refs/infra-locks/data-staging" not in standin.refs
+
+    result = comment(repo, 7, "/apply platform", "alice")  # no sensitive value: applies
+    assert result.code == 0, result.out + result.err
+    assert "module.ingress.terraform_data.deployment" in state_resources(repo.root, "platform")
+
+
+# -- the pure checks -------------------------------------------------------------------------
+
+
+def _record(text: str, **changes: object) -> dash.PlanRecord:
+    from infra_pipeline.core.dashboard.plan_view import view_digest
+    from infra_pipeline.models import PlanCounts
+
+    record = dash.PlanRecord(
+        head_sha="a" * 40,
+        base_sha="b" * 40,
+        fingerprint="f" * 64,
+        counts=PlanCounts(change=1),
+        has_changes=True,
+        text=text,
+    )
+    record = replace(record, **changes)  # type: ignore[arg-type]
+    return replace(record, digest=view_digest("platform", record))
+
+
+def _shown(record: dash.PlanRecord) -> dash.Dashboard:
+    from datetime import UTC, datetime
+
+    m = dash.new_dashboard(
+        repo="acme/infra",
+        pr=7,
+        head_sha="a" * 40,
+        base_sha="b" * 40,
+        layers=["platform"],
+        server_url="https://github.com",
+    )
+    return dash.finish_plan_record(m, "platform", record, 1, datetime(2026, 1, 1, tzinfo=UTC))
+
+
+def test_a_cut_plan_text_still_has_to_match_in_the_part_that_was_cut() -> None:
+    from infra_pipeline.core.plan_text import is_cut_of, trim
+    from infra_pipeline.core.reviewed import compare
+
+    full = "\n".join(f"  ~ resource.r{i} {{ size = {i} }}" for i in range(400))
+    cut = trim(full, 2000)
+    assert cut != full and is_cut_of(cut, full)
+    changed = full.replace("size = 200 ", "size = 201 ")
+    assert is_cut_of(cut, changed)  # the cut hides line 200 ...
+    shown = _shown(replace(_record(full), text=cut))  # ... as a long dashboard would
+    assert compare(shown, "platform", _record(full), keyed=False) == []
+    diffs = compare(shown, "platform", _record(changed), keyed=False)
+    assert diffs == ["the plan as rendered at review time differs (view digest)"]
+    assert not is_cut_of(cut, full.replace("r0 ", "rX "))
+
+
+def test_a_seal_names_a_changed_sensitive_value_and_needs_the_key() -> None:
+    from infra_pipeline.core.plan_reader import fingerprint, seal
+
+    def plan(value: str) -> dict[str, object]:
+        change = {
+            "actions": ["create"],
+            "before": None,
+            "after": {"input": {"size": value}},
+            "after_sensitive": {"input": {"size": True}},
+            "after_unknown": {},
+        }
+        return {"resource_changes": [{"address": "terraform_data.db", "change": change}]}
+
+    key = b"k" * 32
+    assert fingerprint(plan("20")) == fingerprint(plan("500"))  # masked: cannot tell
+    assert seal("db", plan("20"), key) != seal("db", plan("500"), key)
+    assert seal("db", plan("20"), key) != seal("db", plan("20"), b"x" * 32)
+    assert seal("db", plan("20"), key) != seal("other", plan("20"), key)
