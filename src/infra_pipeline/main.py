@@ -440,6 +440,10 @@ def init(
     workflows_only: Annotated[
         bool, typer.Option("--workflows-only", help="Only (re)write the workflows.")
     ] = False,
+    only_config: Annotated[
+        bool,
+        typer.Option("--only-config", help="Write infra.yaml only (you keep your workflows)."),
+    ] = False,
     long: Annotated[
         bool, typer.Option("--long", help="Write ci.yml with every step spelled out.")
     ] = False,
@@ -467,6 +471,7 @@ def init(
             workflows_only=workflows_only,
             env=c.env,
             long=long,
+            only_config=only_config,
             action=action,
         )
     )

@@ -13,7 +13,7 @@ from rich.table import Table
 from .. import templates
 from ..config import CONFIG_NAME, load_config, parse_config
 from ..errors import ExitCode, InfraError
-from ..onboarding.discovery import discover
+from ..onboarding.discovery import Discovery, discover
 from ..onboarding.scaffold import LayerDraft, render_config, shown, workflow_files, write_new_files
 
 _HEADER = (
@@ -41,10 +41,13 @@ def init_repo(
     env: Mapping[str, str] = os.environ,
     long: bool = False,
     action: str = "",
+    only_config: bool = False,
 ) -> int:
     """Write infra.yaml into `directory` and the workflows into its repository's root.
 
-    Nothing is written when any target exists, unless `force`; `matrix` writes the scale-out
+    `only_config` writes infra.yaml alone, for teams with their own workflows. An existing
+    docs.yml is kept (the team's docs build is theirs); any other existing target stops the
+    write, unless `force`; `matrix` writes the scale-out
     variant of ci.yml and `long` the one with every step spelled out; `action` is the GitHub
     Action's OWNER/REPO@REF (default: the installed version's tag); `workflows_only` keeps
     the existing infra.yaml (to upgrade the workflows after installing a new version).
@@ -66,8 +69,16 @@ def init_repo(
         _print_written(console, workflows.root, write_new_files(workflows.files, force=force))
         return ExitCode.OK
     found = discover(directory)
-    text = render_config(found.layers, header=_HEADER) + _FOOTER
+    header = list(_HEADER)
+    for cycle in found.cycles:
+        header.append(f"CHECK: {' and '.join(cycle)} depend on each other (a cycle); their")
+        header.append("order below is by path: fix it, or break the cycle in the configuration.")
+    text = render_config(found.layers, header=header) + _FOOTER
     parse_config(text, config_file)  # what we write must load
+    if only_config:
+        written = write_new_files({config_file: text}, force=force)
+        _report(console, directory, written, found, None)
+        return ExitCode.OK
     workflows = workflow_files(
         config_file,
         matrix=matrix,
@@ -77,14 +88,23 @@ def init_repo(
         action=action,
     )
     root, values = workflows.root, workflows.values
-    written = write_new_files({config_file: text, **workflows.files}, force=force)
+    files = dict(workflows.files)
+    docs = root / ".github" / "workflows" / "docs.yml"
+    kept_docs = docs.exists() and not force
+    if kept_docs:
+        del files[docs]  # the team's own docs build stays theirs
+    written = write_new_files({config_file: text, **files}, force=force)
     # docs.yml builds with mkdocs: give a repository without a site a first page, but never
     # touch one that has its own.
-    starters = _docs_starter(root, found.layers)
+    starters = {} if kept_docs else _docs_starter(root, found.layers)
     for path, starter in starters.items():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(starter, encoding="utf-8")
-    _report(console, root, [*written, *starters], found.layers, found.warnings, values)
+    _report(console, root, [*written, *starters], found, values)
+    if kept_docs:
+        console.print(
+            f"Kept your {escape(shown(docs, root))} (not overwritten; --force replaces it)."
+        )
     return ExitCode.OK
 
 
@@ -92,10 +112,11 @@ def _report(
     console: Console,
     root: Path,
     written: Sequence[Path],
-    layers: Sequence[LayerDraft],
-    warnings: Sequence[str],
-    values: templates.TemplateValues,
+    found: Discovery,
+    values: templates.TemplateValues | None,
 ) -> None:
+    layers: Sequence[LayerDraft] = found.layers
+    warnings = found.warnings
     table = Table(title="Layers", title_justify="left")
     for column in ("order", "name", "path", "engine", "after", "watch"):
         table.add_column(column)
@@ -111,7 +132,17 @@ def _report(
     console.print(table)
     for warning in warnings:
         console.print(f"[yellow]warning:[/] {escape(warning)}")
+    if found.skipped:
+        console.print("Not proposed as layers:")
+        for item in found.skipped:
+            console.print(f"  {escape(item.path)}: {escape(item.why)}")
     _print_written(console, root, written)
+    if values is None:
+        console.print(
+            "Only infra.yaml was written: run `infra event` from your own workflow "
+            "(or `infra init --workflows-only` later for ours)."
+        )
+        return
     steps = [
         f"Review {values.config_path}: layer names, `order`, and `watch` for files outside "
         "a layer.",

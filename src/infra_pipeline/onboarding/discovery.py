@@ -24,7 +24,7 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, Literal
 
 import hcl2
 from hcl2.utils import SerializationOptions
@@ -32,10 +32,13 @@ from lark.exceptions import LarkError
 
 from ..config import Engine
 from ..core.changes import _local_dir
+from ..core.hcl_reads import terragrunt_reads
 from ..errors import InfraError
-from .scaffold import LayerDraft, dependency_order
+from . import engine_signals
+from .scaffold import LayerDraft, order_with_cycles
 
 TERRAGRUNT_FILE = "terragrunt.hcl"
+STACK_FILE = "terragrunt.stack.hcl"
 _SKIPPED_DIRS = frozenset({"modules", "node_modules", "__pycache__"})
 _ENV_RANK = {
     name: rank
@@ -59,9 +62,19 @@ _LAYER_CHARS = re.compile(r"[^a-z0-9_.-]+")
 
 
 @dataclass(frozen=True)
+class Skipped:
+    """A directory that holds configuration but is not proposed as a layer, and why."""
+
+    path: str
+    why: str
+
+
+@dataclass(frozen=True)
 class Discovery:
     layers: tuple[LayerDraft, ...]
     warnings: tuple[str, ...] = ()
+    skipped: tuple[Skipped, ...] = ()
+    cycles: tuple[tuple[str, ...], ...] = ()  # layer names that depend on each other
 
 
 @dataclass
@@ -70,47 +83,137 @@ class _Module:
     engine: Engine
     tf: list[Mapping[str, Any]] = field(default_factory=list)
     terragrunt: Mapping[str, Any] | None = None
+    files: list[str] = field(default_factory=list)  # its *.tf / *.tofu file names
+    # When every *.tf file is a symlink: the directories they point into (None: outside).
+    links: set[str | None] | None = None
+
+
+class _Disk:
+    """`RepoFiles` over the directory being initialised."""
+
+    def __init__(self, root: Path) -> None:
+        self._root = root
+
+    def text(self, path: str) -> str | None:
+        try:
+            return (self._root / path).read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return None
+
+    def kind(self, path: str) -> Literal["file", "dir"] | None:
+        target = self._root / path
+        return "file" if target.is_file() else "dir" if target.is_dir() else None
 
 
 def discover(root: Path) -> Discovery:
-    """Propose layers for every root module under `root`, in dependency order."""
+    """Propose layers for every root module under `root`, in dependency order.
+
+    Not proposed, each with the reason in `skipped`: a Terragrunt file other units include
+    (the shared parent), a directory whose `.tf` files are all symlinks into a layer (the
+    same configuration again), and a Terragrunt stack (`terragrunt.stack.hcl`: its units
+    are generated at run time, so there is no directory to plan until they are). Dependency
+    cycles do not stop discovery: the layers in each cycle are ordered together and named
+    in `cycles`, for the user to fix.
+    """
     warnings: list[str] = []
-    modules = {m.path: m for m in _read_modules(root, warnings)}
+    skipped: list[Skipped] = []
+    stacks: list[str] = []
+    modules = {m.path: m for m in _read_modules(root, warnings, stacks)}
     called = {target for m in modules.values() for target in _local_sources(m)}
-    parents = {
-        p
-        for p, m in modules.items()
-        if m.engine is Engine.TERRAGRUNT
-        and not m.tf
-        and any(
-            o != p and _is_under(o, p) and modules[o].engine is Engine.TERRAGRUNT for o in modules
-        )
+    disk = _Disk(root)
+    unit_reads = {
+        p: terragrunt_reads(p, disk) for p, m in modules.items() if m.terragrunt is not None
     }
-    roots = {p: m for p, m in modules.items() if p not in called and p not in parents}
+    included = {read for reads in unit_reads.values() for read in reads.reads}
+    parents = {p for p in unit_reads if _join(p, TERRAGRUNT_FILE) in included}
+    for parent in sorted(parents):
+        users = sum(_join(parent, TERRAGRUNT_FILE) in r.reads for r in unit_reads.values())
+        skipped.append(
+            Skipped(parent or ".", f"shared Terragrunt configuration that {users} units include")
+        )
+    candidates = {p for p in modules if p not in called and p not in parents}
+    for path in sorted(candidates):
+        links = modules[path].links
+        inside = {link for link in links or () if link is not None}
+        if links and inside == links and inside <= candidates - {path}:
+            shown = ", ".join(sorted(d or "." for d in inside))
+            skipped.append(
+                Skipped(path or ".", f"its .tf files are symlinks to {shown}, a layer already")
+            )
+    roots = {
+        p: modules[p] for p in sorted(candidates) if not any(s.path == (p or ".") for s in skipped)
+    }
+    for stack in stacks:
+        skipped.append(Skipped(stack or ".", _stack_reason(root, stack)))
     if not roots:
+        found = "; ".join(f"{item.path}: {item.why}" for item in skipped)
         raise InfraError(
-            f"no Terraform or Terragrunt root module found under {root}",
+            f"no Terraform or Terragrunt root module found under {root}"
+            + (f" (not layers: {found})" if found else ""),
             "run `infra init` in the repository that holds your *.tf or terragrunt.hcl files",
         )
+    tofu = engine_signals.repository_signal(root)
     backend_keys = {key: p for p, m in roots.items() if (key := _backend_key(m))}
     depends: dict[str, set[str]] = {}
     watches: dict[str, set[str]] = {}
     for path, module in roots.items():
         depends[path], watches[path] = _references(module, roots, backend_keys)
-    order = dependency_order(depends, _sort_key)
+        if path in unit_reads:
+            depends[path] |= {d for d in unit_reads[path].depends_on if d in roots}
+    order, cycles = order_with_cycles(depends, _sort_key)
     names = layer_names(list(roots))
+    engines = {p: _engine(root, m, tofu) for p, m in roots.items()}
     layers = tuple(
         LayerDraft(
             name=names[path],
             path=path or ".",
-            engine=roots[path].engine,
+            engine=engines[path][0],
             order=index,
             watch=tuple(sorted(watches[path])),
             depends_on=tuple(sorted(names[d] for d in depends[path])),
+            env=engines[path][1],
         )
         for index, path in enumerate(order, start=1)
     )
-    return Discovery(layers, tuple(warnings))
+    named_cycles = tuple(tuple(names[p] for p in cycle) for cycle in cycles)
+    for cycle in named_cycles:
+        warnings.append(
+            f"{' and '.join(cycle)} depend on each other (a cycle): they are ordered by path; "
+            "check their `order` before the first apply"
+        )
+    return Discovery(layers, tuple(warnings), tuple(skipped), named_cycles)
+
+
+def _engine(root: Path, module: _Module, repo_tofu: str | None) -> tuple[Engine, dict[str, str]]:
+    """The layer's engine and its `env`: OpenTofu when the repository or module says so."""
+    signal = repo_tofu or engine_signals.module_signal(root / module.path, module.files)
+    if signal is None and any(
+        "encryption" in body for data in module.tf for body in _blocks(data, "terraform")
+    ):
+        signal = "encryption block"
+    if signal is None:
+        return module.engine, {}
+    if module.engine is Engine.TERRAGRUNT:
+        return Engine.TERRAGRUNT, {"TG_TF_PATH": "tofu"}
+    return Engine.TOFU, {}
+
+
+def _stack_reason(root: Path, stack: str) -> str:
+    text = (root / stack / STACK_FILE).read_text(encoding="utf-8", errors="replace")
+    units = re.findall(r'^\s*unit\s+"([^"]+)"', text, re.MULTILINE)
+    stacks = re.findall(r'^\s*stack\s+"([^"]+)"', text, re.MULTILINE)
+    parts = [f"{len(units)} units ({', '.join(units)})"] if units else []
+    parts += [f"{len(stacks)} nested stacks"] if stacks else []
+    return (
+        f"a Terragrunt stack of {' and '.join(parts) or 'no units'}: its units are generated "
+        "by `terragrunt stack generate`, and infra runs a unit's directory; generate the "
+        "units and commit them (then run `infra init` again), or add the generated "
+        "directories as layers by hand"
+    )
+
+
+def _join(directory: str, name: str) -> str:
+    return f"{directory}/{name}" if directory else name
 
 
 def read_hcl(path: Path) -> dict[str, Any]:
@@ -120,17 +223,22 @@ def read_hcl(path: Path) -> dict[str, Any]:
     return data
 
 
-def _read_modules(root: Path, warnings: list[str]) -> Iterator[_Module]:
+def _read_modules(root: Path, warnings: list[str], stacks: list[str]) -> Iterator[_Module]:
     for directory, subdirs, files in os.walk(root):
         # Pruning in place stops os.walk from descending into the skipped directories.
         subdirs[:] = sorted(d for d in subdirs if not d.startswith(".") and d not in _SKIPPED_DIRS)
-        tf_files = sorted(f for f in files if f.endswith(".tf"))
+        tf_files = sorted(f for f in files if f.endswith((".tf", ".tofu")))
         has_terragrunt = TERRAGRUNT_FILE in files
-        if not tf_files and not has_terragrunt:
-            continue
         here = Path(directory)
         rel = "" if here == root else here.relative_to(root).as_posix()  # "" is the root
+        if STACK_FILE in files:
+            stacks.append(rel)
+        if not tf_files and not has_terragrunt:
+            continue
         module = _Module(rel, Engine.TERRAGRUNT if has_terragrunt else Engine.TERRAFORM)
+        module.files = tf_files
+        if tf_files and all((here / f).is_symlink() for f in tf_files):
+            module.links = {_link_dir(root, here / f) for f in tf_files}
         for name in [*tf_files, *([TERRAGRUNT_FILE] if has_terragrunt else [])]:
             try:
                 data = read_hcl(here / name)
@@ -144,6 +252,15 @@ def _read_modules(root: Path, warnings: list[str]) -> Iterator[_Module]:
             else:
                 module.tf.append(data)
         yield module
+
+
+def _link_dir(root: Path, link: Path) -> str | None:
+    """The repo-relative directory a symlinked file points into, or None outside the repo."""
+    target = link.resolve().parent
+    resolved_root = root.resolve()
+    if target == resolved_root:
+        return ""
+    return target.relative_to(resolved_root).as_posix() if resolved_root in target.parents else None
 
 
 def _local_sources(module: _Module) -> Iterator[str]:
@@ -197,8 +314,7 @@ def _references(
         if (dep := owner(target)) is not None:
             depends.add(dep)
         elif not _in_modules_dir(target):
-            parent = PurePosixPath(target).parent.as_posix()
-            watch.add(target if parent == "." else f"{parent}/**")
+            watch.add(target)  # the file it reads, not its siblings
     depends.discard(module.path)
     return depends, watch
 

@@ -75,29 +75,100 @@ def render_config(
 def dependency_order(
     depends: Mapping[str, AbstractSet[str]], key: Callable[[str], Any]
 ) -> list[str]:
-    """Every node after the nodes it depends on; among those free to go, the smallest `key`."""
-    waiting = {p: set(d) for p, d in depends.items()}
-    users: dict[str, list[str]] = {p: [] for p in depends}
-    for path, deps in depends.items():
+    """Every node after the nodes it depends on; among those free to go, the smallest `key`.
+
+    Refuses a cycle, naming each one (a strongly connected component), not every node stuck
+    behind it.
+    """
+    order, cycles = order_with_cycles(depends, key)
+    if cycles:
+        named = "; ".join(", ".join(cycle) for cycle in cycles)
+        raise InfraError(
+            f"{named} depend on each other in a cycle",
+            "break the cycle, or write infra.yaml by hand with the order you apply them in",
+        )
+    return order
+
+
+def order_with_cycles(
+    depends: Mapping[str, AbstractSet[str]], key: Callable[[str], Any]
+) -> tuple[list[str], list[tuple[str, ...]]]:
+    """Like `dependency_order`, but a cycle is ordered too: its members go together, by `key`,
+    where the cycle as a whole can go. Returns the order and the cycles (each sorted)."""
+    components = strongly_connected(depends)
+    component_of = {node: index for index, nodes in enumerate(components) for node in nodes}
+    between: dict[int, set[int]] = {i: set() for i in range(len(components))}
+    for node, deps in depends.items():
         for dep in deps:
-            users[dep].append(path)
-    ready = [(key(p), p) for p, d in waiting.items() if not d]
+            if dep in component_of and component_of[dep] != component_of[node]:
+                between[component_of[node]].add(component_of[dep])
+    sort_keys = {i: min(key(n) for n in nodes) for i, nodes in enumerate(components)}
+    waiting = {i: set(d) for i, d in between.items()}
+    users: dict[int, list[int]] = {i: [] for i in between}
+    for component, deps_of in between.items():
+        for dep_component in deps_of:
+            users[dep_component].append(component)
+    ready = [(sort_keys[i], i) for i, d in waiting.items() if not d]
     heapq.heapify(ready)
     ordered: list[str] = []
     while ready:
-        _, path = heapq.heappop(ready)
-        ordered.append(path)
-        for user in users[path]:
-            waiting[user].discard(path)
+        _, index = heapq.heappop(ready)
+        ordered += sorted(components[index], key=key)
+        for user in users[index]:
+            waiting[user].discard(index)
             if not waiting[user]:
-                heapq.heappush(ready, (key(user), user))
-    if len(ordered) < len(depends):
-        stuck = sorted(set(depends) - set(ordered))
-        raise InfraError(
-            f"{', '.join(stuck)} depend on each other in a cycle",
-            "break the cycle, or write infra.yaml by hand with the order you apply them in",
-        )
-    return ordered
+                heapq.heappush(ready, (sort_keys[user], user))
+    cycles = [
+        tuple(sorted(nodes, key=key))
+        for nodes in components
+        if len(nodes) > 1 or any(n in depends.get(n, ()) for n in nodes)
+    ]
+    return ordered, sorted(cycles, key=lambda c: key(c[0]))
+
+
+def strongly_connected(depends: Mapping[str, AbstractSet[str]]) -> list[list[str]]:
+    """Tarjan's strongly connected components, without recursion (a repository may hold
+    thousands of units); edges to unknown nodes are ignored."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    components: list[list[str]] = []
+    for start in depends:
+        if start in index:
+            continue
+        work = [(start, iter(sorted(d for d in depends[start] if d in depends)))]
+        index[start] = low[start] = len(index)
+        stack.append(start)
+        on_stack.add(start)
+        while work:
+            node, edges = work[-1]
+            advanced = False
+            for dep in edges:
+                if dep not in index:
+                    index[dep] = low[dep] = len(index)
+                    stack.append(dep)
+                    on_stack.add(dep)
+                    work.append((dep, iter(sorted(d for d in depends[dep] if d in depends))))
+                    advanced = True
+                    break
+                if dep in on_stack:
+                    low[node] = min(low[node], index[dep])
+            if advanced:
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                components.append(component)
+    return components
 
 
 def write_new_files(files: Mapping[Path, str], *, force: bool) -> list[Path]:

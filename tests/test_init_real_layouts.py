@@ -1,0 +1,199 @@
+"""`infra init` on layouts taken from public repositories (tests/data/*) and their classes:
+what it proposes, what it skips and why, and what it writes."""
+
+from __future__ import annotations
+
+import io
+import shutil
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from infra_pipeline.commands.init import init_repo
+from infra_pipeline.config import load_config
+from infra_pipeline.errors import InfraError
+from infra_pipeline.onboarding.discovery import discover
+
+DATA = Path(__file__).parent / "data"
+
+
+def write(root: Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+
+
+def init(repo: Path, **options: bool) -> str:
+    out = io.StringIO()
+    init_repo(repo, force=False, console=Console(file=out, width=300), **options)
+    return out.getvalue()
+
+
+def test_a_terragrunt_live_repo_gets_one_layer_per_unit(tmp_path: Path):
+    repo = tmp_path / "live"
+    shutil.copytree(DATA / "terragrunt-infrastructure-live-example", repo)
+    found = discover(repo)
+    assert sorted(layer.path for layer in found.layers) == sorted(
+        p.parent.relative_to(repo).as_posix() for p in repo.rglob("terragrunt.hcl")
+    )
+    assert {layer.engine.value for layer in found.layers} == {"terragrunt"}
+    assert found.skipped == () and found.cycles == ()
+
+
+def test_a_unit_with_a_unit_below_it_is_kept_and_an_included_parent_is_skipped(tmp_path: Path):
+    unit = 'include "root" {\n  path = find_in_parent_folders("root.hcl")\n}\n'
+    # The older layout: a parent terragrunt.hcl that units include with no argument.
+    legacy = "include {\n  path = find_in_parent_folders()\n}\n"
+    write(
+        tmp_path,
+        {
+            "root.hcl": 'remote_state {\n  backend = "s3"\n}\n',
+            "app/terragrunt.hcl": unit + 'terraform {\n  source = "../modules/app"\n}\n',
+            "app/worker/terragrunt.hcl": unit,
+            "modules/app/main.tf": "",
+            "legacy/terragrunt.hcl": 'remote_state {\n  backend = "s3"\n}\n',
+            "legacy/a/terragrunt.hcl": legacy,
+            "legacy/b/terragrunt.hcl": legacy,
+        },
+    )
+    found = discover(tmp_path)
+    assert [layer.path for layer in found.layers] == ["app", "app/worker", "legacy/a", "legacy/b"]
+    assert [(s.path, s.why) for s in found.skipped] == [
+        ("legacy", "shared Terragrunt configuration that 2 units include")
+    ]
+
+
+def test_terragrunt_stacks_are_named_with_their_units_and_what_to_do(tmp_path: Path):
+    repo = tmp_path / "stacks"
+    shutil.copytree(DATA / "terragrunt-infrastructure-live-stacks-example", repo)
+    with pytest.raises(InfraError, match="a Terragrunt stack of 3 units") as caught:
+        discover(repo)
+    assert "terragrunt stack generate" in caught.value.message
+    write(repo, {"prod/us-east-1/dns/terragrunt.hcl": "inputs = {}\n"})
+    found = discover(repo)
+    assert [layer.path for layer in found.layers] == ["prod/us-east-1/dns"]
+    stacks = {s.path: s.why for s in found.skipped}
+    assert "lambda_service, db, role" in stacks["prod/us-east-1/stateful-lambda-service"]
+
+
+def test_folders_whose_tf_files_are_symlinks_into_a_layer_are_skipped(tmp_path: Path):
+    write(tmp_path, {"envs/prod/main.tf": "", "envs/prod/variables.tf": "", "shared/x.tf": ""})
+    mirror = tmp_path / "envs/prod-eu"
+    mirror.mkdir()
+    for name in ("main.tf", "variables.tf"):
+        (mirror / name).symlink_to(Path("../prod") / name)
+    (mirror / "terraform.tfvars").write_text('region = "eu"\n')
+    partial = tmp_path / "envs/dev"
+    partial.mkdir()
+    (partial / "main.tf").write_text("")  # its own configuration: a layer
+    (partial / "providers.tf").symlink_to(Path("../../shared/x.tf"))
+    found = discover(tmp_path)
+    assert sorted(layer.path for layer in found.layers) == ["envs/dev", "envs/prod", "shared"]
+    assert [(s.path, s.why) for s in found.skipped] == [
+        ("envs/prod-eu", "its .tf files are symlinks to envs/prod, a layer already")
+    ]
+
+
+def test_dependency_cycles_are_named_and_a_config_is_still_written(tmp_path: Path):
+    def unit(*deps: str) -> str:
+        paths = ", ".join(f'"../{d}"' for d in deps)
+        return f"dependencies {{\n  paths = [{paths}]\n}}\n" if deps else "inputs = {}\n"
+
+    write(
+        tmp_path,
+        {
+            "vpc/terragrunt.hcl": unit(),
+            "dns/terragrunt.hcl": unit("vpc", "mail"),
+            "mail/terragrunt.hcl": unit("dns"),
+            "app/terragrunt.hcl": unit("dns", "db"),
+            "db/terragrunt.hcl": unit("vpc"),
+            "cache/terragrunt.hcl": unit("queue"),
+            "queue/terragrunt.hcl": unit("cache"),
+        },
+    )
+    out = init(tmp_path, only_config=True)
+    config = load_config(tmp_path / "infra.yaml")
+    order = [layer.name for layer in config.ordered_layers]
+    assert len(order) == 7
+    assert order.index("vpc") < order.index("db") < order.index("app")
+    assert order.index("dns") < order.index("app") and order.index("mail") < order.index("app")
+    assert "dns and mail depend on each other" in out
+    assert "cache and queue depend on each other" in out
+    assert "app" not in out.split("depend on each other")[0].splitlines()[-1]
+    assert "CHECK: cache and queue depend on each other" in (tmp_path / "infra.yaml").read_text()
+
+
+@pytest.mark.parametrize(
+    "files",
+    [
+        {".opentofu-version": "1.9.0\n"},
+        {".tool-versions": "opentofu 1.9.0\nterragrunt 0.77.0\n"},
+        {
+            ".github/workflows/tf.yml": "jobs:\n  p:\n    steps:\n"
+            "      - uses: opentofu/setup-opentofu@v1\n"
+        },
+        {"app/.terraform.lock.hcl": 'provider "registry.opentofu.org/hashicorp/aws" {}\n'},
+        {
+            "app/state.tf": "terraform {\n  encryption {\n    state {\n"
+            "      enforced = true\n    }\n  }\n}\n"
+        },
+        {"app/main.tofu": ""},
+    ],
+    ids=[
+        "opentofu-version",
+        "tool-versions",
+        "setup-opentofu",
+        "lock-file",
+        "encryption",
+        "tofu-file",
+    ],
+)
+def test_an_opentofu_repository_gets_engine_tofu(tmp_path: Path, files: dict[str, str]):
+    write(tmp_path, {"app/main.tf": 'resource "terraform_data" "x" {}\n', **files})
+    assert [layer.engine.value for layer in discover(tmp_path).layers] == ["tofu"]
+
+
+def test_a_terraform_repository_with_an_encryption_attribute_stays_terraform(tmp_path: Path):
+    write(
+        tmp_path,
+        {
+            "app/main.tf": 'resource "azurerm_container_registry" "r" {\n'
+            "  encryption {\n    enabled = true\n  }\n}\n"
+        },
+    )
+    assert [layer.engine.value for layer in discover(tmp_path).layers] == ["terraform"]
+
+
+def test_an_existing_docs_workflow_is_kept_and_only_config_writes_infra_yaml(tmp_path: Path):
+    write(tmp_path, {"app/main.tf": "", ".github/workflows/docs.yml": "name: our docs\n"})
+    out = init(tmp_path)
+    assert (tmp_path / ".github/workflows/ci.yml").is_file()
+    assert (tmp_path / ".github/workflows/docs.yml").read_text() == "name: our docs\n"
+    assert "Kept your .github/workflows/docs.yml" in out
+    other = tmp_path / "other"
+    write(other, {"app/main.tf": ""})
+    out = init(other, only_config=True)
+    assert sorted(p.relative_to(other).as_posix() for p in other.rglob("*") if p.is_file()) == [
+        "app/main.tf",
+        "infra.yaml",
+    ]
+    assert "Only infra.yaml was written" in out
+
+
+def test_a_file_read_through_path_module_is_watched_itself(tmp_path: Path):
+    reader = 'locals {\n  c = yamldecode(file("${path.module}/../config.yaml"))\n}\n'
+    write(
+        tmp_path, {"envs/dev/main.tf": reader, "envs/prod/main.tf": reader, "envs/config.yaml": ""}
+    )
+    watches = {layer.path: layer.watch for layer in discover(tmp_path).layers}
+    assert watches == {"envs/dev": ("envs/config.yaml",), "envs/prod": ("envs/config.yaml",)}
+
+
+def test_a_module_repository_proposes_its_examples_not_the_module(tmp_path: Path):
+    repo = tmp_path / "vpc"
+    shutil.copytree(DATA / "terraform-aws-vpc", repo)
+    paths = {layer.path for layer in discover(repo).layers}
+    assert "." not in paths
+    assert {"examples/complete", "examples/simple"} <= paths
