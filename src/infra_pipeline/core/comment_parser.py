@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import TypeAlias
 
+from .atlantis_comments import Answer, AsInfra, NotACommand, read_atlantis
+
 
 class CommandName(Enum):
     PLAN = "plan"
@@ -141,6 +143,7 @@ def parse_comment(
     layers: Sequence[str],
     suites: Sequence[str],
     bot_login: str | None = None,
+    layer_paths: Mapping[str, str] | None = None,
 ) -> ParseResult:
     """Parse a PR comment whose first meaningful line may be a command.
 
@@ -153,14 +156,42 @@ def parse_comment(
     line = _first_meaningful_line(body)
     if line is None:
         return Ignore("no command line")
+    line = line.strip("`").strip()  # a command pasted as inline code, as Atlantis accepts
     words = line.split()
     if not words:
         return Ignore("no command line")
+    if words[0].casefold() in ("atlantis", "terraform"):
+        single_line = "\n" not in body.strip()
+        return _from_atlantis(
+            read_atlantis(words, single_line=single_line, layer_paths=layer_paths or {}),
+            line,
+            tuple(layers),
+            tuple(suites),
+        )
     matched = _match_command(words)
     if isinstance(matched, Reply | Ignore):
         return matched
     name, alias, args = matched
     return _validate(name, alias, args, line, tuple(layers), tuple(suites))
+
+
+def _from_atlantis(
+    read: AsInfra | Answer | NotACommand,
+    line: str,
+    layers: tuple[str, ...],
+    suites: tuple[str, ...],
+) -> ParseResult:
+    """The value of a comment in Atlantis's spelling (core/atlantis_comments reads it)."""
+    if isinstance(read, NotACommand):
+        return Ignore(read.reason)
+    if isinstance(read, Answer):
+        name = _BY_NAME.get(read.command or "")
+        return Reply(f"{read.text}\n\n{_usage_hint(name)}", name)
+    name = _BY_NAME[read.command]
+    if read.usage:
+        return Reply(f"{_SPECS[name].summary}\n\n{_usage_hint(name)}", name)
+    alias = next(a for a in _ALIASES if a.words == ("atlantis", name.value))
+    return _validate(name, alias, list(read.layers), line, layers, suites)
 
 
 def _is_bot(author: str, author_type: str, bot_login: str | None) -> bool:
@@ -403,7 +434,7 @@ def help_text(
             *rows,
             "",
             "Every command also works as `infra <command>` (e.g. `infra plan platform`), and "
-            "`atlantis plan -p <layer>` means `/plan <layer>`.",
+            "`atlantis plan -p <layer>` (or `-d <path>`) means `/plan <layer>`.",
             "",
             "| Argument | Accepted values |",
             "|:---|:---|",

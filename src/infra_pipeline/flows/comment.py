@@ -50,6 +50,7 @@ def handle_comment(
         author_type=(comment.get("user") or {}).get("type", "User"),
         layers=list(config.layers),
         suites=list(config.e2e),
+        layer_paths={name: layer.path for name, layer in config.layers.items()},
     )
     if isinstance(parsed, Ignore):
         console.print(f"infra: comment ignored ({parsed.reason})")
