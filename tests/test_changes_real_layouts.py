@@ -128,6 +128,8 @@ def test_a_module_called_as_dot_dot_is_touched_only_by_its_configuration(vpc: Pa
     assert set(touched_layers(["main.tf"], layers, vpc)) == calling_root
     assert touched_layers(["README.md", "docs/UPGRADE-4.0.md", "CHANGELOG.md"], layers, vpc) == []
     assert touched_layers(["examples/complete/README.md"], layers, vpc) == ["complete"]
+    # A module's documentation plans nothing; its configuration plans its callers.
+    assert touched_layers(["modules/flow-log/README.md"], layers, vpc) == []
     flow_log = {
         p.parent.name for p in (vpc / "examples").glob("*/main.tf") if "flow-log" in p.read_text()
     }

@@ -4,9 +4,10 @@ A layer is touched by a change to:
 - a file in its own directory, unless a deeper layer owns it (a Terragrunt unit may have
   another unit below it). A layer at the repository root owns only the configuration files
   directly in the root (`*.tf`, `*.hcl`, `*.tfvars` …): `docs/faq.md` touches nothing;
-- a local module it calls, directly or through other local modules (Terraform `module`
-  blocks and Terragrunt `terraform { source }` alike); a module at the root (a module repo's
-  `examples/` calling `source = "../.."`) is touched only by the root's configuration files;
+- a file below a local module it calls (its documentation aside), directly or through
+  other local modules (Terraform `module` blocks and Terragrunt `terraform { source }`
+  alike); a module at the root (a module repo's `examples/` calling `source = "../.."`) is
+  touched only by the configuration files directly in the root;
 - a file it reads: a Terragrunt `include`, `read_terragrunt_config`, `find_in_parent_folders`
   (`root.hcl`, `_envcommon/*.hcl`, `env.hcl` …), or a `file()`/`templatefile()` argument
   such as `${path.module}/../config.yaml` (that file only, not its siblings). What a
@@ -92,7 +93,9 @@ def analyse_changes(
     it; units missing from it are read from their HCL.
     """
     files = {f for f in map(_normalise, changed_files) if f is not None}
-    changed_dirs = _ancestor_dirs(files)
+    # Any file below a module may be read at run time (a template named by a variable), but
+    # its documentation is not: a README or CHANGELOG beside it plans nothing.
+    changed_dirs = _ancestor_dirs(f for f in files if not _is_documentation(f))
     root_config = any("/" not in f and f.endswith(CONFIG_SUFFIXES) for f in files)
     layer_dirs = {_normalise_dir(spec.path) for spec in layers}
     owned = {_owner(f, layer_dirs) for f in files}
@@ -116,6 +119,15 @@ def analyse_changes(
         or (reaches(layer, exact=False) and reaches(layer, exact=True))
     ]
     return ChangeReport(tuple(spec.name for spec in touched), tuple(graph.warnings))
+
+
+_DOCUMENTATION = (".md", ".markdown", ".rst", ".adoc")
+_DOCUMENTATION_NAMES = ("LICENSE", "LICENSE.txt", "NOTICE", "CODEOWNERS", "CHANGELOG")
+
+
+def _is_documentation(path: str) -> bool:
+    name = path.rpartition("/")[2]
+    return name.lower().endswith(_DOCUMENTATION) or name in _DOCUMENTATION_NAMES
 
 
 def _owner(path: str, layer_dirs: set[str]) -> str | None:
