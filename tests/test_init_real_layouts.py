@@ -197,3 +197,14 @@ def test_a_module_repository_proposes_its_examples_not_the_module(tmp_path: Path
     paths = {layer.path for layer in discover(repo).layers}
     assert "." not in paths
     assert {"examples/complete", "examples/simple"} <= paths
+
+
+def test_a_unit_whose_source_is_its_own_directory_is_a_layer(tmp_path: Path):
+    write(
+        tmp_path,
+        {
+            "app/terragrunt.hcl": 'terraform {\n  source = "."\n}\n',
+            "app/main.tf": 'resource "terraform_data" "x" {}\n',
+        },
+    )
+    assert [layer.path for layer in discover(tmp_path).layers] == ["app"]

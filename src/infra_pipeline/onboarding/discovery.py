@@ -119,7 +119,8 @@ def discover(root: Path) -> Discovery:
     skipped: list[Skipped] = []
     stacks: list[str] = []
     modules = {m.path: m for m in _read_modules(root, warnings, stacks)}
-    called = {target for m in modules.values() for target in _local_sources(m)}
+    # A unit whose source is its own directory (`source = "."`) calls no other module.
+    called = {t for m in modules.values() for t in _local_sources(m) if t != m.path}
     disk = _Disk(root)
     unit_reads = {
         p: terragrunt_reads(p, disk) for p, m in modules.items() if m.terragrunt is not None
