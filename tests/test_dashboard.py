@@ -328,8 +328,9 @@ def test_full_story_plan_apply_review() -> None:
     assert m.state is State.APPLY_RUNNING
     assert d.commit_statuses(m)[1].state == "pending"
     m = d.finish_apply(m, {"platform": Outcome.OK}, RUN + 1, NOW)
-    assert m.state is State.APPLY_DONE
-    assert "still to apply: `data-prod` (+0 ~1 -0)" in d.next_step(m)
+    assert m.state is State.APPLY_WAITING  # data-prod still waits for its `/apply`
+    assert d.commit_statuses(m)[1].state == "pending"
+    assert "Applied `platform`; still to apply: `data-prod` (+0 ~1 -0)" in d.next_step(m)
 
     m = d.start_apply(m, ["data-prod"], RUN + 2, NOW)
     m = d.finish_apply(m, {"data-prod": Outcome.FAILED}, RUN + 2, NOW, "provider timeout")
@@ -339,6 +340,7 @@ def test_full_story_plan_apply_review() -> None:
 
     m = d.start_apply(m, ["data-prod"], RUN + 3, NOW)  # retry
     m = d.finish_apply(m, {"data-prod": Outcome.OK}, RUN + 3, NOW)
+    assert m.state is State.APPLY_DONE  # every change applied: the AI review is due
     assert d.commit_statuses(m)[1].description == "2 layers applied"
     m = d.start_stage(m, Stage.REVIEW, RUN + 3, NOW)
     assert m.state is State.REVIEW_RUNNING
@@ -514,7 +516,6 @@ def dashboards(draw: st.DrawFn) -> Dashboard:
         base_sha=draw(shas),
         server_url=draw(st.sampled_from(["https://github.com", "https://ghe.example.com/"])),
         layers=layers,
-        state=draw(st.sampled_from(State)),
         ci=draw(rows),
         apply=draw(rows),
         review=draw(rows),

@@ -35,9 +35,8 @@ EXPECTED: dict[tuple[State, Event], State] = {
     (S.APPLY_DONE, E.PLAN_STARTED): S.PLAN_RUNNING,
     (S.APPLY_WAITING, E.PLAN_STARTED): S.PLAN_RUNNING,
     (S.READY_MERGE, E.PLAN_STARTED): S.PLAN_RUNNING,
-    # retry an apply; apply the next layer
+    # retry an apply (the next layer's apply starts from Apply_Waiting, a spec arrow)
     (S.APPLY_FAILED, E.APPLY_STARTED): S.APPLY_RUNNING,
-    (S.APPLY_DONE, E.APPLY_STARTED): S.APPLY_RUNNING,
     # review skipped
     (S.REVIEW_RUNNING, E.REVIEW_SKIPPED): S.READY_MERGE,
     # re-run the workflow from any idle state

@@ -15,6 +15,10 @@ write dropping the first one's change. `Board` makes that survivable:
   this is safe; `flush` waits a moment first, so that a write already in flight lands first.
 - **Dead runs.** Before a step is applied, rows still ⏳ under another run that has ended (or
   that started more than `stale_after` ago) become ⚠️ "run stopped without reporting".
+- **Heads come back.** A force-push back to an older commit makes its dashboard, marked as
+  superseded, current again: a job that finds its commit's dashboard superseded asks GitHub
+  whether the commit is the PR's head again and, if it is, revives it (and its statuses) and
+  marks the other dashboards as superseded by it.
 
 Only comments written by `author` (the login the job's token posts as, `bot_login` in
 infra.yaml), or by any bot when none is given, count as dashboards, so a commenter or another
@@ -49,6 +53,7 @@ from infra_pipeline.core.dashboard.steps import (
     new_dashboard,
     parse,
     render,
+    revive,
     running_runs,
     supersede,
 )
@@ -115,6 +120,7 @@ class Board:
         self._unconfirmed: list[Step] = []  # steps since our last write known to have stuck
         self._posted: dict[str, Check] = {}
         self._alive: dict[int, tuple[bool, datetime]] = {}
+        self._is_head: bool | None = None  # asked only of a superseded dashboard
 
     @classmethod
     def from_env(
@@ -179,12 +185,15 @@ class Board:
                     return created
                 continue  # another job's dashboard won: apply the step to it
             comment, model = found
-            new = step(self._fresh(self._replay(model)))
+            current = self._revived(self._fresh(self._replay(model)))
+            new = step(current)
             if new == model:  # nothing to write, so nothing that could be lost
                 self._post_statuses(model)
                 return model
             written = self._write(comment, new)
             self._unconfirmed.append(step)
+            if model.superseded_by is not None and written.superseded_by is None:
+                self._supersede_others(self.github.list_issue_comments(self.pr_number))
             return written
         raise InfraError(
             f"could not write the dashboard of {self.head_sha[:7]} after {ATTEMPTS} attempts",
@@ -322,6 +331,15 @@ class Board:
         for step in self._unconfirmed:
             model = step(model)
         return model
+
+    def _revived(self, model: Dashboard) -> Dashboard:
+        """`model`, no longer superseded if its commit is the PR's head again (a force-push
+        back to it); a job of a commit that really was superseded leaves it as it is."""
+        if model.superseded_by is None:
+            return model
+        if self._is_head is None:
+            self._is_head = self.github.get_pull(self.pr_number).head_sha == self.head_sha
+        return revive(model) if self._is_head else model
 
     def _fresh(self, model: Dashboard) -> Dashboard:
         now = self._clock()

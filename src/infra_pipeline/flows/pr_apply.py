@@ -45,13 +45,19 @@ def apply_pr(s: Session, named: Sequence[str], user: str) -> ApplyOutcome:
         return ApplyOutcome(nothing_to_do="Nothing to apply: no layer has reviewed changes.")
     refusal = check_reviewed(m, targets, s.pr) or _requirements(s)
     if refusal is None and m is not None:
-        unchanged = [n for n in targets if not _has_changes(m, n)]
+        unchanged = [n for n in targets if not m.layer(n).pending_changes]
         targets = [n for n in targets if n not in unchanged]
         if not targets:
             names = ", ".join(f"`{n}`" for n in unchanged)
             return ApplyOutcome(
-                nothing_to_do=f"Nothing to apply: the plan of {names} has no changes."
+                nothing_to_do=f"Nothing to apply: {names} has no reviewed changes left to apply."
             )
+    if refusal is None and m is not None:
+        # Where the commit stands must allow an apply (no plan or CI running, no failed plan):
+        # asked before any lock is taken, so a refusal leaves nothing behind.
+        error = dash.start_refusal(m, dash.Event.APPLY_STARTED, s.run_id)
+        if error is not None:
+            refusal = Refusal(f"{error.message}: {error.hint}" if error.hint else error.message)
     if refusal is not None or m is None:
         return ApplyOutcome(refusal=refusal)
     require_workspace_at(s.config.root, s.pr.head_sha)
@@ -59,7 +65,14 @@ def apply_pr(s: Session, named: Sequence[str], user: str) -> ApplyOutcome:
     if refusal is not None:
         return ApplyOutcome(refusal=refusal)
     layers = [s.config.layers[name] for name in targets]
-    s.board.update(lambda m: dash.start_apply(m, targets, s.run_id, s.clock()))
+    try:
+        s.board.update(lambda m: dash.start_apply(m, targets, s.run_id, s.clock()))
+    except BaseException:
+        # Another job started something in between (or GitHub failed): nothing was applied,
+        # so the locks this attempt took go back.
+        for name in taken:
+            s.locks.release(name, s.pr.number)
+        raise
     runs = _apply(s, layers, shown)
     for run in runs:  # refused or skipped before Terraform applied anything: free the layer
         if run.plan is None and run.layer in taken:
@@ -86,11 +99,6 @@ def apply_pr(s: Session, named: Sequence[str], user: str) -> ApplyOutcome:
     m = s.board.update(finish)
     s.publish(m)
     return ApplyOutcome(runs=tuple(runs))
-
-
-def _has_changes(m: dash.Dashboard, name: str) -> bool:
-    record = m.layer(name).record
-    return record is not None and record.has_changes
 
 
 def _requirements(s: Session) -> Refusal | None:
@@ -130,7 +138,6 @@ def _lock(s: Session, targets: Sequence[str], user: str) -> tuple[list[str], Ref
         run_url=s.actions.run_url,
         sha=s.pr.head_sha,
     )
-    taken: list[str] = []
     locks = s.locks
     for name in targets:
         result = locks.acquire(name, holder, base_sha=s.pr.head_sha)

@@ -36,11 +36,23 @@ def touched_layers(s: Session) -> list[Layer]:
 def validate_and_plan(
     s: Session, layers: Sequence[Layer], *, validate: bool
 ) -> tuple[ExitCode, dash.Dashboard]:
-    """CI Validate (fmt + validate) then plan `layers`, reporting both on the dashboard."""
+    """CI Validate (fmt + validate) then plan `layers`, reporting both on the dashboard.
+
+    `validate`: the automatic run, which always validates and says why the untouched layers
+    were not planned. Otherwise (`/plan`) CI Validate runs only when it has not passed on this
+    commit yet (the pull_request job never ran, failed, or died), so that `/plan` works from
+    wherever the commit stands."""
     require_workspace_at(s.config.root, s.pr.head_sha)
     names = [layer.name for layer in layers]
-    if validate:
-        s.board.update(lambda m: dash.start_stage(m, dash.Stage.CI, s.run_id, s.clock()))
+
+    def begin(m: dash.Dashboard) -> dash.Dashboard:
+        if validate or m.ci.status is not dash.Status.OK:
+            return dash.start_stage(m, dash.Stage.CI, s.run_id, s.clock())
+        return dash.start_plan(m, names, s.run_id, s.clock())
+
+    m = s.board.update(begin)
+    validating = m.ci.status is dash.Status.RUNNING and m.ci.run_id == s.run_id
+    if validating:
         ok, detail = _validate(s, layers)
         status = dash.Status.OK if ok else dash.Status.FAILED
 
@@ -52,13 +64,14 @@ def validate_and_plan(
             s.publish(m)
             return ExitCode.FAILURE, m
 
-    def start(m: dash.Dashboard) -> dash.Dashboard:
-        if validate:  # the automatic plan: say why the other layers were not planned
+        def start(m: dash.Dashboard) -> dash.Dashboard:
             # CI's result and the plan's start are one write: each write costs a read too.
-            m = skip_untouched(finish_ci(m), names, s.clock())
-        return dash.start_plan(m, names, s.run_id, s.clock())
+            m = finish_ci(m)
+            if validate:  # the automatic plan: say why the other layers were not planned
+                m = skip_untouched(m, names, s.clock())
+            return dash.start_plan(m, names, s.run_id, s.clock())
 
-    s.board.update(start)
+        s.board.update(start)
     runs = _plan(s, layers)
     if process.cancelled.is_set():
         # The job was cancelled, not the plans failed: leave as a cancelled run does (exit

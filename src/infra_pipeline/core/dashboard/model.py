@@ -2,6 +2,11 @@
 
 Frozen records only; the steps that change a model live in `core/dashboard/steps.py`, which also
 re-exports everything here so callers import from one place.
+
+The pipeline's `State` is not stored: it is derived from the rows and the per-layer facts
+(`derive_state`). A stored state next to the rows could disagree with them (a "ready to merge"
+with a layer still to apply, a state a step refused to leave while a lock was held); a derived
+one cannot, whatever order users act in.
 """
 
 from __future__ import annotations
@@ -139,7 +144,6 @@ class Dashboard:
     base_sha: str
     server_url: str
     layers: tuple[LayerState, ...]
-    state: State = State.CREATED
     ci: Row = Row()
     apply: Row = Row()
     review: Row = Row()
@@ -183,6 +187,46 @@ class Dashboard:
     def pending_changes(self) -> tuple[LayerState, ...]:
         """Layers whose reviewed plan has changes not applied yet."""
         return tuple(layer for layer in self.layers if layer.pending_changes)
+
+    @property
+    def state(self) -> State:
+        return derive_state(self)
+
+
+def derive_state(m: Dashboard) -> State:
+    """Where the commit's pipeline stands, read off its rows.
+
+    Something running wins (CI, then plans, then the apply: only one of them runs at a time
+    in practice). Then a failed or dead CI Validate, since nothing else counts for code that
+    does not validate. Then the layers: a failed apply (its state may be partial), a failed
+    plan, changes still to apply (`Apply_Waiting` once some layer of this commit was applied:
+    the reviewer has signed off and the rest waits for its `/apply`), the review that follows
+    an apply, and last `Ready_Merge`, which therefore never shows while a layer has changes to
+    apply or an apply or plan failed.
+    """
+    layers = m.layers
+    if m.ci.status is Status.RUNNING:
+        return State.CI_RUNNING
+    if any(layer.plan.status is Status.RUNNING for layer in layers):
+        return State.PLAN_RUNNING
+    if m.apply.status is Status.RUNNING:
+        return State.APPLY_RUNNING
+    if m.ci.status in (Status.FAILED, Status.WARNING):
+        return State.CI_FAILED
+    if all(layer.plan == Row() and layer.record is None for layer in layers):
+        return State.CI_PASSED if m.ci.status is Status.OK else State.CREATED
+    if any(layer.applied is Outcome.FAILED for layer in layers):
+        return State.APPLY_FAILED
+    if any(layer.plan_failed for layer in layers):
+        return State.PLAN_FAILED
+    applied = any(layer.applied is Outcome.OK for layer in layers)
+    if m.pending_changes:
+        return State.APPLY_WAITING if applied else State.PLAN_DIFF
+    if m.review.status is Status.RUNNING:
+        return State.REVIEW_RUNNING
+    if applied and m.review == Row():  # `finish_apply` clears it: the review is due
+        return State.APPLY_DONE
+    return State.READY_MERGE
 
 
 def new_dashboard(

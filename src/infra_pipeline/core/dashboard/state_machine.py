@@ -2,8 +2,15 @@
 
 The spec's arrows are kept as drawn. A few more are needed in real use (re-planning, retrying an
 apply, applying layer by layer, re-running a workflow, skipping the AI review); each carries a
-comment saying why. Everything not in `TRANSITIONS` is refused with an `InfraError` that names
-the current state and the events it allows, which the CLI turns into a PR reply.
+comment saying why.
+
+The state of a commit is not stored and stepped along these arrows: it is derived from the
+dashboard's rows (`model.derive_state`), so it cannot drift from what the rows say.
+The table is what decides whether new work may *start* where the commit stands (CI, a plan,
+an apply): anything not in `TRANSITIONS` is refused with an `InfraError` that names the state
+and the events it allows, which the CLI turns into a PR reply, before any lock is taken. How
+work *ends* is recorded whatever the state; the arrows out of the running states describe the
+states the derivation lands in.
 """
 
 from __future__ import annotations
@@ -104,9 +111,9 @@ _TABLE: dict[tuple[State, Event], State] = {
     # Retrying: a failed apply (a provider timeout, a lock held elsewhere) is retried as it is,
     # without a new plan, as long as the reviewed plan still matches (the apply checks that).
     (S.APPLY_FAILED, E.APPLY_STARTED): S.APPLY_RUNNING,
-    # Layer by layer: `/apply platform` ends in Apply_Done while `data-prod` still waits for its
-    # own `/apply`, which must start from there.
-    (S.APPLY_DONE, E.APPLY_STARTED): S.APPLY_RUNNING,
+    # Layer by layer needs no arrow of its own: after `/apply platform` the derivation puts the
+    # commit back in Apply_Waiting while `data-staging` still has changes to apply. Apply_Done
+    # means every reviewed change is applied, so no apply starts from there.
     # The AI review is advisory: without an API key, or when the review run died, the commit is
     # still ready to merge (the AI Review row says why it was skipped).
     (S.REVIEW_RUNNING, E.REVIEW_SKIPPED): S.READY_MERGE,
@@ -149,5 +156,6 @@ _HINTS: Mapping[State, str] = {
     S.PLAN_FAILED: "the plan failed: fix it and push, or comment `/plan` to retry",
     S.PLAN_READY: "the plan has no changes: there is nothing to apply",
     S.PLAN_DIFF: "review the plan, then comment `/apply`",
+    S.APPLY_DONE: "every reviewed change is applied: comment `/plan` to check again",
     S.READY_MERGE: "nothing is left to do but merge; comment `/plan` to check again",
 }

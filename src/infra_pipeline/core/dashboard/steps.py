@@ -2,9 +2,12 @@
 
 The dashboard comment is the pipeline's only memory: a stateless CI job reads it, applies one of
 the steps below and writes it back (`adapters/board.py`). Callers never set fields by hand:
-every change goes through a step here, which keeps the rows and the `State` of
-`state_machine.py` consistent. This module is the one import callers need: it re-exports the
-model (`model`), what readers see (`view`) and `render`/`parse` (`render`).
+every change goes through a step here. Steps record facts (rows, plans, per-layer outcomes);
+the `State` is derived from them (`model.derive_state`), so recording how something ended never
+fails. Only starting work is checked against `state_machine.py`'s transitions, and a flow asks
+`start_refusal` before it takes a lock or touches Terraform. This module is the one import
+callers need: it re-exports the model (`model`), what readers see (`view`) and
+`render`/`parse` (`render`).
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ from infra_pipeline.core.dashboard.view import (
     next_step,
 )
 from infra_pipeline.core.plan_text import clean, one_line, trim
+from infra_pipeline.errors import InfraError
 from infra_pipeline.models import ChangeKind, LayerRun, Outcome, PlanResult, StateLock
 
 __all__ = [
@@ -53,6 +57,7 @@ __all__ = [
     "CheckState",
     "Dashboard",
     "DashboardError",
+    "Event",
     "LayerState",
     "PlanRecord",
     "Revision",
@@ -74,11 +79,13 @@ __all__ = [
     "plan_record",
     "record_plans",
     "render",
+    "revive",
     "running_runs",
     "set_lock",
     "skip_plan",
     "start_apply",
     "start_plan",
+    "start_refusal",
     "start_stage",
     "step_summary",
     "supersede",
@@ -95,15 +102,38 @@ STALE_DETAIL: Final = "run stopped without reporting"
 # -- stages other than plan and apply ------------------------------------------------------------
 
 
+def start_refusal(m: Dashboard, event: Event, run_id: int) -> InfraError | None:
+    """Why work that fires `event` (CI_STARTED, PLAN_STARTED, APPLY_STARTED) may not start on
+    this commit now, as the error to reply with; None when it may. Flows ask before taking a
+    lock or running anything; the start steps below raise the same error."""
+    state = m.state
+    if event is Event.PLAN_STARTED and state is State.PLAN_RUNNING:
+        # Jobs of one workflow run (a matrix, one layer each) join the running plan.
+        others = {layer.plan.run_id for layer in m.layers if layer.plan.status is Status.RUNNING}
+        if others <= {run_id}:
+            return None
+    if event is Event.APPLY_STARTED and state is State.PLAN_DIFF:
+        state = State.APPLY_WAITING  # the `/apply` comment is the reviewer's sign-off
+    try:
+        transition(state, event)
+    except InfraError as exc:
+        return exc
+    return None
+
+
+def _check_start(m: Dashboard, event: Event, run_id: int) -> None:
+    refusal = start_refusal(m, event, run_id)
+    if refusal is not None:
+        raise refusal
+
+
 def start_stage(m: Dashboard, stage: Stage, run_id: int, now: datetime) -> Dashboard:
-    """Show `stage` (CI, AI review, health, E2E) as running under `run_id`."""
+    """Show `stage` (CI, AI review, health, E2E) as running under `run_id`. Only CI Validate
+    is checked against the state: a review, a health check or an E2E run is advisory and may
+    run at any time."""
     _not_apply(stage)
     if stage is Stage.CI:
-        m = _fire(m, Event.CI_STARTED)
-    elif stage is Stage.REVIEW and m.state is State.APPLY_DONE:
-        # The state machine tracks the review that follows an apply; a `/review` at any other
-        # time only updates its row.
-        m = _fire(m, Event.REVIEW_STARTED)
+        _check_start(m, Event.CI_STARTED, run_id)
     return _set_row(m, stage, _running(run_id, now))
 
 
@@ -115,14 +145,6 @@ def finish_stage(
     before = m.row(stage)
     started = before.started_at if before is not None and before.run_id == run_id else None
     row = Row(status, run_id, started or (now if run_id is not None else None), now, _short(detail))
-    if stage is Stage.CI:
-        m = _fire(m, Event.CI_FAILED if status is Status.FAILED else Event.CI_PASSED)
-    elif stage is Stage.REVIEW:
-        if m.state is State.APPLY_DONE and status is not Status.RUNNING:
-            m = _fire(m, Event.REVIEW_STARTED)  # skipped outright: pass through Review_Running
-        if m.state is State.REVIEW_RUNNING:
-            done = Event.REVIEW_PASSED if status is Status.OK else Event.REVIEW_SKIPPED
-            m = _fire(m, done)
     return _set_row(m, stage, row)
 
 
@@ -130,18 +152,21 @@ def finish_stage(
 
 
 def start_plan(m: Dashboard, layers: Iterable[str], run_id: int, now: datetime) -> Dashboard:
-    """Show a plan of `layers` as running. Several jobs of one workflow run (a matrix, one layer
-    each) join the same Plan_Running; another run has to wait for the running plan to end.
-    With no layers, the plan is over at once (nothing touched: ready to merge)."""
+    """Show a plan of `layers` as running, forgetting their earlier plans and applies. Several
+    jobs of one workflow run (a matrix, one layer each) join the same Plan_Running; another run
+    has to wait for the running plan to end. With no layers the plan is over at once: the rows
+    never planned say so, and with nothing to apply the commit is ready to merge."""
     names = list(dict.fromkeys(layers))
     for name in names:
         m.layer(name)  # unknown layer: ValueError before anything changes
-    others = {layer.plan.run_id for layer in m.layers if layer.plan.status is Status.RUNNING}
-    if m.state is not State.PLAN_RUNNING or others - {run_id}:
-        m = _fire(m, Event.PLAN_STARTED)
+    _check_start(m, Event.PLAN_STARTED, run_id)
+    if not names:
+        for layer in m.layers:
+            if layer.plan == Row() and layer.record is None:
+                m = skip_plan(m, layer.name, "no layer to plan", now)
+        return m
     running = _running(run_id, now)
-    m = _map_layers(m, names, lambda layer: LayerState(layer.name, running, lock=layer.lock))
-    return _settle_plan(m)
+    return _map_layers(m, names, lambda layer: LayerState(layer.name, running, lock=layer.lock))
 
 
 def finish_plan(
@@ -226,21 +251,7 @@ def _finish_layer(m: Dashboard, name: str, row: Row, record: PlanRecord | None) 
     elif row.run_id is not None:
         row = replace(row, started_at=row.finished_at)
     lock = m.layer(name).lock
-    m = _map_layers(m, [name], lambda layer: LayerState(name, row, record, None, lock))
-    return _settle_plan(m)
-
-
-def _settle_plan(m: Dashboard) -> Dashboard:
-    """End Plan_Running once no layer is planning any more."""
-    if m.state is not State.PLAN_RUNNING:
-        return m
-    if any(layer.plan.status is Status.RUNNING for layer in m.layers):
-        return m
-    if any(layer.plan_failed for layer in m.layers):
-        return _fire(m, Event.PLAN_FAILED)
-    if m.pending_changes:
-        return _fire(m, Event.PLAN_CHANGES)
-    return _fire(_fire(m, Event.PLAN_NO_CHANGES), Event.NOTHING_TO_APPLY)
+    return _map_layers(m, [name], lambda layer: LayerState(name, row, record, None, lock))
 
 
 # -- apply ---------------------------------------------------------------------------------------
@@ -248,14 +259,16 @@ def _settle_plan(m: Dashboard) -> Dashboard:
 
 def start_apply(m: Dashboard, layers: Iterable[str], run_id: int, now: datetime) -> Dashboard:
     """Show an apply of `layers` as running. From Plan_Diff, the `/apply` comment is the
-    reviewer's sign-off, so the commit passes through Apply_Waiting."""
+    reviewer's sign-off, so the commit passes through Apply_Waiting.
+
+    Each layer is written down as FAILED until `finish_apply` says otherwise: if the job dies
+    mid-apply (killed runner, cancelled run), the dashboard already tells the truth that
+    matters, that the layer's state may be partial, with no step having to guess later."""
     names = list(dict.fromkeys(layers))
     for name in names:
         m.layer(name)
-    if m.state is State.PLAN_DIFF:
-        m = _fire(m, Event.PLAN_REVIEWED)
-    m = _fire(m, Event.APPLY_STARTED)
-    m = _map_layers(m, names, lambda layer: replace(layer, applied=None))
+    _check_start(m, Event.APPLY_STARTED, run_id)
+    m = _map_layers(m, names, lambda layer: replace(layer, applied=Outcome.FAILED))
     detail = "applying " + ", ".join(names)
     return replace(m, apply=replace(_running(run_id, now), detail=_short(detail)))
 
@@ -267,15 +280,24 @@ def finish_apply(
     now: datetime,
     detail: str = "",
 ) -> Dashboard:
-    """Record each layer's apply outcome (in apply order); any FAILED fails the apply."""
+    """Record each layer's apply outcome (in apply order); any FAILED fails the apply. A
+    layer that was not applied (SKIPPED after an earlier one failed) has nothing applied. Once
+    something was applied, the AI review of the result is due again (its row is cleared)."""
     for name in outcomes:
         m.layer(name)
-    m = _map_layers(m, list(outcomes), lambda layer: replace(layer, applied=outcomes[layer.name]))
+
+    def outcome(layer: LayerState) -> LayerState:
+        done = outcomes[layer.name]
+        return replace(layer, applied=None if done is Outcome.SKIPPED else done)
+
+    m = _map_layers(m, list(outcomes), outcome)
     failed = Outcome.FAILED in outcomes.values()
     started = m.apply.started_at if m.apply.run_id == run_id else now
     status = Status.FAILED if failed else Status.OK
     m = replace(m, apply=Row(status, run_id, started, now, _short(detail)))
-    return _fire(m, Event.APPLY_FAILED if failed else Event.APPLY_SUCCEEDED)
+    if Outcome.OK in outcomes.values():
+        m = replace(m, review=Row())
+    return m
 
 
 # -- locks, supersede, dead runs -----------------------------------------------------------------
@@ -289,6 +311,11 @@ def set_lock(m: Dashboard, layer: str, note: str) -> Dashboard:
 
 def supersede(m: Dashboard, by_sha: str) -> Dashboard:
     return replace(m, superseded_by=by_sha)
+
+
+def revive(m: Dashboard) -> Dashboard:
+    """The commit is the PR's head again (a force-push back to it)."""
+    return replace(m, superseded_by=None)
 
 
 def running_runs(m: Dashboard) -> frozenset[int]:
@@ -305,9 +332,10 @@ def mark_stale(
     current_run_id: int | None = None,
 ) -> Dashboard:
     """Turn ⏳ rows whose run ended (or is older than `timeout`) into ⚠️ "run stopped without
-    reporting", and end the state that was waiting for them. A cancelled job or a killed runner
-    never reports back; without this the dashboard would show ⏳ forever. The current run is
-    alive by definition."""
+    reporting". A cancelled job or a killed runner never reports back; without this the
+    dashboard would show ⏳ forever. The state follows from the rows: a dead CI run fails CI,
+    a dead plan fails its layer, a dead apply leaves its layers FAILED (`start_apply`), a dead
+    review counts as skipped. The current run is alive by definition."""
 
     def stale(row: Row) -> bool:
         if row.status is not Status.RUNNING or row.run_id == current_run_id:
@@ -331,22 +359,10 @@ def mark_stale(
         e2e=fix_optional(m.e2e),
         layers=tuple(replace(layer, plan=fix(layer.plan)) for layer in m.layers),
     )
-    if fixed == m:
-        return m
-    if fixed.state is State.CI_RUNNING and fixed.ci.status is not Status.RUNNING:
-        return _fire(fixed, Event.CI_FAILED)
-    if fixed.state is State.APPLY_RUNNING and fixed.apply.status is not Status.RUNNING:
-        return _fire(fixed, Event.APPLY_FAILED)
-    if fixed.state is State.REVIEW_RUNNING and fixed.review.status is not Status.RUNNING:
-        return _fire(fixed, Event.REVIEW_SKIPPED)
-    return _settle_plan(fixed)
+    return m if fixed == m else fixed
 
 
 # -- helpers -------------------------------------------------------------------------------------
-
-
-def _fire(m: Dashboard, event: Event) -> Dashboard:
-    return replace(m, state=transition(m.state, event))
 
 
 def _running(run_id: int, now: datetime) -> Row:

@@ -36,8 +36,11 @@ def next_step(m: Dashboard) -> str:
                 "holder is done, or see the reply for how to release a stale lock"
             )
         return f"❌ Plan failed in {_names(failed)}: fix it and push, or comment `/plan` to retry"
-    if s in (State.PLAN_DIFF, State.APPLY_WAITING):
+    if s is State.PLAN_DIFF:
         return _changes_line(m)
+    if s is State.APPLY_WAITING:  # some layers applied, the others still to apply
+        done = [layer for layer in m.layers if layer.applied is Outcome.OK]
+        return _changes_line(m, f"✅ Applied {_names(done)}; still to apply:")
     if s is State.APPLY_RUNNING:
         return "⏳ Applying... (see the Apply row for the run)"
     if s is State.APPLY_FAILED:
@@ -48,8 +51,6 @@ def next_step(m: Dashboard) -> str:
             "or `/plan` to plan again"
         )
     if s is State.APPLY_DONE:
-        if m.pending_changes:
-            return _changes_line(m, "✅ Applied; still to apply:")
         return "✅ Applied: waiting for the AI review..."
     if s is State.REVIEW_RUNNING:
         return "⏳ Waiting for the AI review..."
