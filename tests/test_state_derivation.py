@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from infra_pipeline.core.dashboard import steps as d
-from infra_pipeline.core.dashboard.steps import Dashboard, Event, Stage, State, Status
 from infra_pipeline.core.dashboard.state_machine import allowed_events
+from infra_pipeline.core.dashboard.steps import Dashboard, Event, Stage, State, Status
 from infra_pipeline.models import ChangeKind, Outcome, PlanCounts, PlanResult, ResourceChange
 
 HEAD, BASE = "a" * 40, "b" * 40
