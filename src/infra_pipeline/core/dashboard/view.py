@@ -115,6 +115,8 @@ def commit_statuses(m: Dashboard) -> tuple[Check, ...]:
         return ()
     if running:
         plan = Check(PLAN_CONTEXT, CheckState.PENDING, f"planning {_count(running)}...")
+    elif m.state is State.CI_RUNNING:  # a re-run validates again: the plans wait for it
+        plan = Check(PLAN_CONTEXT, CheckState.PENDING, "CI Validate running...")
     elif failed:
         names = ", ".join(layer.name for layer in failed)
         plan = Check(PLAN_CONTEXT, CheckState.FAILURE, f"plan failed: {names}")
