@@ -138,6 +138,7 @@ def _lock(s: Session, targets: Sequence[str], user: str) -> tuple[list[str], Ref
         run_url=s.actions.run_url,
         sha=s.pr.head_sha,
     )
+    taken: list[str] = []
     locks = s.locks
     for name in targets:
         result = locks.acquire(name, holder, base_sha=s.pr.head_sha)
