@@ -9,12 +9,12 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Literal
 
 import yaml
 from rich.console import Console
 from rich.markdown import Markdown
 
+from ..adapters.repo_files import DiskFiles
 from ..config import CONFIG_NAME, parse_config
 from ..core.hcl_reads import terragrunt_reads
 from ..errors import ExitCode, InfraError
@@ -51,23 +51,6 @@ _AtlantisLoader.yaml_implicit_resolvers = {
     first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
-
-
-class _Disk:
-    """`RepoFiles` over the checkout, for reading Terragrunt dependencies."""
-
-    def __init__(self, root: Path) -> None:
-        self._root = root
-
-    def text(self, path: str) -> str | None:
-        try:
-            return (self._root / path).read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return None
-
-    def kind(self, path: str) -> Literal["file", "dir"] | None:
-        target = self._root / path
-        return "file" if target.is_file() else "dir" if target.is_dir() else None
 
 
 def _project_dirs(root: Path) -> list[str]:
@@ -130,7 +113,7 @@ def migrate_atlantis(
         raise InfraError(
             f"{source}: cannot read: {exc}", "fix the file and run this again"
         ) from exc
-    disk = _Disk(root)
+    disk = DiskFiles(root)
     migration = translate(
         data,
         is_dir=lambda d: (root / d).is_dir(),

@@ -8,7 +8,6 @@ what infra does instead, or that nothing does and why.
 from __future__ import annotations
 
 import datetime
-import fnmatch
 import posixpath
 import shlex
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -16,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..config import Engine
+from ..core.atlantis_comments import glob_match
 from ..errors import InfraError
 from .discovery import layer_names, slug
 from .scaffold import LayerDraft, dependency_order
@@ -272,22 +272,6 @@ def workspace_problem(workspace: str) -> str | None:
     if any(ch.isspace() or not ch.isprintable() for ch in workspace):
         return "contains whitespace or control characters"
     return None
-
-
-def glob_match(pattern: str, path: str) -> bool:
-    """Whether a repo-relative directory matches an Atlantis (doublestar) glob: `*`, `?` and
-    `[…]` stay within one segment, `**` spans any number of segments (zero included)."""
-    wanted = [s for s in pattern.strip("/").split("/") if s not in ("", ".")]
-    parts = [s for s in path.split("/") if s]
-
-    def match(i: int, j: int) -> bool:
-        if i == len(wanted):
-            return j == len(parts)
-        if wanted[i] == "**":
-            return any(match(i + 1, k) for k in range(j, len(parts) + 1))
-        return j < len(parts) and fnmatch.fnmatchcase(parts[j], wanted[i]) and match(i + 1, j + 1)
-
-    return match(0, 0)
 
 
 def _valid_glob(pattern: str) -> bool:

@@ -24,12 +24,13 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any, Literal
+from typing import Any
 
 import hcl2
 from hcl2.utils import SerializationOptions
 from lark.exceptions import LarkError
 
+from ..adapters.repo_files import DiskFiles
 from ..config import Engine
 from ..core.changes import _local_dir
 from ..core.hcl_reads import terragrunt_reads
@@ -88,23 +89,6 @@ class _Module:
     links: set[str | None] | None = None
 
 
-class _Disk:
-    """`RepoFiles` over the directory being initialised."""
-
-    def __init__(self, root: Path) -> None:
-        self._root = root
-
-    def text(self, path: str) -> str | None:
-        try:
-            return (self._root / path).read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return None
-
-    def kind(self, path: str) -> Literal["file", "dir"] | None:
-        target = self._root / path
-        return "file" if target.is_file() else "dir" if target.is_dir() else None
-
-
 def discover(root: Path) -> Discovery:
     """Propose layers for every root module under `root`, in dependency order.
 
@@ -121,7 +105,7 @@ def discover(root: Path) -> Discovery:
     modules = {m.path: m for m in _read_modules(root, warnings, stacks)}
     # A unit whose source is its own directory (`source = "."`) calls no other module.
     called = {t for m in modules.values() for t in _local_sources(m) if t != m.path}
-    disk = _Disk(root)
+    disk = DiskFiles(root)
     unit_reads = {
         p: terragrunt_reads(p, disk) for p, m in modules.items() if m.terragrunt is not None
     }
