@@ -7,6 +7,7 @@ comment reaches a shell: the parser only hands over names from the configured li
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -144,69 +145,92 @@ def _apply(s: Session, cmd: Command, user: str) -> int:
     return ExitCode.OK
 
 
+@dataclass(frozen=True)
+class StageDone:
+    """How a stage (health, e2e, review) ended, for its dashboard row, reply and audit line."""
+
+    status: dash.Status
+    detail: str  # the dashboard row's few words
+    reply: str | None  # the PR reply, or None when the stage speaks for itself
+    command: str  # as the audit trail names it: `health`, `e2e smoke`, `review`
+    result: str  # the audit result: ok, failed, skipped
+    exit_code: int
+
+
+def run_stage(
+    s: Session, stage: dash.Stage, user: str, run: Callable[[dash.Dashboard], StageDone]
+) -> int:
+    """The one shape of /health, /e2e and /review: ⏳ on the dashboard, run, the row's result,
+    the reply, the audit line. `run` gets the dashboard as it stood when the stage started."""
+    m = s.board.update(lambda m: dash.start_stage(m, stage, s.run_id, s.clock()))
+    done = run(m)
+    s.board.update(
+        lambda m: dash.finish_stage(m, stage, done.status, s.run_id, s.clock(), done.detail)
+    )
+    if done.reply is not None:
+        s.reply(done.reply)
+    s.record(user, done.command, [], done.result)
+    return done.exit_code
+
+
 def _health(s: Session, cmd: Command, user: str) -> int:
     from .health import dashboard_cell, render_markdown, run_health
 
-    s.board.update(lambda m: dash.start_stage(m, dash.Stage.HEALTH, s.run_id, s.clock()))
-    report = run_health(s.config, env=s.env, console=s.console)
-    status, detail = dashboard_cell(report)
-    s.board.update(
-        lambda m: dash.finish_stage(m, dash.Stage.HEALTH, status, s.run_id, s.clock(), detail)
-    )
-    s.reply(render_markdown(report))
-    s.record(user, "health", [], "ok" if report.ok else "failed")
-    return report.exit_code
+    def run(_: dash.Dashboard) -> StageDone:
+        report = run_health(s.config, env=s.env, console=s.console)
+        result = "ok" if report.ok else "failed"
+        reply = render_markdown(report)
+        return StageDone(*dashboard_cell(report), reply, "health", result, report.exit_code)
+
+    return run_stage(s, dash.Stage.HEALTH, user, run)
 
 
 def _e2e(s: Session, cmd: Command, user: str) -> int:
     from .e2e import dashboard_cell, render_markdown, run_e2e
 
-    s.board.update(lambda m: dash.start_stage(m, dash.Stage.E2E, s.run_id, s.clock()))
-    report = run_e2e(s.config, cmd.suite, env=s.env, console=s.console)
-    status, detail = dashboard_cell(report)
-    s.board.update(
-        lambda m: dash.finish_stage(m, dash.Stage.E2E, status, s.run_id, s.clock(), detail)
-    )
-    s.reply(render_markdown(report))
-    s.record(user, f"e2e {report.suite}", [], "ok" if report.ok else "failed")
-    return report.exit_code
+    def run(_: dash.Dashboard) -> StageDone:
+        report = run_e2e(s.config, cmd.suite, env=s.env, console=s.console)
+        status, detail = dashboard_cell(report)
+        result = "ok" if report.ok else "failed"
+        command = f"e2e {report.suite}"
+        reply = render_markdown(report)
+        return StageDone(status, detail, reply, command, result, report.exit_code)
+
+    return run_stage(s, dash.Stage.E2E, user, run)
 
 
 def _review(s: Session, cmd: Command | None, user: str) -> int:
     from .review import dashboard_cell, render_markdown, run_review
 
-    m = s.board.update(lambda m: dash.start_stage(m, dash.Stage.REVIEW, s.run_id, s.clock()))
-    summaries = [
-        LayerSummary(
-            name=layer.name,
-            counts_short=layer.record.counts.short(),
-            destructive=tuple(
-                [f"delete {a}" for a in layer.record.destroys]
-                + [f"replace {a}" for a in layer.record.replaces]
-            ),
-            plan_excerpt=layer.record.text,
+    def run(m: dash.Dashboard) -> StageDone:
+        summaries = [
+            LayerSummary(
+                name=layer.name,
+                counts_short=layer.record.counts.short(),
+                destructive=tuple(
+                    [f"delete {a}" for a in layer.record.destroys]
+                    + [f"replace {a}" for a in layer.record.replaces]
+                ),
+                plan_excerpt=layer.record.text,
+            )
+            for layer in m.layers
+            if layer.record is not None and layer.record.has_changes
+        ]
+        result = run_review(
+            s.config,
+            pr_number=s.pr.number,
+            title=s.pr.title,
+            layers=summaries,
+            touched_layers=[layer.name for layer in m.layers if layer.record is not None],
+            github=s.github,
+            env=s.env,
+            console=s.console,
         )
-        for layer in m.layers
-        if layer.record is not None and layer.record.has_changes
-    ]
-    result = run_review(
-        s.config,
-        pr_number=s.pr.number,
-        title=s.pr.title,
-        layers=summaries,
-        touched_layers=[layer.name for layer in m.layers if layer.record is not None],
-        github=s.github,
-        env=s.env,
-        console=s.console,
-    )
-    status, detail = dashboard_cell(result)
-    s.board.update(
-        lambda m: dash.finish_stage(m, dash.Stage.REVIEW, status, s.run_id, s.clock(), detail)
-    )
-    if result.outcome is not Outcome.OK:
-        s.reply(render_markdown(result))
-    s.record(user, "review", [], result.outcome.value)
-    return result.exit_code
+        status, detail = dashboard_cell(result)
+        reply = render_markdown(result) if result.outcome is not Outcome.OK else None
+        return StageDone(status, detail, reply, "review", result.outcome.value, result.exit_code)
+
+    return run_stage(s, dash.Stage.REVIEW, user, run)
 
 
 def review_pr(config: Config, number: int, *, env: Mapping[str, str], console: Console) -> int:
