@@ -6,6 +6,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from rich.console import Console
+
 AUDIT_PREFIX = "infra-audit "
 
 
@@ -26,10 +28,11 @@ class AuditRecord:
         return json.dumps(asdict(self), sort_keys=True, ensure_ascii=False)
 
 
-def emit(record: AuditRecord, *, log: list[str], summary_path: str | None) -> str:
-    """Write the record to the job log (`log`, printed by the caller) and the job summary."""
+def emit(record: AuditRecord, *, console: Console, summary_path: str | None) -> str:
+    """The one audit writer: the record to the job log (one unwrapped line, so a log search
+    finds it whole) and to the job summary."""
     line = AUDIT_PREFIX + record.line()
-    log.append(line)
+    console.print(line, markup=False, highlight=False, soft_wrap=True)
     if summary_path:
         with Path(summary_path).open("a", encoding="utf-8") as fh:
             fh.write(

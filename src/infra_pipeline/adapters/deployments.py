@@ -2,16 +2,19 @@
 
 `record_deployment` marks it in progress before Terraform runs; `finish` marks it success or
 failure with the run's link, so the repository's Environments page shows what is live where.
-Used by the post-merge apply and by a pull request's `/apply`.
+`DeploymentRecorder` does both for every layer of one apply: the post-merge apply and a pull
+request's `/apply` record their deployments through it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ..core.github_models import DeploymentState
+from ..errors import InfraError
+from ..models import LayerRun, Outcome
 
 
 class DeploymentApi(Protocol):
@@ -48,3 +51,45 @@ def record_deployment(
     )
     github.create_deployment_status(deployment_id, "in_progress", run_url, description)
     return DeploymentHandle(github, deployment_id, layer, run_url)
+
+
+@dataclass
+class DeploymentRecorder:
+    """The deployments of one apply: `start` before Terraform applies a layer, `finish` after.
+
+    With `warn`, a GitHub error is reported through it and the apply goes on (the post-merge
+    repair must not stop for a missing record); without, it raises (a PR's `/apply` stops)."""
+
+    github: DeploymentApi
+    sha: str
+    run_url: str
+    warn: Callable[[str], None] | None = None
+    _open: dict[str, DeploymentHandle] = field(default_factory=dict)
+
+    def start(self, layer: str, description: str) -> None:
+        try:
+            self._open[layer] = record_deployment(
+                self.github,
+                sha=self.sha,
+                layer=layer,
+                run_url=self.run_url,
+                description=description,
+            )
+        except InfraError as exc:
+            self._failed(exc, f"deployment of {layer} not recorded")
+
+    def finish(self, run: LayerRun) -> None:
+        handle = self._open.pop(run.layer, None)
+        if handle is None:
+            return
+        ok = run.outcome is Outcome.OK
+        first = (run.error.splitlines() or ["failed"])[0]
+        try:
+            handle.finish(ok, "applied" if ok else f"failed: {first[:100]}")
+        except InfraError as exc:
+            self._failed(exc, f"deployment of {run.layer} not updated")
+
+    def _failed(self, exc: InfraError, what: str) -> None:
+        if self.warn is None:
+            raise exc
+        self.warn(f"{what}: {exc}")

@@ -54,8 +54,5 @@ def run_force_unlock(
         time=datetime.now(UTC).isoformat(timespec="seconds"),
         event=actions.event_name,
     )
-    lines: list[str] = []
-    emit(record, log=lines, summary_path=actions.step_summary)
-    for line in lines:
-        console.print(line, markup=False, highlight=False, soft_wrap=True)
+    emit(record, console=console, summary_path=actions.step_summary)
     return code

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from functools import partial
 
 from ..adapters.actions_env import require_workspace_at
-from ..adapters.deployments import DeploymentHandle, record_deployment
+from ..adapters.deployments import DeploymentRecorder
 from ..adapters.locks import Holder, LockState, now_iso
 from ..adapters.terminal_ui import progress, results_table
 from ..adapters.terraform import TerraformEngine
@@ -162,7 +162,7 @@ def _show_lock(m: dash.Dashboard, *, layer: str, note: str) -> dash.Dashboard:
 
 
 def _apply(s: Session, layers: Sequence[Layer], shown: Sequence[dash.Dashboard]) -> list[LayerRun]:
-    deployments: dict[str, DeploymentHandle] = {}
+    deployments = DeploymentRecorder(s.github, sha=s.pr.head_sha, run_url=s.actions.run_url)
     keyed = plan_key(s.env) is not None
 
     def plan_for(layer: Layer, engine: TerraformEngine) -> PlanResult:
@@ -175,21 +175,12 @@ def _apply(s: Session, layers: Sequence[Layer], shown: Sequence[dash.Dashboard])
                 + "; ".join(dict.fromkeys(diffs)),
                 f"comment `/plan {layer.name}`, review the new plan, then `/apply` again",
             )
-        deployments[layer.name] = record_deployment(
-            s.github,
-            sha=s.pr.head_sha,
-            layer=layer.name,
-            run_url=s.actions.run_url,
-            description=f"#{s.pr.number}: {fresh.counts.short()}",
-        )
+        deployments.start(layer.name, f"#{s.pr.number}: {fresh.counts.short()}")
         return fresh
 
     def done(run: LayerRun) -> None:
         view.done(run)
-        handle = deployments.get(run.layer)
-        if handle is not None:
-            ok = run.outcome is Outcome.OK
-            handle.finish(ok, "applied" if ok else (run.error.splitlines() or ["failed"])[0])
+        deployments.finish(run)
 
     with progress(s.console, "applying", s.env) as view:
         runs = apply_layers(

@@ -19,7 +19,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..adapters import audit
-from ..adapters.deployments import DeploymentHandle, record_deployment
+from ..adapters.deployments import DeploymentRecorder
 from ..adapters.github.client import GitHub
 from ..adapters.locks import MAIN, Holder, Locks, now_iso
 from ..adapters.terminal_ui import progress
@@ -90,33 +90,24 @@ def _apply(
     env: Mapping[str, str],
     console: Console,
 ) -> list[LayerRun]:
-    deployments: dict[str, DeploymentHandle] = {}
+    # A missing deployment record must not stop the repair: warn and go on.
+    deployments = DeploymentRecorder(
+        github,
+        sha=ctx.sha,
+        run_url=ctx.run_url,
+        warn=lambda text: console.print(text, style="yellow", markup=False, highlight=False),
+    )
 
     with progress(console, "applying", env) as view:
 
         def start(layer: Layer) -> None:
             view.start(layer)
-            try:
-                deployments[layer.name] = record_deployment(
-                    github,
-                    sha=ctx.sha,
-                    layer=layer.name,
-                    run_url=ctx.run_url,
-                    description=f"{plans[layer.name].counts.short()} by {ctx.trigger.value}",
-                )
-            except InfraError as exc:  # a missing record must not stop the repair
-                console.print(f"[yellow]deployment of {layer.name} not recorded:[/] {exc}")
+            counts = plans[layer.name].counts.short()
+            deployments.start(layer.name, f"{counts} by {ctx.trigger.value}")
 
         def done(run: LayerRun) -> None:
             view.done(run)
-            handle = deployments.get(run.layer)
-            if handle is None:
-                return
-            ok = run.outcome is Outcome.OK
-            try:
-                handle.finish(ok, "applied" if ok else f"failed: {run.error[:100]}")
-            except InfraError as exc:
-                console.print(f"[yellow]deployment of {run.layer} not updated:[/] {exc}")
+            deployments.finish(run)
 
         return apply_layers(
             layers,
@@ -211,10 +202,7 @@ def audit_applies(
         fingerprints={r.layer: r.plan.fingerprint for r in ran if r.plan is not None},
         event=env.get("GITHUB_EVENT_NAME", ""),
     )
-    lines: list[str] = []
-    audit.emit(record, log=lines, summary_path=env.get("GITHUB_STEP_SUMMARY"))
-    for line in lines:
-        console.print(line, markup=False, highlight=False)
+    audit.emit(record, console=console, summary_path=env.get("GITHUB_STEP_SUMMARY"))
 
 
 def _actor(env: Mapping[str, str]) -> str:

@@ -89,10 +89,7 @@ class Session:
             fingerprints=dict(fingerprints or {}),
             event=self.actions.event_name,
         )
-        lines: list[str] = []
-        emit(entry, log=lines, summary_path=self.actions.step_summary)
-        for line in lines:
-            self.console.print(line, markup=False, highlight=False, soft_wrap=True)
+        emit(entry, console=self.console, summary_path=self.actions.step_summary)
 
     def give_up_running_rows(self) -> None:
         """After a crash or a cancellation: no row this run started may stay ⏳."""
