@@ -18,7 +18,7 @@ from ..models import LayerRun, Outcome
 
 
 class DeploymentApi(Protocol):
-    """The part of `core.github.GitHub` deployments need."""
+    """The part of `adapters.github.client.GitHub` deployments need."""
 
     def create_deployment(
         self, ref: str, environment: str, description: str, payload: Mapping[str, Any]

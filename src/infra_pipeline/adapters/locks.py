@@ -22,7 +22,7 @@ MAIN = 0  # the holder "PR number" of applies on the default branch
 
 
 class GitRefs(Protocol):
-    """The part of `core.github.GitHub` locks need."""
+    """The part of `adapters.github.client.GitHub` locks need."""
 
     def create_ref(self, ref: str, sha: str) -> bool: ...
     def get_ref(self, ref: str) -> str | None: ...

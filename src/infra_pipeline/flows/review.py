@@ -24,7 +24,7 @@ from ..models import Outcome
 
 
 class ReviewGitHub(Protocol):
-    """The two calls a review needs (`core.github.GitHub` has them)."""
+    """The two calls a review needs (`adapters.github.client.GitHub` has them)."""
 
     def get_pull_diff(self, number: int) -> str: ...
 

@@ -1,1 +1,2 @@
-"""The GitHub REST client (`client`) the pipeline talks through."""
+"""GitHub: `transport` (retries, rate limits, request counting, errors) under `client` (one
+method per endpoint, typed records)."""
