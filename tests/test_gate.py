@@ -1,5 +1,6 @@
 """The security gate between a comment and Terraform (core/gate.py), tested directly: who may
-run what, forks, review requirements, and whether an `/apply` would apply what was reviewed."""
+run what, forks, review requirements, and whether the layers an `/apply` names were planned
+and reviewed at this head (that the fresh plan is the reviewed one: test_apply_integrity)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,6 @@ from infra_pipeline.core.gate import (
     authorize,
     check_requirements,
     check_reviewed,
-    plan_changed,
 )
 from infra_pipeline.core.github_models import PullRequest, Review
 from infra_pipeline.models import ChangeKind, PlanCounts, PlanResult, ResourceChange
@@ -182,22 +182,3 @@ def test_mergeable_requires_github_to_say_it_is_mergeable(mergeable: bool | None
     refusal = check_requirements(cfg, pull(mergeable=mergeable), [])
     assert refusal is not None and "mergeable" in refusal.reason
     assert check_requirements(cfg, pull(mergeable=True), []) is None
-
-
-# -- plan_changed: apply exactly what was reviewed ------------------------------------------------
-
-
-def test_the_same_fingerprint_is_the_reviewed_plan() -> None:
-    assert plan_changed("platform", PlanCounts(add=2), "fp-1", plan("platform", 2, "fp-1")) == ""
-
-
-def test_a_different_plan_says_how_the_counts_moved() -> None:
-    text = plan_changed("platform", PlanCounts(add=2), "fp-1", plan("platform", 3, "fp-2"))
-    assert "`platform` changed since it was reviewed" in text
-    assert "+1 resource to add" in text and "/plan platform" in text
-
-
-def test_same_counts_but_other_values_is_still_a_change() -> None:
-    fresh = plan("platform", 2, "fp-2")
-    text = plan_changed("platform", PlanCounts(add=2), "fp-1", fresh)
-    assert "the same counts" in text and "different values" in text
