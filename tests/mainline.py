@@ -26,9 +26,18 @@ def applied_example(tmp_path: Path, *, smoke: bool = False) -> Path:
     """The example as it is live: applied once; with `smoke`, a passing smoke suite declared."""
     root = copy_example(tmp_path)
     if smoke:
+        # In place of the example's suites (a repeated `e2e:` key is an error in infra.yaml);
+        # the rest of the file keeps its lines, which tests edit by text.
         command = json.dumps([sys.executable, "-c", "print('smoke ok')"])
-        with (root / "infra.yaml").open("a") as fh:
-            fh.write(f"e2e:\n  smoke: {{command: {command}}}\n")
+        config = root / "infra.yaml"
+        lines = config.read_text().splitlines()
+        start = lines.index("e2e:")
+        end = next(
+            (i for i in range(start + 1, len(lines)) if lines[i][:1] not in ("", " ", "#")),
+            len(lines),
+        )
+        lines[start:end] = ["e2e:", f"  smoke: {{command: {command}}}"]
+        config.write_text("\n".join(lines) + "\n")
     assert infra(root, "apply", "all", "--auto-approve").code == 0
     return root
 

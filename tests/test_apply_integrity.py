@@ -37,7 +37,7 @@ def repo(tmp_path: Path, standin: GitHubStandIn, gh_env: dict[str, str]) -> Repo
 
 def live_platform(repo: Repo) -> list[str]:
     """The platform layer as main deployed it: monitoring included."""
-    assert infra(repo.root, "apply", "platform").code == 0
+    assert infra(repo.root, "apply", "platform", "--auto-approve").code == 0
     live = state_resources(repo.root, "platform")
     assert DESTROYED in live
     return live
