@@ -322,3 +322,83 @@ def test_a_seal_names_a_changed_sensitive_value_and_needs_the_key() -> None:
     assert seal("db", plan("20"), key) != seal("db", plan("500"), key)
     assert seal("db", plan("20"), key) != seal("db", plan("20"), b"x" * 32)
     assert seal("db", plan("20"), key) != seal("other", plan("20"), key)
+
+
+# -- only open pull requests into the default branch act -------------------------------------
+
+
+@pytest.mark.parametrize("merged", [False, True])
+def test_commands_on_a_closed_or_merged_pull_request_change_nothing(
+    repo: Repo, standin: GitHubStandIn, merged: bool
+) -> None:
+    head = harmless(repo)
+    repo.open_pr(7, head, [PLATFORM_FILE])
+    assert repo.pr_event(7).code == 0
+    pull = standin.pulls[7]
+    pull.state, pull.merged = "closed", merged
+    statuses = len(standin.statuses(head))
+    comments = len(standin.comments(7))
+
+    for command in ("/apply", "/plan", "/unlock"):
+        result = comment(repo, 7, command, "alice")
+        assert result.code == 1, result.out + result.err
+        reply = replies(standin, 7)[-1]
+        assert f"#7 is {'merged' if merged else 'closed'}" in reply and "nothing was done" in reply
+
+    assert state_resources(repo.root, "platform") == []
+    assert not [ref for ref in standin.refs if ref.startswith("refs/infra-locks/")]
+    assert len(standin.statuses(head)) == statuses
+    assert standin.deployments == []
+    assert len(standin.comments(7)) == comments + 6  # three commands, three replies: no dashboard
+
+
+def test_a_pull_request_into_a_writers_own_branch_gets_neither_its_policy_nor_an_apply(
+    repo: Repo, standin: GitHubStandIn
+) -> None:
+    main_yaml = (repo.root / "infra.yaml").read_text()
+    standin.set_file("infra.yaml", main_yaml, ref=repo.base)
+    standin.set_ref("refs/heads/main", repo.base)
+    # walter's own branch, whose infra.yaml lets writers apply.
+    own = standin.add_commit(message="relax the rules")
+    standin.set_file("infra.yaml", main_yaml.replace("apply: maintain", "apply: write"), ref=own)
+    head = harmless(repo)
+    standin.add_pull(7, head_sha=head, base_sha=own, base_ref="walter-base", files=[PLATFORM_FILE])
+
+    result = comment(repo, 7, "/apply", "walter")
+    assert "@walter needs the `maintain` role" in refused(repo, result)  # main's policy
+    result = comment(repo, 7, "/apply", "alice")
+    assert "only on pull requests into `main`" in refused(repo, result)
+    assert "`apply_bases`" in replies(standin, 7)[-1]
+    assert state_resources(repo.root, "platform") == []
+    assert not [ref for ref in standin.refs if ref.startswith("refs/infra-locks/")]
+
+
+def test_apply_bases_on_the_default_branch_lets_a_listed_base_apply() -> None:
+    from infra_pipeline.config import parse_config
+    from infra_pipeline.core.gate import check_base
+    from infra_pipeline.core.github_models import PullRequest
+
+    text = (Path(__file__).parent.parent / "examples" / "homelab" / "infra.yaml").read_text()
+    root = Path(__file__).parent.parent / "examples" / "homelab"
+    listed = parse_config(text + "apply_bases: [release]\n", root / "infra.yaml")
+    plain = parse_config(text, root / "infra.yaml")
+    pr = PullRequest(
+        7,
+        "t",
+        "open",
+        False,
+        False,
+        "a" * 40,
+        "x",
+        "acme/infra",
+        "b" * 40,
+        "release",
+        "octocat",
+        False,
+        True,
+        "",
+        "",
+    )
+    assert check_base(listed, pr, "main") is None
+    assert check_base(plain, pr, "main") is not None
+    assert check_base(plain, replace(pr, base_ref="main"), "main") is None

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from infra_pipeline.adapters.base_config import policy_at_base, repo_path
+from infra_pipeline.adapters.base_config import policy_at, repo_path
 from infra_pipeline.adapters.github.client import GitHub
 from infra_pipeline.config import Config, load_config, parse_config
 from infra_pipeline.core.policy import merge_policy
@@ -89,13 +89,28 @@ def test_a_layer_the_pull_request_unlists_stays_while_its_directory_does(tmp_pat
     assert list(gone.config.layers) == ["network"]
 
 
-def test_without_a_base_copy_the_head_policy_stands_and_says_so(tmp_path: Path) -> None:
-    head = _config(tmp_path, BASE.replace("maintain", "read"))
+def test_without_a_policy_on_the_default_branch_a_pull_request_cannot_lower_its_bar(
+    tmp_path: Path,
+) -> None:
+    head = _config(
+        tmp_path,
+        BASE.replace("{apply: maintain}", "{apply: read, plan: read}")
+        + "allow_forks: true\nbot_login: mallory[bot]\napply_bases: [mine]\n",
+    )
 
-    merged = merge_policy(head, None, present=_everywhere)
+    merged = merge_policy(head, None, present=_everywhere).config
 
-    assert merged.config is head
-    assert "first adoption" in merged.notes[0]
+    assert merged.role_for("apply").value == "admin"  # first adoption: admins deploy
+    assert merged.role_for("unlock").value == "admin"
+    assert merged.role_for("plan").value == "write"  # the built-in bar, not the PR's
+    assert merged.apply_requirements == ("approved",)  # a PR may add requirements
+    assert merged.allow_forks is False and merged.apply_bases == ()
+    assert merged.bot_login == "github-actions[bot]"
+    assert list(merged.layers) == list(head.layers)
+    stricter = _config(tmp_path, BASE.replace("{apply: maintain}", "{plan: maintain}"))
+    assert merge_policy(stricter, None, present=_everywhere).config.role_for("plan").value == (
+        "maintain"
+    )
 
 
 def test_the_file_is_found_where_it_sits_in_the_repository(tmp_path: Path) -> None:
@@ -116,9 +131,9 @@ def test_an_invalid_policy_on_the_base_branch_stops_the_job(
     config = load_config(repo.root / "infra.yaml")
 
     with GitHub.from_env(gh_env) as github, pytest.raises(InfraError) as raised:
-        policy_at_base(config, github, repo.base, print)
+        policy_at(config, github, repo.base, print)
 
-    assert f"infra.yaml at the base commit {repo.base[:7]} is invalid" in raised.value.message
+    assert f"infra.yaml on {repo.base} is invalid" in raised.value.message
     assert "layers" in raised.value.message
 
 
@@ -191,10 +206,11 @@ def test_a_pull_request_that_adds_a_layer_plans_it(repo: Repo, standin: GitHubSt
     assert "| Plan: data-staging | ⏭️ | not touched by this PR |" in board
 
 
-def test_the_first_pull_request_uses_its_own_policy(
+def test_the_first_pull_request_cannot_lower_its_own_bar(
     tmp_path: Path, standin: GitHubStandIn, gh_env: dict[str, str]
 ) -> None:
     standin.set_permission("rita", "read")
+    standin.set_permission("walter", "write")
     repo = make_repo(tmp_path, standin, gh_env)  # main has no infra.yaml on GitHub yet
     head = repo.commit("infra.yaml", "apply: maintain", "apply: write", "adopt infra-pipeline")
     repo.open_pr(7, head, ["infra.yaml"])
@@ -204,4 +220,7 @@ def test_the_first_pull_request_uses_its_own_policy(
     assert result.code == 0
     assert "first adoption" in result.out
     [apply_row] = [r for r in replies(standin, 7)[-1].splitlines() if r.startswith("| `/apply`")]
-    assert apply_row.endswith("| write |")
+    assert apply_row.endswith("| admin |")
+    result, _ = repo.comment(7, "/apply", "walter")
+    assert result.code == 1
+    assert "@walter needs the `admin` role" in replies(standin, 7)[-1]

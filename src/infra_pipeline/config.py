@@ -195,6 +195,11 @@ class Config(_Strict):
     allow_forks: bool = False
     plan_drafts: bool = Field(default=False, description="Plan draft PRs automatically.")
     apply_requirements: tuple[Requirement, ...] = ()
+    apply_bases: tuple[str, ...] = Field(
+        default=(),
+        description="Base branches besides the default branch whose pull requests may "
+        "`/apply` (e.g. a long-lived `release` branch); others are refused.",
+    )
     bot_login: str = Field(
         default="github-actions[bot]",
         min_length=1,

@@ -1,15 +1,18 @@
-"""The policy half of a pull request's `infra.yaml`, read from its base commit.
+"""The policy half of a pull request's `infra.yaml`, read from the default branch.
 
-The pure rule is `core/policy.merge_policy`; this module fetches the base commit's copy through
-the contents API (the job's checkout has only the head) and finds the file's path in the
-repository with `git rev-parse`.
+The pure rule is `core/policy.merge_policy`; this module fetches the default branch's copy
+through the contents API (the job's checkout has only the head) and finds the file's path in
+the repository with `git rev-parse`. Not the pull request's base: a writer can open a pull
+request into a branch of their own whose `infra.yaml` relaxes the rules, and its `/apply`
+would reach the same live layers.
 """
 
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 from ..config import CONFIG_NAME, Config, parse_config
 from ..core.policy import merge_policy
@@ -17,28 +20,38 @@ from ..errors import ConfigError, InfraError
 from .github.client import GitHub
 
 
-def policy_at_base(
-    head: Config, github: GitHub, base_sha: str, log: Callable[[str], None]
-) -> Config:
-    """`head` with the policy of its own file at commit `base_sha`, fetched from GitHub (the
-    job's checkout has only the head). What was overruled goes to `log`."""
+def default_branch(payload: Mapping[str, Any]) -> str:
+    """The repository's default branch, as every webhook payload names it."""
+    name = (payload.get("repository") or {}).get("default_branch")
+    if not isinstance(name, str) or not name:
+        raise InfraError(
+            "the event payload does not name the repository's default branch, where the "
+            "policy in infra.yaml is read from",
+            "run `infra event` from a workflow triggered by a GitHub event",
+        )
+    return name
+
+
+def policy_at(head: Config, github: GitHub, ref: str, log: Callable[[str], None]) -> Config:
+    """`head` with the policy of its own file at `ref` (the default branch), fetched from
+    GitHub (the job's checkout has only the head). What was overruled goes to `log`."""
     source = head.source or head.root / CONFIG_NAME
     path = repo_path(source)
-    text = github.get_file(path, base_sha)
+    text = github.get_file(path, ref)
     base = None
     if text is not None:
         try:
             base = parse_config(text, source, check_paths=False)
         except ConfigError as exc:
             raise InfraError(
-                f"{path} at the base commit {base_sha[:7]} is invalid, and the policy of a pull "
-                f"request comes from there: {exc.message}",
-                "fix infra.yaml on the base branch first",
+                f"{path} on {ref} is invalid, and the policy of every pull request comes from "
+                f"there: {exc.message}",
+                f"fix infra.yaml on {ref} first",
                 exc.exit_code,
             ) from exc
     policy = merge_policy(head, base, present=lambda layer: head.layer_dir(layer).is_dir())
     for note in policy.notes:
-        log(f"infra: policy: {note} ({path} at {base_sha[:7]})")
+        log(f"infra: policy: {note} ({path} on {ref})")
     return policy.config
 
 

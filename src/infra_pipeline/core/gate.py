@@ -37,6 +37,30 @@ def authorize(
     return None
 
 
+def check_open(pr: PullRequest, command: str) -> Refusal | None:
+    """Commands act only on open pull requests: on a merged or closed one a lock, a status or
+    a deployment would be about code that is not under review any more."""
+    if pr.state == "open" or command == "help":
+        return None
+    what = "merged" if pr.merged else "closed"
+    return Refusal(
+        f"#{pr.number} is {what}: `/{command}` acts only on open pull requests, so nothing was "
+        "done. Open a new pull request for further changes."
+    )
+
+
+def check_base(config: Config, pr: PullRequest, default_branch: str) -> Refusal | None:
+    """`/apply` runs for pull requests into the default branch, or a base `apply_bases` (read
+    from the default branch) lists: a PR into a branch of the writer's own must not deploy."""
+    if pr.base_ref == default_branch or pr.base_ref in config.apply_bases:
+        return None
+    return Refusal(
+        f"`/apply` runs only on pull requests into `{default_branch}`; this one is into "
+        f"`{pr.base_ref}`. Retarget it, or list `{pr.base_ref}` in `apply_bases` in "
+        f"infra.yaml on `{default_branch}`."
+    )
+
+
 def apply_targets(m: Dashboard | None, named: Sequence[str]) -> list[str]:
     """The layers an `/apply` means: those named, else every layer with reviewed changes."""
     if named:

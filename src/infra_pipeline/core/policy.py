@@ -1,15 +1,20 @@
-"""Which `infra.yaml` a pull request's jobs obey: the policy from the base commit, the layers'
-code from the head.
+"""Which `infra.yaml` a pull request's jobs obey: the policy from the default branch, the
+layers' code from the head.
 
 A PR job runs with the PR's head checked out, so the `infra.yaml` there is the PR author's
 copy. Anyone with write access could lower the bar for their own `/apply` in it (`permissions:
 {apply: read}`, `apply_requirements: []`, `allow_forks: true`). So the keys that decide who may
-do what come from the base commit, where a change to them was reviewed and merged, and take
-effect only once merged. What describes the code being planned (layer paths, engines, `watch`
+do what come from the default branch (not the PR's base, which a writer can point at a branch
+of their own), where a change to them was reviewed and merged, and take effect only once
+merged. What describes the code being planned (layer paths, engines, `watch`
 globs, suites, probes) comes from the head: a PR may add a layer and plan it.
 
-`merge_policy` is the pure rule; `adapters/base_config.policy_at_base` fetches the base's copy
-through the contents API and applies it.
+`merge_policy` is the pure rule; `adapters/base_config.policy_at` fetches the default branch's
+copy through the contents API and applies it.
+
+Before `infra.yaml` is on the default branch (the PR that adopts infra-pipeline) there is no
+reviewed policy, and the PR's own must not decide its bar: the built-in policy applies, made
+stricter by anything the PR asks for, and `/apply` and `/unlock` need `admin`.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
-from ..config import Config, Layer
+from ..config import Config, Layer, Role
 
 # Top-level keys taken from the base commit.
 POLICY_KEYS: Final = (
@@ -27,7 +32,10 @@ POLICY_KEYS: Final = (
     "apply_requirements",
     "plan_drafts",
     "bot_login",
+    "apply_bases",
 )
+# What the PR that adopts infra-pipeline needs for the commands that change live state.
+FIRST_ADOPTION_ROLE: Final = Role.ADMIN
 
 
 @dataclass(frozen=True)
@@ -41,11 +49,10 @@ def merge_policy(head: Config, base: Config | None, *, present: Callable[[Layer]
     `auto_apply`. A layer new in the head is kept (the PR adds it); a layer the head drops stays
     while `present(layer)` says its directory is still in the checkout, so a PR cannot take code
     out of the pipeline's sight by unlisting it (once the directory is gone there is nothing
-    left to plan). Without a base copy (the PR that adopts infra-pipeline) the head's policy
-    stands."""
+    left to plan). Without a base copy (the PR that adopts infra-pipeline) see
+    `first_adoption`."""
     if base is None:
-        first = "no infra.yaml at the base commit (first adoption): this pull request's is used"
-        return Policy(head, (first,))
+        return first_adoption(head)
     notes = [
         f"`{key}` from the base branch; this pull request's change to it applies once merged"
         for key in POLICY_KEYS
@@ -73,3 +80,28 @@ def merge_policy(head: Config, base: Config | None, *, present: Callable[[Layer]
     # model_copy does not validate: a layer kept from the base may share an `order` with a
     # layer the head added, which only makes their relative order the config's.
     return Policy(head.model_copy(update={**policy, "layers": layers}), tuple(notes))
+
+
+def first_adoption(head: Config) -> Policy:
+    """The policy of a PR when the default branch has no `infra.yaml`: the built-in defaults,
+    raised (never lowered) by the PR's own keys, with `/apply` and `/unlock` at `admin`."""
+    defaults = head.model_copy(update={"permissions": {}})  # role_for's built-in roles
+    permissions = {}
+    for command in ("plan", "apply", "health", "e2e", "review", "unlock", "help"):
+        wanted = max(defaults.role_for(command), head.role_for(command), key=lambda r: r.rank)
+        if command in ("apply", "unlock"):
+            wanted = max(wanted, FIRST_ADOPTION_ROLE, key=lambda r: r.rank)
+        permissions[command] = wanted
+    policy = {
+        "permissions": permissions,
+        "allow_forks": False,
+        "plan_drafts": False,
+        "apply_requirements": head.apply_requirements,  # the PR may only add requirements
+        "bot_login": Config.model_fields["bot_login"].default,
+        "apply_bases": (),
+    }
+    note = (
+        "no infra.yaml on the default branch (first adoption): the built-in policy applies, "
+        f"`/apply` and `/unlock` need `{FIRST_ADOPTION_ROLE}`, until infra.yaml is merged"
+    )
+    return Policy(head.model_copy(update=policy), (note,))

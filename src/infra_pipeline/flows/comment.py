@@ -14,12 +14,12 @@ from typing import Any
 from rich.console import Console
 
 from ..adapters.actions_env import ActionsEnv
-from ..adapters.base_config import policy_at_base
+from ..adapters.base_config import default_branch, policy_at
 from ..adapters.github.client import GitHub
 from ..config import Config, Role
 from ..core.comment_parser import Command, CommandName, Ignore, Reply, help_text, parse_comment
 from ..core.dashboard import steps as dash
-from ..core.gate import Refusal, authorize
+from ..core.gate import Refusal, authorize, check_base, check_open
 from ..core.review_prompt import LayerSummary
 from ..errors import ExitCode, InfraError
 from ..models import Outcome
@@ -61,10 +61,16 @@ def handle_comment(
         github.add_reaction(comment_id, "eyes")  # the first thing the commenter sees: first
     pr = github.get_pull(int(issue["number"]))
     # Who may run what is decided by infra.yaml as merged, never by the PR's own copy.
-    config = policy_at_base(
-        config, github, pr.base_sha, lambda line: console.print(line, markup=False)
-    )
+    branch = default_branch(payload)
+    config = policy_at(config, github, branch, lambda line: console.print(line, markup=False))
     s = Session(config, env, actions, github, console, pr, clock)
+    if isinstance(parsed, Command):
+        refusal = check_open(pr, parsed.name.value)
+        if refusal is not None:  # before the board: nothing is written but the reply
+            s.react(comment_id, "confused")
+            s.reply(f"🚫 {refusal.reason}")
+            s.record(user, parsed.name.value, parsed.layers, f"refused: {refusal.reason}")
+            return ExitCode.FAILURE
     if isinstance(parsed, Reply):
         s.react(comment_id, "confused")
         s.reply(parsed.text)
@@ -73,7 +79,7 @@ def handle_comment(
         return ExitCode.USAGE
     try:
         with s.board:
-            code = _run(s, parsed, user)
+            code = _run(s, parsed, user, branch)
     except InfraError as exc:
         s.give_up_running_rows()
         s.react(comment_id, "confused")
@@ -91,13 +97,15 @@ def handle_comment(
     return code
 
 
-def _run(s: Session, cmd: Command, user: str) -> int:
+def _run(s: Session, cmd: Command, user: str, default_branch: str) -> int:
     if cmd.name is CommandName.HELP:
         s.reply(help_text(list(s.config.layers), list(s.config.e2e), _permissions(s.config)))
         s.record(user, "help", [], "ok")
         return ExitCode.OK
     role = _role(s.github.get_permission(user))
     refusal = authorize(s.config, cmd.name.value, user, role, s.pr)
+    if refusal is None and cmd.name is CommandName.APPLY:
+        refusal = check_base(s.config, s.pr, default_branch)
     if refusal is not None:
         s.reply(f"🚫 {refusal.reason}")
         s.record(user, cmd.name.value, cmd.layers, f"refused: {refusal.reason}")

@@ -22,7 +22,7 @@ from typing import Any, cast
 from rich.console import Console
 
 from ..adapters.actions_env import ActionsEnv, require_workspace_at, workspace_sha
-from ..adapters.base_config import policy_at_base
+from ..adapters.base_config import default_branch, policy_at
 from ..adapters.github.client import GitHub
 from ..adapters.locks import Holder
 from ..config import Config
@@ -222,8 +222,8 @@ def pr_scope(config: Config, actions: ActionsEnv, github: GitHub, console: Conso
         )
     else:
         pr = github.get_pull(int((payload.get("issue") or {})["number"]))
-    config = policy_at_base(
-        config, github, pr.base_sha, lambda line: console.print(line, markup=False)
+    config = policy_at(
+        config, github, default_branch(payload), lambda line: console.print(line, markup=False)
     )
     skip = f"#{pr.number} is {pr.state}: not planned" if pr.state != "open" else ""
     return Scope(pr, config, skip or why_not_planned(config, pr))

@@ -10,7 +10,7 @@ from typing import Any, cast
 from rich.console import Console
 
 from ..adapters.actions_env import ActionsEnv
-from ..adapters.base_config import policy_at_base
+from ..adapters.base_config import default_branch, policy_at
 from ..adapters.github.client import GitHub
 from ..adapters.locks import Locks
 from ..config import Config
@@ -43,8 +43,8 @@ def handle_pull_request(
         console.print(f"infra: pull_request {action}: nothing to do")
         return ExitCode.OK
     # plan_drafts and allow_forks as merged, not as this pull request would have them.
-    config = policy_at_base(
-        config, github, pr.base_sha, lambda line: console.print(line, markup=False)
+    config = policy_at(
+        config, github, default_branch(payload), lambda line: console.print(line, markup=False)
     )
     reason = why_not_planned(config, pr)
     if reason:
