@@ -154,6 +154,9 @@ def make_repo(tmp_path: Path, standin: GitHubStandIn, gh_env: dict[str, str]) ->
     git(root, "commit", "-qm", "infrastructure as it is on main")
     base = git(root, "rev-parse", "HEAD")
     standin.add_commit(base)
+    # GitHub has main's infra.yaml, where every pull request's policy is read from.
+    standin.set_ref("refs/heads/main", base)
+    standin.set_file("infra.yaml", (root / "infra.yaml").read_text(), ref=base)
     git(root, "checkout", "-qb", "change")
     env = {**base_env(), **gh_env, "INFRA_PLAN_KEY": PLAN_KEY}
     env.pop("INFRA_CONFIG", None)
