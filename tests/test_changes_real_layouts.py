@@ -165,3 +165,18 @@ def test_a_read_named_at_run_time_is_watched_as_a_glob(tmp_path: Path):
     layers = [LayerSpec("app", "app", 1)]
     assert touched_layers(["settings/prod.json"], layers, tmp_path) == ["app"]
     assert touched_layers(["settings/prod.yaml", "settings/x/prod.json"], layers, tmp_path) == []
+
+
+def test_commented_out_includes_and_remote_sources_are_not_reads(tmp_path: Path):
+    (tmp_path / "app").mkdir()
+    (tmp_path / "old.hcl").write_text("")
+    (tmp_path / "root.hcl").write_text("")
+    (tmp_path / "app" / "terragrunt.hcl").write_text(
+        "# include { path = find_in_parent_folders(\"old.hcl\") }\n"
+        "/* read_terragrunt_config(\"../old.hcl\") */\n"
+        'include "root" {\n  path = "${get_repo_root()}/root.hcl" // the shared one\n}\n'
+        'terraform {\n  source = "git::https://example.com/mods.git//vpc?ref=v1.0.0"\n}\n'
+    )
+    layers = [LayerSpec("app", "app", 1)]
+    assert touched_layers(["root.hcl"], layers, tmp_path) == ["app"]
+    assert touched_layers(["old.hcl"], layers, tmp_path) == []

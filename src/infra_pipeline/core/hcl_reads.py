@@ -20,6 +20,7 @@ match the whole repository.
 
 from __future__ import annotations
 
+import functools
 import posixpath
 import re
 from collections.abc import Iterator
@@ -83,14 +84,14 @@ def terragrunt_reads(unit_dir: str, files: RepoFiles) -> UnitReads:
             continue
         if config.rpartition("/")[0] != unit_dir or not config.endswith(TERRAGRUNT_FILE):
             reads.add(config)
-        code = _strip_comments(text)
-        for match in _FIND_PARENT.finditer(code):
-            found = _find_in_parents(unit_dir, match[1], files)
+        searched, literals = _scan(text)
+        for name in searched:
+            found = _find_in_parents(unit_dir, name, files)
             if found is not None:
                 reads.add(found)
                 if found.endswith(".hcl"):
                     pending.append(found)
-        for literal in _literals(code):
+        for literal in literals:
             for path in _resolve_terragrunt(literal.value, unit_dir, config, files):
                 kind = files.kind(path) if not _is_glob(path) else "glob"
                 if kind is None or path == unit_dir:
@@ -174,6 +175,8 @@ def _resolve_terragrunt(value: str, unit_dir: str, config: str, files: RepoFiles
         return
     if not text.startswith(("./", "../")) and "/" not in text and not text.endswith(".hcl"):
         return  # not path-shaped
+    if "::" in text or "://" in text or "?" in text or text.startswith("git@"):
+        return  # a remote source (git::…, https://…, ?ref=…), not a file here
     if text.startswith("/"):
         return  # absolute: outside the repository
     for base in dict.fromkeys((unit_dir, config_dir)):
@@ -264,43 +267,60 @@ def _closing_brace(text: str, start: int) -> int:
     return len(text)
 
 
+@functools.lru_cache(maxsize=4096)
+def _scan(text: str) -> tuple[tuple[str | None, ...], tuple[_Literal, ...]]:
+    """A Terragrunt file's `find_in_parent_folders` arguments and string literals; cached by
+    text, since every unit below a shared file (`env.hcl`) reads it again."""
+    code = _strip_comments(text)
+    return tuple(m[1] for m in _FIND_PARENT.finditer(code)), tuple(_literals(code))
+
+
+_SPECIAL = re.compile(r'["\\#/$}]')
+
+
 def _strip_comments(text: str) -> str:
-    """`text` with `#`, `//` and `/* */` comments blanked, strings kept."""
+    """`text` with `#`, `//` and `/* */` comments blanked, strings kept.
+
+    The scan jumps between the characters that matter.
+    """
     out: list[str] = []
     index = 0
     in_string = False
     depth = 0  # interpolation depth inside a string
-    while index < len(text):
-        char = text[index]
-        pair = text[index : index + 2]
+    while True:
+        match = _SPECIAL.search(text, index)
+        if match is None:
+            out.append(text[index:])
+            return "".join(out)
+        at = match.start()
+        char = text[at]
         if in_string:
-            out.append(char)
-            if char == "\\" and index + 1 < len(text):
-                out.append(text[index + 1])
-                index += 1
-            elif pair == "${":
+            if char == "\\":
+                out.append(text[index : at + 2])
+                index = at + 2
+                continue
+            if char == "$" and text.startswith("${", at):
                 depth += 1
-                out.append("{")
-                index += 1
             elif char == "}" and depth:
                 depth -= 1
             elif char == '"' and not depth:
                 in_string = False
-            index += 1
+            out.append(text[index : at + 1])
+            index = at + 1
             continue
+        out.append(text[index:at])
         if char == '"':
             in_string = True
-        elif char == "#" or pair == "//":
-            end = text.find("\n", index)
+        elif char == "#" or text.startswith("//", at):
+            end = text.find("\n", at)
             index = len(text) if end < 0 else end
             continue
-        elif pair == "/*":
-            end = text.find("*/", index + 2)
+        elif text.startswith("/*", at):
+            end = text.find("*/", at + 2)
             index = len(text) if end < 0 else end + 2
             continue
         out.append(char)
-        index += 1
-    return "".join(out)
+        index = at + 1
 
 
 def _literals(code: str) -> Iterator[_Literal]:
