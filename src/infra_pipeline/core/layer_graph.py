@@ -1,0 +1,225 @@
+"""The layers' dependency graph, and the pure scheduler that applies layers along it.
+
+Edges come from `depends_on` in infra.yaml and from Terragrunt `dependency`/`dependencies`
+blocks (read by the caller); `order` breaks ties. A config that declares no edge at all keeps
+the seed's meaning of `order`: each layer depends on the one before it, so a bigger
+`apply_parallelism` or `on_failure: skip_dependents` never runs a layer that an older config
+meant to come after another.
+
+The scheduler holds no threads and reads no clock: the caller asks which layers may start,
+runs them however it likes, and says how each ended. That keeps "never before its
+dependencies" and "skip exactly the dependents" checkable without running Terraform.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from itertools import pairwise
+from typing import Any
+
+
+class OnFailure(StrEnum):
+    """What a failed apply does to the layers not yet started."""
+
+    STOP = "stop"  # nothing else starts (the seed's behaviour)
+    SKIP_DEPENDENTS = "skip_dependents"  # only what depends on the failed layer is skipped
+
+
+def strongly_connected(deps: Mapping[str, Iterable[str]]) -> list[list[str]]:
+    """Every cycle of the graph as its strongly connected component (Tarjan, iterative so a
+    deep graph cannot hit the recursion limit); each sorted, and self-loops included."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    on_stack: set[str] = set()
+    stack: list[str] = []
+    cycles: list[list[str]] = []
+    counter = 0
+    edges = {node: sorted(d for d in targets if d in deps) for node, targets in deps.items()}
+    for root in sorted(deps):
+        if root in index:
+            continue
+        work: list[tuple[str, int]] = [(root, 0)]
+        while work:
+            node, i = work.pop()
+            if i == 0:
+                index[node] = low[node] = counter
+                counter += 1
+                stack.append(node)
+                on_stack.add(node)
+            if i < len(edges[node]):
+                work.append((node, i + 1))
+                nxt = edges[node][i]
+                if nxt not in index:
+                    work.append((nxt, 0))
+                elif nxt in on_stack:
+                    low[node] = min(low[node], index[nxt])
+                continue
+            if low[node] == index[node]:
+                component: list[str] = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                if len(component) > 1 or node in edges[node]:
+                    cycles.append(sorted(component))
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[node])
+    return sorted(cycles)
+
+
+def topological(deps: Mapping[str, Iterable[str]], key: Callable[[str], Any]) -> list[str]:
+    """Every node after all the nodes it depends on; among those free to go, the smallest
+    `key` first. Raises ValueError naming the cycles when there is no such order."""
+    cycles = strongly_connected(deps)
+    if cycles:
+        raise ValueError(describe_cycles(cycles))
+    waiting = {node: {d for d in targets if d in deps} for node, targets in deps.items()}
+    users: dict[str, list[str]] = {node: [] for node in deps}
+    for node, pending in waiting.items():
+        for dep in pending:
+            users[dep].append(node)
+    free = [(key(n), n) for n, pending in waiting.items() if not pending]
+    heapq.heapify(free)
+    ordered: list[str] = []
+    while free:
+        _, node = heapq.heappop(free)
+        ordered.append(node)
+        for user in users[node]:
+            waiting[user].discard(node)
+            if not waiting[user]:
+                heapq.heappush(free, (key(user), user))
+    return ordered
+
+
+def describe_cycles(cycles: Sequence[Sequence[str]]) -> str:
+    """`a → b → a`-style text for each cycle (members in name order)."""
+    parts = [" → ".join([*cycle, cycle[0]]) for cycle in cycles]
+    noun = "a dependency cycle" if len(parts) == 1 else f"{len(parts)} dependency cycles"
+    return f"{noun}: " + "; ".join(parts)
+
+
+@dataclass(frozen=True)
+class LayerGraph:
+    """Which layer needs which, over a fixed set of layer names."""
+
+    deps: Mapping[str, frozenset[str]]  # layer → the layers it directly depends on
+    rank: Mapping[str, int]  # the tie-breaker (`order`)
+    implicit: bool = False  # True when the edges were made from `order` (no edge declared)
+
+    @classmethod
+    def build(cls, order: Mapping[str, int], declared: Mapping[str, Iterable[str]]) -> LayerGraph:
+        """`order` maps every layer to its `order`; `declared` maps a layer to the layers it
+        depends on (depends_on plus Terragrunt's). Raises ValueError on unknown names or a
+        cycle, naming them."""
+        unknown = sorted(
+            f"`{name}` depends on `{dep}`"
+            for name, targets in declared.items()
+            for dep in targets
+            if dep not in order
+        )
+        if unknown:
+            raise ValueError("unknown layer: " + "; ".join(unknown))
+        edges = {name: frozenset(declared.get(name, ())) for name in order}
+        implicit = not any(edges.values())
+        if implicit:
+            chain = sorted(order, key=lambda n: (order[n], n))
+            edges = {b: frozenset({a}) for a, b in pairwise(chain)}
+            edges[chain[0]] = frozenset()
+        graph = cls(edges, dict(order), implicit)
+        graph.ordered()  # raises on a cycle
+        return graph
+
+    def ordered(self, names: Iterable[str] | None = None) -> list[str]:
+        """`names` (default: every layer) in an order that respects every edge."""
+        keep = set(self.deps) if names is None else set(names)
+        sub = self.restricted(keep)
+        return topological(sub.deps, key=lambda n: self.rank.get(n, 0))
+
+    def ancestors(self, name: str) -> frozenset[str]:
+        """Everything `name` depends on, directly or through others."""
+        seen: set[str] = set()
+        todo = list(self.deps.get(name, ()))
+        while todo:
+            dep = todo.pop()
+            if dep not in seen:
+                seen.add(dep)
+                todo.extend(self.deps.get(dep, ()))
+        return frozenset(seen)
+
+    def restricted(self, names: Iterable[str]) -> LayerGraph:
+        """The graph over `names` alone, keeping dependencies that ran through layers left
+        out: when only `a` and `c` of a → b → c are applied, `c` still waits for `a`."""
+        keep = set(names)
+        deps = {name: frozenset(self.ancestors(name) & keep) for name in keep}
+        return LayerGraph(deps, {n: self.rank.get(n, 0) for n in keep}, self.implicit)
+
+    def edges(self) -> list[tuple[str, str]]:
+        """(dependency, dependent) pairs, in a stable order."""
+        return sorted((dep, name) for name, deps in self.deps.items() for dep in deps)
+
+
+@dataclass
+class Scheduler:
+    """Which layers may start now, given which ended how. Deterministic and thread-free: the
+    runner calls `ready`, `start`, and `finish` (all from one thread)."""
+
+    graph: LayerGraph
+    on_failure: OnFailure = OnFailure.STOP
+    parallelism: int = 1
+    _order: list[str] = field(init=False)
+    _running: set[str] = field(init=False, default_factory=set)
+    _succeeded: set[str] = field(init=False, default_factory=set)
+    _failed: list[str] = field(init=False, default_factory=list)
+    skipped: dict[str, str] = field(init=False, default_factory=dict)  # layer → why
+
+    def __post_init__(self) -> None:
+        self._order = self.graph.ordered()
+
+    @property
+    def pending(self) -> list[str]:
+        """Not started, not skipped, in graph order."""
+        done = self._running | self._succeeded | set(self._failed) | set(self.skipped)
+        return [name for name in self._order if name not in done]
+
+    @property
+    def finished(self) -> bool:
+        return not self._running and not self.pending
+
+    def ready(self) -> list[str]:
+        """The layers that may start now: all their dependencies succeeded, and a slot is
+        free. Never more than `parallelism` run at once."""
+        slots = self.parallelism - len(self._running)
+        if slots <= 0:
+            return []
+        free = [n for n in self.pending if self.graph.deps[n] <= self._succeeded]
+        return free[:slots]
+
+    def start(self, name: str) -> None:
+        if name not in self.ready():
+            raise ValueError(f"`{name}` cannot start yet")  # a runner bug, not a user error
+        self._running.add(name)
+
+    def finish(self, name: str, ok: bool) -> None:
+        self._running.discard(name)
+        if ok:
+            self._succeeded.add(name)
+            return
+        self._failed.append(name)
+        if self.on_failure is OnFailure.STOP:
+            for other in self.pending:
+                self.skipped[other] = f"not applied: `{name}` failed first (on_failure: stop)"
+            return
+        for other in self.pending:
+            if name in self.graph.ancestors(other):
+                self.skipped[other] = f"not applied: depends on `{name}`, which failed"
+
+    def cancel(self, reason: str) -> None:
+        """Nothing else starts (the job was cancelled)."""
+        for other in self.pending:
+            self.skipped[other] = reason
