@@ -6,13 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from infra_pipeline.core.layer_graph import (
-    LayerGraph,
-    OnFailure,
-    Scheduler,
-    strongly_connected,
-    topological,
-)
+from infra_pipeline.config import OnFailure
+from infra_pipeline.core.layer_graph import LayerGraph, Scheduler, render_mermaid, render_text
+from infra_pipeline.digraph import strongly_connected, topological
 
 # The five-layer graph of the stories: network and identity are independent roots, cluster
 # needs both, apps and data need the cluster.
@@ -46,6 +42,21 @@ def test_without_declared_edges_order_is_a_chain_like_the_seed() -> None:
     assert graph.edges() == [("a", "b"), ("b", "c")]
     scheduler = Scheduler(graph, OnFailure.SKIP_DEPENDENTS, parallelism=3)
     assert scheduler.ready() == ["a"]
+
+
+def test_text_and_mermaid_show_each_edge() -> None:
+    graph = LayerGraph.build(FIVE, FIVE_DEPS)
+    assert render_text(graph).splitlines() == [
+        "network",
+        "identity",
+        "cluster   ← network, identity",
+        "apps      ← cluster",
+        "data      ← cluster",
+    ]
+    chart = render_mermaid(graph, {"apps": "❌"}).splitlines()
+    assert chart[:2] == ["```mermaid", "flowchart LR"]
+    assert '  L3["apps ❌"]' in chart
+    assert "  L2 --> L3" in chart and "  L0 --> L2" in chart
 
 
 def test_a_cycle_is_named_with_its_members() -> None:

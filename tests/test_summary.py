@@ -8,9 +8,10 @@ from datetime import UTC, datetime
 import cmarkgfm
 from cmarkgfm.cmark import Options
 
-from infra_pipeline.config import Layer
+from infra_pipeline.config import Layer, OnFailure
 from infra_pipeline.core.drift_issues import IssueAction, IssueOp, decide_issue_actions
 from infra_pipeline.core.github_models import Issue
+from infra_pipeline.core.layer_graph import LayerGraph
 from infra_pipeline.core.reconcile import (
     Held,
     LayerReport,
@@ -46,6 +47,7 @@ LAYERS = [
     Layer(name=name, path=name, order=i, auto_apply=name != "data-prod")
     for i, name in enumerate(("bootstrap", "platform", "data-staging", "data-prod"), start=1)
 ]
+CHAIN = LayerGraph.build({layer.name: layer.order for layer in LAYERS}, {})
 
 
 def plan(layer: str, *addresses: str) -> PlanResult:
@@ -82,13 +84,13 @@ def test_only_drifted_layers_that_allow_it_are_applied_in_order() -> None:
         scanned("data-staging", "b.y"),
         scanned("data-prod", "c.z"),
     ]
-    choice = choose_applies(LAYERS, scan, apply=True)
+    choice = choose_applies(LAYERS, scan, apply=True, graph=CHAIN)
     assert [layer.name for layer in choice.candidates] == ["bootstrap", "data-staging"]
     assert choice.held == {"data-prod": Held(Verdict.DRIFTED, "reported only: auto_apply is false")}
 
 
 def test_a_report_only_run_applies_nothing() -> None:
-    choice = choose_applies(LAYERS, [scanned("bootstrap", "a.x")], apply=False)
+    choice = choose_applies(LAYERS, [scanned("bootstrap", "a.x")], apply=False, graph=CHAIN)
     assert choice.candidates == ()
     assert choice.held["bootstrap"].verdict is Verdict.DRIFTED
 
@@ -99,11 +101,31 @@ def test_layers_after_a_failed_scan_are_not_applied() -> None:
         scanned("platform", failed=True),
         scanned("data-staging", "b.y"),
     ]
-    choice = choose_applies(LAYERS, scan, apply=True)
+    choice = choose_applies(LAYERS, scan, apply=True, graph=CHAIN)
     assert [layer.name for layer in choice.candidates] == ["bootstrap"]
     assert choice.held["data-staging"] == Held(
         Verdict.SKIPPED, "not applied: the scan of `platform` failed first"
     )
+
+
+def test_a_failed_scan_holds_only_its_dependents_with_skip_dependents() -> None:
+    # data-staging and data-prod depend on platform; bootstrap does not.
+    graph = LayerGraph.build(
+        {layer.name: layer.order for layer in LAYERS},
+        {"data-staging": ["platform"], "data-prod": ["platform"]},
+    )
+    scan = [
+        scanned("bootstrap", failed=True),
+        scanned("platform", "p.q"),
+        scanned("data-staging", "b.y"),
+    ]
+    stop = choose_applies(LAYERS, scan, apply=True, graph=graph)
+    assert [layer.name for layer in stop.candidates] == []
+    assert stop.held["data-staging"].reason == "not applied: the scan of `bootstrap` failed first"
+    skip = choose_applies(
+        LAYERS, scan, apply=True, graph=graph, on_failure=OnFailure.SKIP_DEPENDENTS
+    )
+    assert [layer.name for layer in skip.candidates] == ["platform", "data-staging"]
 
 
 def test_reports_fold_scan_holds_and_applies() -> None:

@@ -33,6 +33,7 @@ from .config_problems import (
     path_problems,
     validation_problems,
 )
+from .digraph import describe_cycles, strongly_connected
 from .errors import ConfigError
 
 CONFIG_NAME = "infra.yaml"
@@ -49,6 +50,13 @@ class Engine(StrEnum):
     TERRAFORM = "terraform"
     TOFU = "tofu"
     TERRAGRUNT = "terragrunt"
+
+
+class OnFailure(StrEnum):
+    """What a failed apply does to the layers not yet started."""
+
+    STOP = "stop"  # nothing else starts (the seed's behaviour)
+    SKIP_DEPENDENTS = "skip_dependents"  # only what depends on the failed layer is skipped
 
 
 class Role(StrEnum):
@@ -70,7 +78,15 @@ class Layer(_Strict):
     name: str = ""  # filled from the mapping key
     path: str = Field(description="Directory of the layer's root module, relative to infra.yaml.")
     engine: Engine = Field(default=Engine.TERRAFORM)
-    order: int = Field(description="Unique; layers apply in ascending order.")
+    order: int = Field(
+        description="Unique. Breaks ties between layers free to apply; when no layer declares "
+        "`depends_on` (or a Terragrunt dependency), each layer depends on the one before it."
+    )
+    depends_on: tuple[str, ...] = Field(
+        default=(),
+        description="Layers applied before this one. Terragrunt `dependency` and "
+        "`dependencies` blocks between layers are added automatically.",
+    )
     watch: tuple[str, ...] = Field(
         default=(), description="Extra globs (`**` crosses directories) that touch the layer."
     )
@@ -207,6 +223,18 @@ class Config(_Strict):
         "Set it when the workflow uses a GitHub App's token, e.g. `my-infra-app[bot]`.",
     )
     jobs: int = Field(default=4, ge=1, le=64, description="Layers planned at once.")
+    apply_parallelism: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="Layers applied at once, each after everything it depends on "
+        "(1: one at a time).",
+    )
+    on_failure: OnFailure = Field(
+        default=OnFailure.STOP,
+        description="When an apply fails: `stop` starts nothing else; `skip_dependents` skips "
+        "only the layers that depend on the failed one and goes on with the rest.",
+    )
     stale_run_minutes: int = Field(default=180, gt=0)
     lock_timeout: str = Field(
         default="0s",
@@ -261,6 +289,14 @@ class Config(_Strict):
                     "give each layer a unique order"
                 )
             seen.setdefault(layer.order, name)
+            for dep in layer.depends_on:
+                if dep not in layers:
+                    near = nearest(dep, layers)
+                    hint = f"; did you mean {near!r}?" if near else ""
+                    wrong.append(f"{name}.depends_on names {dep!r}, which is not a layer{hint}")
+        cycles = strongly_connected({name: layer.depends_on for name, layer in layers.items()})
+        if cycles:
+            wrong.append(f"depends_on makes {describe_cycles(cycles)}")
         if wrong:
             raise ValueError("; ".join(wrong))
         return layers

@@ -12,6 +12,7 @@ import traceback
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Annotated, Any
@@ -77,6 +78,11 @@ def _ctx(ctx: typer.Context) -> Context:
 
 def _done(code: int) -> None:
     raise typer.Exit(int(code))
+
+
+class GraphFormat(StrEnum):
+    TEXT = "text"
+    MERMAID = "mermaid"
 
 
 LayersArg = Annotated[
@@ -336,13 +342,30 @@ def layers(
     as_json: Annotated[
         bool, typer.Option("--json", help="One JSON list, not a line each.")
     ] = False,
+    graph: Annotated[
+        bool,
+        typer.Option(
+            "--graph", help="Show what each layer waits for (depends_on and Terragrunt's)."
+        ),
+    ] = False,
+    graph_format: Annotated[
+        GraphFormat, typer.Option("--format", help="With --graph: text, or a Mermaid chart.")
+    ] = GraphFormat.TEXT,
 ) -> None:
     """List the layers in `order` (the scale-out workflow's matrix; also the step output
-    `layers` in GitHub Actions)."""
+    `layers` in GitHub Actions), or with --graph the order applies follow."""
     from .flows.matrix import as_json as to_json
     from .flows.matrix import run_layers
 
     c = _ctx(ctx)
+    if graph:
+        from .core.layer_graph import render_mermaid, render_text
+        from .flows.dependencies import layer_graph
+
+        found = layer_graph(c.config())
+        text = render_mermaid(found) if graph_format is GraphFormat.MERMAID else render_text(found)
+        sys.stdout.write(f"{text}\n")
+        return
     # stdout carries the list alone, so that a shell can capture it; the log goes to stderr.
     names = run_layers(c.config(), changed=changed, env=c.env, console=_error_console(c))
     text = to_json(names) if as_json else "\n".join(names)

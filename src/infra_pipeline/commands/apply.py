@@ -1,8 +1,9 @@
-"""`infra apply [LAYER...|all]`: plan and apply layers one at a time, in order.
+"""`infra apply [LAYER...|all]`: plan and apply layers along their dependency graph.
 
 On a terminal it asks first, as `terraform apply` does: each layer's plan is shown and
-applied only after a `yes`, the layers in order, so that a later layer's plan sees what the
-earlier ones changed. `--auto-approve` (CI, scripts) applies without asking.
+applied only after a `yes`, one layer at a time in the graph's order, so that a later layer's
+plan sees what the earlier ones changed and two questions never overlap. `--auto-approve`
+(CI, scripts) applies without asking, `apply_parallelism` layers at once.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from ..adapters.terminal_ui import Progress, progress, results_table
 from ..adapters.terraform import TerraformEngine
 from ..config import Config, Layer
 from ..errors import ExitCode, InfraError
+from ..flows.dependencies import layer_graph
 from ..flows.pipeline import (
     PlanForApply,
     apply_layers,
@@ -39,12 +41,15 @@ def run_apply(
     plan_for: PlanForApply = plan_fresh,
     ask: Ask | None = None,
 ) -> tuple[ExitCode, list[LayerRun]]:
-    """Apply `names` in order; with `ask`, each layer with changes only after a `yes`."""
+    """Apply `names` along the graph; with `ask`, each layer with changes only after a `yes`."""
     layers = select_layers(config, names)
     with progress(console, "applying", env) as view:
         runs = apply_layers(
             layers,
             make_engine_factory(config, env, view.line),
+            graph=layer_graph(config),
+            on_failure=config.on_failure,
+            parallelism=config.apply_parallelism if ask is None else 1,
             plan_for=plan_for if ask is None else _approved(plan_for, console, view, ask),
             on_start=view.start,
             on_done=view.done,

@@ -13,95 +13,12 @@ dependencies" and "skip exactly the dependents" checkable without running Terraf
 
 from __future__ import annotations
 
-import heapq
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
 from itertools import pairwise
-from typing import Any
 
-
-class OnFailure(StrEnum):
-    """What a failed apply does to the layers not yet started."""
-
-    STOP = "stop"  # nothing else starts (the seed's behaviour)
-    SKIP_DEPENDENTS = "skip_dependents"  # only what depends on the failed layer is skipped
-
-
-def strongly_connected(deps: Mapping[str, Iterable[str]]) -> list[list[str]]:
-    """Every cycle of the graph as its strongly connected component (Tarjan, iterative so a
-    deep graph cannot hit the recursion limit); each sorted, and self-loops included."""
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    on_stack: set[str] = set()
-    stack: list[str] = []
-    cycles: list[list[str]] = []
-    counter = 0
-    edges = {node: sorted(d for d in targets if d in deps) for node, targets in deps.items()}
-    for root in sorted(deps):
-        if root in index:
-            continue
-        work: list[tuple[str, int]] = [(root, 0)]
-        while work:
-            node, i = work.pop()
-            if i == 0:
-                index[node] = low[node] = counter
-                counter += 1
-                stack.append(node)
-                on_stack.add(node)
-            if i < len(edges[node]):
-                work.append((node, i + 1))
-                nxt = edges[node][i]
-                if nxt not in index:
-                    work.append((nxt, 0))
-                elif nxt in on_stack:
-                    low[node] = min(low[node], index[nxt])
-                continue
-            if low[node] == index[node]:
-                component: list[str] = []
-                while True:
-                    member = stack.pop()
-                    on_stack.discard(member)
-                    component.append(member)
-                    if member == node:
-                        break
-                if len(component) > 1 or node in edges[node]:
-                    cycles.append(sorted(component))
-            if work:
-                parent = work[-1][0]
-                low[parent] = min(low[parent], low[node])
-    return sorted(cycles)
-
-
-def topological(deps: Mapping[str, Iterable[str]], key: Callable[[str], Any]) -> list[str]:
-    """Every node after all the nodes it depends on; among those free to go, the smallest
-    `key` first. Raises ValueError naming the cycles when there is no such order."""
-    cycles = strongly_connected(deps)
-    if cycles:
-        raise ValueError(describe_cycles(cycles))
-    waiting = {node: {d for d in targets if d in deps} for node, targets in deps.items()}
-    users: dict[str, list[str]] = {node: [] for node in deps}
-    for node, pending in waiting.items():
-        for dep in pending:
-            users[dep].append(node)
-    free = [(key(n), n) for n, pending in waiting.items() if not pending]
-    heapq.heapify(free)
-    ordered: list[str] = []
-    while free:
-        _, node = heapq.heappop(free)
-        ordered.append(node)
-        for user in users[node]:
-            waiting[user].discard(node)
-            if not waiting[user]:
-                heapq.heappush(free, (key(user), user))
-    return ordered
-
-
-def describe_cycles(cycles: Sequence[Sequence[str]]) -> str:
-    """`a → b → a`-style text for each cycle (members in name order)."""
-    parts = [" → ".join([*cycle, cycle[0]]) for cycle in cycles]
-    noun = "a dependency cycle" if len(parts) == 1 else f"{len(parts)} dependency cycles"
-    return f"{noun}: " + "; ".join(parts)
+from ..config import OnFailure
+from ..digraph import topological
 
 
 @dataclass(frozen=True)
@@ -223,3 +140,32 @@ class Scheduler:
         """Nothing else starts (the job was cancelled)."""
         for other in self.pending:
             self.skipped[other] = reason
+
+
+def render_text(graph: LayerGraph) -> str:
+    """One line per layer in apply order, with what it waits for:
+    `data-prod  ← platform`."""
+    names = graph.ordered()
+    width = max(map(len, names), default=0)
+    lines = []
+    for name in names:
+        deps = sorted(graph.deps[name], key=lambda d: names.index(d))
+        lines.append(f"{name:<{width}}  ← {', '.join(deps)}" if deps else name)
+    if graph.implicit:
+        lines.append("(no layer declares depends_on: each layer waits for the one before it)")
+    return "\n".join(lines)
+
+
+def render_mermaid(graph: LayerGraph, status: Mapping[str, str] | None = None) -> str:
+    """A Mermaid flowchart (GitHub renders it in comments, job summaries and the docs); with
+    `status`, each layer's box carries its outcome (an icon and a word)."""
+    names = graph.ordered()
+    node = {name: f"L{i}" for i, name in enumerate(names)}  # layer names may hold `.` and `-`
+    lines = ["```mermaid", "flowchart LR"]
+    for name in names:
+        label = f"{name} {status[name]}" if status and name in status else name
+        lines.append(f'  {node[name]}["{label}"]')
+    for dep, name in graph.edges():
+        lines.append(f"  {node[dep]} --> {node[name]}")
+    lines.append("```")
+    return "\n".join(lines)

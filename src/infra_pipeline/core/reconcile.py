@@ -1,9 +1,10 @@
 """Bringing the live infrastructure back to `main`: which drifted layers to apply, and what
 became of every layer. Pure: the scan, the apply runs and the lock answers are passed in.
 
-The rules, in `order`:
-- a layer whose scan failed is unknown; the drifted layers after it are not applied either,
-  because later layers are built on earlier ones and we cannot tell what the broken one is;
+The rules, along the layers' dependency graph:
+- a layer whose scan failed is unknown; the drifted layers built on it are not applied either
+  (with `on_failure: stop`, every drifted layer after it), since we cannot tell what the
+  broken one is;
 - a drifted layer with `auto_apply: false` (or any drifted layer when the run only reports)
   is reported as drifted, not applied;
 - a drifted layer whose lock an open pull request holds is skipped: that PR has applied its
@@ -21,8 +22,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from ..config import Layer
+from ..config import Layer, OnFailure
 from ..models import LayerRun, Outcome, PlanResult
+from .layer_graph import LayerGraph
 
 
 class Verdict(StrEnum):
@@ -90,31 +92,44 @@ class ApplyChoice:
 
 
 def choose_applies(
-    layers: Sequence[Layer], scan: Sequence[LayerRun], *, apply: bool
+    layers: Sequence[Layer],
+    scan: Sequence[LayerRun],
+    *,
+    apply: bool,
+    graph: LayerGraph,
+    on_failure: OnFailure = OnFailure.STOP,
 ) -> ApplyChoice:
-    """The drifted layers to apply (`apply` False: none) and why the others are held back."""
+    """The drifted layers to apply (`apply` False: none) and why the others are held back.
+
+    A layer whose scan failed is unknown, so the drifted layers built on it are held too: with
+    `on_failure: stop` every drifted layer after it in the graph's order, with
+    `skip_dependents` only the layers that depend on it."""
     by_name = {run.layer: run for run in scan}
+    config_layers = {layer.name: layer for layer in layers}
+    # A layer whose state lock is held is not broken: only its own apply waits (see above).
+    broken = [
+        name
+        for name, run in by_name.items()
+        if run.outcome is Outcome.FAILED and run.lock is None
+    ]
+    position = {name: i for i, name in enumerate(graph.ordered())}
     candidates: list[Layer] = []
     held: dict[str, Held] = {}
-    broken: str | None = None
-    for layer in sorted(layers, key=lambda lyr: lyr.order):
-        run = by_name.get(layer.name)
-        if run is None:
-            continue
-        if run.outcome is Outcome.FAILED:
-            if run.lock is None:
-                broken = broken or layer.name
-            continue
+    for name in graph.ordered(n for n in by_name if n in config_layers):
+        layer = config_layers[name]
+        run = by_name[name]
         if run.outcome is not Outcome.CHANGES:
             continue
-        if broken is not None:
-            held[layer.name] = Held(
-                Verdict.SKIPPED, f"not applied: the scan of `{broken}` failed first"
-            )
+        if on_failure is OnFailure.STOP:
+            blocker = next((b for b in broken if position[b] < position[name]), None)
+        else:
+            blocker = next((b for b in broken if b in graph.ancestors(name)), None)
+        if blocker is not None:
+            held[name] = Held(Verdict.SKIPPED, f"not applied: the scan of `{blocker}` failed first")
         elif not apply:
-            held[layer.name] = Held(Verdict.DRIFTED, "reported only: drift.auto_apply is false")
+            held[name] = Held(Verdict.DRIFTED, "reported only: drift.auto_apply is false")
         elif not layer.auto_apply:
-            held[layer.name] = Held(Verdict.DRIFTED, "reported only: auto_apply is false")
+            held[name] = Held(Verdict.DRIFTED, "reported only: auto_apply is false")
         else:
             candidates.append(layer)
     return ApplyChoice(tuple(candidates), held)

@@ -1,19 +1,21 @@
-"""Planning layers in parallel and applying them strictly one at a time, in order.
+"""Planning layers in parallel, and applying them along the layers' dependency graph.
 
 This module decides *what runs when*; the engine, the GitHub edge and the terminal are passed
-in. A failed apply stops the sequence: later layers are reported as skipped and never touched.
+in. A failed apply stops the rest (`on_failure: stop`, the default) or only the layers that
+depend on it (`skip_dependents`): those are reported as skipped and never touched.
 """
 
 from __future__ import annotations
 
-import difflib
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
 from ..adapters import process
 from ..adapters.terraform import ApplyResult, StateLockedError, TerraformEngine
-from ..config import Config, Layer
+from ..config import Config, Layer, OnFailure
+from ..core.layer_graph import LayerGraph, Scheduler
+from ..config_problems import nearest
 from ..errors import ExitCode, InfraError
 from ..models import LayerRun, Outcome, PlanResult
 
@@ -41,8 +43,8 @@ def select_layers(config: Config, names: Iterable[str]) -> list[Layer]:
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.5)
-    return f" (did you mean `{close[0]}`?)" if close else ""
+    near = nearest(word, choices)
+    return f" (did you mean `{near}`?)" if near else ""
 
 
 def plan_layers(
@@ -87,63 +89,75 @@ def apply_layers(
     layers: Sequence[Layer],
     engine_for: EngineFactory,
     *,
+    graph: LayerGraph,
     plan_for: PlanForApply,
     apply_plan: ApplyPlan | None = None,
+    on_failure: OnFailure = OnFailure.STOP,
+    parallelism: int = 1,
     on_start: Callable[[Layer], None] = lambda layer: None,
     on_done: Callable[[LayerRun], None] = lambda run: None,
 ) -> list[LayerRun]:
-    """Apply `layers` one at a time in `order`; stop at the first failure or refusal.
+    """Apply `layers` along `graph`: a layer starts only after every layer it depends on (in
+    this run) succeeded, at most `parallelism` at once. A failure or refusal stops the rest
+    (`on_failure: stop`) or only what depends on it (`skip_dependents`); a skipped layer says
+    which failure skipped it. A layer whose plan has no changes is OK without running apply.
 
-    A layer whose plan has no changes is reported OK without running apply.
-    """
+    `on_start` and `on_done` are called from this thread only; the plans and applies run on
+    worker threads. Results come back in the order the layers finished, skipped ones last."""
+    by_name = {layer.name: layer for layer in layers}
+    scheduler = Scheduler(graph.restricted(by_name), on_failure, parallelism)
     runs: list[LayerRun] = []
-    failed = False
-    for layer in sorted(layers, key=lambda lyr: lyr.order):
-        if failed or process.cancelled.is_set():
-            run = LayerRun(layer.name, Outcome.SKIPPED, error=_skip_reason(runs))
-            runs.append(run)
-            on_done(run)
-            continue
-        on_start(layer)
+
+    def one(layer: Layer) -> LayerRun:
         started = time.monotonic()
         engine = engine_for(layer)
         try:
             plan = plan_for(layer, engine)
         except InfraError as exc:
-            run = LayerRun(
+            return LayerRun(
                 layer.name,
                 Outcome.FAILED,
                 time.monotonic() - started,
                 error=exc.message,
                 lock=exc.lock if isinstance(exc, StateLockedError) else None,
             )
+        if plan.has_changes and plan.planfile is not None:
+            result = engine.apply(plan.planfile) if apply_plan is None else apply_plan(engine, plan)
         else:
-            if plan.has_changes and plan.planfile is not None:
-                result = (
-                    engine.apply(plan.planfile) if apply_plan is None else apply_plan(engine, plan)
-                )
-            else:
-                result = ApplyResult(ok=True, output="no changes")
-            run = LayerRun(
-                layer.name,
-                Outcome.OK if result.ok else Outcome.FAILED,
-                time.monotonic() - started,
-                plan=plan,
-                error=result.error,
-                log=result.output,
-                lock=result.lock,
-            )
-        failed = run.outcome is Outcome.FAILED
-        runs.append(run)
-        on_done(run)
+            result = ApplyResult(ok=True, output="no changes")
+        return LayerRun(
+            layer.name,
+            Outcome.OK if result.ok else Outcome.FAILED,
+            time.monotonic() - started,
+            plan=plan,
+            error=result.error,
+            log=result.output,
+            lock=result.lock,
+        )
+
+    with ThreadPoolExecutor(max_workers=max(1, parallelism)) as pool:
+        running: dict[Future[LayerRun], str] = {}
+        while not scheduler.finished:
+            if process.cancelled.is_set():
+                scheduler.cancel("not applied: the run was cancelled")
+            for name in scheduler.ready():
+                scheduler.start(name)
+                on_start(by_name[name])
+                running[pool.submit(one, by_name[name])] = name
+            if not running:
+                break
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                del running[future]
+                run = future.result()
+                scheduler.finish(run.layer, run.outcome is Outcome.OK)
+                runs.append(run)
+                on_done(run)
+    for name, reason in scheduler.skipped.items():
+        skipped = LayerRun(name, Outcome.SKIPPED, error=reason)
+        runs.append(skipped)
+        on_done(skipped)
     return runs
-
-
-def _skip_reason(runs: Sequence[LayerRun]) -> str:
-    failed = [r.layer for r in runs if r.outcome is Outcome.FAILED]
-    if failed:
-        return f"not applied: `{failed[0]}` failed first"
-    return "not applied: the run was cancelled"
 
 
 def plan_fresh(layer: Layer, engine: TerraformEngine) -> PlanResult:

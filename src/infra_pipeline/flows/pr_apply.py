@@ -18,6 +18,7 @@ from ..core.plan_reader import plan_key
 from ..core.reviewed import check_body, compare
 from ..errors import InfraError
 from ..models import LayerRun, Outcome, PlanResult
+from .dependencies import layer_graph
 from .pipeline import apply_layers, make_engine_factory
 from .session import Session
 
@@ -186,6 +187,9 @@ def _apply(s: Session, layers: Sequence[Layer], shown: Sequence[dash.Dashboard])
         runs = apply_layers(
             layers,
             make_engine_factory(s.config, s.env, view.line),
+            graph=layer_graph(s.config),
+            on_failure=s.config.on_failure,
+            parallelism=s.config.apply_parallelism,
             plan_for=plan_for,
             on_start=view.start,
             on_done=done,

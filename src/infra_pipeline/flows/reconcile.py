@@ -26,10 +26,12 @@ from ..adapters.terminal_ui import progress
 from ..adapters.terraform import ApplyResult, TerraformEngine
 from ..config import Config, Layer
 from ..core.drift_issues import IssueAction, IssueOp, decide_issue_actions
+from ..core.layer_graph import LayerGraph
 from ..core.reconcile import Held, LayerReport, Verdict, choose_applies, layer_reports
 from ..core.summary import RunContext
 from ..errors import InfraError
 from ..models import LayerRun, Outcome, PlanResult
+from .dependencies import layer_graph
 from .pipeline import apply_layers, make_engine_factory
 
 STALE_PLAN = "Saved plan is stale"  # Terraform's (and OpenTofu's) refusal of an outdated plan
@@ -53,7 +55,10 @@ def reconcile(
 ) -> Reconciled:
     """Apply the drifted layers `choose_applies` allows and whose lock is free, in order, each
     from its scan's planfile; report every layer."""
-    choice = choose_applies(config.ordered_layers, scan, apply=apply)
+    graph = layer_graph(config)
+    choice = choose_applies(
+        config.ordered_layers, scan, apply=apply, graph=graph, on_failure=config.on_failure
+    )
     held = dict(choice.held)
     applied: list[LayerRun] = []
     if choice.candidates:
@@ -73,7 +78,7 @@ def reconcile(
                 else:
                     held[layer.name] = Held(Verdict.SKIPPED, lock.holder.describe(layer.name))
             plans = {run.layer: run.plan for run in scan if run.plan is not None}
-            applied = _apply(config, github, taken, plans, ctx, env=env, console=console)
+            applied = _apply(config, github, taken, plans, ctx, graph, env=env, console=console)
         finally:
             for layer in taken:
                 locks.release(layer.name, MAIN)
@@ -86,6 +91,7 @@ def _apply(
     layers: Sequence[Layer],
     plans: Mapping[str, PlanResult],
     ctx: RunContext,
+    graph: LayerGraph,
     *,
     env: Mapping[str, str],
     console: Console,
@@ -112,6 +118,9 @@ def _apply(
         return apply_layers(
             layers,
             make_engine_factory(config, env, view.line),
+            graph=graph,
+            on_failure=config.on_failure,
+            parallelism=config.apply_parallelism,
             plan_for=lambda layer, engine: plans[layer.name],
             apply_plan=apply_scanned,
             on_start=start,

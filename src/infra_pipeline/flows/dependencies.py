@@ -1,0 +1,54 @@
+"""The layers' dependency graph for this checkout: `depends_on` from infra.yaml plus the
+Terragrunt `dependency`/`dependencies` blocks between layers, which nobody should have to
+write twice. What a unit depends on comes from the `terragrunt` binary's report when the
+caller has one (`units`), else from reading its HCL."""
+
+from __future__ import annotations
+
+from ..adapters.checkout_files import CheckoutFiles
+from ..config import Config, Engine
+from ..core.hcl_reads import terragrunt_reads
+from ..core.layer_graph import LayerGraph
+from ..core.unit_reads import UnitIndex, repo_path
+from ..errors import ConfigError
+
+
+def layer_graph(config: Config, units: UnitIndex | None = None) -> LayerGraph:
+    """Every layer and what it depends on. A cycle, declared or through Terragrunt, is a
+    ConfigError that names it."""
+    declared = {name: set(layer.depends_on) for name, layer in config.layers.items()}
+    for name, deps in terragrunt_dependencies(config, units).items():
+        declared[name] |= deps
+    try:
+        return LayerGraph.build({n: layer.order for n, layer in config.layers.items()}, declared)
+    except ValueError as exc:
+        raise ConfigError(
+            f"{config.source or 'infra.yaml'}: layers: {exc}",
+            "remove one `depends_on` (or Terragrunt `dependency`) of each cycle",
+        ) from exc
+
+
+def terragrunt_dependencies(config: Config, units: UnitIndex | None = None) -> dict[str, set[str]]:
+    """Layer → the other layers its Terragrunt units depend on."""
+    dirs = {name: repo_path(layer.path) or "" for name, layer in config.layers.items()}
+    files = CheckoutFiles(config.root)
+
+    def owner(unit_dir: str) -> str | None:
+        """The layer whose directory holds `unit_dir` (the deepest, when layers nest)."""
+        holders = [n for n, d in dirs.items() if _is_under(unit_dir, d)]
+        return max(holders, key=lambda n: len(dirs[n])) if holders else None
+
+    found: dict[str, set[str]] = {}
+    for name, layer in config.layers.items():
+        if layer.engine is not Engine.TERRAGRUNT:
+            continue
+        unit = dirs[name]
+        reads = (units or {}).get(unit) or terragrunt_reads(unit, files)
+        deps = {owner(dep) for dep in reads.depends_on} - {None, name}
+        if deps:
+            found[name] = {d for d in deps if d is not None}
+    return found
+
+
+def _is_under(path: str, directory: str) -> bool:
+    return not directory or path == directory or path.startswith(directory.rstrip("/") + "/")
