@@ -364,7 +364,7 @@ def layers(
 
         found = layer_graph(c.config())
         text = render_mermaid(found) if graph_format is GraphFormat.MERMAID else render_text(found)
-        sys.stdout.write(f"{text}\n")
+        c.console.print(text, markup=False, highlight=False, soft_wrap=True)
         return
     # stdout carries the list alone, so that a shell can capture it; the log goes to stderr.
     names = run_layers(c.config(), changed=changed, env=c.env, console=_error_console(c))
