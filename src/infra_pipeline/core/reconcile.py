@@ -108,9 +108,7 @@ def choose_applies(
     config_layers = {layer.name: layer for layer in layers}
     # A layer whose state lock is held is not broken: only its own apply waits (see above).
     broken = [
-        name
-        for name, run in by_name.items()
-        if run.outcome is Outcome.FAILED and run.lock is None
+        name for name, run in by_name.items() if run.outcome is Outcome.FAILED and run.lock is None
     ]
     position = {name: i for i, name in enumerate(graph.ordered())}
     candidates: list[Layer] = []

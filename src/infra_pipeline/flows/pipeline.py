@@ -14,8 +14,8 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from ..adapters import process
 from ..adapters.terraform import ApplyResult, StateLockedError, TerraformEngine
 from ..config import Config, Layer, OnFailure
-from ..core.layer_graph import LayerGraph, Scheduler
 from ..config_problems import nearest
+from ..core.layer_graph import LayerGraph, Scheduler
 from ..errors import ExitCode, InfraError
 from ..models import LayerRun, Outcome, PlanResult
 
