@@ -5,7 +5,7 @@ caller has one (`units`), else from reading its HCL."""
 
 from __future__ import annotations
 
-from ..adapters.checkout_files import CheckoutFiles
+from ..adapters.repo_files import DiskFiles
 from ..config import Config, Engine
 from ..core.hcl_reads import terragrunt_reads
 from ..core.layer_graph import LayerGraph
@@ -31,7 +31,7 @@ def layer_graph(config: Config, units: UnitIndex | None = None) -> LayerGraph:
 def terragrunt_dependencies(config: Config, units: UnitIndex | None = None) -> dict[str, set[str]]:
     """Layer → the other layers its Terragrunt units depend on."""
     dirs = {name: repo_path(layer.path) or "" for name, layer in config.layers.items()}
-    files = CheckoutFiles(config.root)
+    files = DiskFiles(config.root)
 
     def owner(unit_dir: str) -> str | None:
         """The layer whose directory holds `unit_dir` (the deepest, when layers nest)."""
