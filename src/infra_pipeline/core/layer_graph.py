@@ -130,7 +130,7 @@ class Scheduler:
         self._failed.append(name)
         if self.on_failure is OnFailure.STOP:
             for other in self.pending:
-                self.skipped[other] = f"not applied: `{name}` failed first (on_failure: stop)"
+                self.skipped[other] = f"not applied: `{name}` failed first"
             return
         for other in self.pending:
             if name in self.graph.ancestors(other):
