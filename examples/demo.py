@@ -3,11 +3,18 @@
 validate → plan all → apply all → drift made out-of-band in one layer → verify finds it in
 exactly that layer → apply → verify is clean. Each step runs the real `infra` console script;
 the demo stops with a non-zero exit if any step does not end as the story says.
+
+With `PG_CONN_STR` set (`make demo` starts a throwaway PostgreSQL and sets it), every layer
+keeps its state in Terraform's `pg` backend, one schema per layer, as a team's CI would; the
+demo then also leaves a stale state lock (a session that outlived its job) and releases it
+with `infra force-unlock`, as docs/state-backend.md's runbook says.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import re
 import shutil
 import subprocess
 import sys
@@ -35,6 +42,74 @@ def make_drift() -> None:
     print("\n\033[1;35m━━ out-of-band change\033[0m: node-4 joined the cluster (live/cluster.json)")
 
 
+def use_pg_backend() -> None:
+    """Each layer's state in Postgres: a `backend "pg" {}` block in the layer, `state_key` (its
+    schema) and a lock timeout in infra.yaml; the connection string comes from PG_CONN_STR."""
+    import yaml
+
+    config_path = SCRATCH / "infra.yaml"
+    config = yaml.safe_load(config_path.read_text())
+    # Until a layer's first apply, the pg backend locks the whole database to create its
+    # workspace: the parallel plans wait for each other instead of failing.
+    config["lock_timeout"] = "2m"
+    for name, layer in config["layers"].items():
+        if layer.get("engine", "terraform") == "terragrunt":
+            continue  # Terragrunt's remote_state generates its backend block
+        (SCRATCH / layer["path"] / "backend.tf").write_text('terraform {\n  backend "pg" {}\n}\n')
+        layer["state_key"] = "homelab_" + name.replace("-", "_")
+    config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+    print("demo: state in PostgreSQL (pg backend), one schema per layer")
+
+
+def stale_lock_runbook() -> None:
+    """A lost runner's lock: a session holding `platform`'s lock after its job is gone."""
+    import pg8000.native
+    import yaml
+
+    from infra_pipeline.adapters.pg_locks import connect_args
+
+    # platform waits 5 s for a lock (not the 2 minutes the first plans needed), then says who
+    # holds it and how to release it.
+    config_path = SCRATCH / "infra.yaml"
+    config = yaml.safe_load(config_path.read_text())
+    config["layers"]["platform"]["lock_timeout"] = "5s"
+    config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+
+    args = {
+        **connect_args(os.environ["PG_CONN_STR"]),
+        "application_name": "infra run 1 apply platform",
+    }
+    lost = pg8000.native.Connection(**args)
+    try:
+        [[row]] = lost.run("SELECT id FROM homelab_platform.states WHERE name = 'default'")
+        lost.run("SELECT pg_advisory_lock(:key)", key=row)
+        print(
+            "\n\033[1;35m━━ a runner is lost mid-apply\033[0m: its session still holds the "
+            "state lock of platform"
+        )
+        output = capture("plan platform: the state lock is held", "plan", "platform", expect=1)
+        found = re.search(r"infra force-unlock platform (\d+)", output)
+        if found is None:
+            print("demo: the plan did not name the lock to release", file=sys.stderr)
+            raise SystemExit(1)
+        step("release the stale lock", "force-unlock", "platform", found.group(1))
+        step("plan platform again", "plan", "platform")
+    finally:
+        lost.close()
+
+
+def capture(title: str, *args: str, expect: int) -> str:
+    print(f"\n\033[1;36m━━ {title}\033[0m  $ infra {' '.join(args)}", flush=True)
+    done = subprocess.run(
+        [str(INFRA), *args], cwd=SCRATCH, capture_output=True, text=True, check=False
+    )
+    print(done.stdout + done.stderr, end="")
+    if done.returncode != expect:
+        print(f"\ndemo: `infra {' '.join(args)}` exited {done.returncode}", file=sys.stderr)
+        raise SystemExit(1)
+    return done.stdout + done.stderr
+
+
 def main() -> int:
     started = time.monotonic()
     shutil.rmtree(SCRATCH, ignore_errors=True)
@@ -44,6 +119,9 @@ def main() -> int:
         ignore=shutil.ignore_patterns(".terraform", "*.tfstate*", "reports"),
     )
     print(f"demo: working on a copy of the example in {SCRATCH}")
+    on_pg = bool(os.environ.get("PG_CONN_STR"))
+    if on_pg:
+        use_pg_backend()
     step("validate every layer", "validate")
     step("plan every layer (in parallel)", "plan", "all", "--detailed-exitcode", expect=3)
     step(
@@ -65,6 +143,8 @@ def main() -> int:
     )
     step("repair: apply the drifted layer", "apply", "bootstrap", "--auto-approve")
     step("drift scan: clean again", "verify", "--all", "--detailed-exitcode")
+    if on_pg:
+        stale_lock_runbook()
     print(f"\n\033[1;32mdemo: drift found and repaired in {time.monotonic() - started:.1f}s\033[0m")
     return 0
 

@@ -29,6 +29,7 @@ Runner = Callable[..., process.ProcessResult]
 PLANFILE = "infra.tfplan"
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _BACKEND = re.compile(r'^\s*backend\s+"([A-Za-z0-9_]+)"', re.MULTILINE)
+_PG_CREATE_RACE = "duplicate key value violates unique constraint"
 # The -backend-config attribute that says where in the backend a layer's state lives.
 STATE_KEY_ATTRIBUTE = {"pg": "schema_name", "gcs": "prefix", "consul": "path"}
 # Forces the embedded engine even where a binary exists (tests and fresh-machine checks).
@@ -258,9 +259,14 @@ class TerraformEngine:
         return _ENV_REF.sub(sub, value)
 
     def init(self) -> None:
-        self._check(
-            self._run("init", "-input=false", "-no-color", *self.backend_args()), "terraform init"
-        )
+        argv = ("init", "-input=false", "-no-color", *self.backend_args())
+        result = self._run(*argv)
+        if self.backend == "pg" and result.returncode != 0 and _PG_CREATE_RACE in result.output:
+            # The pg backend creates its tables with CREATE ... IF NOT EXISTS, which Postgres
+            # does not make safe against a concurrent init: of two layers initialised at once
+            # in a new database, one fails. The objects exist now; a second init succeeds.
+            result = self._run(*argv)
+        self._check(result, "terraform init")
 
     def force_unlock(self, lock_id: str) -> None:
         """Terraform's own `force-unlock` (backends that store a lock record; not pg)."""
