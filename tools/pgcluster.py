@@ -186,7 +186,10 @@ def run(argv: list[str]) -> int:
         try:
             return child.wait()
         except BaseException:
-            # Interrupted: the child got the terminal's SIGINT too; give it time to finish.
+            # Interrupted (^C, or SIGTERM from a cancelled CI job, which only this process may
+            # have got): ask the child to wind down too, and give it time to finish.
+            with contextlib.suppress(ProcessLookupError):
+                child.send_signal(signal.SIGINT)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 child.wait(timeout=60)
             if child.poll() is None:
