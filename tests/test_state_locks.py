@@ -22,9 +22,12 @@ from pathlib import Path
 import pytest
 
 from homelab import LAYER_DIRS, add_node, base_env, copy_example, infra
-from infra_pipeline.config import parse_config
-from infra_pipeline.core.state_lock import parse_lock_error
+from infra_pipeline.config import Role, parse_config
+from infra_pipeline.core.comment_parser import Command, CommandName, Reply, parse_comment
+from infra_pipeline.core.state_lock import lock_reply, parse_lock_error
 from infra_pipeline.errors import ConfigError
+from infra_pipeline.flows.pr_apply import ApplyOutcome, failure_reply
+from infra_pipeline.models import LayerRun, Outcome
 from mainline import MERGE_SHA, push_to_main, rows, set_in_yaml
 from pgstate import connect, lock_holders, state_resources, state_row
 from prstory import Repo, dashboard_body, git, make_repo, replies
@@ -401,3 +404,60 @@ def test_after_merge_scan_reports_a_locked_layer_and_goes_on_with_the_others(
     assert "| `data-prod` | 🚀 applied | +0 ~1 -0 |" in comment.body
     status = standin.latest_statuses(MERGE_SHA)["infra/apply"]
     assert "1 state locked" in (status.description or "")
+
+
+# -- /force-unlock in a comment, and the replies a held lock gets ------------------------------
+
+
+def parse(body: str) -> object:
+    return parse_comment(
+        body, author="carol", author_type="User", layers=("platform", "data-prod"), suites=()
+    )
+
+
+def test_force_unlock_takes_one_layer_and_a_lock_id_that_cannot_pass_for_a_flag() -> None:
+    command = parse("/force-unlock platform 31337")
+    assert isinstance(command, Command)
+    assert command.name is CommandName.FORCE_UNLOCK
+    assert (command.layers, command.lock_id) == (("platform",), "31337")
+    uuid = parse("/force-unlock data-prod 4b1ba2f4-6a1e-3c4d-9a6e-1f2c0d5e7a11")
+    assert isinstance(uuid, Command) and uuid.lock_id == "4b1ba2f4-6a1e-3c4d-9a6e-1f2c0d5e7a11"
+    for body, says in [
+        ("/force-unlock platform", "takes a layer and a lock ID (got 1 arguments)"),
+        ("/force-unlock platform 1 2", "takes a layer and a lock ID (got 3 arguments)"),
+        ("/force-unlock platfrom 1", "Did you mean `platform`?"),
+        ("/force-unlock platform -lock=false", "is not a state lock ID"),
+        ("/force-unlock platform $(reboot)", "is not a state lock ID"),
+    ]:
+        reply = parse(body)
+        assert isinstance(reply, Reply), body
+        assert says in reply.text, reply.text
+        assert "Usage: `/force-unlock layer lock-id`" in reply.text or "Valid layers" in reply.text
+
+
+def test_force_unlock_needs_admin_unless_the_config_says_otherwise(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    text = "version: 1\nlayers:\n  a: {path: a, order: 1}\n"
+    config = parse_config(text, tmp_path / "infra.yaml")
+    assert config.role_for("force-unlock") is Role.ADMIN
+    assert config.role_for("unlock") is Role.WRITE
+    relaxed = parse_config(
+        text + "permissions: {force-unlock: maintain}\n", tmp_path / "infra.yaml"
+    )
+    assert relaxed.role_for("force-unlock") is Role.MAINTAIN
+
+
+def test_an_apply_that_found_the_state_locked_says_nothing_was_applied_and_what_to_do() -> None:
+    lock = parse_lock_error(S3_LOCKED, layer="bootstrap", backend="s3")
+    assert lock is not None
+    run = LayerRun("bootstrap", Outcome.FAILED, error="the state is locked", lock=lock)
+    reply = failure_reply(ApplyOutcome(runs=(run,)))
+    assert reply.startswith(
+        "🔒 `/apply` of `bootstrap` did not run: the Terraform state is locked, held by "
+        "runner@fv-az1234-567 (apply) since 2026-11-30 09:12:44.123456789 +0000 UTC"
+    )
+    assert "partly applied" not in reply
+    assert "wait for it and comment `/apply` again" in reply
+    assert "`/force-unlock bootstrap 4b1ba2f4-6a1e-3c4d-9a6e-1f2c0d5e7a11`" in reply
+    plan_reply = lock_reply([lock], "https://github.com/acme/infra/actions/runs")
+    assert "[workflow run 4242](https://github.com/acme/infra/actions/runs/4242)" in plan_reply

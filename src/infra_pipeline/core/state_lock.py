@@ -96,10 +96,10 @@ def lock_reply(locks: list[StateLock], run_url: str | None = None) -> str:
     return "\n".join(lines)
 
 
-def what_to_do(locks: list[StateLock]) -> list[str]:
+def what_to_do(locks: list[StateLock], retry: str = "/plan") -> list[str]:
     first = locks[0]
     return [
-        "If another job is still running, wait for it and comment `/plan` again (a "
+        f"If another job is still running, wait for it and comment `{retry}` again (a "
         "`lock_timeout:` in infra.yaml makes jobs wait for each other).",
         "If the job that took the lock is gone (killed, or its runner lost), an admin can "
         f"release it: `/force-unlock {first.layer} {first.lock_id}` (or "

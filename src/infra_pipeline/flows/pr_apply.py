@@ -16,6 +16,7 @@ from ..core.dashboard import steps as dash
 from ..core.gate import Refusal, apply_targets, check_requirements, check_reviewed
 from ..core.plan_reader import plan_key
 from ..core.reviewed import check_body, compare
+from ..core.state_lock import what_to_do
 from ..errors import InfraError
 from ..models import LayerRun, Outcome, PlanResult
 from .dependencies import layer_graph
@@ -209,8 +210,14 @@ def _detail(runs: Sequence[LayerRun]) -> str:
 def failure_reply(outcome: ApplyOutcome) -> str:
     """The one reply a failed apply gets (the dashboard has the details)."""
     lines = []
+    locks = [run.lock for run in outcome.runs if run.lock is not None]
     for run in outcome.runs:
-        if run.outcome is Outcome.FAILED:
+        if run.lock is not None:  # Terraform could not take the lock: nothing was applied
+            lines.append(
+                f"🔒 `/apply` of `{run.layer}` did not run: the Terraform state is locked, "
+                f"{run.lock.describe()}."
+            )
+        elif run.outcome is Outcome.FAILED:
             lines.append(f"❌ `/apply` of `{run.layer}` failed: {run.error.splitlines()[0]}")
             if run.plan is not None:  # the apply itself ran, so it may have changed things
                 lines.append(
@@ -220,4 +227,6 @@ def failure_reply(outcome: ApplyOutcome) -> str:
                 )
         elif run.outcome is Outcome.SKIPPED:
             lines.append(f"⏭️ `{run.layer}` was not applied ({run.error}).")
+    if locks:
+        lines += ["", *what_to_do(locks, retry="/apply")]
     return "\n".join(lines) or "❌ `/apply` failed; see the dashboard."
