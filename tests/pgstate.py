@@ -16,7 +16,7 @@ import pg8000.native
 
 from infra_pipeline.adapters.pg_locks import connect_args
 
-ENV_VAR = "PG_CONN_STR"
+ENV_VAR = "INFRA_TEST_PG_CONN_STR"  # set by tools/pgcluster.py run (`make test`)
 SCRIPT = Path(__file__).resolve().parent.parent / "tools" / "pgcluster.py"
 
 

@@ -34,6 +34,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 BASE = ROOT / ".pg"
 ENV_VAR = "PG_CONN_STR"  # the variable Terraform's pg backend reads for `conn_str`
+# What the tests read: never PG_CONN_STR, which may point at a real backend in a developer's
+# shell, where the tests' scratch databases have no business.
+TEST_ENV_VAR = "INFRA_TEST_PG_CONN_STR"
 START_ATTEMPTS = 5  # another process may take the free port between choosing and binding it
 
 
@@ -182,7 +185,7 @@ def run(argv: list[str]) -> int:
     # SIGTERM (CI cancelling the job) must reach `finally` as SIGINT does.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     with cluster() as conn:
-        child = subprocess.Popen(argv, env={**os.environ, ENV_VAR: conn})
+        child = subprocess.Popen(argv, env={**os.environ, ENV_VAR: conn, TEST_ENV_VAR: conn})
         try:
             return child.wait()
         except BaseException:
