@@ -172,8 +172,8 @@ def test_commented_out_includes_and_remote_sources_are_not_reads(tmp_path: Path)
     (tmp_path / "old.hcl").write_text("")
     (tmp_path / "root.hcl").write_text("")
     (tmp_path / "app" / "terragrunt.hcl").write_text(
-        "# include { path = find_in_parent_folders(\"old.hcl\") }\n"
-        "/* read_terragrunt_config(\"../old.hcl\") */\n"
+        '# include { path = find_in_parent_folders("old.hcl") }\n'
+        '/* read_terragrunt_config("../old.hcl") */\n'
         'include "root" {\n  path = "${get_repo_root()}/root.hcl" // the shared one\n}\n'
         'terraform {\n  source = "git::https://example.com/mods.git//vpc?ref=v1.0.0"\n}\n'
     )
