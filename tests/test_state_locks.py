@@ -184,6 +184,33 @@ def test_a_lock_held_by_a_session_that_outlived_its_job_names_that_session(
     assert job(root, pg_conn_str, 602, "plan", "gate").wait() == 0
 
 
+def test_the_holder_is_found_where_init_recorded_the_backend_settings(
+    tmp_path: Path, pg_conn_str: str
+) -> None:
+    """A backend block with its own settings (as Terragrunt's `generate` writes one): no
+    `state_key`, and the holder is still looked up in the schema Terraform uses."""
+    root = tmp_path / "repo"
+    (root / "vault").mkdir(parents=True)
+    (root / "vault" / "main.tf").write_text(
+        'terraform {\n  backend "pg" {\n    schema_name = "vault_literal"\n  }\n}\n'
+        'resource "terraform_data" "seal" {\n  input = "sealed"\n}\n'
+    )
+    (root / "infra.yaml").write_text("version: 1\nlayers:\n  vault: {path: vault, order: 1}\n")
+    assert job(root, pg_conn_str, 700, "apply", "vault", "--auto-approve").wait() == 0
+    row = state_row(pg_conn_str, "vault_literal")
+    assert row is not None
+    other = connect(pg_conn_str, name="infra run 699 apply vault")
+    try:
+        other.run("SELECT pg_advisory_lock(:key)", key=row)
+        planned = job(root, pg_conn_str, 701, "plan", "vault")
+        assert planned.wait() == 1
+        [(pid, _)] = lock_holders(pg_conn_str)
+        assert "held by `infra run 699 apply vault` from 127.0.0.1 (apply)" in planned.out
+        assert f"infra force-unlock vault {pid}" in planned.out
+    finally:
+        other.close()
+
+
 # -- Terraform's lock error, as printed ---------------------------------------------------------
 
 # Terraform 1.11's output when the s3 backend's lock (a DynamoDB item) is held: the Lock Info

@@ -63,16 +63,26 @@ class StateLockedError(InfraError):
         self.lock = lock
 
 
-def backend_type(workdir: Path) -> str:
-    """The layer's state backend: what `init` recorded, else the `backend` block in its .tf
-    files, else `local`."""
-    recorded = workdir / ".terraform" / "terraform.tfstate"
+def recorded_backend(workdir: Path) -> tuple[str, dict[str, str]]:
+    """The backend type and the settings `init` recorded in `.terraform/terraform.tfstate`
+    (settings from the environment, such as pg's PG_CONN_STR, are recorded as null); ("", {})
+    before the first init."""
     try:
-        kind = json.loads(recorded.read_text()).get("backend", {}).get("type")
-        if isinstance(kind, str) and kind:
-            return kind
-    except (OSError, ValueError, AttributeError):
-        pass  # not initialised yet
+        backend = json.loads((workdir / ".terraform" / "terraform.tfstate").read_text())["backend"]
+        kind, config = backend["type"], backend.get("config") or {}
+    except (OSError, ValueError, KeyError, TypeError):
+        return "", {}
+    if not isinstance(kind, str) or not isinstance(config, dict):
+        return "", {}
+    return kind, {k: v for k, v in config.items() if isinstance(v, str) and v}
+
+
+def backend_type(workdir: Path) -> str:
+    """The layer's state backend: what `init` recorded (Terragrunt's generated block too),
+    else the `backend` block in its .tf files, else `local`."""
+    kind, _ = recorded_backend(workdir)
+    if kind:
+        return kind
     for tf in sorted(workdir.glob("*.tf")):
         found = _BACKEND.search(tf.read_text(errors="replace"))
         if found:
@@ -144,7 +154,6 @@ class TerraformEngine:
         # the job's environment and secret-shaped values in anything that leaves the runner.
         self._secrets = secrets_in_env(self._env) | ({self._key.decode()} if self._key else set())
         self._sink = on_line
-        self.backend = backend_type(self.workdir)
         self.lock_timeout = config.lock_timeout_for(layer)
         self._session = ""  # this call's Postgres application_name (pg backend only)
 
@@ -184,11 +193,18 @@ class TerraformEngine:
             on_line=self._on_line if stream and self._sink else None,
         )
 
+    @property
+    def backend(self) -> str:
+        # Read each time: Terragrunt writes its backend block only when it first runs.
+        return backend_type(self.workdir)
+
     def pg_state(self) -> pg_locks.PgState | None:
-        """Where the layer's state lives, when its backend is `pg`."""
+        """Where the layer's state lives, when its backend is `pg`: as `init` recorded it
+        (a literal block, Terragrunt's generated one), else as this engine passes it."""
         if self.backend != "pg":
             return None
-        pairs = self._backend_pairs()
+        _, recorded = recorded_backend(self.workdir)
+        pairs = {**self._backend_pairs(), **recorded}
         conn = pairs.get("conn_str") or self._env.get("PG_CONN_STR", "")
         if not conn:
             return None
