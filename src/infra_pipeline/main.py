@@ -305,7 +305,7 @@ def verify(
         from .adapters.actions_env import ActionsEnv
         from .adapters.github.client import GitHub
         from .flows.driftscan import run_drift_scan
-        from .flows.session import utcnow
+        from .flows.job import utcnow
 
         config = c.config()
         with GitHub.from_env(c.env) as github:
@@ -405,7 +405,7 @@ def event(ctx: typer.Context) -> None:
 def _utcnow() -> datetime:
     # Imported on the first tick: flows.session pulls in the GitHub client (~150 ms), which
     # an ignored event never needs.
-    from .flows.session import utcnow
+    from .flows.job import utcnow
 
     return utcnow()
 

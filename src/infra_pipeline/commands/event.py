@@ -4,7 +4,6 @@ does what the spec's trigger table says; any other event is logged and ignored (
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -15,8 +14,8 @@ from ..events_supported import DISPATCH_COMMANDS, is_handled
 if TYPE_CHECKING:  # an ignored event must start fast: pydantic and rich load only when needed
     from rich.console import Console
 
-    from ..adapters.github.client import GitHub
     from ..config import Config
+    from ..flows.job import Job
 
 
 def run_event(
@@ -44,11 +43,11 @@ def run_event(
         return ExitCode.OK
 
     from ..adapters.github.client import GitHub
+    from ..flows.job import Job
 
     config = load_config()
-    github = GitHub.from_env(env)
-    with github:
-        return _dispatch(_Job(config, payload, actions, github, env, console, clock))
+    with GitHub.from_env(env) as github:
+        return _dispatch(Job(config, env, actions, github, console, clock), payload)
 
 
 def _mask_secrets(env: Mapping[str, str], console: Console) -> None:
@@ -64,71 +63,52 @@ def _mask_secrets(env: Mapping[str, str], console: Console) -> None:
     console.file.flush()
 
 
-@dataclass(frozen=True)
-class _Job:
-    """What every event handler gets."""
+def _after_merge(job: Job, sha: str) -> int:
+    from ..flows.aftermerge import run_after_merge
 
-    config: Config
-    payload: Mapping[str, Any]
-    actions: ActionsEnv
-    github: GitHub
-    env: Mapping[str, str]
-    console: Console
-    clock: Callable[[], datetime]
-
-    def after_merge(self, sha: str) -> int:
-        from ..flows.aftermerge import run_after_merge
-
-        return run_after_merge(
-            self.config,
-            self.github,
-            env=self.env,
-            console=self.console,
-            now=self.clock(),
-            sha=sha,
-            run_url=self.actions.run_url,
-        )
-
-    def drift_scan(self) -> int:
-        from ..flows.driftscan import run_drift_scan
-
-        return run_drift_scan(
-            self.config,
-            self.github,
-            env=self.env,
-            console=self.console,
-            now=self.clock(),
-            run_url=self.actions.run_url,
-            apply=self.config.drift.auto_apply,
-        )
+    return run_after_merge(
+        job.config,
+        job.github,
+        env=job.env,
+        console=job.console,
+        now=job.clock(),
+        sha=sha,
+        run_url=job.actions.run_url,
+    )
 
 
-def _dispatch(job: _Job) -> int:
+def _drift_scan(job: Job) -> int:
+    from ..flows.driftscan import run_drift_scan
+
+    return run_drift_scan(
+        job.config,
+        job.github,
+        env=job.env,
+        console=job.console,
+        now=job.clock(),
+        run_url=job.actions.run_url,
+        apply=job.config.drift.auto_apply,
+    )
+
+
+def _dispatch(job: Job, payload: Mapping[str, Any]) -> int:
     name = job.actions.event_name
     if name in ("pull_request", "issue_comment"):
         from ..flows.comment import handle_comment
         from ..flows.pull_request import handle_pull_request
 
         handle = handle_pull_request if name == "pull_request" else handle_comment
-        return handle(
-            job.config,
-            job.payload,
-            env=job.env,
-            actions=job.actions,
-            github=job.github,
-            console=job.console,
-            clock=job.clock,
-        )
+        return handle(job, payload)
     if name == "push":
-        return job.after_merge(str(job.payload.get("after") or job.actions.sha))
+        return _after_merge(job, str(payload.get("after") or job.actions.sha))
     if name == "schedule":
-        return job.drift_scan()
-    return _workflow_dispatch(job)
+        return _drift_scan(job)
+    return _workflow_dispatch(job, payload)
 
 
-def _workflow_dispatch(job: _Job) -> int:
+def _workflow_dispatch(job: Job, payload: Mapping[str, Any]) -> int:
     """Run the chosen command on the dispatched ref (the default branch's code, reviewed)."""
-    inputs = job.payload.get("inputs") or {}
+    inputs = payload.get("inputs") or {}
     command = str(inputs.get("command") or "plan")
     layer = str(inputs.get("layer") or "all")
     if command not in DISPATCH_COMMANDS:
@@ -144,16 +124,16 @@ def _workflow_dispatch(job: _Job) -> int:
 
         return run_plan(config, names, env=env, console=console)[0]
     if command == "verify":
-        return job.drift_scan()  # the scheduled scan, on demand: drift issues kept the same way
+        return _drift_scan(job)  # the scheduled scan, on demand: drift issues kept the same way
     if command == "apply":
-        if not _is_default_branch(job.payload):
+        if not _is_default_branch(payload):
             raise InfraError(
                 "workflow_dispatch apply runs only on the default branch, "
-                f"not {job.payload.get('ref')}",
+                f"not {payload.get('ref')}",
                 "apply a pull request's changes with `/apply` on the PR, after review",
                 ExitCode.USAGE,
             )
-        return job.after_merge(job.actions.sha)
+        return _after_merge(job, job.actions.sha)
     if command == "health":
         from ..flows.health import run_health
 

@@ -7,13 +7,11 @@ comment reaches a shell: the parser only hands over names from the configured li
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
 from typing import Any
 
 from rich.console import Console
 
-from ..adapters.actions_env import ActionsEnv
 from ..adapters.base_config import default_branch, policy_at
 from ..adapters.github.client import GitHub
 from ..config import Config, Role
@@ -24,21 +22,14 @@ from ..core.review_prompt import LayerSummary
 from ..errors import ExitCode, InfraError
 from ..models import Outcome
 from .force_unlock import force_unlock
+from .job import Job
 from .pr_apply import apply_pr, failure_reply
 from .pr_plan import touched_layers, validate_and_plan
 from .session import Session
 
 
-def handle_comment(
-    config: Config,
-    payload: Mapping[str, Any],
-    *,
-    env: Mapping[str, str],
-    actions: ActionsEnv,
-    github: GitHub,
-    console: Console,
-    clock: Callable[[], datetime],
-) -> int:
+def handle_comment(job: Job, payload: Mapping[str, Any]) -> int:
+    config, github, console = job.config, job.github, job.console
     issue = payload.get("issue") or {}
     comment = payload.get("comment") or {}
     if not issue.get("pull_request"):
@@ -63,7 +54,7 @@ def handle_comment(
     # Who may run what is decided by infra.yaml as merged, never by the PR's own copy.
     branch = default_branch(payload)
     config = policy_at(config, github, branch, lambda line: console.print(line, markup=False))
-    s = Session(config, env, actions, github, console, pr, clock)
+    s = Session(replace(job, config=config), pr)
     if isinstance(parsed, Command):
         refusal = check_open(pr, parsed.name.value)
         if refusal is not None:  # before the board: nothing is written but the reply
@@ -243,11 +234,9 @@ def _review(s: Session, cmd: Command | None, user: str) -> int:
 
 def review_pr(config: Config, number: int, *, env: Mapping[str, str], console: Console) -> int:
     """`infra review --pr N`: the same review as `/review`, run by hand or from a workflow."""
-    from .session import utcnow
-
     with GitHub.from_env(env) as github:
         pr = github.get_pull(number)
-        s = Session(config, env, ActionsEnv.from_env(env), github, console, pr, utcnow)
+        s = Session(Job.build(config, env, github, console), pr)
         with s.board:
             return _review(s, None, github.repository)
 

@@ -32,11 +32,12 @@ from ..errors import ExitCode, InfraError
 from ..models import LayerRun, Outcome
 from . import plan_results
 from .comment import fingerprints
+from .job import Job, utcnow
 from .pipeline import select_layers
 from .plan import run_plan
 from .pr_plan import full_plans, show_locks, skip_untouched, touched_layers
 from .pull_request import why_not_planned
-from .session import Session, utcnow
+from .session import Session
 from .validate import ci_verdict, run_validate
 
 PR_EVENTS = ("pull_request", "issue_comment")
@@ -68,7 +69,7 @@ def run_layers(
                 console.print(f"infra: {scope.skip}", markup=False)
                 names = []
             else:
-                s = Session(scope.config, env, actions, github, console, scope.pr)
+                s = Session(Job(scope.config, env, actions, github, console), scope.pr)
                 names = [layer.name for layer in touched_layers(s)]
     ActionsEnv.from_env(env).write_output("layers", as_json(names))
     return names
@@ -137,7 +138,7 @@ def refresh_dashboard(
         if scope.skip:
             console.print(f"infra: {scope.skip}", markup=False)
             return ExitCode.OK
-        s = Session(scope.config, env, actions, github, console, scope.pr, clock)
+        s = Session(Job(scope.config, env, actions, github, console, clock), scope.pr)
         require_workspace_at(s.config.root, s.pr.head_sha)  # the touched layers are read here
         with s.board:
             touched = [layer.name for layer in touched_layers(s)]

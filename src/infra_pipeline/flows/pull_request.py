@@ -3,35 +3,27 @@ when the PR is closed."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from datetime import datetime
+from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any, cast
 
 from rich.console import Console
 
-from ..adapters.actions_env import ActionsEnv
 from ..adapters.base_config import default_branch, policy_at
 from ..adapters.github.client import GitHub
 from ..adapters.locks import Locks
 from ..config import Config
 from ..core.github_models import PullRequest, pull_from_json
 from ..errors import ExitCode, InfraError
+from .job import Job
 from .pr_plan import touched_layers, validate_and_plan
 from .session import Session
 
 UPDATED = ("opened", "synchronize", "reopened", "ready_for_review")
 
 
-def handle_pull_request(
-    config: Config,
-    payload: Mapping[str, Any],
-    *,
-    env: Mapping[str, str],
-    actions: ActionsEnv,
-    github: GitHub,
-    console: Console,
-    clock: Callable[[], datetime],
-) -> int:
+def handle_pull_request(job: Job, payload: Mapping[str, Any]) -> int:
+    config, github, console = job.config, job.github, job.console
     action = payload.get("action")
     data = payload.get("pull_request") or {}
     pr = pull_from_json(
@@ -50,7 +42,7 @@ def handle_pull_request(
     if reason:
         console.print(f"infra: {reason}", markup=False)
         return ExitCode.OK
-    s = Session(config, env, actions, github, console, pr, clock)
+    s = Session(replace(job, config=config), pr)
     try:
         with s.board:
             layers = touched_layers(s)

@@ -1,11 +1,11 @@
-"""Everything one pull-request job works with, gathered once: the config, the Actions
-environment, the GitHub client, the PR, its dashboard, the terminal and the clock."""
+"""One pull-request job: the `Job` (config with the base's policy, Actions environment, GitHub,
+terminal, clock), the PR, its dashboard and the layer locks."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from rich.console import Console
 from rich.markup import escape
@@ -18,24 +18,40 @@ from ..adapters.locks import Locks, now_iso
 from ..config import Config
 from ..core.dashboard import steps as dash
 from ..core.github_models import PullRequest, ReactionContent
+from .job import Job
 
 REPLY_MARKER = "<!-- infra-pipeline -->"
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 @dataclass
 class Session:
-    config: Config
-    env: Mapping[str, str]
-    actions: ActionsEnv
-    github: GitHub
-    console: Console
+    job: Job  # its config has the policy of the PR's base commit
     pr: PullRequest
-    clock: Callable[[], datetime] = utcnow
     board: Board = field(init=False)
+
+    @property
+    def config(self) -> Config:
+        return self.job.config
+
+    @property
+    def env(self) -> Mapping[str, str]:
+        return self.job.env
+
+    @property
+    def actions(self) -> ActionsEnv:
+        return self.job.actions
+
+    @property
+    def github(self) -> GitHub:
+        return self.job.github
+
+    @property
+    def console(self) -> Console:
+        return self.job.console
+
+    @property
+    def clock(self) -> Callable[[], datetime]:
+        return self.job.clock
 
     def __post_init__(self) -> None:
         self.board = Board.from_env(
