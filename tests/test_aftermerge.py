@@ -1,4 +1,4 @@
-"""Issue 5 stories, after a merge: the push to `main` scans every layer, applies the drift in
+"""After a merge: the push to `main` scans every layer, applies the drift in
 order, runs the smoke suite and reports on the merged PR (real Terraform, the stand-in)."""
 
 from __future__ import annotations

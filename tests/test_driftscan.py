@@ -1,4 +1,4 @@
-"""Issue 5 stories, the scheduled drift scan: one issue per drifted layer, kept up to date,
+"""The scheduled drift scan: one issue per drifted layer, kept up to date,
 closed when the layer is back in sync, reopened when the drift comes back."""
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
-"""Issue 8, fuzzing: what a user, a commenter or another job can put in front of the parsers
+"""Fuzzing: what a user, a commenter or another job can put in front of the parsers
 never makes them raise anything but their documented error.
 
 Already covered elsewhere, and not repeated here:
 - the comment parser returns a value (a command, a reply or an ignore) for any comment and
-  only ever names configured layers and suites: test_comments.py
+  only ever names configured layers and suites: test_comment_parser.py
   `test_any_comment_yields_a_value_and_commands_only_hold_configured_names`;
 - the dashboard parser: `parse(render(m)) == m` for every dashboard model, any text and
   line-level damage raise only `DashboardError`: test_dashboard.py `test_parse_inverts_render`,

@@ -32,7 +32,7 @@ from mainline import MERGE_SHA, push_to_main, rows, set_in_yaml
 from pgstate import connect, lock_holders, state_resources, state_row
 from prstory import Repo, dashboard_body, git, make_repo, replies
 from standin import GitHubStandIn
-from test_reliability import add_file, children, comment_job, engine_running, wait_for
+from test_pr_faults import add_file, children, comment_job, engine_running, wait_for
 
 SRC = Path(__file__).resolve().parent.parent / "src"
 SCHEMA = "gate_state"

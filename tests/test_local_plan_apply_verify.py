@@ -1,4 +1,4 @@
-"""Issue 2 stories: the example planned, applied and scanned for drift with real Terraform."""
+"""Stories: the example planned, applied and scanned for drift with real Terraform."""
 
 from __future__ import annotations
 

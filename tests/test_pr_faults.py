@@ -1,4 +1,4 @@
-"""Issue 8: the PR pipeline survives faults. Each story runs `infra event` as GitHub Actions
+"""The PR pipeline survives faults. Each story runs `infra event` as GitHub Actions
 does (a process with the job's environment), with real Terraform on the example and the GitHub
 stand-in, and breaks something on the way: GitHub answering 502 or rate-limiting, Terraform
 killed mid-apply, the job cancelled mid-plan, two applies racing for one layer.

@@ -1,4 +1,4 @@
-"""Issue 4: one entry for every event. The whole PR story and each refusal, with real
+"""One entry for every event. The whole PR story and each refusal, with real
 Terraform on the example, a real git checkout, and the GitHub stand-in."""
 
 from __future__ import annotations
