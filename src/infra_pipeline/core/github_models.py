@@ -1,4 +1,4 @@
-"""The typed records `core.github` returns: plain frozen data, no GitHub client attached.
+"""The typed records `adapters.github.client` returns: plain frozen data, no GitHub client attached.
 
 Only the fields the pipeline reads are kept, so the rest of the package never touches GitHub's
 JSON and can build these records by hand in tests. The `*_from_json` functions at the end read
