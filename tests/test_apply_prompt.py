@@ -65,6 +65,7 @@ def test_on_a_terminal_apply_shows_the_plan_and_applies_after_yes(tmp_path: Path
     term.read_until("Enter a value:")
     assert "Do you want to apply these changes to" in term.out
     assert "will be created" in term.out  # the plan, as Terraform prints it
+    assert "\x1b[32m+\x1b[0m" in term.out  # in Terraform's colours: a green `+`
     assert state_resources(root, "bootstrap") == []  # nothing applied before the answer
     term.type("yes")
 

@@ -210,6 +210,12 @@ def progress(
             view._live = None
 
 
+def terraform_colour(console: Console, env: Mapping[str, str]) -> bool:
+    """Terraform's own colours: on a terminal, never in CI, never with NO_COLOR set."""
+    in_ci = bool(env.get("CI")) or gha.in_actions(env)
+    return console.is_terminal and not in_ci and "NO_COLOR" not in env
+
+
 def results_table(runs: Sequence[LayerRun], title: str) -> Table:
     table = Table(title=title, title_justify="left")
     table.add_column("Layer")

@@ -351,6 +351,13 @@ class TerraformEngine:
         )
         return _with_planfile(plan, self.planfile)
 
+    def render_plan(self, planfile: Path, *, colour: bool) -> str:
+        """The saved plan as Terraform prints it, in Terraform's colours when `colour` (for a
+        terminal: plan and apply themselves run with -no-color, since their output is read
+        back and posted)."""
+        args = ("show", str(planfile)) if colour else ("show", "-no-color", str(planfile))
+        return self._safe(self._check(self._run(*args, stream=False), "terraform show").stdout)
+
     def apply(self, planfile: Path) -> ApplyResult:
         """Apply exactly `planfile`; Terraform itself refuses a planfile that went stale."""
         result = self._run("apply", "-input=false", "-no-color", *self._lock_args(), str(planfile))

@@ -26,7 +26,7 @@ from ..flows.pipeline import (
     plan_fresh,
     select_layers,
 )
-from ..flows.plan import print_locks
+from ..flows.plan import print_locks, show_plan
 from ..models import LayerRun, PlanResult
 
 Ask = Callable[[str], str]  # shows a prompt and returns the line typed (EOFError: none)
@@ -50,7 +50,9 @@ def run_apply(
             graph=layer_graph(config),
             on_failure=config.on_failure,
             parallelism=config.apply_parallelism if ask is None else 1,
-            plan_for=plan_for if ask is None else _approved(plan_for, console, view, ask),
+            plan_for=plan_for
+            if ask is None
+            else _approved(config, env, plan_for, console, view, ask),
             on_start=view.start,
             on_done=view.done,
         )
@@ -63,14 +65,21 @@ def run_apply(
     return exit_code(runs), runs
 
 
-def _approved(plan_for: PlanForApply, console: Console, view: Progress, ask: Ask) -> PlanForApply:
+def _approved(
+    config: Config,
+    env: Mapping[str, str],
+    plan_for: PlanForApply,
+    console: Console,
+    view: Progress,
+    ask: Ask,
+) -> PlanForApply:
     def plan_then_ask(layer: Layer, engine: TerraformEngine) -> PlanResult:
         plan = plan_for(layer, engine)
         if not plan.has_changes:
             return plan  # nothing to approve
         with view.paused():
             console.rule(f"[bold]{escape(layer.name)}[/] {plan.counts.short()}")
-            console.print(plan.text, markup=False, highlight=False)
+            show_plan(config, layer, plan, env=env, console=console)
             console.print(
                 f"\nDo you want to apply these changes to [bold]{escape(layer.name)}[/]?\n"
                 "  Only 'yes' will be accepted to approve.\n"

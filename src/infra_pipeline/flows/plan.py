@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from rich.console import Console
+from rich.text import Text
 
-from ..adapters.terminal_ui import progress, results_table
+from ..adapters.terminal_ui import progress, results_table, terraform_colour
 from ..config import Config, Layer
 from ..core.state_lock import what_to_do
-from ..errors import ExitCode
-from ..models import LayerRun
+from ..errors import ExitCode, InfraError
+from ..models import LayerRun, PlanResult
 from .pipeline import exit_code, make_engine_factory, plan_layers, select_layers
 
 
@@ -49,10 +50,24 @@ def run_plan(
     for run in runs:
         if run.plan is not None and run.plan.has_changes:
             console.rule(f"[bold]{run.layer}[/] {run.plan.counts.short()}")
-            console.print(run.plan.text, markup=False, highlight=False)
+            show_plan(config, config.layers[run.layer], run.plan, env=env, console=console)
     console.print(results_table(runs, "Plan"))
     print_locks(console, runs)
     return exit_code(runs, detailed=detailed_exitcode), runs
+
+
+def show_plan(
+    config: Config, layer: Layer, plan: PlanResult, *, env: Mapping[str, str], console: Console
+) -> None:
+    """The plan's text; on a terminal, Terraform's own rendering of it, in colour."""
+    if plan.planfile is not None and terraform_colour(console, env):
+        engine = make_engine_factory(config, env)(layer)
+        try:
+            console.print(Text.from_ansi(engine.render_plan(plan.planfile, colour=True)))
+            return
+        except InfraError:
+            pass  # the text without colour says the same
+    console.print(plan.text, markup=False, highlight=False)
 
 
 def print_locks(console: Console, runs: Sequence[LayerRun]) -> None:
