@@ -199,6 +199,19 @@ class DriftConfig(_Strict):
     labels: tuple[str, ...] = ("infra-drift",)
 
 
+class MergeQueueConfig(_Strict):
+    enabled: bool = Field(
+        default=False,
+        description="The default branch merges through GitHub's merge queue: `/apply` on a pull "
+        "request is refused unless `apply_before_merge`, and the push the queue makes applies.",
+    )
+    apply_before_merge: bool = Field(
+        default=False,
+        description="Apply from pull requests before they join the queue; the merge group's "
+        "`infra/apply` then fails while a touched layer still has changes to apply.",
+    )
+
+
 Requirement = Literal["approved", "mergeable"]
 
 
@@ -247,6 +260,7 @@ class Config(_Strict):
     after_apply_e2e: str | None = Field(default=None, description="Suite run after applies.")
     review: ReviewConfig = Field(default_factory=ReviewConfig)
     drift: DriftConfig = Field(default_factory=DriftConfig)
+    merge_queue: MergeQueueConfig = Field(default_factory=MergeQueueConfig)
 
     # Where the file was read from; not part of the YAML.
     root: Path = Field(default=Path(), exclude=True)

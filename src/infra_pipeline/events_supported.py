@@ -16,6 +16,7 @@ HANDLED_EVENTS: Mapping[str, tuple[str, ...]] = MappingProxyType(
     {
         "pull_request": ("opened", "synchronize", "reopened", "ready_for_review", "closed"),
         "issue_comment": ("created",),
+        "merge_group": ("checks_requested",),
         "push": (),
         "schedule": (),
         "workflow_dispatch": (),

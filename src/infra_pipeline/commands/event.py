@@ -93,11 +93,16 @@ def _drift_scan(job: Job) -> int:
 
 def _dispatch(job: Job, payload: Mapping[str, Any]) -> int:
     name = job.actions.event_name
-    if name in ("pull_request", "issue_comment"):
+    if name in ("pull_request", "issue_comment", "merge_group"):
         from ..flows.comment import handle_comment
+        from ..flows.merge_group import handle_merge_group
         from ..flows.pull_request import handle_pull_request
 
-        handle = handle_pull_request if name == "pull_request" else handle_comment
+        handle = {
+            "pull_request": handle_pull_request,
+            "issue_comment": handle_comment,
+            "merge_group": handle_merge_group,
+        }[name]
         return handle(job, payload)
     if name == "push":
         return _after_merge(job, str(payload.get("after") or job.actions.sha))

@@ -98,6 +98,18 @@ def check_reviewed(m: Dashboard | None, layers: Sequence[str], pr: PullRequest) 
     return None
 
 
+def check_merge_queue(config: Config) -> Refusal | None:
+    """With a merge queue that applies after merge, a pull request never applies itself: the
+    queue may still drop it, and then live infrastructure would run code `main` never had."""
+    if config.merge_queue.enabled and not config.merge_queue.apply_before_merge:
+        return Refusal(
+            "This repository merges through GitHub's merge queue and applies after merge "
+            "(`merge_queue.apply_before_merge: false`): add the pull request to the queue; the "
+            "push it makes to the default branch applies the changes."
+        )
+    return None
+
+
 def check_requirements(
     config: Config, pr: PullRequest, reviews: Sequence[Review] | None
 ) -> Refusal | None:

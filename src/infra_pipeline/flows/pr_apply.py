@@ -13,7 +13,13 @@ from ..adapters.terminal_ui import progress, results_table
 from ..adapters.terraform import TerraformEngine
 from ..config import Layer
 from ..core.dashboard import steps as dash
-from ..core.gate import Refusal, apply_targets, check_requirements, check_reviewed
+from ..core.gate import (
+    Refusal,
+    apply_targets,
+    check_merge_queue,
+    check_requirements,
+    check_reviewed,
+)
 from ..core.plan_reader import plan_key
 from ..core.reviewed import check_body, compare
 from ..core.state_lock import what_to_do
@@ -45,7 +51,7 @@ def apply_pr(s: Session, named: Sequence[str], user: str) -> ApplyOutcome:
     targets = apply_targets(m, named)
     if m is not None and not named and not targets:
         return ApplyOutcome(nothing_to_do="Nothing to apply: no layer has reviewed changes.")
-    refusal = check_reviewed(m, targets, s.pr) or _requirements(s)
+    refusal = check_merge_queue(s.config) or check_reviewed(m, targets, s.pr) or _requirements(s)
     if refusal is None and m is not None:
         unchanged = [n for n in targets if not m.layer(n).pending_changes]
         targets = [n for n in targets if n not in unchanged]

@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
+from rich.console import Console
+
 from ..adapters import process
 from ..adapters.actions_env import require_workspace_at
 from ..adapters.locks import Holder
 from ..adapters.terminal_ui import results_table
-from ..config import Layer
+from ..config import Config, Layer
 from ..core.changes import LayerSpec, analyse_changes
 from ..core.dashboard import steps as dash
 from ..core.state_lock import lock_reply
@@ -22,15 +24,19 @@ from .validate import check_layer, ci_verdict, workflow_annotations
 
 def touched_layers(s: Session) -> list[Layer]:
     """The layers the PR's changed files touch (paths, `watch` globs, local modules)."""
-    files = s.github.list_pull_files(s.pr.number)
+    return layers_touched_by(s.config, s.github.list_pull_files(s.pr.number), s.console)
+
+
+def layers_touched_by(config: Config, files: Sequence[str], console: Console) -> list[Layer]:
+    """The layers `files` (repo-relative) touch; what could not be read is a warning."""
     specs = [
         LayerSpec(layer.name, layer.path, layer.order, layer.watch)
-        for layer in s.config.ordered_layers
+        for layer in config.ordered_layers
     ]
-    report = analyse_changes(files, specs, s.config.root)
+    report = analyse_changes(files, specs, config.root)
     for warning in report.warnings:
-        s.console.print(f"::warning title=infra change detection::{warning}", markup=False)
-    return [s.config.layers[name] for name in report.layers]
+        console.print(f"::warning title=infra change detection::{warning}", markup=False)
+    return [config.layers[name] for name in report.layers]
 
 
 def validate_and_plan(

@@ -60,6 +60,7 @@ class Stage(StrEnum):
     REVIEW = "review"
     HEALTH = "health"
     E2E = "e2e"
+    MERGE_QUEUE = "merge_queue"
 
     @property
     def label(self) -> str:
@@ -72,6 +73,7 @@ _LABELS: Final = {
     Stage.REVIEW: "AI Review",
     Stage.HEALTH: "Health",
     Stage.E2E: "E2E",
+    Stage.MERGE_QUEUE: "Merge queue",
 }
 
 
@@ -149,6 +151,7 @@ class Dashboard:
     review: Row = Row()
     health: Row | None = None  # shown once it ran
     e2e: Row | None = None
+    merge_queue: Row | None = None  # the PR's last check in GitHub's merge queue, once it ran
     superseded_by: str | None = None
     revisions: tuple[Revision, ...] = ()
 

@@ -119,7 +119,7 @@ def _render(m: Dashboard, texts: Mapping[str, str]) -> str:
         out.append(_row(m, f"Plan: {layer.name}", layer.plan, layer))
     out.append(_row(m, Stage.APPLY.label, m.apply, apply_detail=_apply_detail(m)))
     out.append(_row(m, Stage.REVIEW.label, m.review))
-    for stage in (Stage.HEALTH, Stage.E2E):
+    for stage in (Stage.HEALTH, Stage.E2E, Stage.MERGE_QUEUE):
         row = m.row(stage)
         if row is not None:
             out.append(_row(m, stage.label, row))

@@ -357,6 +357,7 @@ def mark_stale(
         review=fix(m.review),
         health=fix_optional(m.health),
         e2e=fix_optional(m.e2e),
+        merge_queue=fix_optional(m.merge_queue),
         layers=tuple(replace(layer, plan=fix(layer.plan)) for layer in m.layers),
     )
     return m if fixed == m else fixed
@@ -378,6 +379,8 @@ def _set_row(m: Dashboard, stage: Stage, row: Row) -> Dashboard:
         return replace(m, health=row)
     if stage is Stage.E2E:
         return replace(m, e2e=row)
+    if stage is Stage.MERGE_QUEUE:
+        return replace(m, merge_queue=row)
     return replace(m, apply=row)
 
 
@@ -396,7 +399,7 @@ def _map_layers(
 
 def _rows(m: Dashboard) -> Iterable[Row]:
     yield from (m.ci, m.apply, m.review)
-    yield from (row for row in (m.health, m.e2e) if row is not None)
+    yield from (row for row in (m.health, m.e2e, m.merge_queue) if row is not None)
     yield from (layer.plan for layer in m.layers)
 
 
