@@ -185,6 +185,7 @@ READ_BY_THE_PRODUCT = {
     "push": ["ref", "before", "after", "head_commit.id"],
     "workflow_dispatch": ["ref", "inputs", "workflow"],
     "schedule": ["schedule", "workflow"],
+    "merge_group": ["merge_group.head_sha", "merge_group.base_sha", "merge_group.head_ref"],
 }
 
 
@@ -219,6 +220,7 @@ def test_the_expected_webhooks_are_vendored() -> None:
         "push.json",
         "workflow_dispatch.json",
         "schedule.json",
+        "merge_group.checks_requested.json",
     }
 
 

@@ -84,7 +84,8 @@ def make_event(
     extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """A payload for event `name` (pull_request, issue_comment, push, workflow_dispatch,
-    schedule) and `action`, in repository `repo`, with the fields the product reads set.
+    schedule, merge_group) and `action`, in repository `repo`, with the fields the product
+    reads set.
     `extra` sets any other field by dotted path ({"pull_request.labels": []})."""
     if name == "issue_comment" and on_pull_request:
         filename = f"issue_comment.{action}.pull_request.json"
@@ -147,6 +148,18 @@ def make_event(
             event["inputs"] = dict(inputs)
     elif name == "schedule" and schedule is not None:
         event["schedule"] = schedule
+    elif name == "merge_group":
+        group = event["merge_group"]
+        if head_sha is not None:
+            group["head_sha"] = group["head_commit"]["id"] = head_sha
+        if base_sha is not None:
+            group["base_sha"] = base_sha
+        group["base_ref"] = f"refs/heads/{default_branch}"
+        if number is not None:
+            queued_on = base_sha or group["base_sha"]
+            group["head_ref"] = (
+                f"refs/heads/gh-readonly-queue/{default_branch}/pr-{number}-{queued_on}"
+            )
 
     if sender is not None:
         _user(event["sender"], sender)

@@ -36,6 +36,7 @@ WANTED: list[tuple[str, str | None]] = [
     ("issue_comment", "created"),
     ("push", None),
     ("workflow_dispatch", None),
+    ("merge_group", "checks_requested"),
 ]
 
 
