@@ -84,7 +84,7 @@ def test_terragrunt_layers_follow_their_dependency_blocks(tmp_path: Path) -> Non
         ("eks", "live/eks", "terragrunt", 2),
         ("app", "live/app", "terragrunt", 3),
     ]
-    assert "# after eks" in (tmp_path / "infra.yaml").read_text()
+    assert load_config(tmp_path / "infra.yaml").layers["app"].depends_on == ("eks",)
 
 
 def test_module_dirs_caches_and_hidden_dirs_are_not_layers(tmp_path: Path) -> None:

@@ -131,7 +131,8 @@ def test_terragrunt_repo_keeps_dependency_chains(tmp_path: Path) -> None:
         "prod/us-east-1/vpc/terragrunt.hcl",
     )
     text = (repo / "infra.yaml").read_text()
-    assert "# after prod-us-east-1-rds\n  prod-us-east-1-app:" in text
+    assert config.layers["prod-us-east-1-app"].depends_on == ("prod-us-east-1-rds",)
+    assert "  prod-us-east-1-app:\n" in text
     missing = _section(report, "No equivalent")
     assert "`depends_on: prod/us-east-1/cdn` | no such project migrated" in missing
     assert "policy_check" in missing and "conftest" in missing

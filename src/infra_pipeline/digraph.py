@@ -10,13 +10,24 @@ from typing import Any
 
 
 def strongly_connected(deps: Mapping[str, Iterable[str]]) -> list[list[str]]:
-    """Every cycle of the graph as its strongly connected component (Tarjan, iterative so a
-    deep graph cannot hit the recursion limit); each sorted, and self-loops included."""
+    """Every cycle of the graph as its strongly connected component, each sorted; a node
+    that depends on itself is a cycle too."""
+    return sorted(
+        sorted(nodes)
+        for nodes in components(deps)
+        if len(nodes) > 1 or nodes[0] in set(deps[nodes[0]])
+    )
+
+
+def components(deps: Mapping[str, Iterable[str]]) -> list[list[str]]:
+    """All strongly connected components, single nodes included, dependencies first (Tarjan,
+    iterative: a repository may hold thousands of units). Edges to unknown nodes are
+    ignored."""
     index: dict[str, int] = {}
     low: dict[str, int] = {}
     on_stack: set[str] = set()
     stack: list[str] = []
-    cycles: list[list[str]] = []
+    found: list[list[str]] = []
     counter = 0
     edges = {node: sorted(d for d in targets if d in deps) for node, targets in deps.items()}
     for root in sorted(deps):
@@ -46,12 +57,11 @@ def strongly_connected(deps: Mapping[str, Iterable[str]]) -> list[list[str]]:
                     component.append(member)
                     if member == node:
                         break
-                if len(component) > 1 or node in edges[node]:
-                    cycles.append(sorted(component))
+                found.append(component)
             if work:
                 parent = work[-1][0]
                 low[parent] = min(low[parent], low[node])
-    return sorted(cycles)
+    return found
 
 
 def topological(deps: Mapping[str, Iterable[str]], key: Callable[[str], Any]) -> list[str]:

@@ -21,6 +21,8 @@ import yaml
 from .. import templates
 from ..adapters import process
 from ..config import Engine
+from ..digraph import components as all_components
+from ..digraph import strongly_connected
 from ..errors import InfraError
 
 SCHEMA_URL = "https://infra-pipeline.dev/schema/infra.schema.json"
@@ -36,7 +38,7 @@ class LayerDraft:
     engine: Engine
     order: int
     watch: tuple[str, ...] = ()
-    depends_on: tuple[str, ...] = ()  # layer names; written as a comment
+    depends_on: tuple[str, ...] = ()  # layer names
     env: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -50,13 +52,21 @@ def render_config(
     lines = [f"# yaml-language-server: $schema={SCHEMA_URL}"]
     lines += [f"# {line}".rstrip() for line in header]
     lines += ["version: 1", "layers:"]
+    # A layer in a dependency cycle keeps its dependencies as a comment, so the file still
+    # loads and the user breaks the cycle by hand (init and migrate name it).
+    graph = {layer.name: layer.depends_on for layer in layers}
+    cyclic = {name for cycle in strongly_connected(graph) for name in cycle}
     for layer in sorted(layers, key=lambda item: item.order):
-        if layer.depends_on:
-            lines.append(f"  # after {', '.join(layer.depends_on)}")
+        if layer.depends_on and layer.name in cyclic:
+            lines.append(f"  # after {', '.join(layer.depends_on)} (a cycle: break it, then")
+            lines.append("  # make this `depends_on`)")
         lines.append(f"  {_scalar(layer.name)}:")
         lines.append(f"    path: {_scalar(layer.path)}")
         lines.append(f"    engine: {layer.engine.value}")
         lines.append(f"    order: {layer.order}")
+        if layer.depends_on and layer.name not in cyclic:
+            names = ", ".join(_scalar(name) for name in layer.depends_on)
+            lines.append(f"    depends_on: [{names}]")
         if layer.watch:
             lines.append(f"    watch: [{', '.join(json.dumps(w) for w in layer.watch)}]")
         if layer.env:
@@ -95,7 +105,7 @@ def order_with_cycles(
 ) -> tuple[list[str], list[tuple[str, ...]]]:
     """Like `dependency_order`, but a cycle is ordered too: its members go together, by `key`,
     where the cycle as a whole can go. Returns the order and the cycles (each sorted)."""
-    components = strongly_connected(depends)
+    components = all_components(depends)
     component_of = {node: index for index, nodes in enumerate(components) for node in nodes}
     between: dict[int, set[int]] = {i: set() for i in range(len(components))}
     for node, deps in depends.items():
@@ -124,51 +134,6 @@ def order_with_cycles(
         if len(nodes) > 1 or any(n in depends.get(n, ()) for n in nodes)
     ]
     return ordered, sorted(cycles, key=lambda c: key(c[0]))
-
-
-def strongly_connected(depends: Mapping[str, AbstractSet[str]]) -> list[list[str]]:
-    """Tarjan's strongly connected components, without recursion (a repository may hold
-    thousands of units); edges to unknown nodes are ignored."""
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    stack: list[str] = []
-    on_stack: set[str] = set()
-    components: list[list[str]] = []
-    for start in depends:
-        if start in index:
-            continue
-        work = [(start, iter(sorted(d for d in depends[start] if d in depends)))]
-        index[start] = low[start] = len(index)
-        stack.append(start)
-        on_stack.add(start)
-        while work:
-            node, edges = work[-1]
-            advanced = False
-            for dep in edges:
-                if dep not in index:
-                    index[dep] = low[dep] = len(index)
-                    stack.append(dep)
-                    on_stack.add(dep)
-                    work.append((dep, iter(sorted(d for d in depends[dep] if d in depends))))
-                    advanced = True
-                    break
-                if dep in on_stack:
-                    low[node] = min(low[node], index[dep])
-            if advanced:
-                continue
-            work.pop()
-            if work:
-                low[work[-1][0]] = min(low[work[-1][0]], low[node])
-            if low[node] == index[node]:
-                component = []
-                while True:
-                    member = stack.pop()
-                    on_stack.discard(member)
-                    component.append(member)
-                    if member == node:
-                        break
-                components.append(component)
-    return components
 
 
 def write_new_files(files: Mapping[Path, str], *, force: bool) -> list[Path]:
