@@ -64,7 +64,11 @@ def queued(tmp_path: Path) -> tuple[Path, str, str]:
     return root, base, git(root, "rev-parse", "HEAD")
 
 
-def queue_check(root: Path, gh_env: dict[str, str], base: str, head: str) -> tuple[int, str]:
+def queue_check(
+    root: Path, gh_env: dict[str, str], base: str, head: str, standin: GitHubStandIn
+) -> tuple[int, str]:
+    # The policy is read from the default branch, as merged (the queue's base).
+    standin.set_file("infra.yaml", (root / "infra.yaml").read_text(), ref=base)
     event = make_event(
         "merge_group", "checks_requested", head_sha=head, base_sha=base, number=QUEUED_PR
     )
@@ -78,7 +82,7 @@ def test_the_group_commit_gets_infra_plan_and_infra_apply_after_merge_by_default
     root, base, head = queued
     standin.add_pull(QUEUED_PR, head_sha="c" * 40, base_sha=base)
 
-    code, summary = queue_check(root, gh_env, base, head)
+    code, summary = queue_check(root, gh_env, base, head, standin)
 
     assert code == 0
     statuses = standin.latest_statuses(head)
@@ -103,7 +107,7 @@ def test_apply_before_merge_fails_the_group_until_every_change_is_applied(
         fh.write("merge_queue: {enabled: true, apply_before_merge: true}\n")
     standin.add_pull(QUEUED_PR, head_sha="c" * 40, base_sha=base)
 
-    code, _ = queue_check(root, gh_env, base, head)
+    code, _ = queue_check(root, gh_env, base, head, standin)
 
     assert code == 1
     status = standin.latest_statuses(head)["infra/apply"]
@@ -113,7 +117,7 @@ def test_apply_before_merge_fails_the_group_until_every_change_is_applied(
 
     # The pull request's /apply is what this mode expects; with it done, the group passes.
     assert infra(root, "apply", "apps", "--auto-approve").code == 0
-    code, _ = queue_check(root, gh_env, base, head)
+    code, _ = queue_check(root, gh_env, base, head, standin)
     assert code == 0
     assert standin.latest_statuses(head)["infra/apply"].state == "success"
 
@@ -126,7 +130,7 @@ def test_a_failed_plan_fails_both_statuses(
     git(root, "commit", "-qam", "broken")
     head = git(root, "rev-parse", "HEAD")
 
-    code, _ = queue_check(root, gh_env, base, head)
+    code, _ = queue_check(root, gh_env, base, head, standin)
 
     assert code == 1
     statuses = standin.latest_statuses(head)

@@ -33,6 +33,7 @@ POLICY_KEYS: Final = (
     "plan_drafts",
     "bot_login",
     "apply_bases",
+    "merge_queue",
 )
 # What the PR that adopts infra-pipeline needs for the commands that change live state.
 FIRST_ADOPTION_ROLE: Final = Role.ADMIN

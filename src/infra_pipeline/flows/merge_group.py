@@ -28,6 +28,7 @@ from rich.console import Console
 
 from ..adapters import process
 from ..adapters.actions_env import ActionsEnv, require_workspace_at
+from ..adapters.base_config import default_branch, policy_at
 from ..adapters.board import Board
 from ..adapters.git_changes import changed_files
 from ..adapters.github.client import GitHub
@@ -36,6 +37,7 @@ from ..core.dashboard import steps as dash
 from ..core.github_models import StatusState
 from ..errors import ExitCode, InfraError
 from ..models import LayerRun, Outcome
+from .job import Job
 from .plan import plan_with_progress
 from .pr_plan import full_plans, layers_touched_by
 
@@ -113,17 +115,13 @@ def judge(runs: Sequence[LayerRun], *, apply_before_merge: bool) -> QueueVerdict
     return QueueVerdict(plan, plan_text, "success", "every change was applied before merge")
 
 
-def handle_merge_group(
-    config: Config,
-    payload: Mapping[str, Any],
-    *,
-    env: Mapping[str, str],
-    actions: ActionsEnv,
-    github: GitHub,
-    console: Console,
-    clock: Callable[[], datetime],
-) -> int:
+def handle_merge_group(job: Job, payload: Mapping[str, Any]) -> int:
     group = MergeGroup.from_payload(payload)
+    env, actions, github, console, clock = job.env, job.actions, job.github, job.console, job.clock
+    # The merge_queue policy as merged, not as a pull request in the group would have it.
+    config = policy_at(
+        job.config, github, default_branch(payload), lambda line: console.print(line, markup=False)
+    )
     target = actions.run_url or None
     for context in (PLAN_CONTEXT, APPLY_CONTEXT):
         github.create_status(group.head_sha, context, "pending", "merge queue: planning", target)
