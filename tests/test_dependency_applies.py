@@ -102,6 +102,10 @@ def test_skip_dependents_goes_on_with_the_independent_layers(
     assert "depends on `cluster`, which failed" in comment.body
     environments = sorted(d.environment for d in standin.deployments)
     assert environments == ["cluster", "dns", "monitoring", "network"]
+    # The job summary draws the graph with each layer's outcome.
+    chart = job.summary[job.summary.index("```mermaid") :]
+    assert '["apps ⏭️ skipped"]' in chart and '["cluster ❌ failed"]' in chart
+    assert '["dns 🚀 applied"]' in chart
 
 
 def test_parallel_applies_never_start_a_layer_before_its_dependencies(

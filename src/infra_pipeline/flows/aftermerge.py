@@ -18,6 +18,7 @@ from ..adapters.actions_env import ActionsEnv
 from ..adapters.github.client import GitHub
 from ..config import Config
 from ..core.github_models import PullRequest, StatusState
+from ..core.layer_graph import render_mermaid
 from ..core.reconcile import LayerReport, Verdict
 from ..core.summary import (
     E2EResult,
@@ -30,6 +31,7 @@ from ..core.summary import (
     summary_marker,
 )
 from ..errors import ExitCode, InfraError
+from .dependencies import layer_graph
 from .e2e import run_e2e
 from .e2e import summary as e2e_line
 from .reconcile import audit_applies, print_reports, reconcile, sync_drift_issues
@@ -68,6 +70,7 @@ def run_after_merge(
     if e2e is not None:
         console.print(f"e2e {escape(e2e.suite)}: {escape(e2e.line)}", highlight=False)
     ActionsEnv.from_env(env).append_summary(markdown)
+    ActionsEnv.from_env(env).append_summary(apply_graph(config, result.reports))
     audit_applies(
         result,
         ctx,
@@ -127,3 +130,10 @@ def post_summary(github: GitHub, number: int, markdown: str, *, marker: str) -> 
             github.update_issue_comment(comment.id, markdown)
             return
     github.create_issue_comment(number, markdown)
+
+
+def apply_graph(config: Config, reports: Sequence[LayerReport]) -> str:
+    """The job summary's picture of the run: the layers' dependency graph (GitHub renders
+    Mermaid), each layer marked with what became of it."""
+    status = {r.layer: f"{r.verdict.icon} {r.verdict.value}" for r in reports}
+    return "### Layers and their dependencies\n\n" + render_mermaid(layer_graph(config), status)
