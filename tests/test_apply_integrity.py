@@ -402,3 +402,73 @@ def test_apply_bases_on_the_default_branch_lets_a_listed_base_apply() -> None:
     assert check_base(listed, pr, "main") is None
     assert check_base(plain, pr, "main") is not None
     assert check_base(plain, replace(pr, base_ref="main"), "main") is None
+
+
+# -- locks protect state, not names ------------------------------------------------------------
+
+
+def test_a_second_name_for_a_locked_state_is_locked_too(repo: Repo, standin: GitHubStandIn) -> None:
+    from prstory import git
+
+    prod = "envs/prod/data/main.tf"
+    head = repo.commit(prod, "replicas    = 3", "replicas    = 4", "one more prod replica")
+    repo.open_pr(7, head, [prod])
+    assert repo.pr_event(7).code == 0
+    assert comment(repo, 7, "/apply", "alice").code == 0  # #7 holds data-prod's state
+    applied = state_resources(repo.root, "data-prod")
+
+    # #8 renames the layer: the default branch's `data-prod` stays while its directory does,
+    # and `prod-copy` is the same directory, so the same state, under another name.
+    git(repo.root, "checkout", "-q", repo.base)
+    git(repo.root, "checkout", "-qb", "other")
+    repo.commit(prod, "replicas    = 3", "replicas    = 1", "fewer prod replicas")
+    repo.commit("infra.yaml", "version: 1\n", "version: 1\njobs: 1\n", "one plan at a time")
+    other = repo.commit("infra.yaml", "  data-prod:   ", "  prod-copy:   ", "rename data-prod")
+    repo.open_pr(8, other, [prod, "infra.yaml"])
+    repo.pr_event(8)  # plans both names of the directory at once: one may fail
+    planned = comment(repo, 8, "/plan all", "alice")
+    assert planned.code == 0, planned.out + planned.err
+    reply = refused(repo, comment(repo, 8, "/apply prod-copy", "alice"), 8)
+    assert "`prod-copy` is locked by #7" in reply, (reply, sorted(standin.refs))
+    assert state_resources(repo.root, "data-prod") == applied
+
+
+def test_a_foreign_ref_in_the_lock_namespace_is_an_unknown_writer_and_stops_only_its_layer(
+    repo: Repo, standin: GitHubStandIn
+) -> None:
+    foreign = standin.add_commit(message="not a lock: someone's ref")
+    standin.set_ref("refs/infra-locks/platform", foreign)
+    head = harmless(repo)
+    repo.open_pr(7, head, [PLATFORM_FILE])
+    assert repo.pr_event(7).code == 0
+    reply = refused(repo, comment(repo, 7, "/apply", "alice"))
+    assert "held by an unknown writer" in reply
+    assert "`git push origin :refs/infra-locks/platform`" in reply
+    assert "DELETE /repos/OWNER/REPO/git/refs/infra-locks/platform" in reply
+    assert "kept changing hands" not in reply
+    assert state_resources(repo.root, "platform") == []
+    assert standin.refs["refs/infra-locks/platform"] == foreign  # never taken over
+    assert "locked by an unknown writer" in dashboard_body(standin, 7, head)
+
+
+def test_the_after_merge_run_skips_only_the_layer_behind_a_foreign_ref(
+    tmp_path: Path, standin: GitHubStandIn, gh_env: dict[str, str]
+) -> None:
+    from homelab import LAYER_DIRS, add_node
+    from mainline import MERGE_SHA, applied_example, push_to_main, rows
+
+    homelab = applied_example(tmp_path)
+    standin.add_pull(12, state="closed", merged=True, merge_commit_sha=MERGE_SHA)
+    standin.set_ref("refs/infra-locks/bootstrap", standin.add_commit(message="hand-made"))
+    add_node(homelab, "node-4")  # drift in bootstrap
+    main_tf = homelab / LAYER_DIRS["data-prod"] / "main.tf"
+    main_tf.write_text(main_tf.read_text().replace("replicas    = 3", "replicas    = 4"))
+
+    job = push_to_main(homelab, gh_env)
+
+    assert "After merge" in job.out, (job.code, job.out[-3000:])
+    table = rows(job.out, "After merge")
+    assert "skipped" in table["bootstrap"] and "unknown writer" in table["bootstrap"]
+    assert 'terraform_data.node["node-4"]' not in state_resources(homelab, "bootstrap")
+    assert "applied" in table["data-prod"]  # the other layers go on
+    assert "refs/infra-locks/bootstrap" in standin.refs

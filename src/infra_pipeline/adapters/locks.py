@@ -1,4 +1,10 @@
-"""Layer locks without a server: one git ref per layer, created through the GitHub API.
+"""Layer locks without a server: one git ref per state, created through the GitHub API.
+
+A lock protects a state, not a name: its key is the layer's normalised path plus its
+`state_key` and Terraform workspace (`lock_keys`), so two names for one state (a PR that adds
+`prod-copy` on `data-prod`'s directory) meet at the same ref. A ref under the namespace that
+is not a lock this pipeline wrote is a lock held by an unknown writer: it is reported with its
+name and how to delete it, never taken over, and only its layer waits.
 
 Creating a ref that already exists fails, which makes ref creation GitHub's one atomic
 compare-and-set. The ref points at a commit object whose message is the holder's JSON, so the
@@ -10,15 +16,21 @@ branch holds them only for the run.
 from __future__ import annotations
 
 import json
+import posixpath
+import re
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
+from ..config import Config
 from ..errors import InfraError
 
 REF_NAMESPACE = "infra-locks"
 MAIN = 0  # the holder "PR number" of applies on the default branch
+UNKNOWN = -1  # the holder "PR number" of a ref this pipeline did not write
+_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 
 
 class GitRefs(Protocol):
@@ -40,8 +52,28 @@ class Holder:
     at: str  # ISO time the lock was taken
     run_url: str = ""
     sha: str = ""
+    ref: str = ""  # where an unknown writer's ref is (only for those)
+    layer: str = ""  # the layer name it was taken for (read back from the lock)
+
+    @classmethod
+    def unknown(cls, ref: str) -> Holder:
+        return cls(pr=UNKNOWN, user="", at="", ref=ref)
+
+    @property
+    def short(self) -> str:
+        """For the dashboard row: "locked by #12"."""
+        if self.pr == UNKNOWN:
+            return "locked by an unknown writer"
+        return "locked by the default branch" if self.pr == MAIN else f"locked by #{self.pr}"
 
     def describe(self, layer: str) -> str:
+        if self.pr == UNKNOWN:
+            return (
+                f"`{layer}` is held by an unknown writer: `{self.ref}` is not a lock this "
+                "pipeline wrote. If nothing should hold it, delete it with "
+                f"`git push origin :{self.ref}` (or the API: "
+                f"`DELETE /repos/OWNER/REPO/git/{self.ref}`)"
+            )
         who = "the default branch" if self.pr == MAIN else f"#{self.pr}"
         when = self.at[11:16] if len(self.at) >= 16 else self.at
         return f"`{layer}` is locked by {who} (applied by @{self.user} at {when} UTC)"
@@ -64,19 +96,54 @@ class LockResult:
         return self.state is not LockState.HELD
 
 
-def lock_ref(layer: str) -> str:
-    return f"refs/{REF_NAMESPACE}/{layer}"
+def lock_ref(key: str) -> str:
+    """The ref of lock `key`: one flat name (a `/` would make `a` and `a/b` collide)."""
+    safe = _UNSAFE.sub(lambda m: "".join(f"%{b:02X}" for b in m.group().encode()), key)
+    return f"refs/{REF_NAMESPACE}/{safe}"
+
+
+def lock_key(path: str, state_key: str | None = None, workspace: str | None = None) -> str:
+    """What a lock protects: the layer's directory, normalised, and the state in it."""
+    key = posixpath.normpath(path.replace("\\", "/")).strip("/") or "."
+    if state_key:
+        key += "@" + state_key
+    if workspace and workspace != "default":
+        key += "#" + workspace
+    return key
+
+
+def lock_keys(config: Config) -> dict[str, str]:
+    """Each layer's lock key. The directory is resolved (symlinks, `..`) relative to the
+    config's root, so two spellings of one directory share a lock."""
+    root = config.root.resolve()
+    keys = {}
+    for name, layer in config.layers.items():
+        try:
+            path = config.layer_dir(layer).relative_to(root).as_posix()
+        except ValueError:
+            path = layer.path
+        keys[name] = lock_key(path, layer.state_key, layer.env.get("TF_WORKSPACE"))
+    return keys
 
 
 class Locks:
-    def __init__(self, refs: GitRefs, is_open: PrIsOpen) -> None:
+    def __init__(
+        self, refs: GitRefs, is_open: PrIsOpen, keys: Mapping[str, str] | None = None
+    ) -> None:
         self._refs = refs
         self._is_open = is_open
+        self._keys = dict(keys or {})  # layer name -> lock key; the name itself by default
         self._trees: dict[str, str] = {}  # base sha -> tree: one read however many layers
 
+    def ref(self, layer: str) -> str:
+        return lock_ref(self._keys.get(layer, layer))
+
     def holder(self, layer: str) -> Holder | None:
-        sha = self._refs.get_ref(lock_ref(layer).removeprefix("refs/"))
-        return None if sha is None else _read_holder(self._refs.get_commit_message(sha))
+        ref = self.ref(layer)
+        sha = self._refs.get_ref(ref.removeprefix("refs/"))
+        if sha is None:
+            return None
+        return _read_holder(self._refs.get_commit_message(sha)) or Holder.unknown(ref)
 
     def acquire(self, layer: str, holder: Holder, *, base_sha: str) -> LockResult:
         """Take `layer` for `holder`; a lock left by a closed PR is released and retaken once."""
@@ -86,8 +153,8 @@ class Locks:
             if current is not None:
                 if current.pr == holder.pr:
                     return LockResult(layer, LockState.ALREADY_OURS, current)
-                if current.pr != MAIN and not self._is_open(current.pr):
-                    self._refs.delete_ref(lock_ref(layer).removeprefix("refs/"))
+                if current.pr not in (MAIN, UNKNOWN) and not self._is_open(current.pr):
+                    self._refs.delete_ref(self.ref(layer).removeprefix("refs/"))
                     continue
                 return LockResult(layer, LockState.HELD, current)
             if not commit:
@@ -96,7 +163,7 @@ class Locks:
                 commit = self._refs.create_commit(
                     _message(layer, holder), self._trees[base_sha], []
                 )
-            if self._refs.create_ref(lock_ref(layer), commit):
+            if self._refs.create_ref(self.ref(layer), commit):
                 return LockResult(layer, LockState.ACQUIRED, holder)
         current = self.holder(layer)
         if current is None:
@@ -111,25 +178,35 @@ class Locks:
         current = self.holder(layer)
         if current is None or current.pr != pr:
             return False
-        return self._refs.delete_ref(lock_ref(layer).removeprefix("refs/"))
+        return self._refs.delete_ref(self.ref(layer).removeprefix("refs/"))
 
     def held(self) -> dict[str, Holder]:
-        """Every lock that exists, by layer."""
+        """Every lock on a known layer's state, by layer name (unknown writers included)."""
+        by_ref = self._all()
+        if not self._keys:  # no config: the ref's own name
+            return {ref.rsplit("/", 1)[-1]: holder for ref, holder in by_ref.items()}
         found: dict[str, Holder] = {}
-        for ref, sha in self._refs.list_matching_refs(REF_NAMESPACE + "/"):
-            layer = ref.rsplit("/", 1)[-1]
-            holder = _read_holder(self._refs.get_commit_message(sha))
+        for name, key in self._keys.items():
+            holder = by_ref.get(lock_ref(key))
             if holder is not None:
-                found[layer] = holder
+                found[name] = holder
         return found
 
     def release_all(self, pr: int) -> list[str]:
-        """Release every lock `pr` holds (the PR was merged or closed)."""
+        """Release every lock `pr` holds (the PR was merged or closed); the layers' names."""
         released = []
-        for layer, holder in sorted(self.held().items()):
-            if holder.pr == pr and self._refs.delete_ref(lock_ref(layer).removeprefix("refs/")):
-                released.append(layer)
+        for ref, holder in sorted(self._all().items()):
+            if holder.pr == pr and self._refs.delete_ref(ref.removeprefix("refs/")):
+                released.append(holder.layer or ref.rsplit("/", 1)[-1])
         return released
+
+    def _all(self) -> dict[str, Holder]:
+        found: dict[str, Holder] = {}
+        for ref, sha in self._refs.list_matching_refs(REF_NAMESPACE + "/"):
+            full = ref if ref.startswith("refs/") else f"refs/{ref}"
+            holder = _read_holder(self._refs.get_commit_message(sha))
+            found[full] = holder or Holder.unknown(full)
+        return found
 
 
 class PrIsOpen(Protocol):
@@ -140,7 +217,9 @@ _MESSAGE_PREFIX = "infra-pipeline lock\n\n"
 
 
 def _message(layer: str, holder: Holder) -> str:
-    return _MESSAGE_PREFIX + json.dumps({"layer": layer, **asdict(holder)}, sort_keys=True)
+    data = {**asdict(holder), "layer": layer}
+    data.pop("ref")
+    return _MESSAGE_PREFIX + json.dumps(data, sort_keys=True)
 
 
 def _read_holder(message: str) -> Holder | None:
@@ -152,6 +231,7 @@ def _read_holder(message: str) -> Holder | None:
             at=str(data["at"]),
             run_url=str(data.get("run_url", "")),
             sha=str(data.get("sha", "")),
+            layer=str(data.get("layer", "")),
         )
     except (ValueError, KeyError, TypeError):
         return None

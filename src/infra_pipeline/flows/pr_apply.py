@@ -155,7 +155,7 @@ def _lock(s: Session, targets: Sequence[str], user: str) -> tuple[list[str], Ref
         if not result.ok:
             for layer in taken:
                 locks.release(layer, s.pr.number)
-            note = f"locked by #{result.holder.pr}"
+            note = result.holder.short
             s.board.update(partial(_show_lock, layer=name, note=note))
             return [], Refusal(
                 result.holder.describe(name)

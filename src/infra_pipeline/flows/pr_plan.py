@@ -129,7 +129,7 @@ def show_locks(m: dash.Dashboard, held: Mapping[str, Holder], pr: int) -> dash.D
     """Each row shows the lock another pull request holds on its layer, if any."""
     for layer in m.layers:
         holder = held.get(layer.name)
-        note = "" if holder is None or holder.pr == pr else f"locked by #{holder.pr}"
+        note = "" if holder is None or holder.pr == pr else holder.short
         if note != layer.lock:
             m = dash.set_lock(m, layer.name, note)
     return m

@@ -21,7 +21,7 @@ from rich.table import Table
 from ..adapters import audit
 from ..adapters.deployments import DeploymentRecorder
 from ..adapters.github.client import GitHub
-from ..adapters.locks import MAIN, Holder, Locks, now_iso
+from ..adapters.locks import MAIN, Holder, Locks, lock_keys, now_iso
 from ..adapters.terminal_ui import progress
 from ..adapters.terraform import ApplyResult, TerraformEngine
 from ..config import Config, Layer
@@ -67,7 +67,11 @@ def reconcile(
                 "cannot apply drift without knowing the commit (GITHUB_SHA is not set)",
                 "run inside GitHub Actions, or export GITHUB_SHA=<the checked-out commit>",
             )
-        locks = Locks(github, is_open=lambda number: github.get_pull(number).state == "open")
+        locks = Locks(
+            github,
+            is_open=lambda number: github.get_pull(number).state == "open",
+            keys=lock_keys(config),
+        )
         holder = Holder(MAIN, _actor(env), now_iso(ctx.when), ctx.run_url, ctx.sha)
         taken: list[Layer] = []
         try:

@@ -14,7 +14,7 @@ from ..adapters.actions_env import ActionsEnv
 from ..adapters.audit import AuditRecord, emit
 from ..adapters.board import Board
 from ..adapters.github.client import GitHub
-from ..adapters.locks import Locks, now_iso
+from ..adapters.locks import Locks, lock_keys, now_iso
 from ..config import Config
 from ..core.dashboard import steps as dash
 from ..core.github_models import PullRequest, ReactionContent
@@ -70,7 +70,7 @@ class Session:
 
     @property
     def locks(self) -> Locks:
-        return Locks(self.github, self._pr_is_open)
+        return Locks(self.github, self._pr_is_open, lock_keys(self.config))
 
     def _pr_is_open(self, number: int) -> bool:
         return self.github.get_pull(number).state == "open"
