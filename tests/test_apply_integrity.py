@@ -472,3 +472,39 @@ def test_the_after_merge_run_skips_only_the_layer_behind_a_foreign_ref(
     assert 'terraform_data.node["node-4"]' not in state_resources(homelab, "bootstrap")
     assert "applied" in table["data-prod"]  # the other layers go on
     assert "refs/infra-locks/bootstrap" in standin.refs
+
+
+# -- the truth survives lost writes --------------------------------------------------------------
+
+
+def test_an_apply_whose_dashboard_write_fails_says_applied_and_the_next_command_catches_up(
+    repo: Repo, standin: GitHubStandIn
+) -> None:
+    head = harmless(repo)
+    repo.open_pr(7, head, [PLATFORM_FILE])
+    assert repo.pr_event(7).code == 0
+
+    def applied() -> bool:
+        return bool(state_resources(repo.root, "platform"))
+
+    # GitHub fails every dashboard write once Terraform has applied.
+    standin.inject(
+        "PATCH", "/repos/{owner}/{repo}/issues/comments/{comment_id}", 502, times=1000, when=applied
+    )
+    result = comment(repo, 7, "/apply", "alice")
+    assert result.code == 0, result.out + result.err
+    assert applied()
+    reply = replies(standin, 7)[-1]
+    assert "✅ Applied `platform`" in reply and "may lag" in reply
+    assert "failed" not in reply.split("Some GitHub")[0]
+    [deployment] = [d for d in standin.deployments if d.environment == "platform"]
+    assert deployment.statuses[-1].state == "success"
+    assert "| Apply | ✅ |" not in dashboard_body(standin, 7, head)  # the write was lost
+
+    standin.clear_faults()
+    result = comment(repo, 7, "/apply", "alice")  # the next command reconciles
+    assert result.code == 0, result.out + result.err
+    assert "changed since it was reviewed" not in "\n".join(replies(standin, 7))
+    board = dashboard_body(standin, 7, head)
+    assert "| Apply | ✅ |" in board
+    assert standin.latest_statuses(head)["infra/apply"].state == "success"

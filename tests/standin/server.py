@@ -19,6 +19,7 @@ import json
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -64,10 +65,13 @@ class Fault:
     after_write: bool = False  # apply the request, then fail (as GitHub sometimes does)
     reset_in: float | None = None  # primary rate limit: X-RateLimit-Reset = now + reset_in
     hits: int = 0
+    when: Callable[[], bool] | None = None  # armed only while this says so (e.g. "applied")
 
     def matches(self, method: str, route: str) -> bool:
         method_ok = self.method in ("*", method)
-        return method_ok and self.hits < self.times and fnmatch.fnmatchcase(route, self.route)
+        if not (method_ok and self.hits < self.times and fnmatch.fnmatchcase(route, self.route)):
+            return False
+        return self.when is None or self.when()
 
     def reply(self) -> Reply:
         self.hits += 1
@@ -386,11 +390,13 @@ class GitHubStandIn:
         body: Any = None,
         headers: dict[str, str] | None = None,
         after_write: bool = False,
+        when: Callable[[], bool] | None = None,
     ) -> Fault:
         """Answer the next `times` matching requests with `status`. By default the error comes
         *before* the write is applied; `after_write=True` applies it first, as GitHub does when
-        it creates a comment and then answers 502."""
+        it creates a comment and then answers 502. `when`: only while it returns True."""
         fault = Fault(method.upper(), route, status, times, body, headers or {}, after_write)
+        fault.when = when
         with self._lock:
             self.faults.append(fault)
         return fault

@@ -23,7 +23,7 @@ from ..errors import ExitCode, InfraError
 from ..models import Outcome
 from .force_unlock import force_unlock
 from .job import Job
-from .pr_apply import apply_pr, failure_reply
+from .pr_apply import applied_reply, apply_pr, failure_reply
 from .pr_plan import touched_layers, validate_and_plan
 from .session import Session
 
@@ -139,6 +139,8 @@ def _apply(s: Session, cmd: Command, user: str) -> int:
         s.record(user, "apply", layers, "failed", fingerprints)
         return ExitCode.FAILURE
     s.record(user, "apply", layers, "ok", fingerprints)
+    if outcome.lagging:
+        s.reply(applied_reply(outcome))
     if s.config.review.auto:
         _review(s, cmd, user)
     return ExitCode.OK

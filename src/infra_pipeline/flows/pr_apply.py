@@ -35,6 +35,9 @@ class ApplyOutcome:
     runs: tuple[LayerRun, ...] = ()
     refusal: Refusal | None = None
     nothing_to_do: str = ""
+    # GitHub writes that failed after Terraform applied: the apply stands, the dashboard,
+    # statuses or deployments lag until the next command reconciles them.
+    lagging: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -81,7 +84,8 @@ def apply_pr(s: Session, named: Sequence[str], user: str) -> ApplyOutcome:
         for name in taken:
             s.locks.release(name, s.pr.number)
         raise
-    runs = _apply(s, layers, shown)
+    lagging: list[str] = []
+    runs = _apply(s, layers, shown, lagging)
     for run in runs:  # refused or skipped before Terraform applied anything: free the layer
         if run.plan is None and run.layer in taken:
             s.locks.release(run.layer, s.pr.number)
@@ -104,9 +108,34 @@ def apply_pr(s: Session, named: Sequence[str], user: str) -> ApplyOutcome:
             )
         return m
 
-    m = s.board.update(finish)
-    s.publish(m)
-    return ApplyOutcome(runs=tuple(runs))
+    try:
+        m = s.board.update(finish)
+    except InfraError as exc:
+        if not any(_applied(run) for run in runs):
+            raise
+        # Terraform applied: that is the truth to report, whatever GitHub said about the
+        # dashboard. The next command reconciles it (`_already_applied`).
+        lagging.append(f"the dashboard: {exc.message}")
+    else:
+        s.publish(m)
+    for what in lagging:
+        s.console.print(f"::warning::applied, but a GitHub write failed: {what}", markup=False)
+    return ApplyOutcome(runs=tuple(runs), lagging=tuple(lagging))
+
+
+def _applied(run: LayerRun) -> bool:
+    return run.outcome is Outcome.OK and run.plan is not None and run.plan.has_changes
+
+
+def applied_reply(outcome: ApplyOutcome) -> str:
+    """The reply of an apply that worked while GitHub lost some of what it was told."""
+    names = ", ".join(f"`{run.layer}`" for run in outcome.runs if _applied(run))
+    return (
+        f"✅ Applied {names or 'the reviewed plans'}. Some GitHub writes failed afterwards ("
+        + "; ".join(outcome.lagging)
+        + "), so the dashboard and the `infra/apply` status may lag: the next command (e.g. "
+        "`/plan`) brings them up to date from what it can verify."
+    )
 
 
 def _requirements(s: Session) -> Refusal | None:
@@ -169,7 +198,9 @@ def _show_lock(m: dash.Dashboard, *, layer: str, note: str) -> dash.Dashboard:
     return dash.set_lock(m, layer, note)
 
 
-def _apply(s: Session, layers: Sequence[Layer], shown: Sequence[dash.Dashboard]) -> list[LayerRun]:
+def _apply(
+    s: Session, layers: Sequence[Layer], shown: Sequence[dash.Dashboard], lagging: list[str]
+) -> list[LayerRun]:
     deployments = DeploymentRecorder(s.github, sha=s.pr.head_sha, run_url=s.actions.run_url)
     keyed = plan_key(s.env) is not None
 
@@ -177,6 +208,13 @@ def _apply(s: Session, layers: Sequence[Layer], shown: Sequence[dash.Dashboard])
         fresh = engine.plan()
         record = dash.plan_record(fresh, head_sha=s.pr.head_sha, base_sha=s.pr.base_sha)
         diffs = [d for m in shown for d in compare(m, layer.name, record, keyed=keyed)]
+        if diffs and _already_applied(s, layer.name, shown, fresh):
+            s.console.print(
+                f"infra: `{layer.name}` was already applied at {s.pr.head_sha[:7]} (its "
+                "deployment exists and a fresh plan has no changes): the dashboard catches up",
+                markup=False,
+            )
+            return fresh  # no changes: nothing is applied, the layer is recorded as applied
         if diffs:
             raise InfraError(
                 f"the plan for `{layer.name}` changed since it was reviewed: "
@@ -188,7 +226,10 @@ def _apply(s: Session, layers: Sequence[Layer], shown: Sequence[dash.Dashboard])
 
     def done(run: LayerRun) -> None:
         view.done(run)
-        deployments.finish(run)
+        try:
+            deployments.finish(run)
+        except InfraError as exc:  # Terraform is done: the record lags, the apply stands
+            lagging.append(f"the deployment of `{run.layer}`: {exc.message}")
 
     with progress(s.console, "applying", s.env) as view:
         runs = apply_layers(
@@ -203,6 +244,24 @@ def _apply(s: Session, layers: Sequence[Layer], shown: Sequence[dash.Dashboard])
         )
     s.console.print(results_table(runs, f"Apply of #{s.pr.number} at {s.pr.head_sha[:7]}"))
     return runs
+
+
+def _already_applied(
+    s: Session, layer: str, shown: Sequence[dash.Dashboard], fresh: PlanResult
+) -> bool:
+    """Whether the reviewed changes of `layer` are live because an `/apply` at this very
+    commit applied them and a GitHub write lost the news: the fresh plan has nothing left to
+    do, the dashboard still shows the reviewed changes, and a Deployment of this commit to the
+    layer exists (one is recorded right before Terraform applies)."""
+    if fresh.has_changes:
+        return False
+    if not all((r := m.layer(layer).record) is not None and r.has_changes for m in shown):
+        return False
+    try:
+        deployments = s.github.list_deployments(environment=layer)
+    except InfraError:
+        return False
+    return any(d.sha == s.pr.head_sha for d in deployments)
 
 
 def _detail(runs: Sequence[LayerRun]) -> str:
