@@ -1,5 +1,6 @@
-"""Applies run one layer at a time in `order`, and stop at the first failure: what is after it
-is reported skipped, never applied (flows/pipeline.apply_layers, with real Terraform)."""
+"""Without declared dependencies, applies run one layer at a time in `order` and stop at the
+first failure: what is after it is reported skipped, never applied (flows/pipeline.apply_layers
+along the graph flows/dependencies builds, with real Terraform)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from infra_pipeline.config import Config, Layer, parse_config
+from infra_pipeline.flows.dependencies import layer_graph
 from infra_pipeline.flows.pipeline import apply_layers, make_engine_factory, plan_fresh
 from infra_pipeline.models import LayerRun, Outcome
 
@@ -44,6 +46,7 @@ def test_layers_apply_in_order_and_stop_at_the_first_failure(tmp_path: Path) -> 
     runs = apply_layers(
         layers,
         make_engine_factory(config, dict(os.environ)),
+        graph=layer_graph(config),
         plan_for=plan_fresh,
         on_start=lambda layer: started.append(layer.name),
         on_done=done.append,
@@ -63,7 +66,8 @@ def test_layers_apply_in_order_and_stop_at_the_first_failure(tmp_path: Path) -> 
 def test_a_layer_without_changes_is_ok_without_running_apply(tmp_path: Path) -> None:
     layers, config = repo(tmp_path, {"network": (1, OK)})
     factory = make_engine_factory(config, dict(os.environ))
-    (first,) = apply_layers(layers, factory, plan_for=plan_fresh)
-    (again,) = apply_layers(layers, factory, plan_for=plan_fresh)
+    graph = layer_graph(config)
+    (first,) = apply_layers(layers, factory, graph=graph, plan_for=plan_fresh)
+    (again,) = apply_layers(layers, factory, graph=graph, plan_for=plan_fresh)
     assert first.outcome is Outcome.OK and first.plan is not None and first.plan.has_changes
     assert again.outcome is Outcome.OK and again.log == "no changes"
