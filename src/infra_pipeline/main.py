@@ -302,24 +302,14 @@ def verify(
 
     c = _ctx(ctx)
     if report_issues:
-        from .adapters.actions_env import ActionsEnv
         from .adapters.github.client import GitHub
         from .flows.driftscan import run_drift_scan
-        from .flows.job import utcnow
+        from .flows.job import Job
 
         config = c.config()
         with GitHub.from_env(c.env) as github:
-            _done(
-                run_drift_scan(
-                    config,
-                    github,
-                    env=c.env,
-                    console=c.console,
-                    now=utcnow(),
-                    run_url=ActionsEnv.from_env(c.env).run_url,
-                    apply=config.drift.auto_apply,
-                )
-            )
+            job = Job.build(config, c.env, github, c.console)
+            _done(run_drift_scan(job, apply=config.drift.auto_apply))
     console = _error_console(c) if as_json else c.console
     report = scan(
         c.config(), [] if all_layers else layers or [], env=c.env, console=console, jobs=jobs

@@ -27,6 +27,7 @@ class ActionsEnv:
     actor: str
     step_summary: str | None
     output: str | None
+    ref_name: str = ""  # the branch or tag short name (`main`)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ActionsEnv:
@@ -42,6 +43,7 @@ class ActionsEnv:
             actor=env.get("GITHUB_ACTOR", ""),
             step_summary=env.get("GITHUB_STEP_SUMMARY") or None,
             output=env.get("GITHUB_OUTPUT") or None,
+            ref_name=env.get("GITHUB_REF_NAME", ""),
         )
 
     @property

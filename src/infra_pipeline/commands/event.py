@@ -66,29 +66,13 @@ def _mask_secrets(env: Mapping[str, str], console: Console) -> None:
 def _after_merge(job: Job, sha: str) -> int:
     from ..flows.aftermerge import run_after_merge
 
-    return run_after_merge(
-        job.config,
-        job.github,
-        env=job.env,
-        console=job.console,
-        now=job.clock(),
-        sha=sha,
-        run_url=job.actions.run_url,
-    )
+    return run_after_merge(job, sha)
 
 
 def _drift_scan(job: Job) -> int:
     from ..flows.driftscan import run_drift_scan
 
-    return run_drift_scan(
-        job.config,
-        job.github,
-        env=job.env,
-        console=job.console,
-        now=job.clock(),
-        run_url=job.actions.run_url,
-        apply=job.config.drift.auto_apply,
-    )
+    return run_drift_scan(job, apply=job.config.drift.auto_apply)
 
 
 def _dispatch(job: Job, payload: Mapping[str, Any]) -> int:

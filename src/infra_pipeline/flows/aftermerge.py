@@ -9,12 +9,10 @@ applied layer, and the drift issues brought up to date.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
 
 from rich.console import Console
 from rich.markup import escape
 
-from ..adapters.actions_env import ActionsEnv
 from ..adapters.github.client import GitHub
 from ..config import Config
 from ..core.github_models import PullRequest, StatusState
@@ -34,25 +32,19 @@ from ..errors import ExitCode, InfraError
 from .dependencies import layer_graph
 from .e2e import run_e2e
 from .e2e import summary as e2e_line
+from .job import Job
 from .reconcile import audit_applies, print_reports, reconcile, sync_drift_issues
 from .verify import scan
 
 APPLY_CONTEXT = "infra/apply"
 
 
-def run_after_merge(
-    config: Config,
-    github: GitHub,
-    *,
-    env: Mapping[str, str],
-    console: Console,
-    now: datetime,
-    sha: str,
-    run_url: str,
-) -> int:
+def run_after_merge(job: Job, sha: str) -> int:
     """The push-to-default-branch job; returns the exit code (non-zero when a scan or an apply
     failed, or the smoke suite did)."""
-    ctx = RunContext(sha, run_url, now, Trigger.AFTER_MERGE)
+    config, github, env, console = job.config, job.github, job.env, job.console
+    run_url = job.actions.run_url
+    ctx = RunContext(sha, run_url, job.clock(), Trigger.AFTER_MERGE)
     target = run_url or None
     github.create_status(sha, APPLY_CONTEXT, "pending", "scanning every layer for drift", target)
     try:
@@ -64,19 +56,19 @@ def run_after_merge(
         raise
 
     pull = merged_pull(github, sha)
-    branch = pull.base_ref if pull else env.get("GITHUB_REF_NAME", "") or "the default branch"
+    branch = pull.base_ref if pull else job.actions.ref_name or "the default branch"
     markdown = render_merge_summary(result.reports, ctx, e2e=e2e, branch=branch)
     print_reports(console, result.reports, "After merge")
     if e2e is not None:
         console.print(f"e2e {escape(e2e.suite)}: {escape(e2e.line)}", highlight=False)
-    ActionsEnv.from_env(env).append_summary(markdown)
-    ActionsEnv.from_env(env).append_summary(apply_graph(config, result.reports))
+    job.actions.append_summary(markdown)
+    job.actions.append_summary(apply_graph(config, result.reports))
     audit_applies(
         result,
         ctx,
         command="apply-after-merge",
         pr=pull.number if pull else None,
-        env=env,
+        actions=job.actions,
         console=console,
     )
     if pull is not None:

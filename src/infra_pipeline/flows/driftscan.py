@@ -7,38 +7,23 @@ close the issues of layers found back in sync.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import datetime
-
-from rich.console import Console
-
-from ..adapters.actions_env import ActionsEnv
-from ..adapters.github.client import GitHub
-from ..config import Config
 from ..core.summary import RunContext, Trigger, render_scan_summary
 from .aftermerge import exit_code
+from .job import Job
 from .reconcile import audit_applies, print_reports, reconcile, sync_drift_issues
 from .verify import scan
 
 
-def run_drift_scan(
-    config: Config,
-    github: GitHub,
-    *,
-    env: Mapping[str, str],
-    console: Console,
-    now: datetime,
-    run_url: str,
-    apply: bool,
-) -> int:
+def run_drift_scan(job: Job, *, apply: bool) -> int:
     """Scan, apply the drift when `apply` (the caller passes `config.drift.auto_apply`), and
     update the drift issues. Non-zero only when a scan or an apply failed: drift itself is
     reported in the issues, not as a red run."""
-    ctx = RunContext(env.get("GITHUB_SHA", ""), run_url, now, Trigger.SCHEDULED)
+    config, github, env, console = job.config, job.github, job.env, job.console
+    ctx = RunContext(job.actions.sha, job.actions.run_url, job.clock(), Trigger.SCHEDULED)
     runs = scan(config, [], env=env, console=console).runs
     result = reconcile(config, github, runs, ctx, env=env, console=console, apply=apply)
     print_reports(console, result.reports, "Drift scan")
-    ActionsEnv.from_env(env).append_summary(render_scan_summary(result.reports, ctx))
-    audit_applies(result, ctx, command="apply-drift", pr=None, env=env, console=console)
+    job.actions.append_summary(render_scan_summary(result.reports, ctx))
+    audit_applies(result, ctx, command="apply-drift", pr=None, actions=job.actions, console=console)
     sync_drift_issues(config, github, result.reports, ctx, console=console)
     return exit_code(result.reports, None)

@@ -19,6 +19,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..adapters import audit
+from ..adapters.actions_env import ActionsEnv
 from ..adapters.deployments import DeploymentRecorder
 from ..adapters.github.client import GitHub
 from ..adapters.locks import MAIN, Holder, Locks, lock_keys, now_iso
@@ -196,7 +197,7 @@ def audit_applies(
     *,
     command: str,
     pr: int | None,
-    env: Mapping[str, str],
+    actions: ActionsEnv,
     console: Console,
 ) -> None:
     """One audit line for the layers applied (none: nothing to audit)."""
@@ -204,7 +205,7 @@ def audit_applies(
     if not ran:
         return
     record = audit.AuditRecord(
-        who=_actor(env),
+        who=actions.actor or "infra",
         command=command,
         layers=tuple(r.layer for r in ran),
         head_sha=ctx.sha,
@@ -213,13 +214,9 @@ def audit_applies(
         result="failed" if any(r.outcome is Outcome.FAILED for r in ran) else "ok",
         time=now_iso(ctx.when),
         fingerprints={r.layer: r.plan.fingerprint for r in ran if r.plan is not None},
-        event=env.get("GITHUB_EVENT_NAME", ""),
+        event=actions.event_name,
     )
-    audit.emit(record, console=console, summary_path=env.get("GITHUB_STEP_SUMMARY"))
-
-
-def _actor(env: Mapping[str, str]) -> str:
-    return env.get("GITHUB_ACTOR", "") or "infra"
+    audit.emit(record, console=console, summary_path=actions.step_summary)
 
 
 _STYLE = {
@@ -250,3 +247,7 @@ def print_reports(console: Console, reports: Sequence[LayerReport], title: str) 
             escape(r.detail),
         )
     console.print(table)
+
+
+def _actor(env: Mapping[str, str]) -> str:
+    return env.get("GITHUB_ACTOR", "") or "infra"
