@@ -7,7 +7,15 @@ STAMP  := $(VENV)/.installed
 # loopback port, PG_CONN_STR exported to the command, stopped after it, even on failure or ^C.
 WITH_PG := $(BIN)/python tools/pgcluster.py run --
 
-.PHONY: demo test lint typecheck contracts lockcheck lock docs clean venv
+.PHONY: demo test lint typecheck contracts lockcheck lock docs clean venv tools
+
+# Terragrunt and OpenTofu, built from their Go modules at the versions in tools/versions.mk and
+# kept in $(INFRA_TOOLS_DIR)/<tool>-<version>; set INFRA_TOOLS_DIR to share one build between
+# checkouts. Their directories go first on PATH for everything make runs.
+include tools/versions.mk
+INFRA_TOOLS_DIR ?= $(CURDIR)/.tools
+export INFRA_TOOLS_DIR
+export PATH := $(INFRA_TOOLS_DIR)/terragrunt-$(TERRAGRUNT_VERSION):$(INFRA_TOOLS_DIR)/tofu-$(TOFU_VERSION):$(PATH)
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found; install Python 3.11 or run 'make PYTHON=python3 ...'" >&2; exit 2; }
@@ -18,7 +26,11 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-demo: $(STAMP)
+tools:
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found; install Python 3.11 or run 'make PYTHON=python3 ...'" >&2; exit 2; }
+	$(PYTHON) tools/build.py
+
+demo: $(STAMP) tools
 	$(WITH_PG) $(BIN)/python examples/demo.py
 
 lint: $(STAMP)
@@ -41,7 +53,7 @@ lockcheck:
 contracts: $(STAMP)
 	$(BIN)/lint-imports
 
-test: lint typecheck lockcheck contracts
+test: lint typecheck lockcheck contracts tools
 	$(WITH_PG) $(BIN)/python -m pytest -n 2 -q
 
 clean:

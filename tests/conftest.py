@@ -2,13 +2,33 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 import pgstate
 from standin import DEFAULT_REPO, GitHubStandIn
+
+
+def _put_the_built_tools_on_path() -> None:
+    """`make tools` builds terragrunt and tofu into version-keyed directories; put them first
+    on PATH, as the Makefile does, so `pytest` run by hand finds the same binaries."""
+    script = Path(__file__).resolve().parent.parent / "tools" / "build.py"
+    spec = importlib.util.spec_from_file_location("infra_tools_build", script)
+    assert spec is not None and spec.loader is not None
+    build = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = build  # dataclasses look their module up there
+    spec.loader.exec_module(build)
+    dirs = build.tool_path_dirs(build.tools_dir(), build.read_versions())
+    path = os.environ.get("PATH", os.defpath).split(os.pathsep)
+    os.environ["PATH"] = os.pathsep.join([*(str(d) for d in dirs if str(d) not in path), *path])
+
+
+_put_the_built_tools_on_path()
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +35,18 @@ def copy_example(dest: Path) -> Path:
         EXAMPLE, root, ignore=shutil.ignore_patterns(".terraform", "*.tfstate*", "reports")
     )
     return root
+
+
+def set_engine(root: Path, engine: str, *layers: str) -> None:
+    """Run `layers` (default: all four) of the example with another engine: the Terragrunt
+    units hold their Terraform code beside terragrunt.hcl, so `tofu` or `terraform` runs the
+    same directories (without Terragrunt's inputs: main.tf's defaults are the same values)."""
+    path = root / "infra.yaml"
+    text = path.read_text()
+    for layer in layers or tuple(LAYER_DIRS):
+        line = next(x for x in text.splitlines() if x.strip().startswith(f"{layer}:"))
+        text = text.replace(line, re.sub(r"engine: [a-z]+", f"engine: {engine}", line))
+    path.write_text(text)
 
 
 def base_env(**extra: str) -> dict[str, str]:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from homelab import LAYER_DIRS, base_env, copy_example, infra
+from homelab import LAYER_DIRS, base_env, copy_example, infra, set_engine
 from standin import make_event
 
 MERGE_SHA = "4f1e2d3c4b5a69788796a5b4c3d2e1f0a9b8c7d6"
@@ -22,9 +22,12 @@ class JobResult:
     summary: str  # what the job wrote to $GITHUB_STEP_SUMMARY
 
 
-def applied_example(tmp_path: Path, *, smoke: bool = False) -> Path:
-    """The example as it is live: applied once; with `smoke`, a passing smoke suite declared."""
+def applied_example(tmp_path: Path, *, smoke: bool = False, engine: str = "") -> Path:
+    """The example as it is live: applied once; with `smoke`, a passing smoke suite declared;
+    with `engine`, every layer run by that engine instead."""
     root = copy_example(tmp_path)
+    if engine:
+        set_engine(root, engine)
     if smoke:
         # In place of the example's suites (a repeated `e2e:` key is an error in infra.yaml);
         # the rest of the file keeps its lines, which tests edit by text.

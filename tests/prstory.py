@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from homelab import base_env, copy_example
+from homelab import base_env, copy_example, set_engine
 from standin import FileChange, GitHubStandIn, make_event
 
 SRC = Path(__file__).resolve().parent.parent / "src"
@@ -146,8 +146,13 @@ class Repo:
         return self.event("issue_comment", payload), record.id
 
 
-def make_repo(tmp_path: Path, standin: GitHubStandIn, gh_env: dict[str, str]) -> Repo:
+def make_repo(
+    tmp_path: Path, standin: GitHubStandIn, gh_env: dict[str, str], *, engine: str = ""
+) -> Repo:
+    """The example in a git repository; `engine` runs every layer with that engine instead."""
     root = copy_example(tmp_path)
+    if engine:
+        set_engine(root, engine)
     (root / ".gitignore").write_text(".terraform/\n*.tfstate*\ne2e/reports/\n")
     git(root, "init", "-q", "-b", "main")
     git(root, "add", "-A")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from homelab import LAYER_DIRS, add_node, base_env, state_resources
+from homelab import LAYER_DIRS, add_node, base_env, infra, state_resources
 from infra_pipeline.adapters.github.client import GitHub
 from infra_pipeline.adapters.locks import Holder, Locks
 from infra_pipeline.adapters.terraform import TerraformEngine
@@ -85,6 +85,28 @@ def test_drift_in_one_layer_is_applied_and_reported_on_the_merged_pr(
     assert len(standin.deployments) == 1
 
 
+@pytest.mark.parametrize("engine", ["", "tofu"], ids=["as-shipped", "tofu"])
+def test_drift_in_two_layers_is_applied_in_layer_order(
+    tmp_path: Path, standin: GitHubStandIn, gh_env: dict[str, str], merged: int, engine: str
+) -> None:
+    """platform and data-prod are Terragrunt units as shipped (data-prod depends on platform);
+    the variant runs every layer on OpenTofu."""
+    homelab = applied_example(tmp_path, engine=engine)
+    platform = homelab / LAYER_DIRS["platform"] / "main.tf"
+    platform.write_text(platform.read_text().replace("replicas    = 2", "replicas    = 5"))
+    bump_prod_replicas(homelab)
+
+    job = push_to_main(homelab, gh_env)
+
+    assert job.code == 0, job.out
+    table = rows(job.out, "After merge")
+    assert "applied" in table["platform"] and "applied" in table["data-prod"]
+    assert "in sync" in table["bootstrap"] and "in sync" in table["data-staging"]
+    applied = [d.environment for d in standin.deployments]
+    assert applied == ["platform", "data-prod"]  # one at a time, in layer order
+    assert infra(homelab, "verify", "--all", "--detailed-exitcode").code == 0
+
+
 def test_a_failing_layer_stops_the_later_ones_untouched(
     homelab: Path, standin: GitHubStandIn, gh_env: dict[str, str], merged: int
 ) -> None:
@@ -124,8 +146,8 @@ def test_auto_apply_false_layers_are_reported_not_applied(
 ) -> None:
     set_in_yaml(
         homelab,
-        "data-prod:    {path: envs/prod/data,    engine: terraform, order: 4}",
-        "data-prod:    {path: envs/prod/data,    engine: terraform, order: 4, auto_apply: false}",
+        "data-prod:    {path: envs/prod/data,    engine: terragrunt, order: 4}",
+        "data-prod:    {path: envs/prod/data,    engine: terragrunt, order: 4, auto_apply: false}",
     )
     bump_prod_replicas(homelab)
     add_node(homelab, "node-4")

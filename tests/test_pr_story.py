@@ -36,7 +36,13 @@ def open_pr(repo: Repo, number: int = 7) -> str:
     return head
 
 
-def test_pr_story_plan_apply_lock_release(repo: Repo, standin: GitHubStandIn) -> None:
+@pytest.mark.parametrize("engine", ["", "tofu"], ids=["as-shipped", "tofu"])
+def test_pr_story_plan_apply_lock_release(
+    tmp_path: Path, standin: GitHubStandIn, gh_env: dict[str, str], engine: str
+) -> None:
+    """platform is a Terragrunt unit as shipped; the variant runs every layer on OpenTofu."""
+    standin.set_permission("alice", "maintain")
+    repo = make_repo(tmp_path, standin, gh_env, engine=engine)
     head = open_pr(repo)
 
     board = dashboard_body(standin, 7, head)

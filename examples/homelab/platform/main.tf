@@ -1,7 +1,13 @@
-# Cluster-wide services, deployed with the shared service module.
+# Cluster-wide services, deployed with the shared service module. A Terragrunt unit
+# (terragrunt.hcl beside this file); `owner` comes from root.hcl.
 
 terraform {
   required_version = ">= 1.5"
+}
+
+variable "owner" {
+  type    = string
+  default = "homelab"
 }
 
 locals {
@@ -15,6 +21,7 @@ module "ingress" {
   replicas    = 2
   settings = {
     cluster = local.cluster
+    owner   = var.owner
   }
 }
 
@@ -22,6 +29,9 @@ module "monitoring" {
   source      = "../modules/service"
   name        = "prometheus"
   environment = "platform"
+  settings = {
+    owner = var.owner
+  }
 }
 
 output "services" {

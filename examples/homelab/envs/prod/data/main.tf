@@ -1,7 +1,24 @@
-# The prod data services.
+# The prod data services. A Terragrunt unit (terragrunt.hcl beside this file): Terragrunt
+# passes `environment` from ../../env.hcl, `ingress` from the platform unit's outputs and
+# `owner` from root.hcl. The defaults are the same values, for plain Terraform or OpenTofu.
 
 terraform {
   required_version = ">= 1.5"
+}
+
+variable "environment" {
+  type    = string
+  default = "prod"
+}
+
+variable "ingress" {
+  type    = string
+  default = "ingress-nginx"
+}
+
+variable "owner" {
+  type    = string
+  default = "homelab"
 }
 
 variable "db_password" {
@@ -13,10 +30,12 @@ variable "db_password" {
 module "postgres" {
   source      = "../../../modules/service"
   name        = "postgres"
-  environment = "prod"
+  environment = var.environment
   replicas    = 3
   settings = {
-    size = "large"
+    size    = "large"
+    ingress = var.ingress
+    owner   = var.owner
   }
 }
 

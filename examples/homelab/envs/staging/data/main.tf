@@ -1,7 +1,24 @@
-# The staging data services.
+# The staging data services. A Terragrunt unit (terragrunt.hcl beside this file): Terragrunt
+# passes `environment` from ../../env.hcl, `ingress` from the platform unit's outputs and
+# `owner` from root.hcl. The defaults are the same values, for plain Terraform or OpenTofu.
 
 terraform {
   required_version = ">= 1.5"
+}
+
+variable "environment" {
+  type    = string
+  default = "staging"
+}
+
+variable "ingress" {
+  type    = string
+  default = "ingress-nginx"
+}
+
+variable "owner" {
+  type    = string
+  default = "homelab"
 }
 
 variable "db_password" {
@@ -13,10 +30,12 @@ variable "db_password" {
 module "postgres" {
   source      = "../../../modules/service"
   name        = "postgres"
-  environment = "staging"
+  environment = var.environment
   replicas    = 1
   settings = {
-    size = "small"
+    size    = "small"
+    ingress = var.ingress
+    owner   = var.owner
   }
 }
 

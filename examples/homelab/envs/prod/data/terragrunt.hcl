@@ -1,0 +1,30 @@
+# Terragrunt unit: the Terraform code is main.tf beside this file.
+include "root" {
+  path = find_in_parent_folders("root.hcl")
+}
+
+# Terragrunt runs a unit in a copy of its source; `//` makes that copy the whole example, so
+# main.tf's relative paths (../modules, ../live) resolve in it as they do here.
+terraform {
+  source = "../../..//envs/prod/data"
+}
+
+locals {
+  env = read_terragrunt_config(find_in_parent_folders("env.hcl"))
+}
+
+# The data services run on the platform's ingress, so platform applies first.
+dependency "platform" {
+  config_path = "../../../platform"
+
+  # A pull request plans before platform has ever been applied: plan with these values then.
+  mock_outputs = {
+    services = ["ingress-nginx", "prometheus"]
+  }
+  mock_outputs_allowed_terraform_commands = ["init", "validate", "plan", "show"]
+}
+
+inputs = {
+  environment = local.env.locals.environment
+  ingress     = dependency.platform.outputs.services[0]
+}

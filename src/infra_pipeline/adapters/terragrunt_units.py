@@ -1,0 +1,83 @@
+"""What Terragrunt itself reports about a repository's units: includes, reads, dependencies.
+
+`terragrunt find --json --include --reading --dependencies` parses every unit as a run would:
+it follows `include` blocks, evaluates `find_in_parent_folders`, `read_terragrunt_config`,
+`read_tfvars_file`, `sops_decrypt_file` and `mark_as_read`, walks local `terraform { source }`
+modules, and resolves `dependency` paths. One call covers the whole repository, and the answer
+is the same `UnitReads` record the HCL reading produces when the binary is absent.
+
+Terragrunt does not report files read by plain HCL functions such as `file()` or
+`templatefile()` (wrap them in `mark_as_read()` for it to), nor Terraform `module` blocks in the
+unit's own `.tf` files; change detection keeps reading those itself.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from ..core.unit_reads import UnitIndex, UnitReads, repo_path
+from ..errors import InfraError
+from . import process
+
+
+Runner = Callable[..., process.ProcessResult]
+FIND_ARGS = ("find", "--json", "--include", "--reading", "--dependencies", "--no-color")
+
+
+def read_find_output(text: str) -> dict[str, UnitReads]:
+    """`terragrunt find --json ...` output (paths relative to the repository root) as records.
+
+    Paths Terragrunt prints absolute lie outside the repository and are dropped."""
+    try:
+        found = json.loads(text or "[]")
+    except json.JSONDecodeError as exc:
+        raise InfraError(
+            f"`terragrunt find --json` printed something other than JSON: {exc}",
+            "run `terragrunt find --json` in the repository to see what it says",
+        ) from exc
+    units: dict[str, UnitReads] = {}
+    for entry in found if isinstance(found, list) else []:
+        if not isinstance(entry, Mapping) or entry.get("type") != "unit":
+            continue  # stacks generate units; only units plan
+        directory = repo_path(str(entry.get("path", "")))
+        if directory is None:
+            continue
+        includes = entry.get("include") or {}
+        reads = [*includes.values(), *(entry.get("reading") or [])]
+        record = UnitReads.of(directory, reads, entry.get("dependencies") or [])
+        units[record.dir] = record
+    return units
+
+
+def terragrunt_units(
+    repo_root: Path,
+    env: Mapping[str, str],
+    *,
+    runner: Runner = process.run,
+    timeout: float = 300,
+) -> UnitIndex | None:
+    """Every unit under `repo_root` as Terragrunt reports it, or None when `terragrunt` is
+    not installed (the caller then reads the HCL itself).
+
+    A repository whose configuration Terragrunt cannot parse is an InfraError naming the unit,
+    as a plan of it would be."""
+    binary = shutil.which("terragrunt", path=env.get("PATH", os.defpath))
+    if binary is None:
+        return None
+    result = runner(
+        [binary, *FIND_ARGS, "--working-dir", str(repo_root)],
+        cwd=repo_root,
+        env={**env, "TG_NON_INTERACTIVE": "true", "TG_LOG_LEVEL": "error"},
+        timeout=timeout,
+    )
+    if result.returncode != 0 or result.timed_out or result.cancelled:
+        raise InfraError(
+            f"Terragrunt could not list the repository's units: {result.describe()}\n"
+            + "\n".join(result.stderr.strip().splitlines()[-10:]),
+            "fix the configuration it names (`terragrunt find --json` shows the same error)",
+        )
+    return read_find_output(result.stdout)
