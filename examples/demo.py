@@ -116,7 +116,7 @@ def main() -> int:
     shutil.copytree(
         HERE / "homelab",
         SCRATCH,
-        ignore=shutil.ignore_patterns(".terraform", "*.tfstate*", "reports"),
+        ignore=shutil.ignore_patterns(".terraform", ".terragrunt-cache", "*.tfstate*", "reports"),
     )
     print(f"demo: working on a copy of the example in {SCRATCH}")
     on_pg = bool(os.environ.get("PG_CONN_STR"))

@@ -32,7 +32,9 @@ class CliResult:
 def copy_example(dest: Path) -> Path:
     root = dest / "homelab"
     shutil.copytree(
-        EXAMPLE, root, ignore=shutil.ignore_patterns(".terraform", "*.tfstate*", "reports")
+        EXAMPLE,
+        root,
+        ignore=shutil.ignore_patterns(".terraform", ".terragrunt-cache", "*.tfstate*", "reports"),
     )
     return root
 

@@ -23,15 +23,14 @@ from ..core.unit_reads import UnitIndex, UnitReads, repo_path
 from ..errors import InfraError
 from . import process
 
-
 Runner = Callable[..., process.ProcessResult]
 FIND_ARGS = ("find", "--json", "--include", "--reading", "--dependencies", "--no-color")
 
 
 def read_find_output(text: str) -> dict[str, UnitReads]:
-    """`terragrunt find --json ...` output (paths relative to the repository root) as records.
-
-    Paths Terragrunt prints absolute lie outside the repository and are dropped."""
+    """`terragrunt find --json ...` output (paths relative to the repository root) as records,
+    by unit directory. Paths Terragrunt prints absolute lie outside the repository and are
+    dropped."""
     try:
         found = json.loads(text or "[]")
     except json.JSONDecodeError as exc:
@@ -49,7 +48,10 @@ def read_find_output(text: str) -> dict[str, UnitReads]:
         includes = entry.get("include") or {}
         reads = [*includes.values(), *(entry.get("reading") or [])]
         record = UnitReads.of(directory, reads, entry.get("dependencies") or [])
-        units[record.dir] = record
+        # A unit Terragrunt could not parse is listed too, reading nothing (find still exits
+        # 0): leave every unit without a report to the HCL reading, which loses nothing.
+        if record.reads or record.depends_on:
+            units[record.dir] = record
     return units
 
 
