@@ -11,11 +11,13 @@ from typing import Literal
 
 import pytest
 
-from homelab import EXAMPLE, base_env
+from homelab import EXAMPLE, base_env, infra
 from infra_pipeline.adapters.terragrunt_units import read_find_output, terragrunt_units
+from infra_pipeline.config import load_config
 from infra_pipeline.core.changes import LayerSpec, analyse_changes
 from infra_pipeline.core.hcl_reads import terragrunt_reads
 from infra_pipeline.core.unit_reads import UnitIndex, UnitReads
+from infra_pipeline.flows.validate import dependency_order
 
 DATA = Path(__file__).parent / "data"
 LIVE = DATA / "terragrunt-infrastructure-live-example"
@@ -154,3 +156,40 @@ def test_without_terragrunt_there_is_no_report_and_the_hcl_reading_is_used(
 ) -> None:
     no_terragrunt = base_env(PATH=str(tmp_path))
     assert terragrunt_units(copied(EXAMPLE, tmp_path), no_terragrunt) is None
+
+
+@pytest.mark.parametrize("source", ["terragrunt", "hcl"])
+def test_a_layer_ordered_before_a_unit_it_depends_on_is_reported(
+    tmp_path: Path, source: str
+) -> None:
+    root = copied(EXAMPLE, tmp_path)
+    config_path = root / "infra.yaml"
+    # platform now applies last, after the two data units that read its outputs.
+    config_path.write_text(
+        config_path.read_text().replace(
+            "engine: terragrunt, order: 2}", "engine: terragrunt, order: 9}"
+        )
+    )
+    config = load_config(config_path)
+    env = base_env() if source == "terragrunt" else base_env(PATH=str(tmp_path))
+    problems = dependency_order(config, env)
+    assert set(problems) == {"data-staging", "data-prod"}
+    assert problems["data-prod"] == (
+        "`data-prod` (order 4) depends on `platform` (order 9): envs/prod/data has a "
+        "dependency on platform; give `platform` a lower order than `data-prod` in infra.yaml"
+    )
+    assert dependency_order(load_config(EXAMPLE / "infra.yaml"), env) == {}
+
+
+def test_infra_validate_fails_on_a_layer_order_terragrunt_contradicts(tmp_path: Path) -> None:
+    root = copied(EXAMPLE, tmp_path)
+    config_path = root / "infra.yaml"
+    config_path.write_text(
+        config_path.read_text().replace(
+            "engine: terragrunt, order: 2}", "engine: terragrunt, order: 9}"
+        )
+    )
+    result = infra(root, "validate", "platform", "data-prod")
+    assert result.code == 1
+    assert "❌ data-prod" in result.out and "✅ platform" in result.out
+    assert "give `platform` a lower order than `data-prod`" in result.out

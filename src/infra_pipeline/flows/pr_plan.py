@@ -20,7 +20,7 @@ from ..errors import ExitCode
 from ..models import LayerRun, Outcome
 from .plan import plan_with_progress
 from .session import Session
-from .validate import check_layer, ci_verdict, workflow_annotations
+from .validate import check_layers, ci_verdict, workflow_annotations
 
 
 def touched_layers(s: Session) -> list[Layer]:
@@ -107,7 +107,7 @@ def validate_and_plan(
 
 
 def _validate(s: Session, layers: Sequence[Layer]) -> tuple[bool, str]:
-    checks = [check_layer(s.config, layer, s.env) for layer in layers]
+    checks = check_layers(s.config, layers, s.env)
     for line in workflow_annotations(s.config, checks):
         s.console.print(line, markup=False, highlight=False, soft_wrap=True)
     return ci_verdict(checks)

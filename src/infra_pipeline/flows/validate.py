@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
 
 from rich.console import Console
 from rich.markup import escape
 
 from ..adapters.terraform import TerraformEngine
-from ..config import Config, Layer
+from ..adapters.terragrunt_units import unit_index
+from ..config import Config, Engine, Layer
+from ..core.changes import LayerSpec
+from ..core.unit_order import order_conflicts
 from ..errors import ExitCode, InfraError
 from ..models import Diagnostic
 
@@ -37,6 +40,29 @@ def check_layer(config: Config, layer: Layer, env: Mapping[str, str]) -> LayerCh
         return LayerCheck(layer.name, fmt.files, engine.validate())
     except InfraError as exc:
         return LayerCheck(layer.name, error=exc.message)
+
+
+def check_layers(
+    config: Config, layers: Sequence[Layer], env: Mapping[str, str], jobs: int = 1
+) -> list[LayerCheck]:
+    """`check_layer` of each layer, plus whether its `order` respects its units'
+    dependencies (as Terragrunt reports them, or the HCL says without the binary)."""
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        checks = list(pool.map(lambda layer: check_layer(config, layer, env), layers))
+    problems = dependency_order(config, env)
+    return [
+        replace(c, error=c.error or problems[c.layer]) if c.layer in problems else c for c in checks
+    ]
+
+
+def dependency_order(config: Config, env: Mapping[str, str]) -> dict[str, str]:
+    """Per layer, why its `order` puts it before a layer its Terragrunt units depend on."""
+    grunt = [layer for layer in config.ordered_layers if layer.engine is Engine.TERRAGRUNT]
+    if not grunt:
+        return {}
+    units = unit_index(config.root, [layer.path for layer in grunt], env)
+    specs = [LayerSpec(layer.name, layer.path, layer.order) for layer in config.ordered_layers]
+    return order_conflicts(specs, units)
 
 
 def ci_verdict(checks: Sequence[LayerCheck]) -> tuple[bool, str]:
@@ -81,8 +107,7 @@ def run_validate(
     console: Console,
     jobs: int | None = None,
 ) -> tuple[ExitCode, list[LayerCheck]]:
-    with ThreadPoolExecutor(max_workers=max(1, jobs or config.jobs)) as pool:
-        checks = list(pool.map(lambda layer: check_layer(config, layer, env), layers))
+    checks = check_layers(config, layers, env, jobs or config.jobs)
     for check in checks:
         mark = "✅" if check.ok else "❌"
         console.print(f"{mark} [bold]{escape(check.layer)}[/]")
