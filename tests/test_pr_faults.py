@@ -131,8 +131,12 @@ def engine_running(job: Job, subcommand: str) -> int | None:
 
 
 def test_engine_killed_mid_apply_keeps_the_lock_and_the_next_plan_shows_what_is_left(
-    repo: Repo, standin: GitHubStandIn
+    tmp_path: Path, standin: GitHubStandIn, gh_env: dict[str, str]
 ) -> None:
+    # Plain Terraform layers: the engine infra started is the process killed. (Under
+    # Terragrunt, killing its Terraform child makes Terragrunt exit 1 with the error.)
+    standin.set_permission("alice", "maintain")
+    repo = make_repo(tmp_path, standin, gh_env, engine="terraform")
     head = add_file(repo, "platform/hook.tf", SLOW_APPLY, "a post-install hook")
     repo.open_pr(7, head, ["platform/hook.tf"])
     assert repo.pr_event(7).code == 0

@@ -38,13 +38,14 @@ STATE_KEY_ATTRIBUTE = {"pg": "schema_name", "gcs": "prefix", "consul": "path"}
 FORCE_EMBEDDED = "INFRA_EMBEDDED_TERRAFORM"
 _INSTALL_HINTS = {
     Engine.TOFU: (
-        "install OpenTofu (https://opentofu.org/docs/intro/install/; in this project's checkout "
-        "`make tools` builds it), or set the layer's `binary:` in infra.yaml"
+        "install OpenTofu (https://opentofu.org/docs/intro/install/); in CI the infra-pipeline "
+        "action installs it (input `opentofu-version`); in this project's checkout "
+        "`make tools` builds it; or set the layer's `binary:` in infra.yaml"
     ),
     Engine.TERRAGRUNT: (
-        "install Terragrunt (https://terragrunt.gruntwork.io/docs/getting-started/install/; in "
-        "CI set the repository variable INFRA_TERRAGRUNT_VERSION; in this project's checkout "
-        "`make tools` builds it), or set the layer's `binary:` in infra.yaml"
+        "install Terragrunt (https://terragrunt.gruntwork.io/docs/getting-started/install/); "
+        "in CI the infra-pipeline action installs it (input `terragrunt-version`); in this "
+        "project's checkout `make tools` builds it; or set the layer's `binary:` in infra.yaml"
     ),
 }
 
