@@ -173,8 +173,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for tool in TOOLS:
             binary = ensure(tool, directory, versions, go)
-            shown = _run([str(binary), "--version"]).strip().splitlines()
-            _say(f"{tool.name}: {shown[0] if shown else '?'}")
+            # The first line naming the version: tofu may warn about its CLI config first.
+            output = _run([str(binary), "--version"]).splitlines()
+            shown = [x for x in output if re.search(r"\bv\d+\.\d+", x)]
+            _say(f"{tool.name}: {shown[0].strip() if shown else '?'}")
     except BuildError as exc:
         print(f"tools: error: {exc}", file=sys.stderr)
         return 1

@@ -180,6 +180,11 @@ class TerraformEngine:
             "TG_NO_COLOR": "true",
             "TG_NO_TIPS": "true",
         }
+        cli_config = self._env.get("TF_CLI_CONFIG_FILE")
+        if cli_config and not Path(cli_config).is_file():
+            # A CLI config file that does not exist configures nothing, but OpenTofu then
+            # prints a warning into its `--version` output, which Terragrunt cannot read.
+            del self._env["TF_CLI_CONFIG_FILE"]
         self._runner = runner
         self._prefix = resolve_binary(layer, self._env)
         self._terragrunt = layer.engine is Engine.TERRAGRUNT and not layer.binary

@@ -21,7 +21,7 @@ dependency "platform" {
   mock_outputs = {
     services = ["ingress-nginx", "prometheus"]
   }
-  mock_outputs_allowed_terraform_commands = ["init", "validate", "plan", "show"]
+  mock_outputs_allowed_terraform_commands = ["init", "validate", "plan", "show", "apply"]
 }
 
 inputs = {
