@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Literal
 
 import pytest
 
 from homelab import EXAMPLE, base_env, infra
+from infra_pipeline.adapters.repo_files import DiskFiles
 from infra_pipeline.adapters.terragrunt_units import read_find_output, terragrunt_units
 from infra_pipeline.config import load_config
 from infra_pipeline.core.changes import LayerSpec, analyse_changes
@@ -21,23 +21,6 @@ from infra_pipeline.flows.validate import dependency_order
 
 DATA = Path(__file__).parent / "data"
 LIVE = DATA / "terragrunt-infrastructure-live-example"
-
-
-class Files:
-    """The repository on disk, as the HCL reading asks for it (`hcl_reads.RepoFiles`)."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-
-    def text(self, path: str) -> str | None:
-        try:
-            return (self.root / path).read_text()
-        except OSError:
-            return None
-
-    def kind(self, path: str) -> Literal["file", "dir"] | None:
-        native = self.root / path
-        return "file" if native.is_file() else "dir" if native.is_dir() else None
 
 
 def reported(root: Path) -> UnitIndex:
@@ -81,7 +64,7 @@ def test_terragrunt_and_the_hcl_reading_agree(layout: Path, tmp_path: Path) -> N
     units = reported(root)
     assert units, "terragrunt found no units"
     for directory, unit in units.items():
-        from_hcl = terragrunt_reads(directory, Files(root))
+        from_hcl = terragrunt_reads(directory, DiskFiles(root))
         assert outside_the_unit(unit) == outside_the_unit(from_hcl), directory
 
 
@@ -118,7 +101,7 @@ def test_only_terragrunt_resolves_paths_computed_from_locals(tmp_path: Path) -> 
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text(text)
     app = reported(tmp_path)["live/prod/app"]
-    from_hcl = terragrunt_reads("live/prod/app", Files(tmp_path))
+    from_hcl = terragrunt_reads("live/prod/app", DiskFiles(tmp_path))
 
     # The dependency's path comes from env.hcl: only Terragrunt evaluates it.
     assert app.depends_on == {"live/prod/db"}

@@ -18,12 +18,12 @@ import os
 import shutil
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Literal
 
 from ..core.hcl_reads import terragrunt_reads
 from ..core.unit_reads import UnitIndex, UnitReads, repo_path
 from ..errors import InfraError
 from . import process
+from .repo_files import DiskFiles
 
 Runner = Callable[..., process.ProcessResult]
 FIND_ARGS = ("find", "--json", "--include", "--reading", "--dependencies", "--no-color")
@@ -87,23 +87,6 @@ def terragrunt_units(
     return read_find_output(result.stdout)
 
 
-class RepoOnDisk:
-    """The repository's files as the HCL reading asks for them (`hcl_reads.RepoFiles`)."""
-
-    def __init__(self, root: Path) -> None:
-        self._root = root
-
-    def text(self, path: str) -> str | None:
-        try:
-            return (self._root / path).read_text(errors="replace")
-        except OSError:
-            return None
-
-    def kind(self, path: str) -> Literal["file", "dir"] | None:
-        native = self._root / path
-        return "file" if native.is_file() else "dir" if native.is_dir() else None
-
-
 def unit_index(
     repo_root: Path, unit_dirs: list[str], env: Mapping[str, str], *, runner: Runner = process.run
 ) -> UnitIndex:
@@ -111,5 +94,5 @@ def unit_index(
     reported = terragrunt_units(repo_root, env, runner=runner)
     if reported is not None:
         return reported
-    files = RepoOnDisk(repo_root)
+    files = DiskFiles(repo_root)
     return {d: terragrunt_reads(d, files) for d in unit_dirs}
