@@ -180,6 +180,11 @@ class TerraformEngine:
             "TG_NO_COLOR": "true",
             "TG_NO_TIPS": "true",
         }
+        if layer.engine is Engine.TERRAGRUNT and "TG_DOWNLOAD_DIR" not in self._env:
+            # Each layer its own cache, also for the `dependency` outputs it fetches: with
+            # Terragrunt's default (the dependency's own .terragrunt-cache) units planned in
+            # parallel re-copy the same directory under each other's feet.
+            self._env["TG_DOWNLOAD_DIR"] = str(self.workdir / ".terraform" / "terragrunt")
         cli_config = self._env.get("TF_CLI_CONFIG_FILE")
         if cli_config and not Path(cli_config).is_file():
             # A CLI config file that does not exist configures nothing, but OpenTofu then

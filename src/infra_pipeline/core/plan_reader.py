@@ -36,8 +36,10 @@ from ..models import (
 SENSITIVE = "(sensitive value)"
 PLAN_KEY_ENV = "INFRA_PLAN_KEY"  # the repository secret that keys `seal`
 MIN_KEY_LENGTH = 16
+# OpenTofu says "OpenTofu" where Terraform says "Terraform".
 _TEXT_START = re.compile(
-    r"^(Terraform used the selected providers|Terraform will perform|Note: Objects have changed"
+    r"^((?:Terraform|OpenTofu) used the selected providers|(?:Terraform|OpenTofu) will perform"
+    r"|Note: Objects have changed"
     r"|No changes\.|Changes to Outputs:)",
     re.MULTILINE,
 )
