@@ -23,6 +23,9 @@ MONITORING = """module "monitoring" {
   source      = "../modules/service"
   name        = "prometheus"
   environment = "platform"
+  settings = {
+    owner = var.owner
+  }
 }
 """
 DESTROYED = "module.monitoring.terraform_data.deployment"

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from homelab import LAYER_DIRS, add_node, base_env, copy_example, infra
+from homelab import LAYER_DIRS, add_node, base_env, copy_example, infra, set_engine
 from infra_pipeline.config import Role, parse_config
 from infra_pipeline.core.comment_parser import Command, CommandName, Reply, parse_comment
 from infra_pipeline.core.state_lock import lock_reply, parse_lock_error
@@ -305,7 +305,7 @@ def pg_repo(
     (repo.root / "platform" / "backend.tf").write_text(PG_BACKEND)
     config = repo.root / "infra.yaml"
     text = config.read_text()
-    old = "platform:     {path: platform,          engine: terraform, order: 2}"
+    old = "platform:     {path: platform,          engine: terragrunt, order: 2}"
     assert old in text
     config.write_text(
         text.replace(old, "platform: {path: platform, order: 2, state_key: platform}")
@@ -395,6 +395,9 @@ def test_after_merge_scan_reports_a_locked_layer_and_goes_on_with_the_others(
 ) -> None:
     standin.add_pull(12, state="closed", merged=True, merge_commit_sha=MERGE_SHA)
     root = copy_example(tmp_path)
+    # Plain Terraform throughout: platform's state moves to Postgres, which the data units'
+    # Terragrunt `dependency` blocks (reading the example's local state) would not follow.
+    set_engine(root, "terraform")
     (root / "platform" / "backend.tf").write_text(PG_BACKEND)
     set_in_yaml(
         root,
