@@ -170,6 +170,8 @@ def create_review(gh: GitHubStandIn, call: Call) -> Reply:
     text = body.get("body", "")
     if event in ("COMMENT", "REQUEST_CHANGES") and not text:
         return error(422, "Unprocessable Entity", [{"message": f"Body is required for {event}"}])
+    if (refused := too_long(text)) is not None:
+        return refused
     state = {
         "APPROVE": "APPROVED",
         "REQUEST_CHANGES": "CHANGES_REQUESTED",
@@ -189,6 +191,18 @@ def create_review(gh: GitHubStandIn, call: Call) -> Reply:
 
 
 # -- issue comments and reactions ---------------------------------------------------------------
+
+# GitHub's limit on a comment, issue or review body, in characters (UTF-16 code units, which is
+# how GitHub counts: an emoji outside the BMP costs two).
+BODY_LIMIT = 65_536
+
+
+def too_long(text: object, field: str = "body") -> Reply | None:
+    """GitHub's 422 for a body over the limit (None when it fits)."""
+    if not isinstance(text, str) or len(text.encode("utf-16-le")) // 2 <= BODY_LIMIT:
+        return None
+    message = f"{field} is too long (maximum is {BODY_LIMIT} characters)"
+    return error(422, "Validation Failed", [{"resource": "IssueComment", "message": message}])
 
 
 def _has_issue(repo: RepoState, number: int) -> bool:
@@ -211,6 +225,8 @@ def create_comment(gh: GitHubStandIn, call: Call) -> Reply:
     number = call.int_param("issue_number")
     if not _has_issue(call.repo, number):
         return not_found()
+    if (refused := too_long(call.body["body"])) is not None:
+        return refused
     comment = CommentRecord(gh.next_id(), number, call.body["body"], call.actor)
     call.repo.comments[comment.id] = comment
     rendered = gh.render.comment(call.repo, comment)
@@ -228,6 +244,8 @@ def update_comment(gh: GitHubStandIn, call: Call) -> Reply:
     comment = call.repo.comments.get(call.int_param("comment_id"))
     if comment is None:
         return not_found()
+    if (refused := too_long(call.body["body"])) is not None:
+        return refused
     comment.body = call.body["body"]
     comment.updated_at = now()
     return Reply(200, gh.render.comment(call.repo, comment))
@@ -414,6 +432,10 @@ def create_deployment_status(gh: GitHubStandIn, call: Call) -> Reply:
     deployment = next((d for d in call.repo.deployments if d.id == deployment_id), None)
     if deployment is None:
         return not_found()
+    if len(call.body.get("description") or "") > 140:
+        return error(
+            422, "Validation Failed", [{"message": "description is too long (maximum is 140)"}]
+        )
     status = DeploymentStatusRecord(
         id=gh.next_id(),
         state=call.body["state"],
@@ -450,6 +472,8 @@ def list_issues(gh: GitHubStandIn, call: Call) -> Reply:
 @handles("issues/create")
 def create_issue(gh: GitHubStandIn, call: Call) -> Reply:
     body = call.body
+    if (refused := too_long(body.get("body"))) is not None:
+        return refused
     labels = [
         label if isinstance(label, str) else label["name"] for label in body.get("labels", [])
     ]
@@ -471,6 +495,8 @@ def update_issue(gh: GitHubStandIn, call: Call) -> Reply:
     if issue is None:
         return not_found()
     body = call.body or {}
+    if (refused := too_long(body.get("body"))) is not None:
+        return refused
     if "title" in body:
         issue.title = str(body["title"])
     if "body" in body:

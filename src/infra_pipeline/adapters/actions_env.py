@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..core import outbound
+from ..core.outbound import LIMITS, Destination, cap_to, measure, redact_text
+from ..core.redact import secrets_in_env
 from ..errors import ExitCode, InfraError
 
 
 @dataclass(frozen=True)
 class ActionsEnv:
-    """`GITHUB_*` variables of the job (GitHub Actions sets them; tests pass a dict)."""
+    """`GITHUB_*` variables of the job (GitHub Actions sets them; tests pass a dict), and the
+    one writer of what the job hands back to Actions: the job summary, step outputs and log
+    annotations all pass `core.outbound` (secrets masked, GitHub's size limits kept)."""
 
     event_name: str
     event_path: str
@@ -28,6 +33,7 @@ class ActionsEnv:
     step_summary: str | None
     output: str | None
     ref_name: str = ""  # the branch or tag short name (`main`)
+    secrets: frozenset[str] = field(default=frozenset(), repr=False)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ActionsEnv:
@@ -44,6 +50,7 @@ class ActionsEnv:
             step_summary=env.get("GITHUB_STEP_SUMMARY") or None,
             output=env.get("GITHUB_OUTPUT") or None,
             ref_name=env.get("GITHUB_REF_NAME", ""),
+            secrets=frozenset(secrets_in_env(env)),
         )
 
     @property
@@ -71,14 +78,47 @@ class ActionsEnv:
         return data
 
     def write_output(self, name: str, value: str) -> None:
-        if self.output:
-            with Path(self.output).open("a", encoding="utf-8") as fh:
-                fh.write(f"{name}={value}\n")
+        """One step output; a value too big for GitHub is refused (a cut one would be wrong
+        data for the next job), a secret in it masked."""
+        if not self.output:
+            return
+        value = redact_text(value, self.secrets)
+        limit = LIMITS[Destination.OUTPUT]
+        if measure(value, limit.unit) > limit.most:
+            raise InfraError(
+                f"the step output `{name}` is {measure(value, limit.unit):,} {limit.unit}, "
+                f"more than GitHub's {limit.most:,}",
+                "use the scale-out variant with fewer layers per job, or read the result file",
+            )
+        with Path(self.output).open("a", encoding="utf-8") as fh:
+            fh.write(f"{name}={value}\n")
 
     def append_summary(self, markdown: str) -> None:
-        if self.step_summary:
-            with Path(self.step_summary).open("a", encoding="utf-8") as fh:
-                fh.write(markdown.rstrip("\n") + "\n\n")
+        """Append to the job summary: redacted, and cut so that the whole file stays within
+        GitHub's 1 MiB (beyond which GitHub drops the summary entirely)."""
+        if not self.step_summary:
+            return
+        path = Path(self.step_summary)
+        used = path.stat().st_size if path.exists() else 0
+        room = LIMITS[Destination.SUMMARY].most - used - 2
+        text = cap_to(redact_text(markdown.rstrip("\n"), self.secrets), Destination.SUMMARY, room)
+        if text:
+            with path.open("a", encoding="utf-8") as fh:
+                fh.write(text + "\n\n")
+
+    def annotate(
+        self,
+        severity: str,
+        message: str,
+        *,
+        title: str,
+        file: str | None = None,
+        line: int | None = None,
+    ) -> str:
+        """`annotation` with the job's secrets masked (the caller prints the line)."""
+        return annotation(
+            severity, message, title=title, file=file, line=line, secrets=self.secrets
+        )
 
 
 def workspace_sha(root: Path) -> str | None:
@@ -122,10 +162,6 @@ def _data(text: str) -> str:
     return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 
-def _property(text: str) -> str:
-    return _data(text).replace(":", "%3A").replace(",", "%2C")
-
-
 def in_actions(env: Mapping[str, str]) -> bool:
     return env.get("GITHUB_ACTIONS") == "true"
 
@@ -138,13 +174,18 @@ END_GROUP = "::endgroup::"
 
 
 def annotation(
-    severity: str, message: str, *, title: str, file: str | None = None, line: int | None = None
+    severity: str,
+    message: str,
+    *,
+    title: str,
+    file: str | None = None,
+    line: int | None = None,
+    secrets: Iterable[str] = (),
 ) -> str:
-    """`::error file=…,line=…,title=…::message`, escaped as the runner expects."""
-    props = [f"file={_property(file)}"] if file else []
-    props += [f"line={line}"] if file and line else []
-    props.append(f"title={_property(title)}")
-    return f"::{severity} {','.join(props)}::{_data(message)}"
+    """`::error file=…,line=…,title=…::message`, escaped as the runner expects, with the
+    message redacted and bounded (`core.outbound.annotation`)."""
+    where = line if file else None
+    return outbound.annotation(severity, message, secrets, file=file, line=where, title=title)
 
 
 def mask_commands(values: set[str]) -> list[str]:

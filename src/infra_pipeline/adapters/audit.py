@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 from rich.console import Console
 
@@ -28,14 +28,11 @@ class AuditRecord:
         return json.dumps(asdict(self), sort_keys=True, ensure_ascii=False)
 
 
-def emit(record: AuditRecord, *, console: Console, summary_path: str | None) -> str:
+def emit(record: AuditRecord, *, console: Console, summary: Callable[[str], None]) -> str:
     """The one audit writer: the record to the job log (one unwrapped line, so a log search
-    finds it whole) and to the job summary."""
+    finds it whole) and to the job summary (`summary`: `ActionsEnv.append_summary`, which
+    redacts and bounds it)."""
     line = AUDIT_PREFIX + record.line()
     console.print(line, markup=False, highlight=False, soft_wrap=True)
-    if summary_path:
-        with Path(summary_path).open("a", encoding="utf-8") as fh:
-            fh.write(
-                f"\n<details><summary>Audit</summary>\n\n```json\n{record.line()}\n```\n</details>\n"
-            )
+    summary(f"<details><summary>Audit</summary>\n\n```json\n{record.line()}\n```\n</details>")
     return line

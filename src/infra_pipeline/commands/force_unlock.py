@@ -54,5 +54,5 @@ def run_force_unlock(
         time=datetime.now(UTC).isoformat(timespec="seconds"),
         event=actions.event_name,
     )
-    emit(record, console=console, summary_path=actions.step_summary)
+    emit(record, console=console, summary=actions.append_summary)
     return code

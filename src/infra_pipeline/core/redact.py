@@ -35,12 +35,17 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"(?i)\b(bearer|token)\s+[A-Za-z0-9._~+/=-]{12,}"), rf"\1 {MASK}"),
     (re.compile(r"(?i)(https?://[^\s:/@]+:)[^\s@/]+@"), rf"\1{MASK}@"),
 )
-# name = "value", name: value, NAME=value, "name": "value" where the name says secret.
+# name = "value", name: value, NAME=value, "name": "value" where the name says secret. A name
+# starts at a word's start and is one run of name characters that contains a secret word (the
+# lookahead): written as `\w*secret\w*` instead, a long run of letters with no `=` in sight
+# (a 100,000-character output line) took cubic time to give up on.
 _ASSIGNMENT = re.compile(
     r"""(?ix)
-    (?P<key>["']?[\w.-]*(pass(word|wd|phrase)?|secret|token|api[_-]?key|private[_-]?key
-        |access[_-]?key|credentials?)[\w.-]*["']?\s*[:=]\s*)
-    (?P<value>"[^"\n]*"|'[^'\n]*'|[^\s,;"'{}\[\]()=]+)
+    (?P<key>(?<![\w.-])["']?
+        (?=[\w.-]*?(?:pass(?:word|wd|phrase)?|secret|token|api[_-]?key|private[_-]?key
+            |access[_-]?key|credentials?))
+        [\w.-]+["']?\s*[:=]\s*)
+    (?P<value>"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'|[^\s,;"'{}\[\]()=\\]+)
     """
 )
 # Values that name a secret instead of holding one: references, numbers, booleans.
@@ -69,7 +74,10 @@ def _mask_assignment(match: re.Match[str]) -> str:
     value = match.group("value")
     if value == MASK or _NOT_A_SECRET.match(value) or MASK in value:
         return match.group(0)
-    return f'{match.group("key")}"{MASK}"'
+    # The value's own quotes (or none) are kept, and a backslash never starts a value: text
+    # that sits inside a JSON string (the dashboard's state) stays valid JSON.
+    quote = value[0] if value[0] in "\"'" else ""
+    return f"{match.group('key')}{quote}{MASK}{quote}"
 
 
 def secrets_in_env(env: Mapping[str, str]) -> set[str]:

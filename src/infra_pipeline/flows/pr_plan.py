@@ -8,7 +8,7 @@ from datetime import datetime
 from rich.console import Console
 
 from ..adapters import process
-from ..adapters.actions_env import require_workspace_at
+from ..adapters.actions_env import annotation, require_workspace_at
 from ..adapters.locks import Holder
 from ..adapters.terminal_ui import results_table
 from ..adapters.terragrunt_units import terragrunt_units
@@ -42,7 +42,8 @@ def layers_touched_by(
     units = terragrunt_units(config.root, env) if env is not None and uses_terragrunt else None
     report = analyse_changes(files, specs, config.root, units)
     for warning in report.warnings:
-        console.print(f"::warning title=infra change detection::{warning}", markup=False)
+        line = annotation("warning", warning, title="infra change detection")
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
     return [config.layers[name] for name in report.layers]
 
 
@@ -108,7 +109,7 @@ def validate_and_plan(
 
 def _validate(s: Session, layers: Sequence[Layer]) -> tuple[bool, str]:
     checks = check_layers(s.config, layers, s.env)
-    for line in workflow_annotations(s.config, checks):
+    for line in workflow_annotations(s.config, checks, s.actions.secrets):
         s.console.print(line, markup=False, highlight=False, soft_wrap=True)
     return ci_verdict(checks)
 

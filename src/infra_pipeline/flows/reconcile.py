@@ -216,7 +216,7 @@ def audit_applies(
         fingerprints={r.layer: r.plan.fingerprint for r in ran if r.plan is not None},
         event=actions.event_name,
     )
-    audit.emit(record, console=console, summary_path=actions.step_summary)
+    audit.emit(record, console=console, summary=actions.append_summary)
 
 
 _STYLE = {

@@ -105,7 +105,7 @@ class Session:
             fingerprints=dict(fingerprints or {}),
             event=self.actions.event_name,
         )
-        emit(entry, console=self.console, summary_path=self.actions.step_summary)
+        emit(entry, console=self.console, summary=self.actions.append_summary)
 
     def give_up_running_rows(self) -> None:
         """After a crash or a cancellation: no row this run started may stay ⏳."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
@@ -10,10 +10,12 @@ from pathlib import PurePosixPath
 from rich.console import Console
 from rich.markup import escape
 
+from ..adapters.actions_env import annotation
 from ..adapters.terraform import TerraformEngine
 from ..adapters.terragrunt_units import unit_index
 from ..config import Config, Engine, Layer
 from ..core.changes import LayerSpec
+from ..core.redact import secrets_in_env
 from ..core.unit_order import order_conflicts
 from ..errors import ExitCode, InfraError
 from ..models import Diagnostic
@@ -80,22 +82,34 @@ def ci_verdict(checks: Sequence[LayerCheck]) -> tuple[bool, str]:
     return False, reason
 
 
-def workflow_annotations(config: Config, checks: Sequence[LayerCheck]) -> list[str]:
-    """`::error file=…,line=…::` workflow commands, paths relative to the repo root."""
+FMT, VALIDATE = "terraform fmt", "terraform validate"
+
+
+def workflow_annotations(
+    config: Config, checks: Sequence[LayerCheck], secrets: Iterable[str] = ()
+) -> list[str]:
+    """`::error file=…,line=…::` workflow commands, paths relative to the repo root
+    (redacted and escaped by `core.outbound.annotation`)."""
     lines = []
     for check in checks:
         base = PurePosixPath(config.layers[check.layer].path)
         for name in check.unformatted:
-            lines.append(f"::error file={base / name},title=terraform fmt::not formatted")
-        for diag in check.diagnostics:
-            where = f"file={base / diag.filename}," if diag.filename else ""
-            where += f"line={diag.line}," if diag.line else ""
-            text = f"{diag.summary}: {diag.detail}".replace("\n", " ").replace("::", ": :")
-            lines.append(f"::{diag.severity} {where}title=terraform validate::{text}")
-        if check.error:
+            where = str(base / name)
             lines.append(
-                f"::error title=infra validate {check.layer}::{check.error.splitlines()[0]}"
+                annotation("error", "not formatted", title=FMT, file=where, secrets=secrets)
             )
+        for diag in check.diagnostics:
+            where = str(base / diag.filename) if diag.filename else ""
+            text = f"{diag.summary}: {diag.detail}".replace("\n", " ")
+            lines.append(
+                annotation(
+                    diag.severity, text, title=VALIDATE, file=where, line=diag.line, secrets=secrets
+                )
+            )
+        if check.error:
+            title = f"infra validate {check.layer}"
+            first = check.error.splitlines()[0]
+            lines.append(annotation("error", first, title=title, secrets=secrets))
     return lines
 
 
@@ -119,7 +133,7 @@ def run_validate(
         if check.error:
             console.print(f"   {escape(check.error)}")
     if env.get("GITHUB_ACTIONS") == "true":
-        for line in workflow_annotations(config, checks):
+        for line in workflow_annotations(config, checks, secrets_in_env(env)):
             console.print(line, markup=False, highlight=False, soft_wrap=True)
     code = ExitCode.OK if all(c.ok for c in checks) else ExitCode.FAILURE
     return code, checks

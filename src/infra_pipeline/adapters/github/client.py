@@ -45,6 +45,7 @@ from infra_pipeline.core.github_models import (
     pull_from_json,
     review_from_json,
 )
+from infra_pipeline.core.outbound import Destination
 from infra_pipeline.errors import InfraError
 
 from .transport import (
@@ -146,7 +147,8 @@ class GitHub(Transport):
         def recover() -> int | None:
             for review in reversed(self.list_reviews(number)):
                 same_commit = commit_id is None or review.commit_id == commit_id
-                if review.body == body and same_commit and _since(review.submitted_at, since):
+                sent = self._as_sent(body, Destination.COMMENT)
+                if review.body == sent and same_commit and _since(review.submitted_at, since):
                     return review.id
             return None
 
@@ -179,7 +181,8 @@ class GitHub(Transport):
 
         def recover() -> Comment | None:
             for comment in reversed(self.list_issue_comments(number)):
-                if comment.body == body and _since(comment.created_at, since):
+                sent = self._as_sent(body, Destination.COMMENT)
+                if comment.body == sent and _since(comment.created_at, since):
                     return comment
             return None
 
@@ -396,7 +399,8 @@ class GitHub(Transport):
 
         def recover() -> int | None:
             for deployment in self.list_deployments(environment):
-                same = deployment.ref == ref and deployment.description == description
+                shown = self._as_sent(description, Destination.DEPLOYMENT)
+                same = deployment.ref == ref and deployment.description == shown
                 if same and _since(deployment.created_at, since):
                     return deployment.id
             return None
@@ -453,7 +457,9 @@ class GitHub(Transport):
 
         def recover() -> Issue | None:
             for issue in self.list_issues(wanted, state="open"):
-                if issue.title == title and issue.body == body and _since(issue.created_at, since):
+                same = issue.title == self._as_sent(title, Destination.ISSUE_TITLE)
+                same = same and issue.body == self._as_sent(body, Destination.ISSUE_BODY)
+                if same and _since(issue.created_at, since):
                     return issue
             return None
 

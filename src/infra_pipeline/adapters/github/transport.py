@@ -12,6 +12,9 @@ rate limits; on top it adds what a CI job needs:
   route templates in `ROUTES`.
 - A call that may have been applied before it failed (a 5xx or a timeout on a POST) is not
   blindly repeated: `_call` asks the endpoint's `recover` first whether the write is there.
+- Every write leaves through `OutboundTransport`, which passes the text GitHub shows to
+  people through `core.outbound` (secrets masked, GitHub's size limits kept): no endpoint can
+  forget it. The token and the environment's secret-named values are the known secrets.
 - Requests are pinned to REST API version 2022-11-28: the version GitHub assumes when none is
   sent and the only one every supported GitHub Enterprise Server release understands.
 """
@@ -24,7 +27,7 @@ import re
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final, Self, TypeVar, cast
 
@@ -40,7 +43,11 @@ from githubkit.exception import (
 from githubkit.response import Response
 from tenacity import RetryCallState, Retrying, retry_if_exception, wait_exponential
 
+from infra_pipeline.core.outbound import Destination, outbound
+from infra_pipeline.core.redact import secrets_in_env
 from infra_pipeline.errors import InfraError
+
+from .outbound_transport import OutboundTransport
 
 if TYPE_CHECKING:
     pass
@@ -141,6 +148,7 @@ class Transport:
         sleep: Callable[[float], None] = time.sleep,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         timeout: float = 30.0,
+        secrets: Iterable[str] = (),
     ) -> None:
         owner, _, name = repository.partition("/")
         if not owner or not name or "/" in name:
@@ -161,6 +169,7 @@ class Transport:
         self._lock = threading.Lock()
         self._base_path = httpx.URL(self.api_url).path.rstrip("/")
         self._graphql_path = httpx.URL(self.graphql_url).path
+        self._outbound = OutboundTransport(self._base_path, {*secrets, token})
         self._gh = GitHubKit(
             token,
             base_url=self.api_url,
@@ -169,6 +178,7 @@ class Transport:
             http_cache=False,
             auto_retry=False,
             event_hooks={"request": [self._on_request]},
+            transport=self._outbound,
         )
         self._rest = self._gh.rest
         # One HTTP connection pool for the client's life (githubkit opens one per request
@@ -184,7 +194,8 @@ class Transport:
         sleep: Callable[[float], None] = time.sleep,
     ) -> Self:
         """The repository and credentials GitHub Actions provides (`GITHUB_TOKEN`,
-        `GITHUB_REPOSITORY`, `GITHUB_API_URL`)."""
+        `GITHUB_REPOSITORY`, `GITHUB_API_URL`). The values of the environment's secret-named
+        variables are masked in everything the client writes."""
         token = env.get("GITHUB_TOKEN", "")
         if not token:
             raise InfraError(
@@ -204,6 +215,7 @@ class Transport:
             env.get("GITHUB_API_URL") or DEFAULT_API_URL,
             max_rate_limit_wait=max_rate_limit_wait,
             sleep=sleep,
+            secrets=secrets_in_env(env),
         )
 
     def close(self) -> None:
@@ -216,6 +228,10 @@ class Transport:
         self.close()
 
     # -- the HTTP seam ---------------------------------------------------------------------------
+
+    def _as_sent(self, text: str, destination: Destination) -> str:
+        """`text` as `OutboundTransport` sends it: what a create looks for when it recovers."""
+        return outbound(text, destination, self._outbound.secrets)
 
     def _on_request(self, request: httpx.Request) -> None:
         # Every request githubkit sends passes here, pagination pages and GraphQL included.

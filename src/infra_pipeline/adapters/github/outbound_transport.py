@@ -1,0 +1,105 @@
+"""The GitHub client's way out: every write it sends passes `core.outbound` at the HTTP layer.
+
+The client hands this transport to githubkit, so each request body is seen here whatever
+method built it, one added next year included: the text fields GitHub shows to people
+(comment, review and issue bodies, issue titles, commit and deployment status descriptions)
+are redacted and cut to GitHub's limits before they leave. Other writes (refs, the lock
+commits, reactions, GraphQL) carry no free text from outside the job and pass as they are.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any, Final
+
+import httpx
+
+from ...core.outbound import Destination, outbound
+
+_REPO: Final = r"/repos/[^/]+/[^/]+"
+# (method, path under the API root) -> the JSON fields that are text, and where they go.
+_ROUTES: Final[tuple[tuple[str, re.Pattern[str], Mapping[str, Destination]], ...]] = (
+    ("POST", re.compile(_REPO + r"/issues/\d+/comments"), {"body": Destination.COMMENT}),
+    ("PATCH", re.compile(_REPO + r"/issues/comments/\d+"), {"body": Destination.COMMENT}),
+    ("POST", re.compile(_REPO + r"/pulls/\d+/reviews"), {"body": Destination.COMMENT}),
+    (
+        "POST",
+        re.compile(_REPO + r"/issues"),
+        {"title": Destination.ISSUE_TITLE, "body": Destination.ISSUE_BODY},
+    ),
+    (
+        "PATCH",
+        re.compile(_REPO + r"/issues/\d+"),
+        {"title": Destination.ISSUE_TITLE, "body": Destination.ISSUE_BODY},
+    ),
+    ("POST", re.compile(_REPO + r"/statuses/[0-9a-fA-F]+"), {"description": Destination.STATUS}),
+    ("POST", re.compile(_REPO + r"/deployments"), {"description": Destination.DEPLOYMENT}),
+    (
+        "POST",
+        re.compile(_REPO + r"/deployments/\d+/statuses"),
+        {"description": Destination.DEPLOYMENT},
+    ),
+)
+
+
+def text_fields(method: str, path: str) -> Mapping[str, Destination]:
+    """The text fields of a write to `path` (relative to the API root), by destination."""
+    for route_method, pattern, fields in _ROUTES:
+        if method == route_method and pattern.fullmatch(path):
+            return fields
+    return {}
+
+
+class OutboundTransport(httpx.BaseTransport):
+    """An httpx transport that passes each write's text fields through `outbound` and then
+    sends the request with `inner` (a plain `httpx.HTTPTransport` by default)."""
+
+    def __init__(
+        self,
+        base_path: str,
+        secrets: Iterable[str],
+        inner: httpx.BaseTransport | None = None,
+    ) -> None:
+        self._base_path = base_path.rstrip("/")
+        self.secrets = frozenset(secrets)
+        self._inner = inner or httpx.HTTPTransport()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        return self._inner.handle_request(self._bounded(request))
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def _bounded(self, request: httpx.Request) -> httpx.Request:
+        path = request.url.path
+        if self._base_path and path.startswith(self._base_path + "/"):
+            path = path[len(self._base_path) :]
+        fields = text_fields(request.method, path)
+        if not fields:
+            return request
+        try:
+            data: Any = json.loads(request.read() or b"null")
+        except ValueError:
+            return request
+        if not isinstance(data, dict):
+            return request
+        changed = {
+            name: outbound(data[name], destination, self.secrets)
+            for name, destination in fields.items()
+            if isinstance(data.get(name), str)
+        }
+        if all(data[name] == text for name, text in changed.items()):
+            return request
+        content = json.dumps({**data, **changed}).encode()
+        headers = [
+            (k, v) for k, v in request.headers.multi_items() if k.lower() != "content-length"
+        ]
+        return httpx.Request(
+            request.method,
+            request.url,
+            headers=headers,
+            content=content,
+            extensions=request.extensions,
+        )
