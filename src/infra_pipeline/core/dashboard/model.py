@@ -217,7 +217,9 @@ def derive_state(m: Dashboard) -> State:
     if m.ci.status in (Status.FAILED, Status.WARNING):
         return State.CI_FAILED
     if all(layer.plan == Row() and layer.record is None for layer in layers):
-        return State.CI_PASSED if m.ci.status is Status.OK else State.CREATED
+        # CI never reported (an untouched row) vs passed, or skipped with a reason (a local
+        # preview): only the first still waits for validation.
+        return State.CREATED if m.ci == Row() else State.CI_PASSED
     if any(layer.applied is Outcome.FAILED for layer in layers):
         return State.APPLY_FAILED
     if any(layer.plan_failed for layer in layers):
