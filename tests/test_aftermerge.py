@@ -57,12 +57,12 @@ def test_drift_in_one_layer_is_applied_and_reported_on_the_merged_pr(
     assert 'terraform_data.node["node-4"]' in state_resources(homelab, "bootstrap")
     assert state_bytes(homelab, "data-prod") == prod_before
     table = rows(job.out, "After merge")
-    assert "applied" in table["bootstrap"] and "+1 ~0 -0" in table["bootstrap"]
+    assert "applied" in table["bootstrap"] and "1 to add" in table["bootstrap"]
     assert all("in sync" in table[name] for name in ("platform", "data-staging", "data-prod"))
 
     [comment] = standin.comments(merged)
     assert standin.comments(11) == [] and standin.comments(13) == []
-    assert "| `bootstrap` | 🚀 applied | +1 ~0 -0 |" in comment.body
+    assert "| `bootstrap` | 🚀 applied | 1 to add |" in comment.body
     assert "| `data-prod` | ✅ in sync | - |" in comment.body
     assert "**E2E** `smoke`: ✅ smoke passed" in comment.body
     assert f"{gh_env['GITHUB_SERVER_URL']}/acme/infra/actions/runs/4242" in comment.body
@@ -128,7 +128,7 @@ def test_a_failing_layer_stops_the_later_ones_untouched(
     assert "❌ Failed" in comment.body
     assert "| `platform` | ❌ failed |" in comment.body
     assert "<summary>platform: error</summary>" in comment.body
-    assert "| `data-prod` | ⏭️ skipped | +0 ~1 -0 | not applied: `platform` failed first |" in (
+    assert "| `data-prod` | ⏭️ skipped | 1 to change | not applied: `platform` failed first |" in (
         comment.body
     )
     assert "not run: `platform` failed" in comment.body  # no smoke suite on a broken rollout
@@ -159,7 +159,7 @@ def test_auto_apply_false_layers_are_reported_not_applied(
     assert state_bytes(homelab, "data-prod") == prod_before
     assert 'terraform_data.node["node-4"]' in state_resources(homelab, "bootstrap")
     [comment] = standin.comments(merged)
-    assert "| `data-prod` | 📝 drifted | +0 ~1 -0 | reported only: auto_apply is false |" in (
+    assert "| `data-prod` | 🔶 drifted | 1 to change | reported only: auto_apply is false |" in (
         comment.body
     )
     assert "still differs from the code" in comment.body

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from dashboard_html import page_of
 from infra_pipeline.adapters.board import Board
 from infra_pipeline.adapters.github.client import GitHub
 from infra_pipeline.core.dashboard import steps as d
@@ -103,7 +104,10 @@ def test_full_plan_makes_one_dashboard_and_sets_statuses(
     (comment,) = dashboards(standin)
     assert d.parse(comment.body) == final
     assert final.state is State.PLAN_DIFF
-    assert "Plan shows changes in `platform` (+3 ~0 -0) and `data-prod` (+1 ~0 -0)" in comment.body
+    assert d.next_step(final) == (
+        "Plan shows changes in `platform` (3 to add) and `data-prod` (1 to add): review them, "
+        "then comment `/apply`"
+    )
     statuses = standin.latest_statuses(HEAD)
     assert (statuses["infra/plan"].state, statuses["infra/plan"].description) == (
         "success",
@@ -305,7 +309,7 @@ def test_a_run_that_died_shows_as_a_warning(
     later = make(run_id=200, clock=lambda: NOW + timedelta(minutes=5))
     seen = later.load()
     assert seen is not None
-    expected = Status.WARNING if stale else Status.RUNNING
+    expected = Status.STALE if stale else Status.RUNNING
     assert seen.layer("platform").plan.status is expected
     if stale:
         assert seen.state is State.PLAN_FAILED
@@ -322,7 +326,8 @@ def test_a_run_past_the_timeout_is_stale_without_asking_github(
     later = make(run_id=200, clock=lambda: NOW + timedelta(hours=4))
     body = d.render(later.load())  # type: ignore[arg-type]
     url = f"{standin.url}/acme/infra/actions/runs/100"
-    assert f"| CI Validate | ⚠️ | run stopped without reporting · [Log]({url}) |" in body
+    assert page_of(body).rows()["CI Validate"][:2] == ["❔", "run stopped without reporting · Log"]
+    assert ("Log", url) in page_of(body).links
     assert later.github.requests[("GET", "/repos/{owner}/{repo}/actions/runs/{run_id}")] == 0
 
 

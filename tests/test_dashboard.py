@@ -156,7 +156,11 @@ def assert_well_formed(m: Dashboard, body: str) -> _Html:
     page = html_of(body)
     assert len(page.tables) == 1, "exactly one table"
     rows = page.tables[0]
-    expected = ["CI Validate", *(f"Plan: {x.name}" for x in m.layers), "Apply", "AI Review"]
+    shown = [f"Plan: {x.name}" for x in m.layers if x.plan.status is not Status.UNTOUCHED]
+    folded = sum(x.plan.status is Status.UNTOUCHED for x in m.layers)
+    if folded:
+        shown.append(f"Plan: {folded} other{'s' if folded > 1 else ''}")
+    expected = ["CI Validate", *shown, "Apply", "AI Review"]
     expected += [s.label for s in (Stage.HEALTH, Stage.E2E) if m.row(s) is not None]
     assert [r[0] for r in rows] == ["Stage", *expected]
     assert all(len(r) == 4 for r in rows), rows
@@ -178,15 +182,15 @@ def test_schema_of_a_fresh_dashboard_matches_the_spec() -> None:
     assert lines[3:6] == [
         "| Stage | Status | Output | Time |",
         "|:---|:---:|:---|:---|",
-        "| CI Validate | ⏭️ | - | - |",
+        "| CI Validate | ⬜ | - | - |",
     ]
     assert lines[6:12] == [
-        "| Plan: bootstrap | ⏭️ | - | - |",
-        "| Plan: platform | ⏭️ | - | - |",
-        "| Plan: data-staging | ⏭️ | - | - |",
-        "| Plan: data-prod | ⏭️ | - | - |",
-        "| Apply | ⏭️ | - | - |",
-        "| AI Review | ⏭️ | - | - |",
+        "| Plan: bootstrap | ⬜ | - | - |",
+        "| Plan: platform | ⬜ | - | - |",
+        "| Plan: data-staging | ⬜ | - | - |",
+        "| Plan: data-prod | ⬜ | - | - |",
+        "| Apply | ⬜ | - | - |",
+        "| AI Review | ⬜ | - | - |",
     ]
     step = lines.index("<!-- next-step -->")
     assert lines[step + 1 : step + 3] == ["⏳ Waiting for CI validation...", "<!-- /next-step -->"]
@@ -197,7 +201,7 @@ def test_running_plan_links_the_run_and_shows_the_time() -> None:
     m = d.start_plan(planned(fresh()), ["platform"], RUN, NOW)
     body = d.render(m)
     url = f"https://github.com/acme/infra/actions/runs/{RUN}"
-    assert f"| Plan: platform | ⏳ | [Running...]({url}) | 12:34 |" in body
+    assert f"| Plan: platform | ⏳ | [Running...]({url}) | 2026-03-04 12:34 UTC |" in body
     assert "⏳ Waiting for plan..." in body
 
 
@@ -214,12 +218,16 @@ def test_plan_with_changes_tells_what_to_do_next() -> None:
     )
     assert m.state is State.PLAN_DIFF
     body = d.render(m)
-    assert "Plan shows changes in `platform` (+2 ~1 -0): review them, then comment `/apply`" in body
-    assert "| Plan: platform | ✅ | [+2 \\~1 -0](#plan-platform) · [Log](" in body
-    assert "| Plan: bootstrap | ✅ | [no changes](#plan-bootstrap)" in body
-    assert "| Plan: data-prod | ⏭️ | - | - |" in body
+    assert d.next_step(m) == (
+        "Plan shows changes in `platform` (2 to add, 1 to change): review them, "
+        "then comment `/apply`"
+    )
     page = assert_well_formed(m, body)
-    assert page.tables[0][3][2].startswith("+2 ~1 -0")
+    rows = {row[0]: row[1:] for row in page.tables[0]}
+    assert rows["Plan: platform"][:2] == ["✅", "2 to add, 1 to change · Log"]
+    assert rows["Plan: bootstrap"][:2] == ["✅", "no changes · Log"]
+    assert rows["Plan: data-prod"] == ["⬜", "-", "-"]
+    assert '<a href="#plan-a1b2c3d-platform">' in page.raw  # type: ignore[attr-defined]
 
 
 def test_hostile_plan_text_stays_inside_its_code_block() -> None:
@@ -241,21 +249,21 @@ def test_hostile_plan_text_stays_inside_its_code_block() -> None:
     assert from_diff(code.rstrip("\n").split("\n")) == NASTY
     assert "<script>" not in page.raw  # type: ignore[attr-defined]
     lock_cell = page.tables[0][3][2]
-    assert "locked by #12 | `x` <b>bold</b>" in lock_cell
-    # Destroys and replaces are called out above the collapsed block.
-    callout = body.index("⚠️ **platform** destroys or replaces:")
-    assert callout < body.index("<details><summary>Plan: platform")
-    assert "`` aws_iam_role.`old` `` (destroy)" in body and "`aws_instance.web` (replace)" in body
+    assert "locked by #12 | x <b>bold</b>" in lock_cell
+    # Destroys and replaces are called out above the table.
+    callout = body.index("⚠️ **This commit destroys or replaces resources:**")
+    assert callout < body.index("| Stage |")
+    assert "replaces `aws_instance.web`; destroys `` aws_iam_role.`old` ``" in body
     assert d.parse(body) == m
 
 
 def test_diff_markers_follow_terraform_symbols() -> None:
     text = '  + resource "a" {\n      ~ x = 1\n  - y\n-/+ resource "b"\n <= data "c"\nplain'
     assert to_diff(text) == [
-        '+  + resource "a" {',
-        "!      ~ x = 1",
-        "-  - y",
-        '--/+ resource "b"',
+        '+   resource "a" {',
+        "!       x = 1",
+        "-   y",
+        '-/+ resource "b"',
         '  <= data "c"',
         " plain",
     ]
@@ -275,7 +283,7 @@ def test_ten_thousand_resources_fit_in_one_comment() -> None:
     body = d.render(m)
     assert size(body) < d.LIMIT and len(body) < 65_536
     assert "lines omitted: full output in the job summary" in body
-    assert "and 0 more" not in body and "(destroy)" in body
+    assert "and 0 more" not in body and "destroys `aws_instance.gone[0]`" in body
     assert_well_formed(m, body)
     again = d.parse(body)
     assert d.render(again) == body  # shortened once, stable afterwards
@@ -286,7 +294,8 @@ def test_job_summary_has_the_dashboard_and_the_full_plan() -> None:
     m = planned(fresh(), plan("platform", ("a.b", ChangeKind.CREATE), text=NASTY))
     text = d.step_summary(m, {"platform": NASTY + "\n" + "x\n" * 5000})
     assert text.startswith("<!-- infra-dashboard:a1b2c3d -->")
-    assert "### platform" in text and text.count("\n x") >= 5000
+    assert "### The plan of platform" in text and text.count("\n x") >= 5000
+    assert "details" not in html_of(text).tags  # each plan once: in full, not also folded
     assert_well_formed(m, d.render(m))
 
 
@@ -330,7 +339,7 @@ def test_full_story_plan_apply_review() -> None:
     m = d.finish_apply(m, {"platform": Outcome.OK}, RUN + 1, NOW)
     assert m.state is State.APPLY_WAITING  # data-prod still waits for its `/apply`
     assert d.commit_statuses(m)[1].state == "pending"
-    assert "Applied `platform`; still to apply: `data-prod` (+0 ~1 -0)" in d.next_step(m)
+    assert "still to apply: `data-prod` (1 to change)" in d.next_step(m)
 
     m = d.start_apply(m, ["data-prod"], RUN + 2, NOW)
     m = d.finish_apply(m, {"data-prod": Outcome.FAILED}, RUN + 2, NOW, "provider timeout")
@@ -411,7 +420,7 @@ def test_review_skipped_after_apply_still_reaches_ready_to_merge() -> None:
     m = d.finish_apply(d.start_apply(m, ["platform"], RUN, NOW), {"platform": Outcome.OK}, RUN, NOW)
     m = d.finish_stage(m, Stage.REVIEW, Status.SKIPPED, None, NOW, "no ANTHROPIC_API_KEY")
     assert m.state is State.READY_MERGE
-    assert "| AI Review | ⏭️ | no ANTHROPIC\\_API\\_KEY | 12:34 |" in d.render(m)
+    assert "| AI Review | ⏭️ | no ANTHROPIC\\_API\\_KEY | 2026-03-04 12:34 UTC |" in d.render(m)
 
 
 def test_health_and_e2e_rows_appear_once_they_ran() -> None:
@@ -435,14 +444,14 @@ def test_dead_runs_become_warnings_and_unblock_the_state() -> None:
     mine = d.mark_stale(m, lambda run: False, NOW, timedelta(hours=3), current_run_id=RUN)
     assert mine == m  # the current run is never stale
     dead = d.mark_stale(m, lambda run: run != RUN, NOW, timedelta(hours=3))
-    assert dead.layer("platform").plan.status is Status.WARNING
+    assert dead.layer("platform").plan.status is Status.STALE
     assert dead.state is State.PLAN_FAILED
     url = f"https://github.com/acme/infra/actions/runs/{RUN}"
-    assert f"| Plan: platform | ⚠️ | run stopped without reporting · [Log]({url}) |" in d.render(
+    assert f"| Plan: platform | ❔ | run stopped without reporting · [Log]({url}) |" in d.render(
         dead
     )
     old = d.mark_stale(m, lambda run: True, NOW + timedelta(hours=4), timedelta(hours=3))
-    assert old.layer("platform").plan.status is Status.WARNING
+    assert old.layer("platform").plan.status is Status.STALE
     assert d.running_runs(m) == {RUN} and d.running_runs(dead) == frozenset()
 
 
@@ -450,20 +459,24 @@ def test_dead_apply_becomes_apply_failed() -> None:
     m = planned(fresh(), plan("platform", ("a.b", ChangeKind.CREATE)))
     m = d.start_apply(m, ["platform"], RUN, NOW)
     dead = d.mark_stale(m, lambda run: False, NOW, timedelta(hours=3))
-    assert dead.state is State.APPLY_FAILED and dead.apply.status is Status.WARNING
+    assert dead.state is State.APPLY_FAILED and dead.apply.status is Status.STALE
 
 
 def test_plan_warning_for_destroys_and_drift() -> None:
     m = planned(fresh(), plan("platform", ("a.b", ChangeKind.DELETE)), plan("bootstrap", drift=2))
     assert m.layer("platform").plan.status is Status.WARNING
-    assert m.layer("bootstrap").plan.detail == "no changes, drift: 2"
-    assert "⚠️ 1 destroyed or replaced" in d.next_step(m)
-    assert "⚠️ **bootstrap**: 2 resources changed outside Terraform (drift)" in d.render(m)
+    assert m.layer("bootstrap").plan.status is Status.DRIFT
+    assert "⚠️ `platform` (1 to destroy)" in d.next_step(m)
+    page = html_of(d.render(m))
+    rows = {row[0]: row[1:] for row in page.tables[0]}
+    assert rows["Plan: bootstrap"][:2] == ["🔶", "no changes, drift: 2 · Log"]
+    raw = page.raw  # type: ignore[attr-defined]
+    assert "🔶 <strong>drift</strong>: 2 resources changed outside Terraform" in raw
 
 
 def test_superseded_dashboard_says_so_and_sets_no_status() -> None:
     m = d.supersede(planned(fresh(), plan("platform")), NEXT)
-    assert d.next_step(m) == "⏭️ Superseded by `c0ffee1`: see that commit's dashboard"
+    assert d.next_step(m) == "↪️ Superseded by `c0ffee1`: see that commit's dashboard"
     assert d.commit_statuses(m) == ()
     assert d.parse(d.render(m)) == m
 
@@ -590,8 +603,8 @@ def test_a_damaged_dashboard_parses_or_raises_dashboard_error(data: st.DataObjec
 
 
 def test_parse_rejects_a_state_from_a_newer_version() -> None:
-    body = d.render(fresh()).replace("infra-state:v1 ", "infra-state:v2 ")
-    with pytest.raises(DashboardError, match="v2 is not v1"):
+    body = d.render(fresh()).replace("infra-state:v2 ", "infra-state:v3 ")
+    with pytest.raises(DashboardError, match="v3 is not v2"):
         d.parse(body)
 
 

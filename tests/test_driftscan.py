@@ -30,7 +30,7 @@ def test_one_issue_per_drifted_layer_updated_in_place_then_closed_when_repaired(
     [issue] = standin.issues.values()
     assert (issue.title, issue.labels, issue.state) == (TITLE, ["infra-drift"], "open")
     assert 'terraform_data.node["node-4"]' in issue.body
-    assert "| `bootstrap` | 📝 drifted | +1 ~0 -0 |" in first.summary
+    assert "| `bootstrap` | 🔶 drifted | 1 to add |" in first.summary
 
     assert scheduled_scan(homelab, gh_env).code == 0  # the same drift: still the one issue
     add_node(homelab, "node-5")
@@ -38,7 +38,7 @@ def test_one_issue_per_drifted_layer_updated_in_place_then_closed_when_repaired(
     [same] = standin.issues.values()
     assert same.number == issue.number and same.state == "open"
     assert 'terraform_data.node["node-5"]' in same.body  # the latest plan, in place
-    assert "`+2 ~0 -0`" in same.body
+    assert "**Changes**: 2 to add" in same.body
 
     assert infra(homelab, "apply", "bootstrap", "--auto-approve").code == 0  # someone repaired it
     assert scheduled_scan(homelab, gh_env).code == 0
@@ -60,7 +60,7 @@ def test_drift_that_comes_back_reopens_the_closed_issue(
     assert issue.number == old.number and issue.state == "open"
     assert 'terraform_data.node["node-4"]' in issue.body
     [comment] = standin.comments(old.number)
-    assert comment.body.startswith("⚠️ Drift is back in `bootstrap` (`+1 ~0 -0`)")
+    assert comment.body.startswith("🔶 Drift is back in `bootstrap` (1 to add)")
 
 
 def test_with_drift_auto_apply_the_scan_repairs_the_drift_and_closes_the_issue(

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from dashboard_html import page_of
 from homelab import state_resources
 from prstory import Job, Repo, dashboard_body, git, make_repo, replies
 from standin import GitHubStandIn, make_event
@@ -196,8 +197,9 @@ def test_cancelled_job_interrupts_terraform_which_releases_its_state_lock(
     assert "Interrupt received" in result.out  # SIGINT: Terraform winds down, not killed
     assert not lock_info.exists(), "Terraform was not interrupted, or kept its state lock"
     board = dashboard_body(standin, 7, head)
-    assert "| CI Validate | ✅ |" in board
-    assert "| Plan: platform | ⚠️ |" in board
+    rows = page_of(board).rows()
+    assert rows["CI Validate"][0] == "✅"
+    assert rows["Plan: platform"][0] == "❔"  # stopped without reporting
     assert "⏳" not in board.split("<!-- next-step -->")[0]
     assert standin.latest_statuses(head)["infra/plan"].state != "pending"
 
@@ -205,8 +207,9 @@ def test_cancelled_job_interrupts_terraform_which_releases_its_state_lock(
     planned = again.wait()
     assert planned.code == 0, planned.out + planned.err
     board = dashboard_body(standin, 7, head)
-    assert "| Plan: platform | ✅ |" in board
-    assert "<summary>Plan: platform (+3002 ~0 -0)</summary>" in board  # the example's 2 too
+    page = page_of(board)
+    assert page.rows()["Plan: platform"][:2] == ["✅", "3002 to add · Log"]  # the example's 2 too
+    assert "Plan: platform: 3002 to add" in page.headings
 
 
 # -- 1. The whole story while GitHub fails and rate-limits -------------------------------------

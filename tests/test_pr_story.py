@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from dashboard_html import page_of
 from homelab import state_resources
 from prstory import Repo, dashboard_body, make_repo, replies
 from standin import GitHubStandIn
@@ -46,9 +47,14 @@ def test_pr_story_plan_apply_lock_release(
     head = open_pr(repo)
 
     board = dashboard_body(standin, 7, head)
-    assert "| CI Validate | ✅ |" in board
-    assert "| Plan: platform | ✅ |" in board  # touched: planned, with changes
-    assert "| Plan: bootstrap | ⏭️ | not touched by this PR |" in board
+    rows = page_of(board).rows()
+    assert rows["CI Validate"][0] == "✅"
+    assert rows["Plan: platform"][0] == "✅"  # touched: planned, with changes
+    assert "Plan: bootstrap" not in rows  # not touched: folded into one row
+    assert rows["Plan: 3 others"][:2] == [
+        "➖",
+        "3 layers not touched by this commit: bootstrap, data-staging, data-prod",
+    ]
     assert "comment `/apply`" in board
     statuses = standin.latest_statuses(head)
     assert statuses["infra/plan"].state == "success"

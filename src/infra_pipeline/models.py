@@ -50,11 +50,24 @@ class OutputChange:
 
 @dataclass(frozen=True)
 class Diagnostic:
+    """One of Terraform's own error or warning messages, from its `-json` output.
+
+    `filename` is relative to the repository root (never a runner's path), so the same record
+    becomes a dashboard line and a `::error file=…,line=…::` annotation."""
+
     severity: str  # "error" | "warning", as Terraform reports it
     summary: str
     detail: str = ""
     filename: str | None = None
     line: int | None = None
+    address: str | None = None  # the resource the diagnostic is about, when Terraform says
+
+    @property
+    def location(self) -> str:
+        """`platform/main.tf:12`, or "" when Terraform gave no source range."""
+        if not self.filename:
+            return ""
+        return f"{self.filename}:{self.line}" if self.line else self.filename
 
 
 @dataclass(frozen=True)
@@ -69,6 +82,23 @@ class PlanCounts:
     @property
     def total(self) -> int:
         return self.add + self.change + self.destroy + self.replace + self.import_ + self.move
+
+    def words(self) -> str:
+        """What will happen in plain words, leaving out what will not: "2 to add, 1 to
+        replace, 1 to destroy"; a replace is a replace, not an add and a destroy."""
+        parts = [
+            f"{n} to {verb}"
+            for n, verb in (
+                (self.add, "add"),
+                (self.change, "change"),
+                (self.replace, "replace"),
+                (self.destroy, "destroy"),
+                (self.import_, "import"),
+                (self.move, "move"),
+            )
+            if n
+        ]
+        return ", ".join(parts) or "no resource changes"
 
     def short(self) -> str:
         """`+2 ~1 -0`, with replacements counted on both sides as Terraform's summary does."""
@@ -149,3 +179,7 @@ class LayerRun:
     error: str = ""
     log: str = field(default="", repr=False)
     lock: StateLock | None = None  # the state lock that stopped it
+    # Terraform's own messages when the plan or apply failed (and its warnings).
+    diagnostics: tuple[Diagnostic, ...] = ()
+    # Terraform's closing line of an apply: "Apply complete! Resources: 2 added, ...".
+    summary: str = ""

@@ -19,7 +19,18 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..config import Config, Engine, Layer
-from ..core.plan_reader import PLAN_KEY_ENV, plan_key, plan_text, read_diagnostics, read_plan
+from ..core.plan_reader import (
+    PLAN_KEY_ENV,
+    UiLog,
+    diagnostic_text,
+    in_repository,
+    plan_key,
+    plan_text,
+    read_diagnostics,
+    read_plan,
+    read_ui_lines,
+    ui_line_text,
+)
 from ..core.redact import redact, secrets_in_env
 from ..core.state_lock import ACQUIRING, is_lock_error, parse_lock_error, session_name
 from ..errors import InfraError
@@ -29,6 +40,7 @@ from . import pg_locks, process
 Runner = Callable[..., process.ProcessResult]
 PLANFILE = "infra.tfplan"
 _NEEDS_FORMATTING = re.compile(r"File '([^'\n]+)' needs formatting")
+NO_CHANGES = "No changes. Your infrastructure matches the configuration."
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _BACKEND = re.compile(r'^\s*backend\s+"([A-Za-z0-9_]+)"', re.MULTILINE)
 _PG_CREATE_RACE = "duplicate key value violates unique constraint"
@@ -63,6 +75,17 @@ class ApplyResult:
     output: str
     error: str = ""
     lock: StateLock | None = None  # the apply could not take the state lock
+    diagnostics: tuple[Diagnostic, ...] = ()
+    summary: str = ""  # Terraform's "Apply complete! Resources: 2 added, 0 changed, ..."
+
+
+class TerraformFailed(InfraError):
+    """Terraform ran and refused: its own diagnostics (files relative to the repository) say
+    why. The message is built from them, never from the command line or a runner's path."""
+
+    def __init__(self, message: str, hint: str, diagnostics: tuple[Diagnostic, ...]) -> None:
+        super().__init__(message, hint)
+        self.diagnostics = diagnostics
 
 
 class StateLockedError(InfraError):
@@ -197,13 +220,14 @@ class TerraformEngine:
         # the job's environment and secret-shaped values in anything that leaves the runner.
         self._secrets = secrets_in_env(self._env) | ({self._key.decode()} if self._key else set())
         self._sink = on_line
+        self._ui_lines = False  # the running call prints `-json` UI lines
         self.lock_timeout = config.lock_timeout_for(layer)
         self._session = ""  # this call's Postgres application_name (pg backend only)
 
     def _on_line(self, line: str) -> None:
         if self._sink is None:
             return
-        self._sink(self._safe(line))
+        self._sink(self._safe(ui_line_text(line) if self._ui_lines else line))
         if ACQUIRING in line and self.lock_timeout not in ("0s", "0ms", "0m", "0h"):
             waiting = self._waiting_for()
             if waiting is not None:
@@ -224,12 +248,17 @@ class TerraformEngine:
         return redact(text, self._secrets)
 
     def _run(
-        self, *args: str, stream: bool = True, prefix: list[str] | None = None
+        self,
+        *args: str,
+        stream: bool = True,
+        prefix: list[str] | None = None,
+        ui: bool = False,
     ) -> process.ProcessResult:
         # The pg backend's driver reads PGAPPNAME: the session holding a lock names its run.
         self._session = session_name(self._env.get("GITHUB_RUN_ID"), args[0], self.layer.name)
         env = {**self._env, "PGAPPNAME": self._session}
         # `show -json` is never streamed: it carries sensitive values in clear text.
+        self._ui_lines = ui
         return self._runner(
             [*(prefix or self._prefix), *args],
             cwd=self.workdir,
@@ -242,6 +271,26 @@ class TerraformEngine:
     def backend(self) -> str:
         # Read each time: Terragrunt writes its backend block only when it first runs.
         return backend_type(self.workdir)
+
+    def _ui(self, result: process.ProcessResult) -> UiLog:
+        log = read_ui_lines(self._safe(result.stdout))
+        diagnostics = tuple(in_repository(d, self.layer.path) for d in log.diagnostics)
+        return UiLog(log.messages, diagnostics, log.summary)
+
+    def _refused(self, result: process.ProcessResult, what: str, log: UiLog) -> TerraformFailed:
+        """The error of a `-json` run that ended with an error code (not cancelled)."""
+        if log.errors:
+            first = log.errors[0]
+            message = f"{what} of `{self.layer.name}` failed: {diagnostic_text(first)}"
+            more = len(log.errors) - 1
+            if more:
+                message += f" (and {more} more error{'s' if more > 1 else ''})"
+        else:
+            # No diagnostic: the engine crashed or a wrapper failed; its last words say why.
+            message = f"{what} of `{self.layer.name}` failed: {first_error(result.stderr)}"
+        return TerraformFailed(
+            message, "fix the error, then push (or comment `/plan`)", log.diagnostics
+        )
 
     def pg_state(self) -> pg_locks.PgState | None:
         """Where the layer's state lives, when its backend is `pg`: as `init` recorded it
@@ -383,16 +432,29 @@ class TerraformEngine:
             "plan",
             "-input=false",
             "-no-color",
+            "-json",
             "-detailed-exitcode",
             *self._lock_args(),
             f"-out={self.planfile}",
             *extra,
+            ui=True,
         )
+        if result.cancelled or result.timed_out:
+            self._check(result, "terraform plan")
+        log = self._ui(result)
         if result.returncode not in (0, 2):
-            lock = None if result.cancelled else self.state_lock(result.output)
+            lock = self.state_lock(log.text + "\n" + result.stderr)
             if lock is not None:
                 raise StateLockedError(lock)
-            self._check(result, "terraform plan")
+            raise self._refused(result, "terraform plan", log)
+        # `-json` gives the diagnostics but not the plan as people read it; the planfile
+        # does. A plan without changes needs no rendering.
+        text = NO_CHANGES
+        if result.returncode == 2:
+            human = self._check(
+                self._run("show", "-no-color", str(self.planfile), stream=False), "show"
+            )
+            text = self._safe(plan_text(human.stdout))
         shown = self._check(
             self._run("show", "-json", "-no-color", str(self.planfile), stream=False), "show"
         )
@@ -403,9 +465,8 @@ class TerraformEngine:
                 f"`terraform show -json` of `{self.layer.name}` did not print JSON",
                 "check the engine version (Terraform >= 1.0 or OpenTofu)",
             ) from exc
-        plan = read_plan(
-            self.layer.name, data, text=self._safe(plan_text(result.stdout)), key=self._key
-        )
+        warnings = tuple(d for d in log.diagnostics if d.severity != "error")
+        plan = read_plan(self.layer.name, data, text=text, diagnostics=warnings, key=self._key)
         return _with_planfile(plan, self.planfile)
 
     def render_plan(self, planfile: Path, *, colour: bool) -> str:
@@ -417,18 +478,38 @@ class TerraformEngine:
 
     def apply(self, planfile: Path) -> ApplyResult:
         """Apply exactly `planfile`; Terraform itself refuses a planfile that went stale."""
-        result = self._run("apply", "-input=false", "-no-color", *self._lock_args(), str(planfile))
-        output = self._safe(result.output)
+        result = self._run(
+            "apply",
+            "-input=false",
+            "-no-color",
+            "-json",
+            *self._lock_args(),
+            str(planfile),
+            ui=True,
+        )
+        log = self._ui(result)
+        output = "\n".join([log.text, self._safe(result.stderr).strip()]).strip()
         if result.returncode == 0 and not result.cancelled:
-            return ApplyResult(ok=True, output=output)
-        lock = None if result.cancelled else self.state_lock(result.output)
+            return ApplyResult(True, output, diagnostics=log.diagnostics, summary=log.summary)
+        lock = None if result.cancelled else self.state_lock(output)
         if lock is not None:
             error = f"the state is locked, {lock.describe()}"
             return ApplyResult(ok=False, output=output, error=error, lock=lock)
-        reason = f"{first_error(output)} ({result.describe()})"
         if result.returncode < 0:
             reason = f"the engine was killed (signal {-result.returncode})"
-        return ApplyResult(ok=False, output=output, error=f"{reason}\n{_tail(output)}")
+        elif result.cancelled:
+            reason = "the apply was cancelled"
+        elif log.errors:
+            reason = diagnostic_text(log.errors[0])
+        else:
+            reason = first_error(output)
+        return ApplyResult(
+            False,
+            output,
+            error=f"{reason}\n{_tail(output)}",
+            diagnostics=log.diagnostics,
+            summary=log.summary,
+        )
 
 
 def _with_planfile(plan: PlanResult, planfile: Path) -> PlanResult:

@@ -15,6 +15,7 @@ from enum import Enum
 from typing import TypeAlias
 
 from .atlantis_comments import Answer, AsInfra, NotACommand, read_atlantis
+from .dashboard.model import legend
 
 
 class CommandName(Enum):
@@ -440,6 +441,12 @@ def help_text(
             "|:---|:---|",
             f"| layer | {_cell(', '.join(_code(n, limit=None) for n in [*layers, _ALL]))} |",
             f"| suite | {_cell(suite_list)} |",
+            "",
+            "**What the dashboard's icons mean** (one meaning each):",
+            "",
+            "| Icon | Meaning |",
+            "|:---:|:---|",
+            *(f"| {icon} | {_cell(meaning)} |" for icon, meaning in legend()),
         ]
     )
 

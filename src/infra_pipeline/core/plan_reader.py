@@ -19,8 +19,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import posixpath
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from ..errors import InfraError
@@ -251,16 +253,104 @@ def read_plan(
 
 def read_diagnostics(validate_json: Mapping[str, Any]) -> tuple[Diagnostic, ...]:
     """Diagnostics of `terraform validate -json` as typed records."""
-    result = []
-    for diag in validate_json.get("diagnostics") or []:
-        rng = diag.get("range") or {}
-        result.append(
-            Diagnostic(
-                severity=str(diag.get("severity", "error")),
-                summary=str(diag.get("summary", "")),
-                detail=str(diag.get("detail", "")),
-                filename=rng.get("filename"),
-                line=(rng.get("start") or {}).get("line"),
-            )
-        )
-    return tuple(result)
+    return tuple(_diagnostic(diag) for diag in validate_json.get("diagnostics") or [])
+
+
+def _diagnostic(diag: Mapping[str, Any]) -> Diagnostic:
+    rng = diag.get("range") or {}
+    address = diag.get("address")
+    return Diagnostic(
+        severity=str(diag.get("severity", "error")),
+        summary=str(diag.get("summary", "")),
+        detail=str(diag.get("detail", "")),
+        filename=rng.get("filename"),
+        line=(rng.get("start") or {}).get("line"),
+        address=str(address) if address else None,
+    )
+
+
+@dataclass(frozen=True)
+class UiLog:
+    """What a `terraform plan -json` / `apply -json` run said, read from its JSON lines."""
+
+    messages: tuple[str, ...]  # every line's human `@message`, in order (the readable log)
+    diagnostics: tuple[Diagnostic, ...]
+    summary: str  # the change summary: "Apply complete! Resources: 2 added, 0 changed, ..."
+
+    @property
+    def errors(self) -> tuple[Diagnostic, ...]:
+        return tuple(d for d in self.diagnostics if d.severity == "error")
+
+    @property
+    def text(self) -> str:
+        """The run's output as a person reads it (diagnostics with their whole detail)."""
+        return "\n".join(self.messages)
+
+
+def read_ui_lines(stdout: str) -> UiLog:
+    """Terraform's machine-readable UI output (one JSON object a line, `-json`). A line that
+    is not JSON (a wrapper such as terragrunt printing its own) is kept as a message."""
+    messages: list[str] = []
+    diagnostics: list[Diagnostic] = []
+    summary = ""
+    for line in stdout.splitlines():
+        try:
+            item = json.loads(line)
+        except ValueError:
+            item = None
+        if not isinstance(item, dict):
+            if line.strip():
+                messages.append(line)
+            continue
+        message = str(item.get("@message", ""))
+        if item.get("type") == "diagnostic" and isinstance(item.get("diagnostic"), dict):
+            diagnostics.append(_diagnostic(item["diagnostic"]))
+            detail = diagnostics[-1].detail
+            message = f"{message}\n{detail}" if detail else message
+        elif item.get("type") == "change_summary":
+            summary = message
+        if message:
+            messages.append(message)
+    return UiLog(tuple(messages), tuple(diagnostics), summary)
+
+
+def in_repository(diag: Diagnostic, layer_path: str) -> Diagnostic:
+    """`diag` with its file named from the repository root: Terraform names it relative to
+    the layer's directory (`main.tf`, `../modules/x/main.tf`). A file outside the repository
+    (a downloaded module, a runner's temporary directory) keeps its name only, never a path."""
+    if not diag.filename:
+        return diag
+    name = diag.filename.replace("\\", "/")
+    if posixpath.isabs(name):
+        return _with_file(diag, posixpath.basename(name))
+    joined = posixpath.normpath(posixpath.join(layer_path, name))
+    if joined.startswith("../") or joined == "..":
+        return _with_file(diag, posixpath.basename(name))
+    return _with_file(diag, joined.removeprefix("./"))
+
+
+def _with_file(diag: Diagnostic, filename: str) -> Diagnostic:
+    return Diagnostic(diag.severity, diag.summary, diag.detail, filename, diag.line, diag.address)
+
+
+def diagnostic_text(diag: Diagnostic) -> str:
+    """A diagnostic as Terraform's own terminal output puts it, for logs and one-line errors:
+    "Error: Resource precondition failed (platform/main.tf:12): the detail"."""
+    head = f"{diag.severity.capitalize()}: {diag.summary}"
+    if diag.location:
+        head += f" ({diag.location})"
+    return f"{head}: {diag.detail}" if diag.detail else head
+
+
+def ui_line_text(line: str) -> str:
+    """One `-json` UI line as a person reads it in the job log (its `@message`, and a
+    diagnostic's detail); anything that is not a JSON object stays as it is."""
+    try:
+        item = json.loads(line)
+    except ValueError:
+        return line
+    if not isinstance(item, dict):
+        return line
+    if item.get("type") == "diagnostic" and isinstance(item.get("diagnostic"), dict):
+        return diagnostic_text(_diagnostic(item["diagnostic"]))
+    return str(item.get("@message", line))

@@ -1,10 +1,12 @@
 """Plan text for Markdown: cleaned, shortened to a budget, and shown as a `diff` block.
 
 A `diff` block gets GitHub's red/green highlighting from the first character of each line, while
-Terraform indents its `+`/`~`/`-` markers. `to_diff` therefore puts a marker column in front of
-every line (the line itself is kept whole), which makes the conversion exactly reversible:
-`from_diff` drops that column. That is what lets the dashboard keep plan text in the visible
-details only, not a second time in its machine-readable state.
+Terraform indents its `+`/`~`/`-` markers. `to_diff` moves a line's Terraform symbol to the
+front and leaves its indentation behind it (`      + id` becomes `+       id`; `~` shows as
+`!`, which GitHub colours as a change), so each line shows one marker; any other line gets a
+blank first column. The conversion is exactly reversible (`from_diff`), which is what lets the
+dashboard keep plan text in the visible details only, not a second time in its state.
+(Dashboards of state v1 put a marker column in front of every line instead: `from_diff_v1`.)
 """
 
 from __future__ import annotations
@@ -39,17 +41,50 @@ def size(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
 
+# A symbol line that moves exactly: spaces, the symbol, then nothing or one space and text.
+_MOVABLE: Final = re.compile(r"( *)(-/\+|\+/-|[-+~])((?: \S.*)?)", re.DOTALL)
+# What each symbol shows as, as wide as the symbol; `~` as `!`, which GitHub colours.
+_SHOWN: Final = {"-/+": "-/+", "+/-": "+/-", "+": "+", "-": "-", "~": "!"}
+_SHOWN_BACK: Final = {shown: symbol for symbol, shown in _SHOWN.items()}
+
+
 def to_diff(text: str) -> list[str]:
-    """The lines of `text`, each behind a diff marker derived from its Terraform symbol."""
+    """The lines of `text` for a `diff` block, each with one marker (see the module doc)."""
     lines = []
     for line in text.split("\n"):
-        match = _SYMBOL.match(line)
-        lines.append((_MARKERS[match.group(1)] if match else " ") + line)
+        match = _MOVABLE.fullmatch(line)
+        if match is None:
+            lines.append(" " + line)
+        else:
+            indent, symbol, rest = match.groups()
+            lines.append(_SHOWN[symbol] + indent + rest)
     return lines
 
 
 def from_diff(lines: list[str]) -> str:
-    """The inverse of `to_diff`; ValueError when a line does not start with a marker."""
+    """The inverse of `to_diff`; ValueError for a line `to_diff` cannot have written."""
+    if not lines:
+        raise ValueError("not a plan block: no lines")
+    return "\n".join(_line_back(line) for line in lines)
+
+
+def _line_back(line: str) -> str:
+    if line.startswith(" "):
+        return line[1:]
+    shown = line[:3] if line[:3] in ("-/+", "+/-") else line[:1]
+    if shown not in _SHOWN_BACK:
+        raise ValueError("not a plan block: every line starts with one of + - ! or a space")
+    body = line[len(shown) :]  # the symbol's indentation, then its text
+    spaces = len(body) - len(body.lstrip(" "))
+    if spaces == len(body):
+        return body + _SHOWN_BACK[shown]
+    if spaces == 0:
+        raise ValueError("not a plan block: a marker stuck to its text")
+    return body[: spaces - 1] + _SHOWN_BACK[shown] + body[spaces - 1 :]
+
+
+def from_diff_v1(lines: list[str]) -> str:
+    """The inverse of state v1's encoding: a marker column in front of every whole line."""
     if not lines or any(not line or line[0] not in MARKERS for line in lines):
         raise ValueError("not a plan block: every line starts with one of + - ! or a space")
     return "\n".join(line[1:] for line in lines)

@@ -44,7 +44,7 @@ class Verdict(StrEnum):
 
 _ICONS = {
     Verdict.IN_SYNC: "✅",
-    Verdict.DRIFTED: "📝",
+    Verdict.DRIFTED: "🔶",
     Verdict.APPLIED: "🚀",
     Verdict.SKIPPED: "⏭️",
     Verdict.FAILED: "❌",
@@ -71,8 +71,11 @@ class LayerReport:
 
     @property
     def short_counts(self) -> str:
-        """`+1 ~0 -0`, or `-` when the scan found nothing to change (or failed)."""
-        return self.plan.counts.short() if self.plan is not None and self.plan.has_changes else "-"
+        """What the scan found, in the dashboard's words ("1 to add, 1 to replace"), or `-`
+        when it found nothing to change (or failed)."""
+        if self.plan is None or not self.plan.has_changes:
+            return "-"
+        return self.plan.counts.words() if self.plan.counts.total else "only outputs change"
 
     @property
     def in_sync(self) -> bool:

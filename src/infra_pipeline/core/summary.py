@@ -11,6 +11,7 @@ from enum import StrEnum
 
 from ..models import ChangeKind, PlanResult
 from . import md
+from .plan_text import clean, fence_for, to_diff, trim
 from .reconcile import LayerReport, Verdict
 
 SUMMARY_MARKER = "<!-- infra-after-merge:{sha} -->"
@@ -142,7 +143,7 @@ def _run_summary(
 
 
 def _table(reports: Sequence[LayerReport]) -> str:
-    rows = ["| Layer | Result | +/~/- | Detail |", "|:---|:---|:---|:---|"]
+    rows = ["| Layer | Result | Changes | Detail |", "|:---|:---|:---|:---|"]
     for r in reports:
         rows.append(
             f"| `{md.cell(r.layer)}` | {r.verdict.icon} {r.verdict.value} | {r.short_counts} "
@@ -171,12 +172,12 @@ def render_issue_body(report: LayerReport, ctx: RunContext) -> str:
         + (f": {md.cell(report.detail)}" if report.detail else ""),
     ]
     if report.plan is not None:
-        lines += ["", f"**Changes**: `{report.short_counts}`", "", _changes(report.plan)]
-        text = report.plan.text.strip()
-        if len(text) > PLAN_TEXT_LIMIT:
-            text = text[:PLAN_TEXT_LIMIT] + "\n… (cut; the run log has the whole plan)"
+        lines += ["", f"**Changes**: {report.short_counts}", "", _changes(report.plan)]
+        text = trim(clean(report.plan.text.strip()), PLAN_TEXT_LIMIT, "the run log")
         if text:
-            lines += ["", md.details("Plan", md.fenced(text, "hcl"))]
+            diff = to_diff(text)
+            block = "\n".join([f"{fence_for(diff)}diff", *diff, fence_for(diff)])
+            lines += ["", md.details(f"The plan of {report.layer}", block)]
     lines += [
         "",
         "To repair it, merge a change that makes the code match the live state, or apply the "
@@ -188,19 +189,29 @@ def render_issue_body(report: LayerReport, ctx: RunContext) -> str:
 
 def _changes(plan: PlanResult) -> str:
     outside = {c.address for c in plan.drift}
-    rows = ["| | Resource | Why |", "|:---:|:---|:---|"]
+    rows = ["| Action | Resource | Why |", "|:---|:---|:---|"]
     for change in plan.resource_changes[:RESOURCES_SHOWN]:
         why = "changed outside Terraform" if change.address in outside else "code or inputs"
-        rows.append(f"| `{_symbol(change.kind)}` | `{md.cell(change.address)}` | {why} |")
+        rows.append(f"| {_verb(change.kind)} | `{md.cell(change.address)}` | {why} |")
     if len(plan.resource_changes) > RESOURCES_SHOWN:
         rows.append(f"| | … and {len(plan.resource_changes) - RESOURCES_SHOWN} more | |")
     for output in plan.output_changes[:RESOURCES_SHOWN]:
-        rows.append(f"| `{_symbol(output.kind)}` | output `{md.cell(output.name)}` | |")
+        rows.append(f"| {_verb(output.kind)} | output `{md.cell(output.name)}` | |")
     return "\n".join(rows)
 
 
-def _symbol(kind: ChangeKind) -> str:
-    return kind.symbol.strip() or "·"
+def _verb(kind: ChangeKind) -> str:
+    """The dashboard's words for an action; destroys and replaces flagged as there."""
+    verb = _VERBS.get(kind, kind.value)
+    return f"⚠️ {verb}" if kind in (ChangeKind.DELETE, ChangeKind.REPLACE) else verb
+
+
+_VERBS = {
+    ChangeKind.CREATE: "add",
+    ChangeKind.UPDATE: "change",
+    ChangeKind.DELETE: "destroy",
+    ChangeKind.REPLACE: "replace",
+}
 
 
 def render_close_comment(report: LayerReport, ctx: RunContext) -> str:
@@ -210,7 +221,7 @@ def render_close_comment(report: LayerReport, ctx: RunContext) -> str:
 
 def render_reopen_comment(report: LayerReport, ctx: RunContext) -> str:
     return (
-        f"⚠️ Drift is back in `{report.layer}` (`{report.short_counts}`), found by "
+        f"🔶 Drift is back in `{report.layer}` ({report.short_counts}), found by "
         f"{ctx.trigger.value} ({ctx.where()}). Reopened; the description has the latest plan."
     )
 

@@ -134,8 +134,11 @@ def _apply(s: Session, cmd: Command, user: str) -> int:
         s.record(user, "apply", layers, f"refused: {outcome.refusal.reason}")
         return ExitCode.FAILURE
     fingerprints = {r.layer: r.plan.fingerprint for r in outcome.runs if r.plan is not None}
+    # A new comment either way: an edited dashboard notifies no one. A held state lock means
+    # nothing ran: that reply names the holder and what to do instead.
+    locked = any(run.lock is not None for run in outcome.runs)
+    s.reply(failure_reply(outcome) if locked else outcome.comment)
     if not outcome.ok:
-        s.reply(failure_reply(outcome))
         s.record(user, "apply", layers, "failed", fingerprints)
         return ExitCode.FAILURE
     s.record(user, "apply", layers, "ok", fingerprints)

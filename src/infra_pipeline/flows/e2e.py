@@ -22,7 +22,7 @@ _STATUS = {
     SuiteStatus.PASSED: Status.OK,
     SuiteStatus.FAILED: Status.FAILED,
     SuiteStatus.TIMED_OUT: Status.FAILED,
-    SuiteStatus.CANCELLED: Status.WARNING,
+    SuiteStatus.CANCELLED: Status.STALE,
 }
 SHOWN_FAILURES = 20
 

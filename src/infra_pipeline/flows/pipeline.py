@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
 from ..adapters import process
-from ..adapters.terraform import ApplyResult, StateLockedError, TerraformEngine
+from ..adapters.terraform import ApplyResult, StateLockedError, TerraformEngine, TerraformFailed
 from ..config import Config, Layer, OnFailure
 from ..config_problems import nearest
 from ..core.layer_graph import LayerGraph, Scheduler
@@ -75,6 +75,7 @@ def plan_layers(
                 time.monotonic() - started,
                 error=exc.message,
                 lock=exc.lock if isinstance(exc, StateLockedError) else None,
+                diagnostics=exc.diagnostics if isinstance(exc, TerraformFailed) else (),
             )
         on_done(run)
         return run
@@ -120,6 +121,7 @@ def apply_layers(
                 time.monotonic() - started,
                 error=exc.message,
                 lock=exc.lock if isinstance(exc, StateLockedError) else None,
+                diagnostics=exc.diagnostics if isinstance(exc, TerraformFailed) else (),
             )
         if plan.has_changes and plan.planfile is not None:
             result = engine.apply(plan.planfile) if apply_plan is None else apply_plan(engine, plan)
@@ -133,6 +135,8 @@ def apply_layers(
             error=result.error,
             log=result.output,
             lock=result.lock,
+            diagnostics=result.diagnostics,
+            summary=result.summary,
         )
 
     with ThreadPoolExecutor(max_workers=max(1, parallelism)) as pool:

@@ -12,6 +12,7 @@ from ..adapters.locks import Holder, LockState, now_iso
 from ..adapters.terminal_ui import progress, results_table
 from ..adapters.terraform import TerraformEngine
 from ..config import Layer
+from ..core.apply_report import apply_comment, apply_summary
 from ..core.dashboard import steps as dash
 from ..core.gate import (
     Refusal,
@@ -38,6 +39,7 @@ class ApplyOutcome:
     # GitHub writes that failed after Terraform applied: the apply stands, the dashboard,
     # statuses or deployments lag until the next command reconciles them.
     lagging: tuple[str, ...] = ()
+    comment: str = ""  # what the PR is told when the applies ran (`apply_report`)
 
     @property
     def ok(self) -> bool:
@@ -94,7 +96,7 @@ def apply_pr(s: Session, named: Sequence[str], user: str) -> ApplyOutcome:
     skip_review = not s.config.review.auto and Outcome.FAILED not in outcomes.values()
 
     def finish(m: dash.Dashboard) -> dash.Dashboard:
-        m = dash.finish_apply(m, outcomes, s.run_id, s.clock(), detail)
+        m = dash.finish_apply(m, outcomes, s.run_id, s.clock(), detail, runs)
         if skip_review:
             # The state machine passes through the review after an apply; without
             # `review.auto` the commit is ready to merge and the row says how to ask for one.
@@ -118,9 +120,11 @@ def apply_pr(s: Session, named: Sequence[str], user: str) -> ApplyOutcome:
         lagging.append(f"the dashboard: {exc.message}")
     else:
         s.publish(m)
+    s.actions.append_summary(apply_summary(runs))
     for what in lagging:
         s.console.print(f"::warning::applied, but a GitHub write failed: {what}", markup=False)
-    return ApplyOutcome(runs=tuple(runs), lagging=tuple(lagging))
+    comment = apply_comment(runs, m, s.actions.run_url)
+    return ApplyOutcome(runs=tuple(runs), lagging=tuple(lagging), comment=comment)
 
 
 def _applied(run: LayerRun) -> bool:
@@ -269,7 +273,7 @@ def _detail(runs: Sequence[LayerRun]) -> str:
     if failed:
         first = failed[0].error.splitlines()[0] if failed[0].error else "failed"
         return f"{failed[0].layer}: {first}"
-    return ", ".join(f"{r.layer} {r.plan.counts.short()}" for r in runs if r.plan is not None)
+    return ", ".join(f"{r.layer}: {r.plan.counts.words()}" for r in runs if r.plan is not None)
 
 
 def failure_reply(outcome: ApplyOutcome) -> str:

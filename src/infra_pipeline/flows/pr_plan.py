@@ -129,7 +129,7 @@ def skip_untouched(m: dash.Dashboard, touched: Sequence[str], now: datetime) -> 
     """The automatic plan's other rows say why they were not planned."""
     for layer in m.layers:
         if layer.name not in touched and layer.record is None:
-            m = dash.skip_plan(m, layer.name, "not touched by this PR", now)
+            m = dash.leave_untouched(m, layer.name, now)
     return m
 
 

@@ -119,5 +119,6 @@ class Session:
             self.console.print(f"could not update the dashboard: {escape(str(exc))}")
 
     def publish(self, m: dash.Dashboard) -> None:
-        """The job summary: the dashboard as it now stands (the board sets the statuses)."""
-        self.actions.append_summary(dash.render(m))
+        """The job summary: the dashboard as it now stands (the board sets the statuses),
+        without the plans' folds: the job summary shows each plan once, in full."""
+        self.actions.append_summary(dash.render_for_summary(m))

@@ -20,7 +20,7 @@ from typing import Final
 
 from infra_pipeline.config import _LAYER_NAME
 from infra_pipeline.core.dashboard.state_machine import State
-from infra_pipeline.models import Outcome, PlanCounts
+from infra_pipeline.models import Diagnostic, Outcome, PlanCounts
 
 _SHA: Final = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 _REPO: Final = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
@@ -28,28 +28,57 @@ _URL: Final = re.compile(r"https?://[^\s()<>\[\]]+")
 
 
 class Status(StrEnum):
-    """A row's status, shown as the icon."""
+    """A row's status, shown as the icon: one icon, one meaning (`LEGEND` says each)."""
 
-    OK = "ok"
+    PENDING = "pending"  # not run yet
     RUNNING = "running"
-    SKIPPED = "skipped"  # also "not run yet", as the spec draws it
+    OK = "ok"
+    WARNING = "warning"  # the plan destroys or replaces resources
+    DRIFT = "drift"  # the plan found resources changed outside Terraform
     FAILED = "failed"
-    WARNING = "warning"  # needs attention: destroys, drift, a run that died
     LOCKED = "locked"  # not run: another holder has the layer's Terraform state lock
+    STALE = "stale"  # the run stopped without reporting: the outcome is unknown
+    SKIPPED = "skipped"  # deliberately not run; the row says why
+    UNTOUCHED = "untouched"  # a layer this commit does not touch: folded into one row
 
     @property
     def icon(self) -> str:
         return _ICONS[self]
 
+    @property
+    def meaning(self) -> str:
+        return _MEANINGS[self]
+
 
 _ICONS: Final = {
-    Status.OK: "✅",
+    Status.PENDING: "⬜",
     Status.RUNNING: "⏳",
-    Status.SKIPPED: "⏭️",
-    Status.FAILED: "❌",
+    Status.OK: "✅",
     Status.WARNING: "⚠️",
+    Status.DRIFT: "🔶",
+    Status.FAILED: "❌",
     Status.LOCKED: "🔒",
+    Status.STALE: "❔",
+    Status.SKIPPED: "⏭️",
+    Status.UNTOUCHED: "➖",
 }
+_MEANINGS: Final = {
+    Status.PENDING: "not run yet",
+    Status.RUNNING: "running",
+    Status.OK: "passed; a plan with only adds and changes, or none",
+    Status.WARNING: "the plan destroys or replaces resources: read them before `/apply`",
+    Status.DRIFT: "the plan found resources changed outside Terraform (drift)",
+    Status.FAILED: "failed: the error is shown, the log is linked",
+    Status.LOCKED: "not run: another holder has the layer's Terraform state lock",
+    Status.STALE: "the run stopped without reporting: its outcome is unknown",
+    Status.SKIPPED: "deliberately not run; the row says why",
+    Status.UNTOUCHED: "layers this commit does not touch, folded into one row",
+}
+
+
+def legend() -> list[tuple[str, str]]:
+    """Every status icon with its one meaning, for `/help` and the docs."""
+    return [(status.icon, status.meaning) for status in Status]
 
 
 class Stage(StrEnum):
@@ -79,7 +108,7 @@ _LABELS: Final = {
 
 @dataclass(frozen=True)
 class Row:
-    status: Status = Status.SKIPPED
+    status: Status = Status.PENDING
     run_id: int | None = None  # the Actions run that reported it (the Output link)
     started_at: datetime | None = None
     finished_at: datetime | None = None
@@ -98,6 +127,9 @@ class PlanRecord:
     destroys: tuple[str, ...] = ()
     replaces: tuple[str, ...] = ()
     more_destructive: int = 0  # destroyed or replaced beyond the addresses listed
+    # Added and changed addresses, the first few of each (`counts` has how many in all).
+    creates: tuple[str, ...] = ()
+    updates: tuple[str, ...] = ()
     drift: int = 0  # resources changed outside Terraform
     text: str = ""  # the plan as shown (long plans keep their head and tail)
     # What `/apply` checks beyond the visible (core/reviewed.py): sha256 of the plan's view
@@ -119,10 +151,13 @@ class LayerState:
     record: PlanRecord | None = None  # cleared when a new plan starts
     applied: Outcome | None = None  # of the last apply of this layer since its last plan
     lock: str = ""  # e.g. "locked by #12"
+    # Terraform's own errors of a failed plan or apply (files relative to the repository).
+    diagnostics: tuple[Diagnostic, ...] = ()
+    applied_summary: str = ""  # "Apply complete! Resources: 2 added, 0 changed, 0 destroyed."
 
     @property
     def plan_failed(self) -> bool:
-        failed = (Status.FAILED, Status.WARNING, Status.LOCKED)
+        failed = (Status.FAILED, Status.STALE, Status.LOCKED)
         return self.record is None and self.plan.status in failed
 
     @property
@@ -214,7 +249,7 @@ def derive_state(m: Dashboard) -> State:
         return State.PLAN_RUNNING
     if m.apply.status is Status.RUNNING:
         return State.APPLY_RUNNING
-    if m.ci.status in (Status.FAILED, Status.WARNING):
+    if m.ci.status in (Status.FAILED, Status.STALE):
         return State.CI_FAILED
     if all(layer.plan == Row() and layer.record is None for layer in layers):
         # CI never reported (an untouched row) vs passed, or skipped with a reason (a local

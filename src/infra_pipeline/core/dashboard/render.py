@@ -1,21 +1,24 @@
 """The dashboard model as the spec's Markdown comment, and back.
 
-The body follows the spec's schema: the marker line, the heading, the stage table and the
-next-step block, then one collapsed `<details>` per planned layer and, last, the state as
-versioned JSON in an HTML comment. `parse` reads that JSON, and the plan texts from the visible
-details (`plan_text.from_diff` inverts the diff markers exactly), so `parse(render(m)) == m` for
-every model whose plans fit; longer plans are cut (head and tail kept) and the cut text is what
-comes back. Text from outside (plan output, error messages, lock notes) only ever lands in an
-escaped table cell, a code span, a fenced block or the JSON, so it cannot break the table,
-close the `<details>` or inject HTML.
+The body follows the spec's schema: the marker line, the heading, any destroys and replaces
+called out, the stage table (a row per layer the commit is about, the untouched ones folded
+into one row) and the next-step block; then, per planned layer, what `plan_view.layer_view`
+shows (summary in words, addresses by action, the diff in a `<details>` fold), per failed layer
+Terraform's own errors, and last the state as versioned JSON in an HTML comment. `parse` reads
+that JSON, and the plan texts from the visible details (`plan_text.from_diff` inverts the diff
+markers exactly), so `parse(render(m)) == m` for every model whose plans fit; longer plans are
+cut (head and tail kept) and the cut text is what comes back. Text from outside (plan output,
+error messages, lock notes) only ever lands in an escaped table cell, a code span, a fenced
+block or the JSON, so it cannot break the table, close the `<details>` or inject HTML.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import replace
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Final
 
 from pydantic import TypeAdapter, ValidationError
@@ -27,13 +30,20 @@ from infra_pipeline.core.dashboard.model import (
     Stage,
     Status,
 )
-from infra_pipeline.core.dashboard.plan_view import layer_view
+from infra_pipeline.core.dashboard.plan_view import (
+    destructive_line,
+    diagnostic_lines,
+    layer_view,
+    row_detail,
+)
 from infra_pipeline.core.dashboard.view import next_step
+from infra_pipeline.core.md import code
 from infra_pipeline.core.plan_text import (
     clean,
     diff_cost,
     fence_for,
     from_diff,
+    from_diff_v1,
     one_line,
     size,
     to_diff,
@@ -44,7 +54,7 @@ from infra_pipeline.models import Outcome
 
 LIMIT: Final = 65_536  # GitHub's maximum comment body, in characters
 SUMMARY_LIMIT: Final = 1_000_000  # a step summary above 1 MiB is dropped by GitHub
-VERSION: Final = 1
+VERSION: Final = 2  # v2: rows default to "pending", one marker per diff line; v1 still parses
 MARKER: Final = re.compile(r"<!-- infra-dashboard:([0-9a-f]{7}) -->")
 _STATE: Final = re.compile(r"<!-- infra-state:v(\d+) (\{.*\}) -->")
 _FENCE: Final = re.compile(r"(`{3,})diff")
@@ -54,6 +64,10 @@ _NO_TEXT: Final = {"layers": {"__all__": {"record": {"text"}}}}
 # strikethrough, table pipes). Backslash-escaped they are plain text; block syntax (`#`, `-`,
 # `>`) means nothing inside a table cell.
 _PUNCT: Final = re.compile(r"([\\`*_\[\]<>&|~!])")
+_CODE_SPAN: Final = re.compile(r"`([^`]+)`")
+_UNTOUCHED_NAMED: Final = 8  # layers named in the folded row
+_PLAN_LINES: Final = 40  # from a layer's anchor to its diff block, at most
+_STALE_V1: Final = "run stopped without reporting"
 
 
 class DashboardError(InfraError):
@@ -106,17 +120,20 @@ def _share(costs: Mapping[str, int], budget: int) -> dict[str, int]:
     return allot
 
 
-def _render(m: Dashboard, texts: Mapping[str, str]) -> str:
-    out = [
-        marker(m.head_sha),
-        f"## ⚙️ Commit `{m.sha7}` Pipeline",
-        "",
+def _render(m: Dashboard, texts: Mapping[str, str], *, plans: bool = True) -> str:
+    out = [marker(m.head_sha), f"## ⚙️ Commit `{m.sha7}` Pipeline", ""]
+    out += _callout(m)
+    out += [
         "| Stage | Status | Output | Time |",
         "|:---|:---:|:---|:---|",
         _row(m, Stage.CI.label, m.ci),
     ]
+    untouched = [layer.name for layer in m.layers if layer.plan.status is Status.UNTOUCHED]
     for layer in m.layers:
-        out.append(_row(m, f"Plan: {layer.name}", layer.plan, layer))
+        if layer.plan.status is not Status.UNTOUCHED:
+            out.append(_row(m, f"Plan: {layer.name}", layer.plan, layer))
+    if untouched:
+        out.append(_untouched_row(untouched))
     out.append(_row(m, Stage.APPLY.label, m.apply, apply_detail=_apply_detail(m)))
     out.append(_row(m, Stage.REVIEW.label, m.review))
     for stage in (Stage.HEALTH, Stage.E2E, Stage.MERGE_QUEUE):
@@ -126,9 +143,65 @@ def _render(m: Dashboard, texts: Mapping[str, str]) -> str:
     out += ["", "<!-- next-step -->", next_step(m), "<!-- /next-step -->", ""]
     for layer in m.layers:
         if layer.record is not None:
-            out += layer_view(layer.name, layer.record, texts[layer.name])
+            out.append(f'<a name="{anchor(m, layer.name)}"></a>')
+            lines = layer_view(layer.name, layer.record, texts[layer.name])
+            out += lines if plans else [*lines[: _fold(lines)], ""]
+        elif layer.diagnostics or layer.plan.status is Status.FAILED:
+            out += _failure(m, layer)
     out.append(_state_comment(m))
     return "\n".join(out) + "\n"
+
+
+def _fold(lines: list[str]) -> int:
+    """Where a layer's `<details>` fold starts (the job summary leaves it out)."""
+    return next(i for i, line in enumerate(lines) if line.startswith("<details>"))
+
+
+def anchor(m: Dashboard, layer: str) -> str:
+    """The link target of a layer's plan: unique per commit, so links never cross dashboards."""
+    return f"plan-{m.sha7}-{layer}"
+
+
+def _callout(m: Dashboard) -> list[str]:
+    """Destroys and replaces, named before anything else: the one thing no reviewer may miss."""
+    lines = []
+    for layer in m.layers:
+        record = layer.record
+        if record is not None and record.destructive and layer.applied is not Outcome.OK:
+            lines.append(
+                f"- [{code(layer.name)}](#{anchor(m, layer.name)}) {destructive_line(record)}"
+            )
+    if not lines:
+        return []
+    return ["⚠️ **This commit destroys or replaces resources:**", "", *lines, ""]
+
+
+def _untouched_row(names: list[str]) -> str:
+    shown = ", ".join(names[:_UNTOUCHED_NAMED])
+    more = len(names) - _UNTOUCHED_NAMED
+    listed = shown + (f" and {more} more" if more > 0 else "")
+    what = f"{len(names)} layer{'s' if len(names) != 1 else ''} not touched by this commit"
+    label = f"Plan: {len(names)} other{'s' if len(names) != 1 else ''}"
+    return f"| {label} | {Status.UNTOUCHED.icon} | {cell(what + ': ' + listed)} | - |"
+
+
+def _failure(m: Dashboard, layer: LayerState) -> list[str]:
+    """A failed layer: Terraform's own errors, the log a link away."""
+    out = [
+        f'<a name="{anchor(m, layer.name)}"></a>',
+        f"#### ❌ Plan: {code(layer.name)} failed",
+        "",
+    ]
+    if layer.applied is Outcome.FAILED:
+        out[1] = f"#### ❌ Apply: {code(layer.name)} failed"
+    for diag in layer.diagnostics:
+        out += [*diagnostic_lines(diag), ""]
+    if not layer.diagnostics:
+        out += [cell(layer.plan.detail or "failed"), ""]
+    run = layer.plan.run_id
+    if run is not None:
+        out += [f"[Full log]({m.run_url(run)})", ""]
+    return out
 
 
 def _row(
@@ -137,7 +210,10 @@ def _row(
     parts = []
     detail = row.detail or apply_detail
     if layer is not None and layer.record is not None:
-        parts.append(f"[{cell(detail or 'View')}](#plan-{layer.name})")
+        words = row_detail(layer.record)
+        parts.append(f"[{cell(words)}](#{anchor(m, layer.name)})")
+    elif layer is not None and layer.diagnostics and row.status is Status.FAILED:
+        parts.append(f"[{cell(layer.diagnostics[0].summary)}](#{anchor(m, layer.name)})")
     elif detail:
         parts.append(cell(detail))
     if row.run_id is not None:
@@ -161,14 +237,26 @@ def _apply_detail(m: Dashboard) -> str:
 
 def _time(row: Row) -> str:
     when = row.finished_at or row.started_at
-    if when is None:
-        return "-"
-    return (when if when.tzinfo is None else when.astimezone(UTC)).strftime("%H:%M")
+    return "-" if when is None else stamp(when)
+
+
+def stamp(when: datetime) -> str:
+    """A time as every reader can place it: "2026-11-30 12:55 UTC"."""
+    return (when if when.tzinfo is None else when.astimezone(UTC)).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def cell(text: str) -> str:
-    """Untrusted text as plain text inside a table cell or link text: one line, escaped."""
-    return _PUNCT.sub(r"\\\1", one_line(text, 500))
+    """Untrusted text as plain text inside a table cell or link text: one line, escaped; a
+    `quoted` part becomes a code span (a backslash-escaped backtick would show literally)."""
+    flat = one_line(text, 500)
+    parts = []
+    last = 0
+    for span in _CODE_SPAN.finditer(flat):
+        parts.append(_PUNCT.sub(r"\\\1", flat[last : span.start()]))
+        parts.append(code(span.group(1)).replace("|", "\\|"))
+        last = span.end()
+    parts.append(_PUNCT.sub(r"\\\1", flat[last:]))
+    return "".join(parts)
 
 
 def _state_comment(m: Dashboard) -> str:
@@ -179,7 +267,8 @@ def _state_comment(m: Dashboard) -> str:
 
 
 def parse(body: str) -> Dashboard:
-    """The model back from a comment body; `DashboardError` for anything else."""
+    """The model back from a comment body; `DashboardError` for anything else. Dashboards
+    written with state v1 (by an older infra) are read too."""
     lines = body.split("\n")
     head = MARKER.fullmatch(lines[0])
     if head is None:
@@ -187,52 +276,93 @@ def parse(body: str) -> Dashboard:
     state = next((s for line in reversed(lines) if (s := _STATE.fullmatch(line))), None)
     if state is None:
         raise DashboardError("the infra-state comment is missing")
-    if state.group(1) != str(VERSION):
-        raise DashboardError(f"state version v{state.group(1)} is not v{VERSION}: upgrade infra")
+    version = state.group(1)
+    if version not in ("1", str(VERSION)):
+        raise DashboardError(f"state version v{version} is not v{VERSION}: upgrade infra")
     try:
-        model = _ADAPTER.validate_json(state.group(2))
-    except ValidationError as exc:
-        raise DashboardError(f"bad state: {exc.errors()[0]['msg']}") from None
+        data = json.loads(state.group(2))
+        model = _ADAPTER.validate_python(_from_v1(data) if version == "1" else data)
+    except ValueError as exc:
+        raise DashboardError(f"bad state: {_reason(exc)}") from None
     if model.sha7 != head.group(1):
         raise DashboardError(f"the marker says {head.group(1)}, the state {model.sha7}")
     layers = []
     for layer in model.layers:
         if layer.record is not None:
-            record = replace(layer.record, text=_plan_text(lines, layer.name))
-            layer = replace(layer, record=record)
+            text = _plan_text(lines, model, layer.name, v1=version == "1")
+            layer = replace(layer, record=replace(layer.record, text=text))
         layers.append(layer)
     return replace(model, layers=tuple(layers))
 
 
-def _plan_text(lines: list[str], name: str) -> str:
-    anchor = f'<a name="plan-{name}"></a>'
+def _reason(exc: ValueError) -> str:
+    if isinstance(exc, ValidationError):
+        return str(exc.errors()[0]["msg"])
+    return str(exc).splitlines()[0] if str(exc) else "not JSON"
+
+
+def _from_v1(data: object) -> object:
+    """A v1 state in v2's terms. v1 left a row's status out when it was "skipped" (its
+    default, which also meant "not run yet"), and showed a dead run, drift and destroys all
+    as "warning"; v2 tells them apart."""
+    if not isinstance(data, dict):
+        return data
+    rows: list[dict[str, object]] = [
+        row
+        for key in ("ci", "apply", "review", "health", "e2e")
+        if isinstance(row := data.get(key), dict)
+    ]
+    for layer in data.get("layers") or []:
+        if isinstance(layer, dict) and isinstance(layer.get("plan"), dict):
+            plan = layer["plan"]
+            rows.append(plan)
+            record = layer.get("record")
+            if plan.get("status") == "warning" and isinstance(record, dict):
+                destructive = record.get("destroys") or record.get("replaces")
+                if not destructive and not record.get("more_destructive"):
+                    plan["status"] = "drift"
+    for row in rows:
+        row.setdefault("status", "skipped")
+        if row.get("status") == "warning" and row.get("detail") == _STALE_V1:
+            row["status"] = "stale"
+    return data
+
+
+def _plan_text(lines: list[str], m: Dashboard, name: str, *, v1: bool) -> str:
+    target = f'<a name="{"plan-" + name if v1 else anchor(m, name)}"></a>'
     try:
-        start = lines.index(anchor)
+        start = lines.index(target)
     except ValueError:
         raise DashboardError(f"the plan details of {name} are missing") from None
-    for index in range(start + 1, min(start + 12, len(lines))):
+    for index in range(start + 1, min(start + _PLAN_LINES, len(lines))):
         fence = _FENCE.fullmatch(lines[index])
         if fence is None:
             continue
         close = fence.group(1)
         try:
             end = lines.index(close, index + 1)
-            return from_diff(lines[index + 1 : end])
+            return (from_diff_v1 if v1 else from_diff)(lines[index + 1 : end])
         except ValueError:
             break
     raise DashboardError(f"the plan of {name} is not a diff block")
 
 
+def render_for_summary(m: Dashboard) -> str:
+    """The dashboard for the job summary: everything but the plans' folds, because the job
+    summary shows each plan once, in full (`step_summary`)."""
+    texts = {layer.name: layer.record.text for layer in m.layers if layer.record is not None}
+    return _render(m, texts, plans=False)
+
+
 def step_summary(m: Dashboard | None, full_plans: Mapping[str, str]) -> str:
-    """The job summary (`$GITHUB_STEP_SUMMARY`): the dashboard when there is one, then every
-    layer's full plan, each trimmed so the whole stays within GitHub's 1 MiB limit for it (a
-    summary above it is dropped)."""
-    parts = [render(m)] if m is not None else []
-    parts += ["## Full plans", ""]
+    """The job summary (`$GITHUB_STEP_SUMMARY`): the dashboard when there is one (without the
+    plans' folds), then every layer's full plan once, in the dashboard's diff style, each
+    trimmed so the whole stays within GitHub's 1 MiB limit for it (a summary above it is
+    dropped)."""
+    parts = [render_for_summary(m)] if m is not None else []
     budget = (SUMMARY_LIMIT - size("\n".join(parts))) // max(len(full_plans), 1) - 200
     for name, text in full_plans.items():
-        shown = trim(clean(text), budget, "the job log")
-        lines = to_diff(shown)
+        lines = to_diff(trim(clean(text), budget, "the job log"))
         fence = fence_for(lines)
-        parts += [f"### {name}", "", f"{fence}diff", *lines, fence, ""]
+        parts += [f"### The plan of {name}", "", f"{fence}diff", *lines, fence, ""]
     return "\n".join(parts)

@@ -31,9 +31,12 @@ from infra_pipeline.core.dashboard.plan_view import row_detail, row_status, view
 from infra_pipeline.core.dashboard.render import (
     LIMIT,
     DashboardError,
+    anchor,
     marker,
     parse,
     render,
+    render_for_summary,
+    stamp,
     step_summary,
 )
 from infra_pipeline.core.dashboard.state_machine import Event, State, transition
@@ -47,7 +50,7 @@ from infra_pipeline.core.dashboard.view import (
 )
 from infra_pipeline.core.plan_text import clean, one_line, trim
 from infra_pipeline.errors import InfraError
-from infra_pipeline.models import ChangeKind, LayerRun, Outcome, PlanResult, StateLock
+from infra_pipeline.models import ChangeKind, Diagnostic, LayerRun, Outcome, PlanResult, StateLock
 
 __all__ = [
     "APPLY_CONTEXT",
@@ -65,12 +68,14 @@ __all__ = [
     "Stage",
     "State",
     "Status",
+    "anchor",
     "commit_statuses",
     "fail_plan",
     "finish_apply",
     "finish_plan",
     "finish_plan_record",
     "finish_stage",
+    "leave_untouched",
     "mark_stale",
     "marker",
     "new_dashboard",
@@ -79,10 +84,12 @@ __all__ = [
     "plan_record",
     "record_plans",
     "render",
+    "render_for_summary",
     "revive",
     "running_runs",
     "set_lock",
     "skip_plan",
+    "stamp",
     "start_apply",
     "start_plan",
     "start_refusal",
@@ -91,11 +98,13 @@ __all__ = [
     "supersede",
 ]
 
-# Destroyed/replaced addresses kept by name; the rest are counted (the plan text has them all).
+# Addresses kept by name, per action; the rest are counted (the plan text has them all).
 DESTRUCTIVE_LISTED: Final = 20
+ADDRESSES_LISTED: Final = 20
 # Longest plan text kept in the model: more than a comment can ever show.
 TEXT_LIMIT: Final = 60_000
 DETAIL_LIMIT: Final = 200
+DIAGNOSTICS_KEPT: Final = 5  # a layer's errors shown; the log has them all
 STALE_DETAIL: Final = "run stopped without reporting"
 
 
@@ -192,12 +201,19 @@ def plan_record(plan: PlanResult, *, head_sha: str, base_sha: str) -> PlanRecord
         destroys=tuple(c.address for c in listed if c.kind is ChangeKind.DELETE),
         replaces=tuple(c.address for c in listed if c.kind is ChangeKind.REPLACE),
         more_destructive=len(destructive) - len(listed),
+        creates=_addresses(plan, ChangeKind.CREATE),
+        updates=_addresses(plan, ChangeKind.UPDATE),
         drift=len(plan.drift),
         text=trim(clean(plan.text), TEXT_LIMIT),
         seal=plan.seal,
         sensitive=plan.sensitive,
     )
     return replace(record, digest=view_digest(plan.layer, record))
+
+
+def _addresses(plan: PlanResult, kind: ChangeKind) -> tuple[str, ...]:
+    found = (c.address for c in plan.resource_changes if c.kind is kind)
+    return tuple(address for _, address in zip(range(ADDRESSES_LISTED), found, strict=False))
 
 
 def finish_plan_record(
@@ -211,8 +227,19 @@ def finish_plan_record(
     return _finish_layer(m, layer, row, record)
 
 
-def fail_plan(m: Dashboard, layer: str, error: str, run_id: int | None, now: datetime) -> Dashboard:
-    return _finish_layer(m, layer, Row(Status.FAILED, run_id, None, now, _short(error)), None)
+def fail_plan(
+    m: Dashboard,
+    layer: str,
+    error: str,
+    run_id: int | None,
+    now: datetime,
+    diagnostics: tuple[Diagnostic, ...] = (),
+) -> Dashboard:
+    """A plan that failed: `diagnostics` are Terraform's own errors, `error` a one-line
+    fallback for a failure Terraform did not explain (a crash, a missing binary)."""
+    row = Row(Status.FAILED, run_id, None, now, _short(error))
+    errors = tuple(d for d in diagnostics if d.severity == "error")[:DIAGNOSTICS_KEPT]
+    return _finish_layer(m, layer, row, None, errors)
 
 
 def lock_plan(
@@ -224,8 +251,13 @@ def lock_plan(
 
 
 def skip_plan(m: Dashboard, layer: str, reason: str, now: datetime) -> Dashboard:
-    """Not planned (not touched by the PR, or an earlier layer failed)."""
+    """Not planned on purpose (an earlier layer failed, CI Validate failed); `reason` says why."""
     return _finish_layer(m, layer, Row(Status.SKIPPED, None, None, now, _short(reason)), None)
+
+
+def leave_untouched(m: Dashboard, layer: str, now: datetime) -> Dashboard:
+    """Not planned because this commit does not touch `layer`: folded into one row."""
+    return _finish_layer(m, layer, Row(Status.UNTOUCHED, None, None, now), None)
 
 
 def record_plans(
@@ -240,18 +272,25 @@ def record_plans(
         elif run.lock is not None:
             m = lock_plan(m, run.layer, run.lock, run_id, now)
         else:
-            m = fail_plan(m, run.layer, run.error or "plan failed", run_id, now)
+            m = fail_plan(m, run.layer, run.error or "plan failed", run_id, now, run.diagnostics)
     return m
 
 
-def _finish_layer(m: Dashboard, name: str, row: Row, record: PlanRecord | None) -> Dashboard:
+def _finish_layer(
+    m: Dashboard,
+    name: str,
+    row: Row,
+    record: PlanRecord | None,
+    diagnostics: tuple[Diagnostic, ...] = (),
+) -> Dashboard:
     before = m.layer(name).plan
     if before.status is Status.RUNNING and before.run_id == row.run_id:
         row = replace(row, started_at=before.started_at)
     elif row.run_id is not None:
         row = replace(row, started_at=row.finished_at)
     lock = m.layer(name).lock
-    return _map_layers(m, [name], lambda layer: LayerState(name, row, record, None, lock))
+    state = LayerState(name, row, record, None, lock, diagnostics)
+    return _map_layers(m, [name], lambda layer: state)
 
 
 # -- apply ---------------------------------------------------------------------------------------
@@ -268,7 +307,9 @@ def start_apply(m: Dashboard, layers: Iterable[str], run_id: int, now: datetime)
     for name in names:
         m.layer(name)
     _check_start(m, Event.APPLY_STARTED, run_id)
-    m = _map_layers(m, names, lambda layer: replace(layer, applied=Outcome.FAILED))
+    m = _map_layers(
+        m, names, lambda layer: replace(layer, applied=Outcome.FAILED, applied_summary="")
+    )
     detail = "applying " + ", ".join(names)
     return replace(m, apply=replace(_running(run_id, now), detail=_short(detail)))
 
@@ -279,16 +320,26 @@ def finish_apply(
     run_id: int | None,
     now: datetime,
     detail: str = "",
+    runs: Iterable[LayerRun] = (),
 ) -> Dashboard:
     """Record each layer's apply outcome (in apply order); any FAILED fails the apply. A
     layer that was not applied (SKIPPED after an earlier one failed) has nothing applied. Once
-    something was applied, the AI review of the result is due again (its row is cleared)."""
+    something was applied, the AI review of the result is due again (its row is cleared).
+    `runs` (the applies themselves) add Terraform's summary line or its errors per layer."""
     for name in outcomes:
         m.layer(name)
+    said = {run.layer: run for run in runs}
 
     def outcome(layer: LayerState) -> LayerState:
         done = outcomes[layer.name]
-        return replace(layer, applied=None if done is Outcome.SKIPPED else done)
+        run = said.get(layer.name)
+        errors = tuple(d for d in run.diagnostics if d.severity == "error") if run else ()
+        return replace(
+            layer,
+            applied=None if done is Outcome.SKIPPED else done,
+            applied_summary=_short(run.summary) if run else "",
+            diagnostics=errors[:DIAGNOSTICS_KEPT] or layer.diagnostics,
+        )
 
     m = _map_layers(m, list(outcomes), outcome)
     failed = Outcome.FAILED in outcomes.values()
@@ -345,7 +396,7 @@ def mark_stale(
         return row.run_id is not None and not is_run_alive(row.run_id)
 
     def fix(row: Row) -> Row:
-        return replace(row, status=Status.WARNING, detail=STALE_DETAIL) if stale(row) else row
+        return replace(row, status=Status.STALE, detail=STALE_DETAIL) if stale(row) else row
 
     def fix_optional(row: Row | None) -> Row | None:
         return None if row is None else fix(row)

@@ -9,6 +9,7 @@ from enum import StrEnum
 from typing import Final
 
 from infra_pipeline.core.dashboard.model import Dashboard, LayerState, Status
+from infra_pipeline.core.dashboard.plan_view import summary
 from infra_pipeline.core.dashboard.state_machine import State
 from infra_pipeline.models import Outcome
 
@@ -19,7 +20,7 @@ APPLY_CONTEXT: Final = "infra/apply"
 def next_step(m: Dashboard) -> str:
     """One line saying what to do next (Markdown, no newline)."""
     if m.superseded_by is not None:
-        return f"⏭️ Superseded by `{m.superseded_by[:7]}`: see that commit's dashboard"
+        return f"↪️ Superseded by `{m.superseded_by[:7]}`: see that commit's dashboard"
     s = m.state
     if s in (State.CREATED, State.CI_RUNNING):
         return "⏳ Waiting for CI validation..."
@@ -64,11 +65,10 @@ def _changes_line(m: Dashboard, lead: str = "Plan shows changes in") -> str:
     parts = []
     for layer in m.pending_changes:
         assert layer.record is not None  # pending_changes has a record by definition
-        counts = layer.record.counts.short()
-        destroys = layer.record.destructive
-        warn = f", ⚠️ {destroys} destroyed or replaced" if destroys else ""
+        counts = summary(layer.record)
         lock = f", {layer.lock}" if layer.lock else ""
-        parts.append(f"`{layer.name}` ({counts}{warn}{lock})")
+        warn = "⚠️ " if layer.record.destructive else ""
+        parts.append(f"{warn}`{layer.name}` ({counts}{lock})")
     return f"{lead} {_join(parts) or 'some layers'}: review them, then comment `/apply`"
 
 
