@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 # loopback port, PG_CONN_STR exported to the command, stopped after it, even on failure or ^C.
 WITH_PG := $(BIN)/python tools/pgcluster.py run --
 
-.PHONY: demo test lint typecheck contracts lockcheck lock docs clean venv tools
+.PHONY: demo test lint typecheck contracts lockcheck lock docs clean venv tools screenshots
 
 # Terragrunt and OpenTofu, built from their Go modules at the versions in tools/versions.mk and
 # kept in $(INFRA_TOOLS_DIR)/<tool>-<version>; set INFRA_TOOLS_DIR to share one build between
@@ -52,6 +52,12 @@ lockcheck:
 # The import direction of docs/architecture.md (contracts in pyproject.toml).
 contracts: $(STAMP)
 	$(BIN)/lint-imports
+
+# The dashboard stories photographed for docs/dashboard.md (Debian: apt-get install chromium
+# fonts-noto-color-emoji). `make test` runs the same stories and skips only the pictures.
+screenshots: $(STAMP)
+	@command -v chromium >/dev/null 2>&1 || { echo "error: chromium not found (apt-get install -y chromium fonts-noto-color-emoji)" >&2; exit 2; }
+	INFRA_SCREENSHOTS_DIR=docs/img $(BIN)/python -m pytest tests/test_dashboard_stories.py -q -n 0 -p no:randomly
 
 test: lint typecheck lockcheck contracts tools
 	$(WITH_PG) $(BIN)/python -m pytest -n 2 -q

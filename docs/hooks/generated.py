@@ -128,20 +128,11 @@ def state_diagram() -> str:
     return "\n".join(lines)
 
 
-_MEANINGS = {
-    "ok": "passed; for a plan, no changes or changes ready for review",
-    "running": "running now",
-    "skipped": "skipped, or not reached yet",
-    "failed": "failed: the output column links the log",
-    "warning": "needs attention: a plan that destroys, drift, a run that died",
-}
-
-
 def status_icons() -> str:
     from infra_pipeline.core.dashboard.model import Status
 
     rows = ["| icon | status | meaning |", "|:---:|:---|:---|"]
-    rows += [f"| {s.icon} | `{s.value}` | {_MEANINGS.get(s.value, '')} |" for s in Status]
+    rows += [f"| {s.icon} | `{s.value}` | {s.meaning} |" for s in Status]
     return "\n".join(rows)
 
 
