@@ -362,7 +362,7 @@ def test_a_new_commit_supersedes_the_previous_dashboard(
     run_plan(make(head=NEXT), plan("platform"))
 
     (old,) = dashboards(standin, HEAD)
-    assert "⏭️ Superseded by `c0ffee1`: see that commit's dashboard" in old.body
+    assert "↪️ Superseded by `c0ffee1`: see that commit's dashboard" in old.body
     assert d.parse(old.body).superseded_by == NEXT
     assert old.minimized
     (new,) = dashboards(standin, NEXT)

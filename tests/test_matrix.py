@@ -163,7 +163,7 @@ def test_a_matrix_run_leaves_the_single_jobs_dashboard_and_apply_works(
     assert substance(matrix_board) == substance(dashboard_body(standin, 7, single))
     rows = page_of(matrix_board).rows()
     assert rows["Plan: platform"][0] == "✅"
-    assert rows["Plan: 3 others"][0] == "➖" and "Plan: bootstrap" not in rows
+    assert rows["Plan: 2 others"][0] == "➖" and "Plan: bootstrap" not in rows
     for context in ("infra/plan", "infra/apply"):
         ours, theirs = (
             standin.latest_statuses(head)[context],

@@ -248,7 +248,9 @@ def test_pr_story_survives_502s_and_a_secondary_rate_limit(
     assert [f.hits for f in faults] == [f.times for f in faults], "every fault was met"
     board = dashboard_body(standin, 7, head)  # exactly one dashboard
     assert "| Plan: platform | ✅ |" in board and "| Apply | ✅ |" in board
-    assert replies(standin, 7) == []  # nothing went wrong that a user must hear about
+    # Nothing went wrong that a user must hear about: the one reply is the apply's result.
+    [reply] = replies(standin, 7)
+    assert page_of(reply).headings == ["✅ /apply of platform: applied"]
     assert standin.reactions(comment_id) == ["eyes", "rocket"]
     statuses = standin.latest_statuses(head)
     assert statuses["infra/plan"].state == "success"
@@ -285,7 +287,8 @@ def test_two_applies_of_one_layer_at_once_exactly_one_runs(
     assert codes == [0, 1], [r.out + r.err for r in results]
     winner, loser = (7, 8) if results[0].code == 0 else (8, 7)
     assert f"`platform` is locked by #{winner}" in replies(standin, loser)[-1]
-    assert replies(standin, winner) == []
+    [reply] = replies(standin, winner)
+    assert page_of(reply).headings == ["✅ /apply of platform: applied"]
     assert [d.environment for d in standin.deployments] == [PLATFORM]
     applied = {7: state_resources(repo.root, PLATFORM), 8: state_resources(other, PLATFORM)}
     assert applied[winner] and applied[loser] == []

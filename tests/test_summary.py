@@ -240,5 +240,5 @@ def test_issue_body_lists_what_differs_and_keeps_a_huge_plan_under_githubs_limit
     big = PlanResult(**{**big.__dict__, "text": "x" * 100_000})
     body = render_issue_body(LayerReport("bootstrap", Verdict.DRIFTED, big), CTX)
     assert len(body) < 65_536
-    assert "… and 30 more" in body and "the run log has the whole plan" in body
+    assert "… and 30 more" in body and "full output in the run log" in body
     assert "The scheduled drift scan ([run](https://github.com/acme/infra/actions/runs/7)" in body

@@ -450,6 +450,8 @@ class TerraformEngine:
         # `-json` gives the diagnostics but not the plan as people read it; the planfile
         # does. A plan without changes needs no rendering.
         text = NO_CHANGES
+        if result.returncode == 0 and self._sink is not None:
+            self._sink(NO_CHANGES)  # `-json` says only "Plan: 0 to add, ..."
         if result.returncode == 2:
             human = self._check(
                 self._run("show", "-no-color", str(self.planfile), stream=False), "show"

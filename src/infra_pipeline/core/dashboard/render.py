@@ -131,7 +131,7 @@ def _render(m: Dashboard, texts: Mapping[str, str], *, plans: bool = True) -> st
     untouched = [layer.name for layer in m.layers if layer.plan.status is Status.UNTOUCHED]
     for layer in m.layers:
         if layer.plan.status is not Status.UNTOUCHED:
-            out.append(_row(m, f"Plan: {layer.name}", layer.plan, layer))
+            out.append(_row(m, f"Plan: {cell(layer.name)}", layer.plan, layer))
     if untouched:
         out.append(_untouched_row(untouched))
     out.append(_row(m, Stage.APPLY.label, m.apply, apply_detail=_apply_detail(m)))
