@@ -306,7 +306,7 @@ def test_job_summary_of_huge_plans_stays_under_githubs_limit() -> None:
     text = d.step_summary(None, plans)
     assert len(huge) * 3 > 1_500_000
     assert len(text.encode()) < 1_000_000
-    assert all(f"### {name}" in text for name in plans)
+    assert all(f"### The plan of {name}" in text for name in plans)
     assert "full output in the job log" in text
 
 

@@ -12,7 +12,7 @@ import pytest
 import stories
 from dashboard_html import Page, page_of
 from infra_pipeline.core.dashboard import steps as d
-from infra_pipeline.core.dashboard.plan_view import layer_plan, shown_digest
+from infra_pipeline.core.dashboard.plan_view import layer_view, view_digest
 from infra_pipeline.models import Outcome
 from screenshot import chromium, screenshot
 
@@ -158,10 +158,11 @@ def test_the_digest_covers_exactly_what_a_layer_shows(tmp_path: Path) -> None:
     m = stories.replace_plan(tmp_path / "repo")
     record = m.layer("platform").record
     assert record is not None
-    shown = "\n".join(layer_plan("platform", record))
+    shown = "\n".join(layer_view("platform", record))
     assert shown in d.render(m)  # the dashboard shows this text, whole
     again = d.parse(d.render(m)).layer("platform").record
-    assert again is not None and shown_digest("platform", again) == shown_digest("platform", record)
+    assert again is not None and view_digest("platform", again) == view_digest("platform", record)
+    assert record.digest == view_digest("platform", record)  # recorded at review time
 
 
 @pytest.mark.skipif(chromium() is None, reason="chromium is not installed (Debian: chromium)")
