@@ -122,9 +122,15 @@ class Progress:
         if run.outcome is not Outcome.FAILED:
             return
         title = f"infra: {self._verb} {run.layer} failed"
-        log = "\n".join(self._logs.get(run.layer, [])) or run.log or run.error
-        found = read_diagnostics(log)
+        # Terraform's own diagnostics (`-json`), files already named from the repository root;
+        # else read from the log (an engine that printed no JSON).
         base = self._paths.get(run.layer, "").rstrip("/")
+        found = run.diagnostics
+        if not found:
+            log = "\n".join(self._logs.get(run.layer, [])) or run.log or run.error
+            found = read_diagnostics(log)
+        else:
+            base = ""
         for diag in found:
             message = f"{diag.summary}: {diag.detail}" if diag.detail else diag.summary
             path = f"{base}/{diag.filename}" if base and diag.filename else diag.filename
