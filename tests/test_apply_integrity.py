@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from dashboard_html import page_of
 from homelab import infra, state_resources
 from infra_pipeline.core.dashboard import steps as dash
 from prstory import EventRun, Repo, dashboard_body, make_repo, replies
@@ -114,8 +115,8 @@ def test_a_dashboard_forged_by_another_app_or_a_workflow_is_not_applied(
     h1 = harmless(repo)
     repo.open_pr(7, h1, [PLATFORM_FILE])
     assert repo.pr_event(7).code == 0
-    shown = dashboard_body(standin, 7, h1)  # +0 ~1 -0: what the reviewer approves of
-    assert "+0 ~1 -0" in shown
+    shown = dashboard_body(standin, 7, h1)  # 1 to change: what the reviewer approves of
+    assert page_of(shown).rows()["Plan: platform"][:2] == ["✅", "1 to change · Log"]
     h2 = drop_monitoring(repo)
     repo.push(7, h2, [PLATFORM_FILE])  # its plan destroys; the pipeline has not planned it yet
 

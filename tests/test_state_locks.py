@@ -431,7 +431,7 @@ def test_after_merge_scan_reports_a_locked_layer_and_goes_on_with_the_others(
         "| `platform` | 🔒 state locked | - | not scanned: the state is locked, held by "
         "`infra run 77 apply platform` from 127.0.0.1 (apply) since 20"
     ) in comment.body
-    assert "| `data-prod` | 🚀 applied | +0 ~1 -0 |" in comment.body
+    assert "| `data-prod` | 🚀 applied | 1 to change |" in comment.body
     status = standin.latest_statuses(MERGE_SHA)["infra/apply"]
     assert "1 state locked" in (status.description or "")
 
