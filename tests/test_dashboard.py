@@ -630,3 +630,41 @@ def test_model_rejects_what_parse_must_not_accept() -> None:
     with pytest.raises(ValueError, match="server URL"):
         replace(fresh(), server_url="javascript:alert(1)")
     assert re.fullmatch(d.marker(HEAD), "<!-- infra-dashboard:a1b2c3d -->")
+
+
+V1_BODY = (
+    "<!-- infra-dashboard:a1b2c3d -->\n"
+    "## ⚙️ Commit `a1b2c3d` Pipeline\n\n"
+    "| Stage | Status | Output | Time |\n|:---|:---:|:---|:---|\n"
+    "| CI Validate | ✅ | - | 12:34 |\n\n"
+    "<!-- next-step -->\nwhatever\n<!-- /next-step -->\n\n"
+    '<a name="plan-platform"></a>\n'
+    "<details><summary>Plan: platform (+1 ~0 -0)</summary>\n\n"
+    "```diff\n Terraform will perform the following actions:\n"
+    '+  + resource "a" "b" {}\n```\n\n</details>\n\n'
+    '<!-- infra-state:v1 {"repo":"acme/infra","pr":7,'
+    f'"head_sha":"{HEAD}","base_sha":"{BASE}","server_url":"https://github.com",'
+    '"layers":[{"name":"platform","plan":{"status":"ok","run_id":4242,'
+    '"finished_at":"2026-03-04T12:34:00Z","detail":"+1 ~0 -0"},'
+    f'"record":{{"head_sha":"{HEAD}","base_sha":"{BASE}","fingerprint":"fp",'
+    '"counts":{"add":1},"has_changes":true}},'
+    '{"name":"bootstrap","plan":{"finished_at":"2026-03-04T12:34:00Z",'
+    '"detail":"not touched by this PR"}},'
+    '{"name":"data","plan":{"status":"warning","run_id":1,'
+    '"detail":"run stopped without reporting"}}],'
+    '"ci":{"status":"ok","run_id":4242}} -->\n'
+)
+
+
+def test_a_dashboard_written_by_the_previous_version_still_parses() -> None:
+    m = d.parse(V1_BODY)
+    record = m.layer("platform").record
+    assert record is not None
+    assert record.text == 'Terraform will perform the following actions:\n  + resource "a" "b" {}'
+    # v1 left "skipped" out (its default, which also meant "not run yet") and drew a dead run
+    # as "warning": v2 tells them apart.
+    assert m.layer("bootstrap").plan.status is Status.SKIPPED
+    assert m.layer("data").plan.status is Status.STALE
+    assert m.apply.status is Status.PENDING
+    again = d.render(m)
+    assert "infra-state:v2 " in again and d.parse(again) == m
