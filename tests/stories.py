@@ -15,6 +15,7 @@ from infra_pipeline.adapters.terraform import TerraformEngine
 from infra_pipeline.config import Config, load_config
 from infra_pipeline.core.apply_report import apply_comment
 from infra_pipeline.core.dashboard import steps as d
+from infra_pipeline.flows.dependencies import layer_graph
 from infra_pipeline.flows.pipeline import apply_layers, make_engine_factory, plan_fresh, plan_layers
 from infra_pipeline.models import LayerRun, Outcome
 
@@ -85,7 +86,8 @@ class Infra:
     def apply(self, names: Sequence[str]) -> list[LayerRun]:
         config = self.config
         layers = [config.layers[n] for n in names]
-        return apply_layers(layers, make_engine_factory(config, env()), plan_for=plan_fresh)
+        factory = make_engine_factory(config, env())
+        return apply_layers(layers, factory, graph=layer_graph(config), plan_for=plan_fresh)
 
     def engine(self, name: str) -> TerraformEngine:
         config = self.config

@@ -127,7 +127,7 @@ def test_a_refused_apply_leaves_no_lock_and_no_running_row(
     assert {r for r in standin.refs if r.startswith("refs/infra-locks/")} == held_before
     assert state_resources(repo.root, "data-staging") == []
     m = board(standin, 7, head)
-    assert m.apply.status is Status.SKIPPED  # the apply never showed as running
+    assert m.apply.status is Status.PENDING  # the apply never showed as running
     assert m.state is State.PLAN_RUNNING and m.layer("platform").plan.run_id == 999
 
 
