@@ -18,8 +18,11 @@ from infra_pipeline.core.gate import (
     authorize,
     check_requirements,
     check_reviewed,
+    layer_refusal,
+    permitted,
 )
 from infra_pipeline.core.github_models import PullRequest, Review
+from infra_pipeline.errors import ConfigError
 from infra_pipeline.models import ChangeKind, PlanCounts, PlanResult, ResourceChange
 
 HEAD, BASE = "a1b2c3d" + "0" * 33, "b" * 40
@@ -182,3 +185,68 @@ def test_mergeable_requires_github_to_say_it_is_mergeable(mergeable: bool | None
     refusal = check_requirements(cfg, pull(mergeable=mergeable), [])
     assert refusal is not None and "mergeable" in refusal.reason
     assert check_requirements(cfg, pull(mergeable=True), []) is None
+
+
+# -- per-layer permissions and requirements (issue 16) ------------------------------------------
+
+
+def layered(extra: str = "") -> Config:
+    text = (
+        "version: 1\n"
+        "layers:\n"
+        "  network: {path: network, order: 1}\n"
+        "  platform: {path: platform, order: 2, permissions: {apply: admin},"
+        " apply_requirements: [approved]}\n"
+        "permissions: {apply: write}\n" + extra
+    )
+    return parse_config(text, Path("/repo/infra.yaml"), check_paths=False)
+
+
+def test_a_layers_own_role_refuses_only_that_layer() -> None:
+    cfg = layered()
+    assert authorize(cfg, "apply", "bob", Role.WRITE, pull()) is None
+    allowed, refused = permitted(cfg, "apply", "bob", Role.WRITE, ["network", "platform"])
+    assert allowed == ["network"]
+    reason = refused["platform"].reason
+    assert "needs the `admin` role" in reason and "/apply platform" in reason
+    assert "layers.platform.permissions" in reason
+    assert permitted(cfg, "apply", "root", Role.ADMIN, ["network", "platform"]) == (
+        ["network", "platform"],
+        {},
+    )
+
+
+def test_a_layer_may_lower_the_bar_below_the_global_role() -> None:
+    cfg = layered().model_copy(update={"permissions": {"apply": Role.ADMIN}})
+    cfg = cfg.model_copy(
+        update={
+            "layers": {
+                **cfg.layers,
+                "network": cfg.layers["network"].model_copy(
+                    update={"permissions": {"apply": Role.WRITE}}
+                ),
+            }
+        }
+    )
+    assert authorize(cfg, "apply", "bob", Role.WRITE, pull()) is None  # may apply network
+    assert layer_refusal(cfg, "apply", "bob", Role.WRITE, "network") is None
+    assert layer_refusal(cfg, "apply", "bob", Role.WRITE, "platform") is not None
+
+
+def test_a_layers_requirements_add_to_the_global_ones() -> None:
+    cfg = layered("apply_requirements: [mergeable]\n")
+    assert cfg.apply_requirements_for("platform") == ("mergeable", "approved")
+    assert check_requirements(cfg, pull(), []) is None  # the global: mergeable, and it is
+    refusal = check_requirements(cfg, pull(), [], "platform")
+    assert refusal is not None and "layers.platform.apply_requirements" in refusal.reason
+    assert check_requirements(cfg, pull(), [review("bob", "APPROVED")], "platform") is None
+    assert check_requirements(cfg, pull(), [], "network") is None
+
+
+def test_a_layers_permissions_name_only_apply() -> None:
+    with pytest.raises(ConfigError, match="permissions cover apply"):
+        parse_config(
+            "version: 1\nlayers:\n  a: {path: a, order: 1, permissions: {health: admin}}\n",
+            Path("/repo/infra.yaml"),
+            check_paths=False,
+        )

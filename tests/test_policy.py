@@ -10,7 +10,7 @@ import pytest
 from dashboard_html import page_of
 from infra_pipeline.adapters.base_config import policy_at, repo_path
 from infra_pipeline.adapters.github.client import GitHub
-from infra_pipeline.config import Config, load_config, parse_config
+from infra_pipeline.config import Config, Role, load_config, parse_config
 from infra_pipeline.core.policy import merge_policy
 from infra_pipeline.errors import InfraError
 from prstory import Repo, dashboard_body, git, make_repo, replies
@@ -227,3 +227,54 @@ def test_the_first_pull_request_cannot_lower_its_own_bar(
     result, _ = repo.comment(7, "/apply", "walter")
     assert result.code == 1
     assert "@walter needs the `admin` role" in replies(standin, 7)[-1]
+
+
+# -- per-layer policy (issue 16) ------------------------------------------------------------------
+
+LAYERED = BASE.replace(
+    "apps:    {path: apps,    order: 2}",
+    "apps:    {path: apps,    order: 2, permissions: {apply: admin}, "
+    "apply_requirements: [mergeable]}",
+)
+
+
+def test_a_pull_request_cannot_lower_a_layers_own_bar(tmp_path: Path) -> None:
+    base = _config(tmp_path, LAYERED)
+    head = _config(
+        tmp_path,
+        LAYERED.replace("{apply: admin}", "{apply: write}").replace(
+            "apply_requirements: [mergeable]}", "autoplan: false}"
+        ),
+    )
+
+    merged = merge_policy(head, base, present=_everywhere).config
+
+    assert merged.role_for_layer("apply", "apps") is Role.ADMIN
+    assert merged.apply_requirements_for("apps") == ("approved", "mergeable")
+    assert merged.layers["apps"].autoplan is False  # not policy: the head describes the code
+
+
+def test_a_new_layers_own_permissions_only_raise_the_bar(tmp_path: Path) -> None:
+    base = _config(tmp_path, BASE)
+    head = _config(
+        tmp_path,
+        BASE.replace(
+            "  apps:    {path: apps,    order: 2}\n",
+            "  apps:    {path: apps,    order: 2}\n"
+            "  dns:  {path: dns,  order: 3, permissions: {apply: read}}\n"
+            "  edge: {path: edge, order: 4, permissions: {apply: admin}}\n",
+        ),
+    )
+
+    merged = merge_policy(head, base, present=_everywhere).config
+
+    assert merged.role_for_layer("apply", "dns") is Role.MAINTAIN  # read asked: the base's bar
+    assert merged.role_for_layer("apply", "edge") is Role.ADMIN
+    assert merged.least_role_for("apply") is Role.MAINTAIN
+
+
+def test_first_adoption_keeps_layer_permissions_at_admin_or_above(tmp_path: Path) -> None:
+    head = _config(tmp_path, LAYERED.replace("{apply: admin}", "{apply: write}"))
+    merged = merge_policy(head, None, present=_everywhere).config
+    assert merged.role_for_layer("apply", "apps") is Role.ADMIN
+    assert merged.least_role_for("apply") is Role.ADMIN

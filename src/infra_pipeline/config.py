@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 import yaml
 from pydantic import (
@@ -74,6 +74,11 @@ class Role(StrEnum):
         return list(Role).index(self)
 
 
+Requirement = Literal["approved", "mergeable"]
+# The commands a layer's own `permissions` may set: the one that changes what the layer runs.
+LAYER_COMMANDS: Final = ("apply",)
+
+
 class Layer(_Strict):
     name: str = ""  # filled from the mapping key
     path: str = Field(description="Directory of the layer's root module, relative to infra.yaml.")
@@ -101,6 +106,11 @@ class Layer(_Strict):
     )
     binary: str | None = Field(default=None, description="Engine binary to use for this layer.")
     auto_apply: bool = Field(default=True, description="Apply drift after merge (false: report).")
+    autoplan: bool | None = Field(
+        default=None,
+        description="Plan this layer when a pull request's push touches it; `false`: only on "
+        "`/plan` (CI Validate still runs). Overrides the top-level `autoplan`.",
+    )
     timeout: int = Field(default=3600, gt=0, description="Seconds any engine call may take.")
     lock_timeout: str | None = Field(
         default=None,
@@ -108,6 +118,27 @@ class Layer(_Strict):
         description="How long plan/apply wait for a held state lock (e.g. `5m`); overrides the "
         "top-level `lock_timeout`.",
     )
+    permissions: dict[str, Role] = Field(
+        default_factory=dict,
+        description="Role needed to `/apply` this layer, overriding the top-level `permissions` "
+        "(e.g. `{apply: admin}`). Read from the default branch, like the top-level key.",
+    )
+    apply_requirements: tuple[Requirement, ...] = Field(
+        default=(),
+        description="Requirements (`approved`, `mergeable`) added to the top-level "
+        "`apply_requirements` for this layer. Read from the default branch.",
+    )
+
+    @field_validator("permissions")
+    @classmethod
+    def _layer_commands(cls, value: dict[str, Role]) -> dict[str, Role]:
+        unknown = sorted(set(value) - set(LAYER_COMMANDS))
+        if unknown:
+            raise ValueError(
+                f"a layer's permissions cover {', '.join(LAYER_COMMANDS)}, not {unknown[0]!r}; "
+                "other commands take the top-level `permissions`"
+            )
+        return value
 
 
 class HttpProbe(_Strict):
@@ -212,9 +243,6 @@ class MergeQueueConfig(_Strict):
     )
 
 
-Requirement = Literal["approved", "mergeable"]
-
-
 class Config(_Strict):
     version: Literal[1] = 1
     layers: dict[str, Layer] = Field(min_length=1)
@@ -223,6 +251,12 @@ class Config(_Strict):
     )
     allow_forks: bool = False
     plan_drafts: bool = Field(default=False, description="Plan draft PRs automatically.")
+    autoplan: bool = Field(
+        default=True,
+        description="Plan the layers a pull request's push touches; `false`: pull requests get "
+        "CI Validate and the dashboard, and each layer is planned only on `/plan` (a layer's "
+        "own `autoplan` wins). `watch` still decides which layers are touched.",
+    )
     apply_requirements: tuple[Requirement, ...] = ()
     apply_bases: tuple[str, ...] = Field(
         default=(),
@@ -337,6 +371,32 @@ class Config(_Strict):
         everything else write)."""
         default = _DEFAULT_ROLES.get(command, Role.WRITE)
         return self.permissions.get(command, default)
+
+    def role_for_layer(self, command: str, layer: str) -> Role:
+        """The role needed for `command` on `layer`: the layer's own `permissions`, else
+        `role_for`."""
+        own = self.layers[layer].permissions.get(command) if layer in self.layers else None
+        return own or self.role_for(command)
+
+    def least_role_for(self, command: str) -> Role:
+        """The weakest role that may run `command` on some layer: who passes the first gate,
+        before each layer's own role is checked."""
+        roles = [self.role_for(command)]
+        roles += [
+            layer.permissions[command]
+            for layer in self.layers.values()
+            if command in layer.permissions
+        ]
+        return min(roles, key=lambda role: role.rank)
+
+    def apply_requirements_for(self, layer: str) -> tuple[Requirement, ...]:
+        """The top-level `apply_requirements` and the layer's own, each once."""
+        own = self.layers[layer].apply_requirements if layer in self.layers else ()
+        return tuple(dict.fromkeys((*self.apply_requirements, *own)))
+
+    def autoplan_for(self, layer: Layer) -> bool:
+        """Whether a push that touches `layer` plans it: the layer's key, else the global one."""
+        return self.autoplan if layer.autoplan is None else layer.autoplan
 
     def lock_timeout_for(self, layer: Layer) -> str:
         return layer.lock_timeout or self.lock_timeout

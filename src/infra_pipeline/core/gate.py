@@ -21,8 +21,10 @@ def authorize(
     config: Config, command: str, user: str, role: Role, pr: PullRequest | None
 ) -> Refusal | None:
     """Permission on the repository, then the fork rule (a plan runs the PR's code with the
-    job's secrets, so a fork's PR must not be planned unless the config allows it)."""
-    needed = config.role_for(command)
+    job's secrets, so a fork's PR must not be planned unless the config allows it). A command
+    some layer lets a weaker role run passes here with that role; `layer_refusal` then checks
+    each layer."""
+    needed = config.least_role_for(command)
     if role.rank < needed.rank:
         return Refusal(
             f"@{user} needs the `{needed}` role on this repository to run `/{command}` "
@@ -35,6 +37,36 @@ def authorize(
             "repository, or set `allow_forks: true` in infra.yaml."
         )
     return None
+
+
+def layer_refusal(
+    config: Config, command: str, user: str, role: Role, layer: str
+) -> Refusal | None:
+    """Whether `role` may run `command` on `layer` (its own `permissions`, else the global)."""
+    needed = config.role_for_layer(command, layer)
+    if role.rank >= needed.rank:
+        return None
+    own = layer in config.layers and command in config.layers[layer].permissions
+    why = f" (`layers.{layer}.permissions`)" if own else ""
+    return Refusal(
+        f"@{user} needs the `{needed}` role on this repository to run `/{command} {layer}`"
+        f"{why} (has `{role}`). Ask someone with that role to run it."
+    )
+
+
+def permitted(
+    config: Config, command: str, user: str, role: Role, layers: Sequence[str]
+) -> tuple[list[str], dict[str, Refusal]]:
+    """`layers` split into those `role` may run `command` on and the refusals of the rest."""
+    allowed: list[str] = []
+    refused: dict[str, Refusal] = {}
+    for name in layers:
+        refusal = layer_refusal(config, command, user, role, name)
+        if refusal is None:
+            allowed.append(name)
+        else:
+            refused[name] = refusal
+    return allowed, refused
 
 
 def check_open(pr: PullRequest, command: str) -> Refusal | None:
@@ -111,10 +143,18 @@ def check_merge_queue(config: Config) -> Refusal | None:
 
 
 def check_requirements(
-    config: Config, pr: PullRequest, reviews: Sequence[Review] | None
+    config: Config, pr: PullRequest, reviews: Sequence[Review] | None, layer: str | None = None
 ) -> Refusal | None:
-    """`apply_requirements` from infra.yaml: `approved` and/or `mergeable`."""
-    if "approved" in config.apply_requirements:
+    """`apply_requirements` from infra.yaml: `approved` and/or `mergeable`; with `layer`, only
+    those that layer adds to the top-level ones."""
+    if layer is None:
+        required = config.apply_requirements
+        key, who = "apply_requirements", "This repository requires"
+    else:
+        own = config.apply_requirements_for(layer)
+        required = tuple(r for r in own if r not in config.apply_requirements)
+        key, who = f"layers.{layer}.apply_requirements", f"`{layer}` requires"
+    if "approved" in required:
         latest: dict[str, str] = {}
         for review in reviews or ():
             if review.user != pr.author and review.state in (
@@ -125,12 +165,12 @@ def check_requirements(
                 latest[review.user] = review.state
         if "APPROVED" not in latest.values() or "CHANGES_REQUESTED" in latest.values():
             return Refusal(
-                "This repository requires an approving review before `/apply` "
-                "(`apply_requirements: [approved]`), with no changes requested."
+                f"{who} an approving review before `/apply` "
+                f"(`{key}: [approved]`), with no changes requested."
             )
-    if "mergeable" in config.apply_requirements and pr.mergeable is not True:
+    if "mergeable" in required and pr.mergeable is not True:
         return Refusal(
-            "This repository requires the pull request to be mergeable before `/apply` "
-            "(`apply_requirements: [mergeable]`): resolve conflicts and failing checks first."
+            f"{who} the pull request to be mergeable before `/apply` "
+            f"(`{key}: [mergeable]`): resolve conflicts and failing checks first."
         )
     return None

@@ -35,6 +35,8 @@ POLICY_KEYS: Final = (
     "apply_bases",
     "merge_queue",
 )
+# Per-layer keys taken from the base commit's copy of the layer.
+LAYER_POLICY_KEYS: Final = ("auto_apply", "permissions", "apply_requirements")
 # What the PR that adopts infra-pipeline needs for the commands that change live state.
 FIRST_ADOPTION_ROLE: Final = Role.ADMIN
 
@@ -47,7 +49,8 @@ class Policy:
 
 def merge_policy(head: Config, base: Config | None, *, present: Callable[[Layer], bool]) -> Policy:
     """`head` with the policy of `base`: the `POLICY_KEYS`, and per layer its existence and
-    `auto_apply`. A layer new in the head is kept (the PR adds it); a layer the head drops stays
+    the `LAYER_POLICY_KEYS`. A layer new in the head is kept (the PR adds it), its own
+    `permissions` only where they ask more than the base's; a layer the head drops stays
     while `present(layer)` says its directory is still in the checkout, so a PR cannot take code
     out of the pipeline's sight by unlisting it (once the directory is gone there is nothing
     left to plan). Without a base copy (the PR that adopts infra-pipeline) see
@@ -64,11 +67,13 @@ def merge_policy(head: Config, base: Config | None, *, present: Callable[[Layer]
         reviewed = base.layers.get(name)
         if reviewed is None:
             notes.append(f"layer `{name}` is new in this pull request")
-            layers[name] = layer
+            layers[name] = raised(layer, base)
             continue
-        if layer.auto_apply != reviewed.auto_apply:
-            notes.append(f"`layers.{name}.auto_apply` from the base branch")
-        layers[name] = layer.model_copy(update={"auto_apply": reviewed.auto_apply})
+        for key in LAYER_POLICY_KEYS:
+            if getattr(layer, key) != getattr(reviewed, key):
+                notes.append(f"`layers.{name}.{key}` from the base branch")
+        kept = {key: getattr(reviewed, key) for key in LAYER_POLICY_KEYS}
+        layers[name] = layer.model_copy(update=kept)
     for name, layer in base.layers.items():
         if name in head.layers:
             continue
@@ -101,8 +106,21 @@ def first_adoption(head: Config) -> Policy:
         "bot_login": Config.model_fields["bot_login"].default,
         "apply_bases": (),
     }
+    adopted = head.model_copy(update=policy)
+    layers = {name: raised(layer, adopted) for name, layer in head.layers.items()}
     note = (
         "no infra.yaml on the default branch (first adoption): the built-in policy applies, "
         f"`/apply` and `/unlock` need `{FIRST_ADOPTION_ROLE}`, until infra.yaml is merged"
     )
-    return Policy(head.model_copy(update=policy), (note,))
+    return Policy(adopted.model_copy(update={"layers": layers}), (note,))
+
+
+def raised(layer: Layer, floor: Config) -> Layer:
+    """`layer` as a pull request wrote it, whose own `permissions` no reviewed copy vouches
+    for: each kept only where it asks at least what `floor` (the reviewed policy) asks. Its
+    `apply_requirements` only add to the top-level ones, so they stay."""
+    permissions = {
+        command: max(role, floor.role_for(command), key=lambda r: r.rank)
+        for command, role in layer.permissions.items()
+    }
+    return layer.model_copy(update={"permissions": permissions})

@@ -23,7 +23,7 @@ from ..errors import ExitCode, InfraError
 from ..models import Outcome
 from .force_unlock import force_unlock
 from .job import Job
-from .pr_apply import applied_reply, apply_pr, failure_reply
+from .pr_apply import applied_reply, apply_pr, failure_reply, withheld_lines
 from .pr_plan import touched_layers, validate_and_plan
 from .session import Session
 
@@ -101,6 +101,8 @@ def _run(s: Session, cmd: Command, user: str, default_branch: str) -> int:
         s.reply(f"🚫 {refusal.reason}")
         s.record(user, cmd.name.value, cmd.layers, f"refused: {refusal.reason}")
         return ExitCode.FAILURE
+    if cmd.name is CommandName.APPLY:
+        return _apply(s, cmd, user, role)
     handler = _HANDLERS[cmd.name]
     return handler(s, cmd, user)
 
@@ -119,14 +121,20 @@ def _plan(s: Session, cmd: Command, user: str) -> int:
     return code
 
 
-def _apply(s: Session, cmd: Command, user: str) -> int:
+def _apply(s: Session, cmd: Command, user: str, role: Role) -> int:
     named = list(cmd.layers) if cmd.layers else []
     if cmd.all_layers:
         named = []  # `all` means every layer with reviewed changes, as a bare /apply does
-    outcome = apply_pr(s, named, user)
+    outcome = apply_pr(s, named, user, role)
     layers = [r.layer for r in outcome.runs] or named
+    skipped = ""
+    if outcome.withheld:
+        skipped = "\n\n⏭️ Not applied:\n" + withheld_lines(outcome.withheld)
+        s.console.print(
+            "infra: not applied: " + ", ".join(name for name, _ in outcome.withheld), markup=False
+        )
     if outcome.nothing_to_do:
-        s.reply(f"ℹ️ {outcome.nothing_to_do}")
+        s.reply(f"ℹ️ {outcome.nothing_to_do}{skipped}")
         s.record(user, "apply", layers, "ok: nothing to apply")
         return ExitCode.OK
     if outcome.refusal is not None:
@@ -137,11 +145,14 @@ def _apply(s: Session, cmd: Command, user: str) -> int:
     # A new comment either way: an edited dashboard notifies no one. A held state lock means
     # nothing ran: that reply names the holder and what to do instead.
     locked = any(run.lock is not None for run in outcome.runs)
-    s.reply(failure_reply(outcome) if locked else outcome.comment)
+    s.reply((failure_reply(outcome) if locked else outcome.comment) + skipped)
     if not outcome.ok:
         s.record(user, "apply", layers, "failed", fingerprints)
         return ExitCode.FAILURE
-    s.record(user, "apply", layers, "ok", fingerprints)
+    result = "ok"
+    if outcome.withheld:
+        result += "; not applied: " + ", ".join(name for name, _ in outcome.withheld)
+    s.record(user, "apply", layers, result, fingerprints)
     if outcome.lagging:
         s.reply(applied_reply(outcome))
     if s.config.review.auto:
@@ -280,7 +291,6 @@ def _force_unlock(s: Session, cmd: Command, user: str) -> int:
 
 _HANDLERS: Mapping[CommandName, Callable[[Session, Command, str], int]] = {
     CommandName.PLAN: _plan,
-    CommandName.APPLY: _apply,
     CommandName.HEALTH: _health,
     CommandName.E2E: _e2e,
     CommandName.REVIEW: _review,

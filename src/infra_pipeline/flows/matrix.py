@@ -35,7 +35,14 @@ from .comment import fingerprints
 from .job import Job, utcnow
 from .pipeline import select_layers
 from .plan import run_plan
-from .pr_plan import full_plans, show_locks, skip_untouched, touched_layers
+from .pr_plan import (
+    autoplanned,
+    full_plans,
+    hold_for_plan,
+    show_locks,
+    skip_untouched,
+    touched_layers,
+)
 from .pull_request import why_not_planned
 from .session import Session
 from .validate import ci_verdict, run_validate
@@ -70,7 +77,8 @@ def run_layers(
                 names = []
             else:
                 s = Session(Job(scope.config, env, actions, github, console), scope.pr)
-                names = [layer.name for layer in touched_layers(s)]
+                # A layer with autoplan off gets no plan job; its row waits for `/plan`.
+                names = [layer.name for layer in autoplanned(s.config, touched_layers(s))]
     ActionsEnv.from_env(env).write_output("layers", as_json(names))
     return names
 
@@ -141,13 +149,22 @@ def refresh_dashboard(
         s = Session(Job(scope.config, env, actions, github, console, clock), scope.pr)
         require_workspace_at(s.config.root, s.pr.head_sha)  # the touched layers are read here
         with s.board:
-            touched = [layer.name for layer in touched_layers(s)]
+            layers = touched_layers(s)
+            touched = [layer.name for layer in autoplanned(s.config, layers)]
+            waiting = [layer.name for layer in layers if layer.name not in touched]
             results = plan_results.read_all(results_dir, s.config)
             held = s.locks.held() if touched or results else {}
             now = s.clock()
             m = s.board.update(
                 lambda m: record_results(
-                    m, results, touched, pr=s.pr, run_id=s.run_id, held=held, now=now
+                    m,
+                    results,
+                    touched,
+                    pr=s.pr,
+                    run_id=s.run_id,
+                    held=held,
+                    now=now,
+                    waiting=waiting,
                 )
             )
         s.publish(m)
@@ -167,9 +184,11 @@ def record_results(
     run_id: int,
     held: Mapping[str, Holder],
     now: datetime,
+    waiting: Sequence[str] = (),
 ) -> dash.Dashboard:
     """The steps of the single job's automatic plan (`flows.pr_plan`), from the results: CI
-    Validate, the untouched rows, each plan; a touched layer without a result failed."""
+    Validate, the untouched rows, each plan; a touched layer without a result failed.
+    `waiting`: touched layers with autoplan off, which had no plan job and wait for `/plan`."""
     by_layer = {r.layer: plan_results.with_base(r, pr.base_sha) for r in results}
     names = [layer.name for layer in m.layers if layer.name in touched or layer.name in by_layer]
     done = list(by_layer.values())
@@ -180,7 +199,8 @@ def record_results(
     m = dash.finish_stage(m, dash.Stage.CI, status, run_id, validated, detail)
     if not ok:  # as in the single job, a failed CI Validate plans nothing
         return m
-    m = skip_untouched(m, names, validated)
+    m = skip_untouched(m, [*names, *waiting], validated)
+    m = hold_for_plan(m, waiting, validated)
     if not names:
         return dash.start_plan(m, [], run_id, validated)  # nothing touched: ready to merge
     for name in names:

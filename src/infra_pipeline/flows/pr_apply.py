@@ -11,7 +11,7 @@ from ..adapters.deployments import DeploymentRecorder
 from ..adapters.locks import Holder, LockState, now_iso
 from ..adapters.terminal_ui import progress, results_table
 from ..adapters.terraform import TerraformEngine
-from ..config import Layer
+from ..config import Layer, Role
 from ..core.apply_report import apply_comment, apply_summary
 from ..core.dashboard import steps as dash
 from ..core.gate import (
@@ -20,6 +20,7 @@ from ..core.gate import (
     check_merge_queue,
     check_requirements,
     check_reviewed,
+    permitted,
 )
 from ..core.plan_reader import plan_key
 from ..core.reviewed import check_body, compare
@@ -40,14 +41,19 @@ class ApplyOutcome:
     # statuses or deployments lag until the next command reconciles them.
     lagging: tuple[str, ...] = ()
     comment: str = ""  # what the PR is told when the applies ran (`apply_report`)
+    # Layers a bare `/apply` left out (the commenter's role, the layer's own requirements),
+    # each with why, for the reply.
+    withheld: tuple[tuple[str, Refusal], ...] = ()
 
     @property
     def ok(self) -> bool:
         return self.refusal is None and all(r.outcome is Outcome.OK for r in self.runs)
 
 
-def apply_pr(s: Session, named: Sequence[str], user: str) -> ApplyOutcome:
-    """Check that each layer's reviewed plan is current, lock, re-plan, compare, apply."""
+def apply_pr(s: Session, named: Sequence[str], user: str, role: Role) -> ApplyOutcome:
+    """Check that each layer's reviewed plan is current and that `role` may apply it, lock,
+    re-plan, compare, apply. Layers named are all applied or none; a bare `/apply` leaves out
+    the layers the commenter may not apply and says why."""
     # Read every dashboard of the head before `load`, which deletes all but the first.
     shown = _shown(s)
     if isinstance(shown, Refusal):
@@ -56,13 +62,25 @@ def apply_pr(s: Session, named: Sequence[str], user: str) -> ApplyOutcome:
     targets = apply_targets(m, named)
     if m is not None and not named and not targets:
         return ApplyOutcome(nothing_to_do="Nothing to apply: no layer has reviewed changes.")
-    refusal = check_merge_queue(s.config) or check_reviewed(m, targets, s.pr) or _requirements(s)
+    targets, withheld = permitted(s.config, "apply", user, role, targets)
+    if named and withheld:  # the layers named are applied together or not at all
+        return ApplyOutcome(refusal=_withheld_refusal(withheld))
+    refusal = (
+        check_merge_queue(s.config)
+        or check_reviewed(m, targets, s.pr)
+        or _requirements(s, targets, withheld)
+    )
+    if refusal is None and withheld:
+        targets = [name for name in targets if name not in withheld]
+        if named or not targets:
+            refusal = _withheld_refusal(withheld)
+    outcome = partial(ApplyOutcome, withheld=tuple(withheld.items()))
     if refusal is None and m is not None:
         unchanged = [n for n in targets if not m.layer(n).pending_changes]
         targets = [n for n in targets if n not in unchanged]
         if not targets:
             names = ", ".join(f"`{n}`" for n in unchanged)
-            return ApplyOutcome(
+            return outcome(
                 nothing_to_do=f"Nothing to apply: {names} has no reviewed changes left to apply."
             )
     if refusal is None and m is not None:
@@ -72,11 +90,11 @@ def apply_pr(s: Session, named: Sequence[str], user: str) -> ApplyOutcome:
         if error is not None:
             refusal = Refusal(f"{error.message}: {error.hint}" if error.hint else error.message)
     if refusal is not None or m is None:
-        return ApplyOutcome(refusal=refusal)
+        return outcome(refusal=refusal)
     require_workspace_at(s.config.root, s.pr.head_sha)
     taken, refusal = _lock(s, targets, user)
     if refusal is not None:
-        return ApplyOutcome(refusal=refusal)
+        return outcome(refusal=refusal)
     layers = [s.config.layers[name] for name in targets]
     try:
         s.board.update(lambda m: dash.start_apply(m, targets, s.run_id, s.clock()))
@@ -124,7 +142,7 @@ def apply_pr(s: Session, named: Sequence[str], user: str) -> ApplyOutcome:
     for what in lagging:
         s.console.print(f"::warning::applied, but a GitHub write failed: {what}", markup=False)
     comment = apply_comment(runs, m, s.actions.run_url)
-    return ApplyOutcome(runs=tuple(runs), lagging=tuple(lagging), comment=comment)
+    return outcome(runs=tuple(runs), lagging=tuple(lagging), comment=comment)
 
 
 def _applied(run: LayerRun) -> bool:
@@ -142,14 +160,35 @@ def applied_reply(outcome: ApplyOutcome) -> str:
     )
 
 
-def _requirements(s: Session) -> Refusal | None:
-    if not s.config.apply_requirements:
+def _requirements(
+    s: Session, targets: Sequence[str], withheld: dict[str, Refusal]
+) -> Refusal | None:
+    """The top-level `apply_requirements` (a refusal of the whole `/apply`), then each
+    target's own, whose failures join `withheld`."""
+    wanted = {r for name in targets for r in s.config.apply_requirements_for(name)}
+    if not wanted:
         return None
     pr = s.github.get_pull(s.pr.number)  # fresh: `mergeable` is computed lazily by GitHub
-    reviews = (
-        s.github.list_reviews(pr.number) if "approved" in s.config.apply_requirements else None
-    )
-    return check_requirements(s.config, pr, reviews)
+    reviews = s.github.list_reviews(pr.number) if "approved" in wanted else None
+    refusal = check_requirements(s.config, pr, reviews)
+    if refusal is not None:
+        return refusal
+    for name in targets:
+        refusal = check_requirements(s.config, pr, reviews, name)
+        if refusal is not None:
+            withheld[name] = refusal
+    return None
+
+
+def _withheld_refusal(withheld: dict[str, Refusal]) -> Refusal:
+    if len(withheld) == 1:
+        return next(iter(withheld.values()))
+    return Refusal("Nothing was applied:\n" + withheld_lines(tuple(withheld.items())))
+
+
+def withheld_lines(withheld: Sequence[tuple[str, Refusal]]) -> str:
+    """One Markdown bullet per layer left out, with why."""
+    return "\n".join(f"- `{name}`: {refusal.reason}" for name, refusal in withheld)
 
 
 def _shown(s: Session) -> list[dash.Dashboard] | Refusal:

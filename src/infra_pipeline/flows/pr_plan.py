@@ -52,12 +52,15 @@ def validate_and_plan(
 ) -> tuple[ExitCode, dash.Dashboard]:
     """CI Validate (fmt + validate) then plan `layers`, reporting both on the dashboard.
 
-    `validate`: the automatic run, which always validates and says why the untouched layers
-    were not planned. Otherwise (`/plan`) CI Validate runs only when it has not passed on this
-    commit yet (the pull_request job never ran, failed, or died), so that `/plan` works from
-    wherever the commit stands."""
+    `validate`: the automatic run, which always validates `layers` but plans only those with
+    autoplan on, and says why the others were not planned. Otherwise (`/plan`) CI Validate runs
+    only when it has not passed on this commit yet (the pull_request job never ran, failed, or
+    died), so that `/plan` works from wherever the commit stands."""
     require_workspace_at(s.config.root, s.pr.head_sha)
-    names = [layer.name for layer in layers]
+    touched = [layer.name for layer in layers]
+    planned = autoplanned(s.config, layers) if validate else list(layers)
+    names = [layer.name for layer in planned]
+    waiting = [name for name in touched if name not in names]
 
     def begin(m: dash.Dashboard) -> dash.Dashboard:
         if validate or m.ci.status is not dash.Status.OK:
@@ -82,11 +85,12 @@ def validate_and_plan(
             # CI's result and the plan's start are one write: each write costs a read too.
             m = finish_ci(m)
             if validate:  # the automatic plan: say why the other layers were not planned
-                m = skip_untouched(m, names, s.clock())
+                m = skip_untouched(m, touched, s.clock())
+                m = hold_for_plan(m, waiting, s.clock())
             return dash.start_plan(m, names, s.run_id, s.clock())
 
         s.board.update(start)
-    runs = _plan(s, layers)
+    runs = _plan(s, planned)
     if process.cancelled.is_set():
         # The job was cancelled, not the plans failed: leave as a cancelled run does (exit
         # 130), and the caller turns this run's ⏳ rows into ⚠️ rather than ❌ on the way out.
@@ -130,6 +134,18 @@ def skip_untouched(m: dash.Dashboard, touched: Sequence[str], now: datetime) -> 
     for layer in m.layers:
         if layer.name not in touched and layer.record is None:
             m = dash.leave_untouched(m, layer.name, now)
+    return m
+
+
+def autoplanned(config: Config, layers: Sequence[Layer]) -> list[Layer]:
+    """The layers among `layers` that a push plans by itself (`autoplan`)."""
+    return [layer for layer in layers if config.autoplan_for(layer)]
+
+
+def hold_for_plan(m: dash.Dashboard, held: Sequence[str], now: datetime) -> dash.Dashboard:
+    """Touched layers with `autoplan: false` wait for someone to ask for their plan."""
+    for name in held:
+        m = dash.skip_plan(m, name, f"not planned automatically: comment /plan {name}", now)
     return m
 
 

@@ -16,7 +16,7 @@ from ..config import Config
 from ..core.github_models import PullRequest, pull_from_json
 from ..errors import ExitCode, InfraError
 from .job import Job
-from .pr_plan import touched_layers, validate_and_plan
+from .pr_plan import autoplanned, touched_layers, validate_and_plan
 from .session import Session
 
 UPDATED = ("opened", "synchronize", "reopened", "ready_for_review")
@@ -46,9 +46,12 @@ def handle_pull_request(job: Job, payload: Mapping[str, Any]) -> int:
     try:
         with s.board:
             layers = touched_layers(s)
+            planned = autoplanned(config, layers)
+            held = [layer.name for layer in layers if layer not in planned]
             console.print(
                 f"infra: #{pr.number} at {pr.head_sha[:7]} touches "
                 + (", ".join(layer.name for layer in layers) or "no layer")
+                + (f" (autoplan off, planned on /plan: {', '.join(held)})" if held else "")
             )
             code, m = validate_and_plan(s, layers, validate=True)
     except BaseException:
@@ -57,7 +60,7 @@ def handle_pull_request(job: Job, payload: Mapping[str, Any]) -> int:
     s.record(
         pr.author,
         "auto-plan",
-        [layer.name for layer in layers],
+        [layer.name for layer in planned],
         "ok" if code == ExitCode.OK else "failed",
         {layer.name: layer.record.fingerprint for layer in m.layers if layer.record},
     )
