@@ -129,14 +129,14 @@ def handle_merge_group(job: Job, payload: Mapping[str, Any]) -> int:
         require_workspace_at(config.root, group.head_sha)
         layers = _touched(config, group, env, console)
         runs = plan_with_progress(config, layers, env=env, console=console)
+        if process.cancelled.is_set():
+            raise KeyboardInterrupt  # cancelled, not failed: exit 130 like every other job
     except BaseException as exc:
         # No status may stay pending: the queue would wait for it until its timeout.
         message = exc.message if isinstance(exc, InfraError) else "the job stopped"
         for context in (PLAN_CONTEXT, APPLY_CONTEXT):
             github.create_status(group.head_sha, context, "error", message, target)
         raise
-    if process.cancelled.is_set():
-        raise KeyboardInterrupt
     verdict = judge(runs, apply_before_merge=config.merge_queue.apply_before_merge)
     github.create_status(group.head_sha, PLAN_CONTEXT, verdict.plan, verdict.plan_text, target)
     github.create_status(group.head_sha, APPLY_CONTEXT, verdict.apply, verdict.apply_text, target)
