@@ -46,6 +46,11 @@ class UnitReads:
 UnitIndex = Mapping[str, UnitReads]  # unit directory -> its record
 
 
+def is_under(path: str, directory: str) -> bool:
+    """Whether repo-relative `path` is `directory` or below it ("" is the root: everything)."""
+    return not directory or path == directory or path.startswith(directory.rstrip("/") + "/")
+
+
 def repo_path(path: str) -> str | None:
     """`path` as a normalised repo-relative POSIX path ("" for the root), or None when it
     leaves the repository or is absolute."""

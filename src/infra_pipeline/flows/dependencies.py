@@ -9,7 +9,7 @@ from ..adapters.repo_files import DiskFiles
 from ..config import Config, Engine
 from ..core.hcl_reads import terragrunt_reads
 from ..core.layer_graph import LayerGraph
-from ..core.unit_reads import UnitIndex, repo_path
+from ..core.unit_reads import UnitIndex, is_under, repo_path
 from ..errors import ConfigError
 
 
@@ -35,7 +35,7 @@ def terragrunt_dependencies(config: Config, units: UnitIndex | None = None) -> d
 
     def owner(unit_dir: str) -> str | None:
         """The layer whose directory holds `unit_dir` (the deepest, when layers nest)."""
-        holders = [n for n, d in dirs.items() if _is_under(unit_dir, d)]
+        holders = [n for n, d in dirs.items() if is_under(unit_dir, d)]
         return max(holders, key=lambda n: len(dirs[n])) if holders else None
 
     found: dict[str, set[str]] = {}
@@ -44,11 +44,7 @@ def terragrunt_dependencies(config: Config, units: UnitIndex | None = None) -> d
             continue
         unit = dirs[name]
         reads = (units or {}).get(unit) or terragrunt_reads(unit, files)
-        deps = {owner(dep) for dep in reads.depends_on} - {None, name}
+        deps = {d for dep in reads.depends_on if (d := owner(dep)) is not None} - {name}
         if deps:
-            found[name] = {d for d in deps if d is not None}
+            found[name] = deps
     return found
-
-
-def _is_under(path: str, directory: str) -> bool:
-    return not directory or path == directory or path.startswith(directory.rstrip("/") + "/")

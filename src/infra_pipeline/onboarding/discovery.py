@@ -34,6 +34,7 @@ from ..adapters.repo_files import DiskFiles
 from ..config import Engine
 from ..core.changes import _local_dir
 from ..core.hcl_reads import terragrunt_reads
+from ..core.unit_reads import is_under
 from ..errors import InfraError
 from . import engine_signals
 from .scaffold import LayerDraft, order_with_cycles
@@ -285,12 +286,12 @@ def _references(
         for text in _strings(data):
             for match in _PATH_REF.finditer(text):
                 target = _local_dir("." + match.group(1), module.path)
-                if target is not None and not _is_under(target, module.path):
+                if target is not None and not is_under(target, module.path):
                     read.append(target)
     others = [p for p in roots if p != module.path]
 
     def owner(target: str) -> str | None:
-        inside = [p for p in others if _is_under(target, p)]
+        inside = [p for p in others if is_under(target, p)]
         return max(inside, key=len) if inside else None
 
     depends |= {dep for t in targets if t and (dep := owner(t))}
@@ -386,10 +387,6 @@ def _strings(value: Any) -> Iterator[str]:
     elif isinstance(value, list):
         for item in value:
             yield from _strings(item)
-
-
-def _is_under(path: str, directory: str) -> bool:
-    return not directory or path == directory or path.startswith(directory + "/")
 
 
 def _in_modules_dir(path: str) -> bool:
