@@ -146,3 +146,37 @@ def test_the_config_command_names_the_file_given_with_c(
     broken = infra(repo, "-c", "other.yaml", "config")
     assert broken.code == 2
     assert "other.yaml:3: layers.network.path" in capsys.readouterr().err
+
+
+def test_a_broken_policies_key_names_each_mistake(repo: Path):
+    error = problems(
+        repo,
+        """\
+        version: 1
+        layers:
+          network: {path: network, order: 1}
+        policies:
+          paths: [/etc/policy, ../elsewhere]
+          namespaces: [main, "not a package"]
+          approvers: owner
+          namespace: [main]
+        """,
+    )
+    text = error.message
+    assert "policies.paths: policy path '/etc/policy' must be relative to infra.yaml" in text
+    assert "policies.namespaces: namespace 'not a package' is not a Rego package name" in text
+    assert "policies.approvers: must be one of 'none', 'read'" in text
+    assert "unknown key `namespace`; did you mean `namespaces`?" in text
+
+
+def test_policies_default_to_conftests_layout(repo: Path):
+    (repo / "infra.yaml").write_text(
+        "version: 1\nlayers:\n  network: {path: network, order: 1}\npolicies: {}\n"
+    )
+    policies = load_config(repo / "infra.yaml").policies
+    assert policies is not None
+    assert (policies.paths, policies.namespaces, policies.approvers.value) == (
+        ("policy/",),
+        ("main",),
+        "maintain",
+    )

@@ -59,6 +59,19 @@ def test_the_base_decides_the_policy_keys_and_auto_apply(tmp_path: Path) -> None
     assert len(merged.notes) == 5  # four keys and one layer, each said in the log
 
 
+def test_the_base_decides_the_policies_a_pull_request_is_held_to(tmp_path: Path) -> None:
+    base = _config(tmp_path, BASE + "policies: {paths: [policy/], approvers: admin}\n")
+    weakened = _config(tmp_path, BASE + "policies: {paths: [empty/], approvers: write}\n")
+    dropped = _config(tmp_path, BASE)
+
+    for head in (weakened, dropped):
+        merged = merge_policy(head, base, present=_everywhere)
+        assert merged.config.policies == base.policies
+        assert "`policies` from the base branch" in " ".join(merged.notes)
+    first = merge_policy(weakened, None, present=_everywhere).config.policies
+    assert first is not None and first.approvers is Role.ADMIN  # the PR's own, approved by admins
+
+
 def test_layers_paths_and_engines_come_from_the_head(tmp_path: Path) -> None:
     base = _config(tmp_path, BASE)
     head = _config(

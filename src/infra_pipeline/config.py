@@ -243,6 +243,54 @@ class MergeQueueConfig(_Strict):
     )
 
 
+# A Rego package path, as conftest's `--namespace` takes it (`main`, `terraform.aws`).
+_NAMESPACE = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$"
+
+
+class PoliciesConfig(_Strict):
+    """Rego policies (conftest's conventions) evaluated on each layer's plan."""
+
+    paths: tuple[str, ...] = Field(
+        default=("policy/",),
+        min_length=1,
+        description="Directories (or `.rego` files) relative to infra.yaml, read from the "
+        "default branch: a pull request cannot change the policies its own plan is held to.",
+    )
+    namespaces: tuple[str, ...] = Field(
+        default=("main",),
+        min_length=1,
+        description="Rego packages whose `deny`, `violation` (fail) and `warn` (annotate) "
+        "rules are evaluated, as conftest's `--namespace`.",
+    )
+    approvers: Role = Field(
+        default=Role.MAINTAIN,
+        description="Role needed to comment `/approve_policies`, which lets `/apply` go ahead "
+        "on a commit whose plan failed a policy.",
+    )
+
+    @field_validator("paths")
+    @classmethod
+    def _relative(cls, paths: tuple[str, ...]) -> tuple[str, ...]:
+        for path in paths:
+            if not path.strip() or Path(path).is_absolute() or ".." in Path(path).parts:
+                raise ValueError(
+                    f"policy path {path!r} must be relative to infra.yaml and stay inside the "
+                    "repository (no leading / and no ..)"
+                )
+        return paths
+
+    @field_validator("namespaces")
+    @classmethod
+    def _packages(cls, namespaces: tuple[str, ...]) -> tuple[str, ...]:
+        for namespace in namespaces:
+            if not re.match(_NAMESPACE, namespace):
+                raise ValueError(
+                    f"namespace {namespace!r} is not a Rego package name (letters, digits and _ "
+                    "in parts joined by dots, e.g. `main` or `terraform.aws`)"
+                )
+        return namespaces
+
+
 class Config(_Strict):
     version: Literal[1] = 1
     layers: dict[str, Layer] = Field(min_length=1)
@@ -295,6 +343,11 @@ class Config(_Strict):
     review: ReviewConfig = Field(default_factory=ReviewConfig)
     drift: DriftConfig = Field(default_factory=DriftConfig)
     merge_queue: MergeQueueConfig = Field(default_factory=MergeQueueConfig)
+    policies: PoliciesConfig | None = Field(
+        default=None,
+        description="Policy as code: Rego files evaluated on every layer's plan; a failure "
+        "blocks `/apply` until `/approve_policies`. Read from the default branch.",
+    )
 
     # Where the file was read from; not part of the YAML.
     root: Path = Field(default=Path(), exclude=True)
@@ -511,6 +564,8 @@ _FIELDS: dict[str, list[str]] = {
     "e2e.*": model_fields(E2ESuite),
     "review": model_fields(ReviewConfig),
     "drift": model_fields(DriftConfig),
+    "merge_queue": model_fields(MergeQueueConfig),
+    "policies": model_fields(PoliciesConfig),
 }
 
 

@@ -34,6 +34,7 @@ POLICY_KEYS: Final = (
     "bot_login",
     "apply_bases",
     "merge_queue",
+    "policies",  # the settings; the Rego files are read from the same commit (flows/policy_check)
 )
 # Per-layer keys taken from the base commit's copy of the layer.
 LAYER_POLICY_KEYS: Final = ("auto_apply", "permissions", "apply_requirements")
@@ -105,6 +106,9 @@ def first_adoption(head: Config) -> Policy:
         "apply_requirements": head.apply_requirements,  # the PR may only add requirements
         "bot_login": Config.model_fields["bot_login"].default,
         "apply_bases": (),
+        # No reviewed policies yet: the PR's own may only add failures, never approve them away.
+        "policies": head.policies
+        and head.policies.model_copy(update={"approvers": FIRST_ADOPTION_ROLE}),
     }
     adopted = head.model_copy(update=policy)
     layers = {name: raised(layer, adopted) for name, layer in head.layers.items()}
