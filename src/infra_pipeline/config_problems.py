@@ -152,8 +152,9 @@ def _words(error: Any, loc: tuple[str, ...], fields: FieldsAt) -> tuple[str, str
 
 
 def _pattern(loc: tuple[str, ...]) -> str:
-    """The FieldsAt key for a location: names under `layers`, `health`, `e2e` become `*`."""
-    parts = list(loc)
+    """The FieldsAt key for a location: names under `layers`, `health`, `e2e` and list
+    indexes become `*`."""
+    parts = ["*" if part.isdigit() else part for part in loc]
     if len(parts) >= 2 and parts[0] in ("layers", "health", "e2e"):
         parts[1] = "*"
     return ".".join(parts)

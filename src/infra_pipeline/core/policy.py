@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
-from ..config import Config, Layer, Role
+from ..config import Config, Layer, Role, Steps
 
 # Top-level keys taken from the base commit.
 POLICY_KEYS: Final = (
@@ -35,9 +35,10 @@ POLICY_KEYS: Final = (
     "apply_bases",
     "merge_queue",
     "policies",  # the settings; the Rego files are read from the same commit (flows/policy_check)
+    "steps",  # commands run with the apply's credentials
 )
 # Per-layer keys taken from the base commit's copy of the layer.
-LAYER_POLICY_KEYS: Final = ("auto_apply", "permissions", "apply_requirements")
+LAYER_POLICY_KEYS: Final = ("auto_apply", "permissions", "apply_requirements", "steps")
 # What the PR that adopts infra-pipeline needs for the commands that change live state.
 FIRST_ADOPTION_ROLE: Final = Role.ADMIN
 
@@ -68,6 +69,8 @@ def merge_policy(head: Config, base: Config | None, *, present: Callable[[Layer]
         reviewed = base.layers.get(name)
         if reviewed is None:
             notes.append(f"layer `{name}` is new in this pull request")
+            if layer.steps != Steps():
+                notes.append(f"`layers.{name}.steps` run once this pull request is merged")
             layers[name] = raised(layer, base)
             continue
         for key in LAYER_POLICY_KEYS:
@@ -109,12 +112,14 @@ def first_adoption(head: Config) -> Policy:
         # No reviewed policies yet: the PR's own may only add failures, never approve them away.
         "policies": head.policies
         and head.policies.model_copy(update={"approvers": FIRST_ADOPTION_ROLE}),
+        "steps": Steps(),
     }
     adopted = head.model_copy(update=policy)
     layers = {name: raised(layer, adopted) for name, layer in head.layers.items()}
     note = (
         "no infra.yaml on the default branch (first adoption): the built-in policy applies, "
-        f"`/apply` and `/unlock` need `{FIRST_ADOPTION_ROLE}`, until infra.yaml is merged"
+        f"`/apply` and `/unlock` need `{FIRST_ADOPTION_ROLE}` and no custom step runs, until "
+        "infra.yaml is merged"
     )
     return Policy(adopted.model_copy(update={"layers": layers}), (note,))
 
@@ -122,9 +127,11 @@ def first_adoption(head: Config) -> Policy:
 def raised(layer: Layer, floor: Config) -> Layer:
     """`layer` as a pull request wrote it, whose own `permissions` no reviewed copy vouches
     for: each kept only where it asks at least what `floor` (the reviewed policy) asks. Its
-    `apply_requirements` only add to the top-level ones, so they stay."""
+    `apply_requirements` only add to the top-level ones, so they stay; its `steps` are dropped
+    (they run once merged)."""
     permissions = {
         command: max(role, floor.role_for(command), key=lambda r: r.rank)
         for command, role in layer.permissions.items()
     }
-    return layer.model_copy(update={"permissions": permissions})
+    # Steps run commands with the job's credentials: only a reviewed copy may add them.
+    return layer.model_copy(update={"permissions": permissions, "steps": Steps()})
