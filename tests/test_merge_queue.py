@@ -14,7 +14,8 @@ from infra_pipeline.config import MergeQueueConfig, parse_config
 from infra_pipeline.core.dashboard.model import Status
 from infra_pipeline.core.dashboard.render import parse
 from infra_pipeline.core.gate import check_merge_queue
-from infra_pipeline.flows.merge_group import MergeGroup, pulls_in_group
+from infra_pipeline.core.webhook_events import MergeGroupData
+from infra_pipeline.flows.merge_group import pulls_in_group
 from mainline import run_event
 from standin import GitHubStandIn, make_event
 
@@ -142,8 +143,11 @@ def test_a_failed_plan_fails_both_statuses(
 
 
 def test_the_queued_pull_requests_come_from_the_branch_and_the_messages() -> None:
-    group = MergeGroup(
-        "a" * 40, "b" * 40, f"refs/heads/gh-readonly-queue/main/pr-104-{'b' * 40}", "main"
+    group = MergeGroupData(
+        head_sha="a" * 40,
+        base_sha="b" * 40,
+        head_ref=f"refs/heads/gh-readonly-queue/main/pr-104-{'b' * 40}",
+        base_ref="main",
     )
     messages = "Merge pull request #101 from acme/x\n\nFix (#102)\nunrelated #7 mention"
     assert pulls_in_group(group, messages) == [101, 102, 104]

@@ -7,12 +7,15 @@ import subprocess
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..core import outbound
 from ..core.outbound import LIMITS, Destination, cap_to, measure, redact_text
 from ..core.redact import secrets_in_env
 from ..errors import ExitCode, InfraError
+
+if TYPE_CHECKING:  # pydantic loads only once an event is to be handled (ignored ones start fast)
+    from ..core.webhook_events import Event
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,12 @@ class ActionsEnv:
         if not isinstance(data, dict):
             raise InfraError(f"event payload at {self.event_path} is not a JSON object")
         return data
+
+    def event(self) -> Event:
+        """The job's event, read and parsed once into its typed record."""
+        from ..core.webhook_events import parse_event
+
+        return parse_event(self.event_name, self.payload())
 
     def write_output(self, name: str, value: str) -> None:
         """One step output; a value too big for GitHub is refused (a cut one would be wrong

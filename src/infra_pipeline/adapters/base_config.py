@@ -10,26 +10,13 @@ would reach the same live layers.
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from ..config import CONFIG_NAME, Config, parse_config
 from ..core.policy import merge_policy
 from ..errors import ConfigError, InfraError
 from .github.client import GitHub
-
-
-def default_branch(payload: Mapping[str, Any]) -> str:
-    """The repository's default branch, as every webhook payload names it."""
-    name = (payload.get("repository") or {}).get("default_branch")
-    if not isinstance(name, str) or not name:
-        raise InfraError(
-            "the event payload does not name the repository's default branch, where the "
-            "policy in infra.yaml is read from",
-            "run `infra event` from a workflow triggered by a GitHub event",
-        )
-    return name
 
 
 def policy_at(head: Config, github: GitHub, ref: str, log: Callable[[str], None]) -> Config:

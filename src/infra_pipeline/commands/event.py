@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..adapters.actions_env import ActionsEnv, in_actions, mask_commands
 from ..errors import ExitCode, InfraError
@@ -15,6 +15,7 @@ if TYPE_CHECKING:  # an ignored event must start fast: pydantic and rich load on
     from rich.console import Console
 
     from ..config import Config
+    from ..core.webhook_events import Event, WorkflowDispatchEvent
     from ..flows.job import Job
 
 
@@ -38,16 +39,18 @@ def run_event(
         suffix = f" ({action})" if action else ""
         console.print(f"infra: event {actions.event_name}{suffix} is not handled: ignored")
         return ExitCode.OK
-    if actions.event_name == "push" and not _is_default_branch(payload):
-        console.print(f"infra: push to {payload.get('ref')}, not the default branch: ignored")
-        return ExitCode.OK
 
     from ..adapters.github.client import GitHub
+    from ..core.webhook_events import PushEvent, parse_event
     from ..flows.job import Job
 
+    event = parse_event(actions.event_name, payload)  # the one read of the payload
+    if isinstance(event, PushEvent) and not event.on_default_branch:
+        console.print(f"infra: push to {event.ref}, not the default branch: ignored")
+        return ExitCode.OK
     config = load_config()
     with GitHub.from_env(env) as github:
-        return _dispatch(Job(config, env, actions, github, console, clock), payload)
+        return _dispatch(Job(config, env, actions, github, console, clock), event)
 
 
 def _mask_secrets(env: Mapping[str, str], console: Console) -> None:
@@ -75,31 +78,31 @@ def _drift_scan(job: Job) -> int:
     return run_drift_scan(job, apply=job.config.drift.auto_apply)
 
 
-def _dispatch(job: Job, payload: Mapping[str, Any]) -> int:
-    name = job.actions.event_name
-    if name in ("pull_request", "issue_comment", "merge_group"):
-        from ..flows.comment import handle_comment
-        from ..flows.merge_group import handle_merge_group
+def _dispatch(job: Job, event: Event) -> int:
+    from ..core import webhook_events as events
+
+    if isinstance(event, events.PullRequestEvent):
         from ..flows.pull_request import handle_pull_request
 
-        handle = {
-            "pull_request": handle_pull_request,
-            "issue_comment": handle_comment,
-            "merge_group": handle_merge_group,
-        }[name]
-        return handle(job, payload)
-    if name == "push":
-        return _after_merge(job, str(payload.get("after") or job.actions.sha))
-    if name == "schedule":
+        return handle_pull_request(job, event)
+    if isinstance(event, events.IssueCommentEvent):
+        from ..flows.comment import handle_comment
+
+        return handle_comment(job, event)
+    if isinstance(event, events.MergeGroupEvent):
+        from ..flows.merge_group import handle_merge_group
+
+        return handle_merge_group(job, event)
+    if isinstance(event, events.PushEvent):
+        return _after_merge(job, event.after or job.actions.sha)
+    if isinstance(event, events.ScheduleEvent):
         return _drift_scan(job)
-    return _workflow_dispatch(job, payload)
+    return _workflow_dispatch(job, event)
 
 
-def _workflow_dispatch(job: Job, payload: Mapping[str, Any]) -> int:
+def _workflow_dispatch(job: Job, event: WorkflowDispatchEvent) -> int:
     """Run the chosen command on the dispatched ref (the default branch's code, reviewed)."""
-    inputs = payload.get("inputs") or {}
-    command = str(inputs.get("command") or "plan")
-    layer = str(inputs.get("layer") or "all")
+    command, layer = event.command, event.layer
     if command not in DISPATCH_COMMANDS:
         raise InfraError(
             f"workflow_dispatch command `{command}` is not one of {', '.join(DISPATCH_COMMANDS)}",
@@ -115,10 +118,9 @@ def _workflow_dispatch(job: Job, payload: Mapping[str, Any]) -> int:
     if command == "verify":
         return _drift_scan(job)  # the scheduled scan, on demand: drift issues kept the same way
     if command == "apply":
-        if not _is_default_branch(payload):
+        if not event.on_default_branch:
             raise InfraError(
-                "workflow_dispatch apply runs only on the default branch, "
-                f"not {payload.get('ref')}",
+                f"workflow_dispatch apply runs only on the default branch, not {event.ref}",
                 "apply a pull request's changes with `/apply` on the PR, after review",
                 ExitCode.USAGE,
             )
@@ -136,8 +138,3 @@ def _workflow_dispatch(job: Job, payload: Mapping[str, Any]) -> int:
         "comment `/review` on the pull request instead",
         ExitCode.USAGE,
     )
-
-
-def _is_default_branch(payload: Mapping[str, Any]) -> bool:
-    default = (payload.get("repository") or {}).get("default_branch") or "main"
-    return payload.get("ref") == f"refs/heads/{default}"

@@ -8,17 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any
 
 from rich.console import Console
 
-from ..adapters.base_config import default_branch, policy_at
+from ..adapters.base_config import policy_at
 from ..adapters.github.client import GitHub
 from ..config import Config, Role
 from ..core.comment_parser import Command, CommandName, Ignore, Reply, help_text, parse_comment
 from ..core.dashboard import steps as dash
 from ..core.gate import Refusal, authorize, check_base, check_open
 from ..core.review_prompt import LayerSummary
+from ..core.webhook_events import IssueCommentEvent
 from ..errors import ExitCode, InfraError
 from ..models import Outcome
 from .force_unlock import force_unlock
@@ -28,18 +28,17 @@ from .pr_plan import touched_layers, validate_and_plan
 from .session import Session
 
 
-def handle_comment(job: Job, payload: Mapping[str, Any]) -> int:
+def handle_comment(job: Job, event: IssueCommentEvent) -> int:
     config, github, console = job.config, job.github, job.console
-    issue = payload.get("issue") or {}
-    comment = payload.get("comment") or {}
-    if not issue.get("pull_request"):
+    comment = event.comment
+    if not event.issue.is_pull_request:
         console.print("infra: comment on an issue, not a pull request: ignored")
         return ExitCode.OK
-    user = (comment.get("user") or {}).get("login", "")
+    user = comment.user.login
     parsed = parse_comment(
-        str(comment.get("body") or ""),
+        comment.body or "",
         author=user,
-        author_type=(comment.get("user") or {}).get("type", "User"),
+        author_type=comment.user.type,
         layers=list(config.layers),
         suites=list(config.e2e),
         layer_paths={name: layer.path for name, layer in config.layers.items()},
@@ -47,12 +46,12 @@ def handle_comment(job: Job, payload: Mapping[str, Any]) -> int:
     if isinstance(parsed, Ignore):
         console.print(f"infra: comment ignored ({parsed.reason})")
         return ExitCode.OK
-    comment_id = comment.get("id")
-    if isinstance(parsed, Command) and comment_id is not None:
+    comment_id = comment.id
+    if isinstance(parsed, Command):
         github.add_reaction(comment_id, "eyes")  # the first thing the commenter sees: first
-    pr = github.get_pull(int(issue["number"]))
+    pr = github.get_pull(event.issue.number)
     # Who may run what is decided by infra.yaml as merged, never by the PR's own copy.
-    branch = default_branch(payload)
+    branch = event.repository.default_branch
     config = policy_at(config, github, branch, lambda line: console.print(line, markup=False))
     s = Session(replace(job, config=config), pr)
     if isinstance(parsed, Command):

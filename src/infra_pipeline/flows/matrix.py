@@ -17,17 +17,17 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, cast
 
 from rich.console import Console
 
 from ..adapters.actions_env import ActionsEnv, require_workspace_at, workspace_sha
-from ..adapters.base_config import default_branch, policy_at
+from ..adapters.base_config import policy_at
 from ..adapters.github.client import GitHub
 from ..adapters.locks import Holder
 from ..config import Config
 from ..core.dashboard import steps as dash
-from ..core.github_models import PullRequest, pull_from_json
+from ..core.github_models import PullRequest
+from ..core.webhook_events import IssueCommentEvent, PullRequestEvent
 from ..errors import ExitCode, InfraError
 from ..models import LayerRun, Outcome
 from . import plan_results
@@ -69,9 +69,9 @@ def run_layers(
     step output `layers` (a JSON list) in GitHub Actions."""
     names = [layer.name for layer in config.ordered_layers]
     if changed:
-        actions = _pr_job(env, "infra layers --changed")
+        actions, event = _pr_job(env, "infra layers --changed")
         with GitHub.from_env(env) as github:
-            scope = pr_scope(config, actions, github, console)
+            scope = pr_scope(config, event, github, console)
             if scope.skip:
                 console.print(f"infra: {scope.skip}", markup=False)
                 names = []
@@ -140,9 +140,9 @@ def refresh_dashboard(
 ) -> ExitCode:
     """Record the plan jobs' results on the dashboard of the pull request's head commit, in
     one write, and set the commit statuses it calls for."""
-    actions = _pr_job(env, "infra dashboard refresh")
+    actions, event = _pr_job(env, "infra dashboard refresh")
     with GitHub.from_env(env) as github:
-        scope = pr_scope(config, actions, github, console)
+        scope = pr_scope(config, event, github, console)
         if scope.skip:
             console.print(f"infra: {scope.skip}", markup=False)
             return ExitCode.OK
@@ -232,46 +232,54 @@ def _record(
     return dash.fail_plan(m, name, result.error or "plan failed", run_id, when)
 
 
-def pr_scope(config: Config, actions: ActionsEnv, github: GitHub, console: Console) -> Scope:
+def pr_scope(
+    config: Config,
+    event: PullRequestEvent | IssueCommentEvent,
+    github: GitHub,
+    console: Console,
+) -> Scope:
     """The job's pull request (from a `pull_request` or `issue_comment` event), and the
     config with the policy of its base commit."""
-    payload = actions.payload()
-    if actions.event_name == "pull_request":
-        data = payload.get("pull_request") or {}
-        pr = pull_from_json(
-            cast(Any, data), merged=bool(data.get("merged")), mergeable=data.get("mergeable")
-        )
+    if isinstance(event, PullRequestEvent):
+        pr = event.pull_request.record()
     else:
-        pr = github.get_pull(int((payload.get("issue") or {})["number"]))
+        pr = github.get_pull(event.issue.number)
     config = policy_at(
-        config, github, default_branch(payload), lambda line: console.print(line, markup=False)
+        config,
+        github,
+        event.repository.default_branch,
+        lambda line: console.print(line, markup=False),
     )
     skip = f"#{pr.number} is {pr.state}: not planned" if pr.state != "open" else ""
     return Scope(pr, config, skip or why_not_planned(config, pr))
 
 
-def _pr_job(env: Mapping[str, str], command: str) -> ActionsEnv:
+def _pr_job(
+    env: Mapping[str, str], command: str
+) -> tuple[ActionsEnv, PullRequestEvent | IssueCommentEvent]:
+    """The job's Actions environment and its event, which must be about a pull request."""
     actions = ActionsEnv.from_env(env)
     name = actions.event_name
-    on_pr = name == "pull_request" or (
-        name == "issue_comment" and (actions.payload().get("issue") or {}).get("pull_request")
+    event = actions.event() if name in PR_EVENTS else None
+    if isinstance(event, PullRequestEvent) or (
+        isinstance(event, IssueCommentEvent) and event.issue.is_pull_request
+    ):
+        return actions, event
+    raise InfraError(
+        f"`{command}` works for a pull request: it runs in a pull_request or issue_comment "
+        f"job of GitHub Actions, not {'a ' + name + ' job' if name else 'outside one'}",
+        "`infra layers` lists every layer; `infra plan` plans without the dashboard",
+        ExitCode.USAGE,
     )
-    if not on_pr:
-        raise InfraError(
-            f"`{command}` works for a pull request: it runs in a pull_request or issue_comment "
-            f"job of GitHub Actions, not {'a ' + name + ' job' if name else 'outside one'}",
-            "`infra layers` lists every layer; `infra plan` plans without the dashboard",
-            ExitCode.USAGE,
-        )
-    return actions
 
 
 def _planned_commit(config: Config, actions: ActionsEnv) -> tuple[str, str]:
     """(head, base) of what is being planned: the pull request's, which must be checked out,
     or the checkout's commit with no base outside a pull_request job."""
     if actions.event_name == "pull_request":
-        data = actions.payload().get("pull_request") or {}
-        head, base = str(data["head"]["sha"]), str(data["base"]["sha"])
+        event = actions.event()
+        assert isinstance(event, PullRequestEvent)  # parse_event picks the record by name
+        head, base = event.pull_request.head.sha, event.pull_request.base.sha
         require_workspace_at(config.root, head)
         return head, base
     sha = workspace_sha(config.root)

@@ -22,19 +22,19 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from rich.console import Console
 
 from ..adapters import process
 from ..adapters.actions_env import ActionsEnv, require_workspace_at
-from ..adapters.base_config import default_branch, policy_at
+from ..adapters.base_config import policy_at
 from ..adapters.board import Board
 from ..adapters.git_changes import changed_files
 from ..adapters.github.client import GitHub
 from ..config import Config, Layer
 from ..core.dashboard import steps as dash
 from ..core.github_models import StatusState
+from ..core.webhook_events import MergeGroupData, MergeGroupEvent
 from ..errors import ExitCode, InfraError
 from ..models import LayerRun, Outcome
 from .job import Job
@@ -47,36 +47,6 @@ APPLY_CONTEXT = "infra/apply"
 _QUEUE_REF = re.compile(r"gh-readonly-queue/.+/pr-(\d+)-[0-9a-f]{40}$")
 # Pull requests named in the group's commit messages: "Merge pull request #12 …", "… (#12)".
 _PR_IN_MESSAGE = re.compile(r"(?:pull request #|\(#)(\d+)")
-
-
-@dataclass(frozen=True)
-class MergeGroup:
-    """The `merge_group` payload's fields the job reads."""
-
-    head_sha: str
-    base_sha: str
-    head_ref: str
-    base_ref: str
-
-    @classmethod
-    def from_payload(cls, payload: Mapping[str, Any]) -> MergeGroup:
-        group = payload.get("merge_group") or {}
-        try:
-            return cls(
-                str(group["head_sha"]),
-                str(group["base_sha"]),
-                str(group["head_ref"]),
-                str(group.get("base_ref") or ""),
-            )
-        except KeyError as exc:
-            raise InfraError(
-                f"the merge_group payload has no `{exc.args[0]}`",
-                "run `infra event` from the workflow GitHub starts for a merge queue",
-            ) from exc
-
-    @property
-    def branch(self) -> str:
-        return self.base_ref.removeprefix("refs/heads/") or "the default branch"
 
 
 @dataclass(frozen=True)
@@ -115,13 +85,12 @@ def judge(runs: Sequence[LayerRun], *, apply_before_merge: bool) -> QueueVerdict
     return QueueVerdict(plan, plan_text, "success", "every change was applied before merge")
 
 
-def handle_merge_group(job: Job, payload: Mapping[str, Any]) -> int:
-    group = MergeGroup.from_payload(payload)
+def handle_merge_group(job: Job, event: MergeGroupEvent) -> int:
+    group = event.merge_group
     env, actions, github, console, clock = job.env, job.actions, job.github, job.console, job.clock
     # The merge_queue policy as merged, not as a pull request in the group would have it.
-    config = policy_at(
-        job.config, github, default_branch(payload), lambda line: console.print(line, markup=False)
-    )
+    branch = event.repository.default_branch
+    config = policy_at(job.config, github, branch, lambda line: console.print(line, markup=False))
     target = actions.run_url or None
     for context in (PLAN_CONTEXT, APPLY_CONTEXT):
         github.create_status(group.head_sha, context, "pending", "merge queue: planning", target)
@@ -152,7 +121,7 @@ def handle_merge_group(job: Job, payload: Mapping[str, Any]) -> int:
 
 
 def _touched(
-    config: Config, group: MergeGroup, env: Mapping[str, str], console: Console
+    config: Config, group: MergeGroupData, env: Mapping[str, str], console: Console
 ) -> list[Layer]:
     files = changed_files(config.root, group.base_sha, group.head_sha, env)
     if files is None:
@@ -166,7 +135,7 @@ def _touched(
     return layers_touched_by(config, files, console)
 
 
-def _messages(config: Config, group: MergeGroup, env: Mapping[str, str]) -> str:
+def _messages(config: Config, group: MergeGroupData, env: Mapping[str, str]) -> str:
     log = process.run(
         ["git", "log", "--format=%s%n%b", f"{group.base_sha}..{group.head_sha}"],
         cwd=config.root,
@@ -176,7 +145,7 @@ def _messages(config: Config, group: MergeGroup, env: Mapping[str, str]) -> str:
     return log.stdout if log.returncode == 0 else ""
 
 
-def pulls_in_group(group: MergeGroup, messages: str) -> list[int]:
+def pulls_in_group(group: MergeGroupData, messages: str) -> list[int]:
     """The pull requests the group's commit carries: the one its branch is named after, and
     those its commit messages name. Pure."""
     found = [int(n) for n in _PR_IN_MESSAGE.findall(messages)]
@@ -186,7 +155,7 @@ def pulls_in_group(group: MergeGroup, messages: str) -> list[int]:
     return sorted(set(found))
 
 
-def render_summary(group: MergeGroup, runs: Sequence[LayerRun], verdict: QueueVerdict) -> str:
+def render_summary(group: MergeGroupData, runs: Sequence[LayerRun], verdict: QueueVerdict) -> str:
     """The job summary of a merge-queue check. Pure."""
     icon = {Outcome.OK: "✅", Outcome.CHANGES: "📝", Outcome.FAILED: "❌"}
     lines = [
@@ -212,7 +181,7 @@ def _note_on_dashboard(
     actions: ActionsEnv,
     console: Console,
     number: int,
-    group: MergeGroup,
+    group: MergeGroupData,
     verdict: QueueVerdict,
 ) -> None:
     """A "Merge queue" row on the pull request's dashboard (its head commit's)."""

@@ -3,17 +3,16 @@ when the PR is closed."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import replace
-from typing import Any, cast
 
 from rich.console import Console
 
-from ..adapters.base_config import default_branch, policy_at
+from ..adapters.base_config import policy_at
 from ..adapters.github.client import GitHub
 from ..adapters.locks import Locks
 from ..config import Config
-from ..core.github_models import PullRequest, pull_from_json
+from ..core.github_models import PullRequest
+from ..core.webhook_events import PullRequestEvent
 from ..errors import ExitCode, InfraError
 from .job import Job
 from .pr_plan import autoplanned, touched_layers, validate_and_plan
@@ -22,13 +21,10 @@ from .session import Session
 UPDATED = ("opened", "synchronize", "reopened", "ready_for_review")
 
 
-def handle_pull_request(job: Job, payload: Mapping[str, Any]) -> int:
+def handle_pull_request(job: Job, event: PullRequestEvent) -> int:
     config, github, console = job.config, job.github, job.console
-    action = payload.get("action")
-    data = payload.get("pull_request") or {}
-    pr = pull_from_json(
-        cast(Any, data), merged=bool(data.get("merged")), mergeable=data.get("mergeable")
-    )
+    action = event.action
+    pr = event.pull_request.record()
     if action == "closed":
         return _closed(pr, github, console)
     if action not in UPDATED:
@@ -36,7 +32,10 @@ def handle_pull_request(job: Job, payload: Mapping[str, Any]) -> int:
         return ExitCode.OK
     # plan_drafts and allow_forks as merged, not as this pull request would have them.
     config = policy_at(
-        config, github, default_branch(payload), lambda line: console.print(line, markup=False)
+        config,
+        github,
+        event.repository.default_branch,
+        lambda line: console.print(line, markup=False),
     )
     reason = why_not_planned(config, pr)
     if reason:
