@@ -21,7 +21,7 @@ from infra_pipeline.core.reconcile import (
 )
 from infra_pipeline.core.summary import (
     E2EResult,
-    RunContext,
+    ReconcileRun,
     Trigger,
     issue_marker,
     render_issue_body,
@@ -37,7 +37,7 @@ from infra_pipeline.models import (
     ResourceChange,
 )
 
-CTX = RunContext(
+ORIGIN = ReconcileRun(
     "4f1e2d3c4b5a69788796a5b4c3d2e1f0a9b8c7d6",
     "https://github.com/acme/infra/actions/runs/7",
     datetime(2025, 3, 14, 6, 17, tzinfo=UTC),
@@ -160,24 +160,24 @@ def ops(actions: list[IssueAction]) -> list[tuple[IssueOp, str, int | None]]:
 
 def test_a_new_drift_opens_an_issue_and_the_same_drift_updates_it() -> None:
     drifted = [report("bootstrap", Verdict.DRIFTED, "a.x")]
-    [create] = decide_issue_actions(drifted, [], CTX)
+    [create] = decide_issue_actions(drifted, [], ORIGIN)
     assert (create.op, create.title) == (IssueOp.CREATE, "Drift detected: `bootstrap`")
     assert create.body is not None and issue_marker("bootstrap") in create.body
 
-    [update] = decide_issue_actions(drifted, [issue(5, "bootstrap", body="older scan")], CTX)
+    [update] = decide_issue_actions(drifted, [issue(5, "bootstrap", body="older scan")], ORIGIN)
     assert (update.op, update.number, update.body) == (IssueOp.UPDATE, 5, create.body)
     # Nothing new since the last scan: nothing to send.
-    assert decide_issue_actions(drifted, [issue(5, "bootstrap", body=create.body)], CTX) == []
+    assert decide_issue_actions(drifted, [issue(5, "bootstrap", body=create.body)], ORIGIN) == []
 
 
 def test_back_in_sync_closes_and_drift_again_reopens_the_latest_closed_issue() -> None:
     existing = [issue(3, "bootstrap", "closed"), issue(9, "bootstrap", "closed")]
-    [reopen] = decide_issue_actions([report("bootstrap", Verdict.SKIPPED, "a.x")], existing, CTX)
+    [reopen] = decide_issue_actions([report("bootstrap", Verdict.SKIPPED, "a.x")], existing, ORIGIN)
     assert (reopen.op, reopen.number) == (IssueOp.REOPEN, 9)
     assert reopen.comment is not None and "Drift is back" in reopen.comment
 
     applied = [report("bootstrap", Verdict.APPLIED, "a.x")]
-    [close] = decide_issue_actions(applied, [issue(9, "bootstrap")], CTX)
+    [close] = decide_issue_actions(applied, [issue(9, "bootstrap")], ORIGIN)
     assert (close.op, close.number) == (IssueOp.CLOSE, 9)
     assert close.comment is not None and "applied the code" in close.comment
 
@@ -195,7 +195,7 @@ def test_duplicates_are_closed_and_unknown_layers_and_failed_scans_left_alone() 
         report("platform", Verdict.FAILED),
         report("data-staging", Verdict.IN_SYNC),
     ]
-    assert ops(decide_issue_actions(reports, existing, CTX)) == [
+    assert ops(decide_issue_actions(reports, existing, ORIGIN)) == [
         (IssueOp.UPDATE, "bootstrap", 4),
         (IssueOp.CLOSE, "bootstrap", 8),
         (IssueOp.CLOSE, "data-staging", 10),
@@ -218,7 +218,7 @@ def test_merge_summary_is_one_gfm_table_row_per_layer() -> None:
         report("data-prod", Verdict.SKIPPED, "c.z"),
     ]
     e2e = E2EResult("smoke", None, "not run: `platform` failed")
-    markdown = render_merge_summary(reports, CTX, e2e=e2e, branch="main")
+    markdown = render_merge_summary(reports, ORIGIN, e2e=e2e, branch="main")
     rendered = html(markdown)
     assert rendered.count("<tr>") == 4  # header + 3 layers: the `|` in an address is escaped
     assert "<summary>platform: error</summary>" in rendered
@@ -238,7 +238,7 @@ def test_status_description_fits_a_commit_status() -> None:
 def test_issue_body_lists_what_differs_and_keeps_a_huge_plan_under_githubs_limit() -> None:
     big = plan("bootstrap", *(f"terraform_data.n[{i}]" for i in range(80)))
     big = PlanResult(**{**big.__dict__, "text": "x" * 100_000})
-    body = render_issue_body(LayerReport("bootstrap", Verdict.DRIFTED, big), CTX)
+    body = render_issue_body(LayerReport("bootstrap", Verdict.DRIFTED, big), ORIGIN)
     assert len(body) < 65_536
     assert "… and 30 more" in body and "full output in the run log" in body
     assert "The scheduled drift scan ([run](https://github.com/acme/infra/actions/runs/7)" in body

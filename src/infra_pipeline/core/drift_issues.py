@@ -16,7 +16,7 @@ from enum import StrEnum
 from .github_models import Issue
 from .reconcile import LayerReport
 from .summary import (
-    RunContext,
+    ReconcileRun,
     issue_marker,
     issue_title,
     render_close_comment,
@@ -55,7 +55,7 @@ def issue_layer(issue: Issue, layers: Sequence[str]) -> str | None:
 
 
 def decide_issue_actions(
-    reports: Sequence[LayerReport], existing: Sequence[Issue], ctx: RunContext
+    reports: Sequence[LayerReport], existing: Sequence[Issue], origin: ReconcileRun
 ) -> list[IssueAction]:
     layers = [r.layer for r in reports]
     mine: dict[str, list[Issue]] = {layer: [] for layer in layers}
@@ -69,14 +69,14 @@ def decide_issue_actions(
         issues = mine[report.layer]
         open_ = sorted((i for i in issues if i.state == "open"), key=lambda i: i.number)
         if report.still_drifted:
-            actions += _drifted(report, open_, issues, ctx)
+            actions += _drifted(report, open_, issues, origin)
         elif report.in_sync:
             actions += [
                 IssueAction(
                     IssueOp.CLOSE,
                     report.layer,
                     issue.number,
-                    comment=render_close_comment(report, ctx),
+                    comment=render_close_comment(report, origin),
                 )
                 for issue in open_
             ]
@@ -84,9 +84,9 @@ def decide_issue_actions(
 
 
 def _drifted(
-    report: LayerReport, open_: list[Issue], issues: list[Issue], ctx: RunContext
+    report: LayerReport, open_: list[Issue], issues: list[Issue], origin: ReconcileRun
 ) -> list[IssueAction]:
-    body = render_issue_body(report, ctx)
+    body = render_issue_body(report, origin)
     title = issue_title(report.layer)
     if open_:
         keep, *duplicates = open_
@@ -111,7 +111,7 @@ def _drifted(
                 latest.number,
                 title,
                 body,
-                comment=render_reopen_comment(report, ctx),
+                comment=render_reopen_comment(report, origin),
             )
         ]
     return [IssueAction(IssueOp.CREATE, report.layer, None, title, body)]

@@ -30,7 +30,7 @@ class Trigger(StrEnum):
 
 
 @dataclass(frozen=True)
-class RunContext:
+class ReconcileRun:
     """Where and when a reconcile run happened, for links and timestamps."""
 
     sha: str
@@ -113,27 +113,27 @@ def headline(reports: Sequence[LayerReport], e2e: E2EResult | None) -> str:
 
 
 def render_merge_summary(
-    reports: Sequence[LayerReport], ctx: RunContext, *, e2e: E2EResult | None, branch: str
+    reports: Sequence[LayerReport], origin: ReconcileRun, *, e2e: E2EResult | None, branch: str
 ) -> str:
     """The merged PR's comment and the job summary: one row per layer, the e2e result, errors."""
-    title = f"## 🔁 After merge: `{ctx.short_sha}` on `{md.cell(branch)}`"
-    return _run_summary(summary_marker(ctx.sha), title, reports, ctx, e2e)
+    title = f"## 🔁 After merge: `{origin.short_sha}` on `{md.cell(branch)}`"
+    return _run_summary(summary_marker(origin.sha), title, reports, origin, e2e)
 
 
-def render_scan_summary(reports: Sequence[LayerReport], ctx: RunContext) -> str:
+def render_scan_summary(reports: Sequence[LayerReport], origin: ReconcileRun) -> str:
     """The scheduled scan's job summary."""
-    return _run_summary("", "## 🔍 Drift scan", reports, ctx, None)
+    return _run_summary("", "## 🔍 Drift scan", reports, origin, None)
 
 
 def _run_summary(
     marker: str,
     title: str,
     reports: Sequence[LayerReport],
-    ctx: RunContext,
+    origin: ReconcileRun,
     e2e: E2EResult | None,
 ) -> str:
     lines = [marker, title] if marker else [title]
-    lines += ["", f"**{headline(reports, e2e)}** · {ctx.where('Run log')}", "", _table(reports)]
+    lines += ["", f"**{headline(reports, e2e)}** · {origin.where('Run log')}", "", _table(reports)]
     if e2e is not None:
         lines += ["", f"**E2E** `{md.cell(e2e.suite)}`: {e2e.icon} {md.cell(e2e.line)}"]
     for report in reports:
@@ -161,11 +161,11 @@ def _resources(report: LayerReport) -> str:
     return shown + (f" (+{more} more)" if more > 0 else "")
 
 
-def render_issue_body(report: LayerReport, ctx: RunContext) -> str:
+def render_issue_body(report: LayerReport, origin: ReconcileRun) -> str:
     """The drift issue of one layer, rewritten in place by every scan that still finds drift."""
     lines = [
         issue_marker(report.layer),
-        f"{ctx.trigger.value.capitalize()} ({ctx.where()}) found that the live state of "
+        f"{origin.trigger.value.capitalize()} ({origin.where()}) found that the live state of "
         f"`{report.layer}` differs from the code on the default branch.",
         "",
         f"**Result**: {report.verdict.icon} {report.verdict.value}"
@@ -214,15 +214,15 @@ _VERBS = {
 }
 
 
-def render_close_comment(report: LayerReport, ctx: RunContext) -> str:
+def render_close_comment(report: LayerReport, origin: ReconcileRun) -> str:
     how = "applied the code" if report.verdict is Verdict.APPLIED else "found it in sync"
-    return f"✅ `{report.layer}` is back in sync: {ctx.trigger.value} ({ctx.where()}) {how}."
+    return f"✅ `{report.layer}` is back in sync: {origin.trigger.value} ({origin.where()}) {how}."
 
 
-def render_reopen_comment(report: LayerReport, ctx: RunContext) -> str:
+def render_reopen_comment(report: LayerReport, origin: ReconcileRun) -> str:
     return (
         f"🔶 Drift is back in `{report.layer}` ({report.short_counts}), found by "
-        f"{ctx.trigger.value} ({ctx.where()}). Reopened; the description has the latest plan."
+        f"{origin.trigger.value} ({origin.where()}). Reopened; the description has the latest plan."
     )
 
 

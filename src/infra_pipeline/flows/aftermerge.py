@@ -21,7 +21,7 @@ from ..core.reconcile import LayerReport, Verdict
 from ..core.summary import (
     E2EResult,
     Overall,
-    RunContext,
+    ReconcileRun,
     Trigger,
     overall,
     render_merge_summary,
@@ -44,12 +44,12 @@ def run_after_merge(job: Job, sha: str) -> int:
     failed, or the smoke suite did)."""
     config, github, env, console = job.config, job.github, job.env, job.console
     run_url = job.actions.run_url
-    ctx = RunContext(sha, run_url, job.clock(), Trigger.AFTER_MERGE)
+    origin = ReconcileRun(sha, run_url, job.clock(), Trigger.AFTER_MERGE)
     target = run_url or None
     github.create_status(sha, APPLY_CONTEXT, "pending", "scanning every layer for drift", target)
     try:
         runs = scan(config, [], env=env, console=console).runs
-        result = reconcile(config, github, runs, ctx, env=env, console=console, apply=True)
+        result = reconcile(job, runs, origin, apply=True)
         e2e = _smoke(config, result.reports, env=env, console=console)
     except InfraError as exc:
         github.create_status(sha, APPLY_CONTEXT, "error", exc.message, target)
@@ -57,19 +57,14 @@ def run_after_merge(job: Job, sha: str) -> int:
 
     pull = merged_pull(github, sha)
     branch = pull.base_ref if pull else job.actions.ref_name or "the default branch"
-    markdown = render_merge_summary(result.reports, ctx, e2e=e2e, branch=branch)
+    markdown = render_merge_summary(result.reports, origin, e2e=e2e, branch=branch)
     print_reports(console, result.reports, "After merge")
     if e2e is not None:
         console.print(f"e2e {escape(e2e.suite)}: {escape(e2e.line)}", highlight=False)
     job.actions.append_summary(markdown)
     job.actions.append_summary(apply_graph(config, result.reports))
     audit_applies(
-        result,
-        ctx,
-        command="apply-after-merge",
-        pr=pull.number if pull else None,
-        actions=job.actions,
-        console=console,
+        job, result, origin, command="apply-after-merge", pr=pull.number if pull else None
     )
     if pull is not None:
         post_summary(github, pull.number, markdown, marker=summary_marker(sha))
@@ -81,7 +76,7 @@ def run_after_merge(job: Job, sha: str) -> int:
     state: StatusState = "success" if code == ExitCode.OK else "failure"
     description = status_description(result.reports, e2e)
     github.create_status(sha, APPLY_CONTEXT, state, description, target)
-    sync_drift_issues(config, github, result.reports, ctx, console=console)
+    sync_drift_issues(config, github, result.reports, origin, console=console)
     return code
 
 

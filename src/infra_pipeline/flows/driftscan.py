@@ -7,7 +7,7 @@ close the issues of layers found back in sync.
 
 from __future__ import annotations
 
-from ..core.summary import RunContext, Trigger, render_scan_summary
+from ..core.summary import ReconcileRun, Trigger, render_scan_summary
 from .aftermerge import exit_code
 from .job import Job
 from .reconcile import audit_applies, print_reports, reconcile, sync_drift_issues
@@ -19,11 +19,11 @@ def run_drift_scan(job: Job, *, apply: bool) -> int:
     update the drift issues. Non-zero only when a scan or an apply failed: drift itself is
     reported in the issues, not as a red run."""
     config, github, env, console = job.config, job.github, job.env, job.console
-    ctx = RunContext(job.actions.sha, job.actions.run_url, job.clock(), Trigger.SCHEDULED)
+    origin = ReconcileRun(job.actions.sha, job.actions.run_url, job.clock(), Trigger.SCHEDULED)
     runs = scan(config, [], env=env, console=console).runs
-    result = reconcile(config, github, runs, ctx, env=env, console=console, apply=apply)
+    result = reconcile(job, runs, origin, apply=apply)
     print_reports(console, result.reports, "Drift scan")
-    job.actions.append_summary(render_scan_summary(result.reports, ctx))
-    audit_applies(result, ctx, command="apply-drift", pr=None, actions=job.actions, console=console)
-    sync_drift_issues(config, github, result.reports, ctx, console=console)
+    job.actions.append_summary(render_scan_summary(result.reports, origin))
+    audit_applies(job, result, origin, command="apply-drift", pr=None)
+    sync_drift_issues(config, github, result.reports, origin, console=console)
     return exit_code(result.reports, None)

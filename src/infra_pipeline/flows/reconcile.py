@@ -19,7 +19,6 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..adapters import audit
-from ..adapters.actions_env import ActionsEnv
 from ..adapters.deployments import DeploymentRecorder
 from ..adapters.github.client import GitHub
 from ..adapters.locks import MAIN, Holder, Locks, lock_keys, now_iso
@@ -29,10 +28,11 @@ from ..config import Config, Layer
 from ..core.drift_issues import IssueAction, IssueOp, decide_issue_actions
 from ..core.layer_graph import LayerGraph
 from ..core.reconcile import Held, LayerReport, Verdict, choose_applies, layer_reports
-from ..core.summary import RunContext
+from ..core.summary import ReconcileRun
 from ..errors import InfraError
 from ..models import LayerRun, Outcome, PlanResult
 from .dependencies import layer_graph
+from .job import Job
 from .pipeline import apply_layers, make_engine_factory
 
 STALE_PLAN = "Saved plan is stale"  # Terraform's (and OpenTofu's) refusal of an outdated plan
@@ -45,17 +45,11 @@ class Reconciled:
 
 
 def reconcile(
-    config: Config,
-    github: GitHub,
-    scan: Sequence[LayerRun],
-    ctx: RunContext,
-    *,
-    env: Mapping[str, str],
-    console: Console,
-    apply: bool,
+    job: Job, scan: Sequence[LayerRun], origin: ReconcileRun, *, apply: bool
 ) -> Reconciled:
     """Apply the drifted layers `choose_applies` allows and whose lock is free, in order, each
     from its scan's planfile; report every layer."""
+    config, github, env, console = job.config, job.github, job.env, job.console
     graph = layer_graph(config)
     choice = choose_applies(
         config.ordered_layers, scan, apply=apply, graph=graph, on_failure=config.on_failure
@@ -63,7 +57,7 @@ def reconcile(
     held = dict(choice.held)
     applied: list[LayerRun] = []
     if choice.candidates:
-        if not ctx.sha:
+        if not origin.sha:
             raise InfraError(
                 "cannot apply drift without knowing the commit (GITHUB_SHA is not set)",
                 "run inside GitHub Actions, or export GITHUB_SHA=<the checked-out commit>",
@@ -73,17 +67,18 @@ def reconcile(
             is_open=lambda number: github.get_pull(number).state == "open",
             keys=lock_keys(config),
         )
-        holder = Holder(MAIN, _actor(env), now_iso(ctx.when), ctx.run_url, ctx.sha)
+        actor = job.actions.actor or "infra"
+        holder = Holder(MAIN, actor, now_iso(origin.when), origin.run_url, origin.sha)
         taken: list[Layer] = []
         try:
             for layer in choice.candidates:
-                lock = locks.acquire(layer.name, holder, base_sha=ctx.sha)
+                lock = locks.acquire(layer.name, holder, base_sha=origin.sha)
                 if lock.ok:
                     taken.append(layer)
                 else:
                     held[layer.name] = Held(Verdict.SKIPPED, lock.holder.describe(layer.name))
             plans = {run.layer: run.plan for run in scan if run.plan is not None}
-            applied = _apply(config, github, taken, plans, ctx, graph, env=env, console=console)
+            applied = _apply(config, github, taken, plans, origin, graph, env=env, console=console)
         finally:
             for layer in taken:
                 locks.release(layer.name, MAIN)
@@ -95,7 +90,7 @@ def _apply(
     github: GitHub,
     layers: Sequence[Layer],
     plans: Mapping[str, PlanResult],
-    ctx: RunContext,
+    origin: ReconcileRun,
     graph: LayerGraph,
     *,
     env: Mapping[str, str],
@@ -104,8 +99,8 @@ def _apply(
     # A missing deployment record must not stop the repair: warn and go on.
     deployments = DeploymentRecorder(
         github,
-        sha=ctx.sha,
-        run_url=ctx.run_url,
+        sha=origin.sha,
+        run_url=origin.run_url,
         warn=lambda text: console.print(text, style="yellow", markup=False, highlight=False),
     )
 
@@ -114,7 +109,7 @@ def _apply(
         def start(layer: Layer) -> None:
             view.start(layer)
             counts = plans[layer.name].counts.short()
-            deployments.start(layer.name, f"{counts} by {ctx.trigger.value}")
+            deployments.start(layer.name, f"{counts} by {origin.trigger.value}")
 
         def done(run: LayerRun) -> None:
             view.done(run)
@@ -162,14 +157,14 @@ def sync_drift_issues(
     config: Config,
     github: GitHub,
     reports: Sequence[LayerReport],
-    ctx: RunContext,
+    origin: ReconcileRun,
     *,
     console: Console,
 ) -> list[IssueAction]:
     """Bring the drift issues in line with `reports`; returns what was done."""
     # Found by the first label only: an issue someone took a second label off is still ours.
     existing = github.list_issues(config.drift.labels[:1], state="all")
-    actions = decide_issue_actions(reports, existing, ctx)
+    actions = decide_issue_actions(reports, existing, origin)
     for action in actions:
         if action.op is IssueOp.CREATE:
             assert action.body is not None
@@ -192,15 +187,10 @@ def sync_drift_issues(
 
 
 def audit_applies(
-    result: Reconciled,
-    ctx: RunContext,
-    *,
-    command: str,
-    pr: int | None,
-    actions: ActionsEnv,
-    console: Console,
+    job: Job, result: Reconciled, origin: ReconcileRun, *, command: str, pr: int | None
 ) -> None:
     """One audit line for the layers applied (none: nothing to audit)."""
+    actions = job.actions
     ran = [r for r in result.applied if r.outcome is not Outcome.SKIPPED]
     if not ran:
         return
@@ -208,15 +198,15 @@ def audit_applies(
         who=actions.actor or "infra",
         command=command,
         layers=tuple(r.layer for r in ran),
-        head_sha=ctx.sha,
+        head_sha=origin.sha,
         pr=pr,
-        run_url=ctx.run_url,
+        run_url=origin.run_url,
         result="failed" if any(r.outcome is Outcome.FAILED for r in ran) else "ok",
-        time=now_iso(ctx.when),
+        time=now_iso(origin.when),
         fingerprints={r.layer: r.plan.fingerprint for r in ran if r.plan is not None},
         event=actions.event_name,
     )
-    audit.emit(record, console=console, summary=actions.append_summary)
+    audit.emit(record, console=job.console, summary=actions.append_summary)
 
 
 _STYLE = {
@@ -247,7 +237,3 @@ def print_reports(console: Console, reports: Sequence[LayerReport], title: str) 
             escape(r.detail),
         )
     console.print(table)
-
-
-def _actor(env: Mapping[str, str]) -> str:
-    return env.get("GITHUB_ACTOR", "") or "infra"
