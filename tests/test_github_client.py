@@ -479,3 +479,23 @@ def test_get_file_reads_a_file_at_a_commit(
     assert gh.get_file("infra/missing.yaml", base) is None
     assert gh.get_file("infra", base) is None  # a directory is not a file
     assert gh.requests[("GET", "/repos/{owner}/{repo}/contents/{path}")] == 4
+
+
+def test_team_members_are_read_or_the_team_is_unreadable(
+    standin: GitHubStandIn, client: Callable[..., GitHub], sleeps: list[float]
+) -> None:
+    standin.set_team("acme/dba", [f"user{i}" for i in range(130)])  # two pages
+    gh = client()
+    route = ("GET", "/orgs/{org}/teams/{team_slug}/members")
+
+    assert gh.list_team_members("acme", "dba") == [f"user{i}" for i in range(130)]
+    assert gh.requests[route] == 2
+    # A secret team, or one that does not exist: GitHub answers 404 to both.
+    assert gh.list_team_members("acme", "secret") is None
+    # The workflow's GITHUB_TOKEN may not read organization members at all.
+    standin.inject("GET", route[1], 403, body={"message": "Resource not accessible by integration"})
+    assert gh.list_team_members("acme", "dba") is None
+    # A secondary rate limit is a 403 too, but it means "wait": it is retried.
+    standin.secondary_rate_limit("GET", route[1])
+    assert len(gh.list_team_members("acme", "dba") or []) == 130
+    assert sleeps == [1.0]  # its Retry-After

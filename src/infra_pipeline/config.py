@@ -252,6 +252,12 @@ class Layer(_Strict):
         description="Requirements (`approved`, `mergeable`) added to the top-level "
         "`apply_requirements` for this layer. Read from the default branch.",
     )
+    codeowners: bool = Field(
+        default=False,
+        description="`/apply` of this layer needs an approval of the head commit by a code owner "
+        "of its directory (CODEOWNERS read from the pull request's base commit). Adds to the "
+        "top-level `codeowners`; read from the default branch.",
+    )
 
     steps: Steps = Field(
         default_factory=Steps,
@@ -436,6 +442,13 @@ class Config(_Strict):
         "own `autoplan` wins). `watch` still decides which layers are touched.",
     )
     apply_requirements: tuple[Requirement, ...] = ()
+    codeowners: bool = Field(
+        default=False,
+        description="`/apply` of each layer needs an approval of the head commit by a code owner "
+        "of the layer's directory: the last matching line of CODEOWNERS (.github/, the root "
+        "or docs/) at the pull request's base commit; @org/team owners are resolved through "
+        "GitHub's teams API, emails cannot be checked.",
+    )
     apply_bases: tuple[str, ...] = Field(
         default=(),
         description="Base branches besides the default branch whose pull requests may "
@@ -588,6 +601,10 @@ class Config(_Strict):
         """The top-level `apply_requirements` and the layer's own, each once."""
         own = self.layers[layer].apply_requirements if layer in self.layers else ()
         return tuple(dict.fromkeys((*self.apply_requirements, *own)))
+
+    def codeowners_for(self, layer: str) -> bool:
+        """Whether `/apply` of `layer` needs a code owner's approval (global or its own)."""
+        return self.codeowners or (layer in self.layers and self.layers[layer].codeowners)
 
     def autoplan_for(self, layer: Layer) -> bool:
         """Whether a push that touches `layer` plans it: the layer's key, else the global one."""

@@ -539,3 +539,14 @@ def get_content(gh: GitHubStandIn, call: Call) -> Reply:
 def get_workflow_run(gh: GitHubStandIn, call: Call) -> Reply:
     run = call.repo.workflow_runs.get(call.int_param("run_id"))
     return not_found() if run is None else Reply(200, gh.render.workflow_run(call.repo, run))
+
+
+# -- organization teams -------------------------------------------------------------------------
+
+
+@handles("teams/list-members-in-org")
+def list_team_members(gh: GitHubStandIn, call: Call) -> Reply:
+    members = gh.teams.get(f"{call.params['org']}/{call.params['team_slug']}".lower())
+    if members is None:  # no such team, or one the token may not see: GitHub cannot tell
+        return not_found()
+    return paginate(call, members, lambda login: gh.render.user(User(login)))

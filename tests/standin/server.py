@@ -101,6 +101,9 @@ class GitHubStandIn:
         self.log: list[LoggedRequest] = []
         self.faults: list[Fault] = []
         self._repos: dict[str, RepoState] = {}
+        # "org/team-slug" (lower case) -> member logins; a team missing here is one the token
+        # cannot see, which GitHub answers with 404 as it does for one that does not exist.
+        self.teams: dict[str, list[str]] = {}
         self._ids = itertools.count(1_000_001)
         self._lock = threading.RLock()
         self._server: ThreadingHTTPServer | None = None
@@ -261,6 +264,25 @@ class GitHubStandIn:
             state_.comments[comment.id] = comment
             return comment
 
+    def add_review(
+        self,
+        number: int,
+        user: str,
+        state: str = "APPROVED",
+        *,
+        commit_id: str | None = None,
+        repo: str | None = None,
+    ) -> ReviewRecord:
+        """A review someone else submitted, on `commit_id` (default: the PR's head now)."""
+        state_ = self.repo(repo)
+        with self._lock:
+            pull = state_.pulls[number]
+            review = ReviewRecord(
+                self.next_id(), number, User(user), "", state, commit_id or pull.head_sha
+            )
+            state_.reviews.append(review)
+            return review
+
     def add_commit(
         self,
         sha: str | None = None,
@@ -294,6 +316,11 @@ class GitHubStandIn:
                 files.pop(path.strip("/"), None)
             else:
                 files[path.strip("/")] = text
+
+    def set_team(self, team: str, members: list[str]) -> None:
+        """`team` ("org/slug") exists, is visible to the token, and has `members`."""
+        with self._lock:
+            self.teams[team.lower()] = list(members)
 
     def set_permission(self, user: str, role: str, *, repo: str | None = None) -> None:
         """`role`: admin, maintain, write, triage, read, none, or a custom role's name."""
@@ -507,7 +534,9 @@ class GitHubStandIn:
         fault = self._fault_for(method, operation.template)
         if fault is not None and not fault.after_write:
             return fault.reply(), operation.template
-        repo = self._repos.get(f"{params.get('owner')}/{params.get('repo')}")
+        # Organization routes (teams) have no repository: they read the stand-in's own state.
+        name = f"{params['owner']}/{params['repo']}" if "owner" in params else self.default_repo
+        repo = self._repos.get(name)
         if repo is None:
             return error(404, "Not Found"), operation.template
         call = Call(method, params, query, body, headers, self.actor, repo, self._self_url(path))

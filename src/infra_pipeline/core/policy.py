@@ -30,6 +30,7 @@ POLICY_KEYS: Final = (
     "permissions",
     "allow_forks",
     "apply_requirements",
+    "codeowners",
     "plan_drafts",
     "bot_login",
     "apply_bases",
@@ -38,7 +39,13 @@ POLICY_KEYS: Final = (
     "steps",  # commands run with the apply's credentials
 )
 # Per-layer keys taken from the base commit's copy of the layer.
-LAYER_POLICY_KEYS: Final = ("auto_apply", "permissions", "apply_requirements", "steps")
+LAYER_POLICY_KEYS: Final = (
+    "auto_apply",
+    "permissions",
+    "apply_requirements",
+    "codeowners",
+    "steps",
+)
 # What the PR that adopts infra-pipeline needs for the commands that change live state.
 FIRST_ADOPTION_ROLE: Final = Role.ADMIN
 
@@ -107,6 +114,7 @@ def first_adoption(head: Config) -> Policy:
         "allow_forks": False,
         "plan_drafts": False,
         "apply_requirements": head.apply_requirements,  # the PR may only add requirements
+        "codeowners": head.codeowners,  # likewise: it can only be switched on
         "bot_login": Config.model_fields["bot_login"].default,
         "apply_bases": (),
         # No reviewed policies yet: the PR's own may only add failures, never approve them away.

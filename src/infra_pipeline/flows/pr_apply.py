@@ -27,6 +27,7 @@ from ..core.reviewed import check_body, compare
 from ..core.state_lock import what_to_do
 from ..errors import InfraError
 from ..models import LayerRun, Outcome, PlanResult
+from .codeowner_check import codeowner_refusals
 from .dependencies import layer_graph
 from .pipeline import apply_layers, make_engine_factory
 from .session import Session
@@ -164,12 +165,13 @@ def _requirements(
     s: Session, targets: Sequence[str], withheld: dict[str, Refusal]
 ) -> Refusal | None:
     """The top-level `apply_requirements` (a refusal of the whole `/apply`), then each
-    target's own, whose failures join `withheld`."""
+    target's own and its `codeowners`, whose failures join `withheld`."""
     wanted = {r for name in targets for r in s.config.apply_requirements_for(name)}
-    if not wanted:
+    owned = any(s.config.codeowners_for(name) for name in targets)
+    if not wanted and not owned:
         return None
     pr = s.github.get_pull(s.pr.number)  # fresh: `mergeable` is computed lazily by GitHub
-    reviews = s.github.list_reviews(pr.number) if "approved" in wanted else None
+    reviews = s.github.list_reviews(pr.number) if "approved" in wanted or owned else None
     refusal = check_requirements(s.config, pr, reviews)
     if refusal is not None:
         return refusal
@@ -177,6 +179,9 @@ def _requirements(
         refusal = check_requirements(s.config, pr, reviews, name)
         if refusal is not None:
             withheld[name] = refusal
+    if owned:
+        unowned = [name for name in targets if name not in withheld]
+        withheld.update(codeowner_refusals(s, pr, reviews or [], unowned))
     return None
 
 

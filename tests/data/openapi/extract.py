@@ -56,6 +56,7 @@ OPERATIONS: list[tuple[str, str]] = [
     ("patch", "/repos/{owner}/{repo}/issues/{issue_number}"),
     ("get", "/repos/{owner}/{repo}/actions/runs/{run_id}"),
     ("get", "/repos/{owner}/{repo}/contents/{path}"),
+    ("get", "/orgs/{org}/teams/{team_slug}/members"),
 ]
 
 _DROP = {"description", "summary", "externalDocs", "x-github", "x-octokit", "tags"}

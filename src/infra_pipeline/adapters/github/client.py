@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final, Literal, cast
 
-from githubkit.exception import RequestFailed
+from githubkit.exception import RateLimitExceeded, RequestFailed
 from githubkit.utils import UNSET
 
 from infra_pipeline.core.github_models import (
@@ -54,6 +54,7 @@ from .transport import (
     ROUTES,
     Transport,
     graphql_url,
+    is_secondary_limit,
     log,
     response_message,
     route_template,
@@ -512,6 +513,35 @@ class GitHub(Transport):
                 return base64.b64decode(data["content"]).decode("utf-8")
             except (ValueError, UnicodeDecodeError) as exc:
                 raise InfraError(f"{path} at {ref[:12]} is not UTF-8 text: {exc}") from exc
+
+        return self._call(fetch)
+
+    # -- organization teams ----------------------------------------------------------------------
+
+    def list_team_members(self, org: str, team_slug: str) -> list[str] | None:
+        """The logins of `org/team_slug`'s members (child teams' members included, as GitHub
+        lists them), or None when the token cannot read the team: GitHub answers 404 both for
+        a team that does not exist and for a secret one, and 403 to a token without the
+        organization's `members: read` (the workflow's GITHUB_TOKEN has none)."""
+
+        def fetch() -> list[str] | None:
+            try:
+                items = list(
+                    self._gh.rest.paginate(
+                        self._rest.teams.list_members_in_org,
+                        lambda response: response.json(),
+                        per_page=100,
+                        org=org,
+                        team_slug=team_slug,
+                    )
+                )
+            except RateLimitExceeded:
+                raise  # a 403 that means "wait", not "forbidden"
+            except RequestFailed as exc:
+                if exc.response.status_code in (403, 404) and not is_secondary_limit(exc):
+                    return None
+                raise
+            return [str(item["login"]) for item in items]
 
         return self._call(fetch)
 

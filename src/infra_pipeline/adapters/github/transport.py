@@ -96,6 +96,7 @@ ROUTES: Final[tuple[tuple[str, str], ...]] = (
     ("PATCH", "/repos/{owner}/{repo}/issues/{issue_number}"),
     ("GET", "/repos/{owner}/{repo}/actions/runs/{run_id}"),
     ("GET", "/repos/{owner}/{repo}/contents/{path}"),
+    ("GET", "/orgs/{org}/teams/{team_slug}/members"),
     ("POST", "/graphql"),
 )
 
@@ -374,7 +375,7 @@ def response_message(exc: RequestFailed) -> str:
     return str(body.get("message", "")) if isinstance(body, dict) else str(body)[:200]
 
 
-def _is_secondary_limit(exc: RequestFailed) -> bool:
+def is_secondary_limit(exc: RequestFailed) -> bool:
     status = exc.response.status_code
     return status == 429 or (
         status == 403 and "secondary rate limit" in response_message(exc).lower()
@@ -385,7 +386,7 @@ def _rate_limit_delay(exc: BaseException | None) -> float | None:
     """Seconds GitHub asks us to wait, or None when `exc` is not a rate limit."""
     if isinstance(exc, RateLimitExceeded):  # githubkit read Retry-After / X-RateLimit-Reset
         return exc.retry_after.total_seconds()
-    if isinstance(exc, RequestFailed) and _is_secondary_limit(exc):
+    if isinstance(exc, RequestFailed) and is_secondary_limit(exc):
         return 60.0  # no header to go by: GitHub's documented advice is a minute
     return None
 

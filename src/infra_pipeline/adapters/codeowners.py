@@ -1,0 +1,45 @@
+"""The I/O half of `codeowners: true` (the rules are `core/codeowners`): CODEOWNERS read from
+the pull request's base commit through the contents API, and team members through GitHub's
+teams API, each team read at most once per job."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from ..core.codeowners import LOCATIONS, CodeOwners, parse
+
+
+class _Files(Protocol):
+    def get_file(self, path: str, ref: str) -> str | None: ...
+
+
+class _Teams(Protocol):
+    def list_team_members(self, org: str, team_slug: str) -> list[str] | None: ...
+
+
+def read_codeowners(github: _Files, ref: str) -> CodeOwners | None:
+    """The CODEOWNERS GitHub uses at commit `ref`: the first of `LOCATIONS` that exists."""
+    for path in LOCATIONS:
+        text = github.get_file(path, ref)
+        if text is not None:
+            return parse(text, path)
+    return None
+
+
+class TeamMembers:
+    """Members of `org/slug` teams (lower-case logins), or None for a team the token cannot
+    read; each team is asked for once."""
+
+    def __init__(self, github: _Teams) -> None:
+        self._github = github
+        self._known: dict[tuple[str, str], frozenset[str] | None] = {}
+
+    def resolve(self, teams: list[tuple[str, str]]) -> dict[tuple[str, str], frozenset[str] | None]:
+        for org, slug in teams:
+            key = (org.lower(), slug.lower())
+            if key not in self._known:
+                members = self._github.list_team_members(org, slug)
+                self._known[key] = (
+                    None if members is None else frozenset(m.lower() for m in members)
+                )
+        return {(org, slug): self._known[(org.lower(), slug.lower())] for org, slug in teams}
