@@ -167,3 +167,63 @@ def test_scheduler_never_runs_a_layer_before_its_dependencies(
         # Exactly the layers that depend on a failure are skipped.
         doomed = {n for n in order if graph.ancestors(n) & set(failed)}
         assert set(scheduler.skipped) == doomed
+
+
+def test_layers_kept_apart_never_start_together_and_others_run_beside_them() -> None:
+    """`a` and `b` must run apart (Terragrunt copies a tree the other writes in); `c` may run
+    beside either."""
+    apart = {"a": frozenset({"b"}), "b": frozenset({"a"})}
+    graph = LayerGraph({n: frozenset() for n in "abc"}, {"a": 1, "b": 2, "c": 3}, False, apart)
+    scheduler = Scheduler(graph, OnFailure.SKIP_DEPENDENTS, parallelism=3)
+    assert scheduler.ready() == ["a", "c"]
+    scheduler.start("a")
+    assert scheduler.ready() == ["c"]
+    with pytest.raises(ValueError):
+        scheduler.start("b")
+    scheduler.finish("a", ok=False)  # a failed plan keeps nothing else from running
+    assert scheduler.ready() == ["b", "c"]
+
+
+def test_a_restricted_graph_keeps_the_layers_apart() -> None:
+    apart = {"a": frozenset({"b", "c"}), "b": frozenset({"a"}), "c": frozenset({"a"})}
+    graph = LayerGraph({n: frozenset() for n in "abc"}, {"a": 1, "b": 2, "c": 3}, False, apart)
+    assert graph.restricted({"a", "b"}).apart == {"a": frozenset({"b"}), "b": frozenset({"a"})}
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    pairs=st.sets(st.tuples(st.sampled_from("abcdef"), st.sampled_from("abcdef"))),
+    parallelism=st.integers(1, 4),
+    picks=st.lists(st.integers(0, 5), min_size=40, max_size=40),
+)
+def test_no_two_layers_kept_apart_ever_run_at_once(
+    pairs: set[tuple[str, str]], parallelism: int, picks: list[int]
+) -> None:
+    """Whatever finishes when, the scheduler never has two layers of an `apart` pair running,
+    and it still runs every layer."""
+    names = "abcdef"
+    apart: dict[str, set[str]] = {}
+    for x, y in pairs:
+        if x != y:
+            apart.setdefault(x, set()).add(y)
+            apart.setdefault(y, set()).add(x)
+    graph = LayerGraph(
+        {n: frozenset() for n in names},
+        {n: i for i, n in enumerate(names)},
+        False,
+        {n: frozenset(o) for n, o in apart.items()},
+    )
+    scheduler = Scheduler(graph, OnFailure.SKIP_DEPENDENTS, parallelism)
+    running: list[str] = []
+    done: list[str] = []
+    for pick in picks * 2:
+        for name in scheduler.ready():
+            scheduler.start(name)
+            running.append(name)
+        assert all(y not in apart.get(x, ()) for x in running for y in running)
+        if not running:
+            break
+        name = running.pop(pick % len(running))
+        scheduler.finish(name, ok=True)
+        done.append(name)
+    assert scheduler.finished and sorted(done) == list(names)

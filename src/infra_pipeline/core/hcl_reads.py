@@ -107,6 +107,69 @@ def terragrunt_reads(unit_dir: str, files: RepoFiles) -> UnitReads:
     return UnitReads.of(unit_dir, reads - {unit_dir}, depends - {unit_dir})
 
 
+_SOURCE_BEFORE = re.compile(r"\bsource\s*=\s*$")
+_LOCAL_REF = re.compile(r"^(?:include\.[A-Za-z0-9_]+\.)?locals?\.([A-Za-z0-9_]+)$")
+
+
+def terragrunt_copies(unit_dir: str, files: RepoFiles) -> frozenset[str]:
+    """The directories Terragrunt copies to run the unit in `unit_dir`, not counting the
+    units it depends on: each local `terraform { source }` up to its `//` (the whole source
+    directory without one), or the unit's own directory when it has no source (Terragrunt
+    copies even that into its cache). A remote source copies nothing from the repository; a
+    local one that cannot be read here (`${local.x}//vpc`, with `x` computed) or that leaves
+    the repository counts as the whole repository ("")."""
+    configs = [_join(unit_dir, TERRAGRUNT_FILE)]
+    configs += sorted(p for p in terragrunt_reads(unit_dir, files).reads if p.endswith(".hcl"))
+    literals = [
+        (config, literal)
+        for config in configs
+        if (text := files.text(config)) is not None
+        for literal in _scan(text)[1]
+    ]
+    sources = [(c, lit.value) for c, lit in literals if _SOURCE_BEFORE.search(lit.before)]
+    if not sources:
+        return frozenset({unit_dir})
+    # A source built from a local (`${local.base_url}?ref=v1`, the local set in an included
+    # file): the local's string literal, when one file assigns it.
+    assigned = {
+        match[1]: literal.value
+        for _, literal in literals
+        if (match := re.search(r"\b([A-Za-z0-9_]+)\s*=\s*$", literal.before))
+    }
+    roots = set()
+    for config, value in sources:
+        ref = _LOCAL_REF.match(value.strip().removeprefix("${").partition("}")[0].strip())
+        if value.startswith("${") and ref and ref[1] in assigned:
+            value = assigned[ref[1]] + value.partition("}")[2]
+        root = _source_root(value, unit_dir, config, files)
+        if root is not None:
+            roots.add(root)
+    return frozenset(roots)
+
+
+def _source_root(value: str, unit_dir: str, config: str, files: RepoFiles) -> str | None:
+    """The repository directory a `source` copies (None for a remote one); relative paths
+    are relative to the unit, wherever the `terraform` block that holds them is."""
+    text = value.strip()
+    remote = "::" in text or "://" in text or "?" in text  # git::…, tfr:///…, …?ref=v1
+    if remote or not text.startswith((".", "/", "${")):
+        return None  # downloaded (github.com/… too), not copied from this checkout
+    root = text.split("//", 1)[0] or "."
+    base = unit_dir
+    if root.startswith("${"):
+        end = _closing_brace(root, 2)
+        known = _evaluate(root[2:end].strip(), unit_dir, config.rpartition("/")[0], files)
+        if known is None:
+            return ""
+        base, root = known, "." + root[end + 1 :]
+    if "${" in root:
+        return ""
+    if root.startswith("/"):
+        return None  # absolute: outside the repository, nothing of it is written here
+    path = repo_path(_join(base, root))
+    return "" if path is None else path
+
+
 def terraform_reads(module_dir: str, root_dir: str, text: str, files: RepoFiles) -> set[str]:
     """Files and globs one `.tf` file of the module in `module_dir` reads outside itself;
     `root_dir` is the directory Terraform runs in (`path.root`, `path.cwd`)."""

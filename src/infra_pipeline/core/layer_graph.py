@@ -28,12 +28,19 @@ class LayerGraph:
     deps: Mapping[str, frozenset[str]]  # layer → the layers it directly depends on
     rank: Mapping[str, int]  # the tie-breaker (`order`)
     implicit: bool = False  # True when the edges were made from `order` (no edge declared)
+    # layer → the layers it must not run beside, in either order (`unit_reads.apart`)
+    apart: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, order: Mapping[str, int], declared: Mapping[str, Iterable[str]]) -> LayerGraph:
+    def build(
+        cls,
+        order: Mapping[str, int],
+        declared: Mapping[str, Iterable[str]],
+        apart: Mapping[str, frozenset[str]] | None = None,
+    ) -> LayerGraph:
         """`order` maps every layer to its `order`; `declared` maps a layer to the layers it
-        depends on (depends_on plus Terragrunt's). Raises ValueError on unknown names or a
-        cycle, naming them."""
+        depends on (depends_on plus Terragrunt's); `apart`, the layers that must not run at
+        the same time. Raises ValueError on unknown names or a cycle, naming them."""
         unknown = sorted(
             f"`{name}` depends on `{dep}`"
             for name, targets in declared.items()
@@ -48,7 +55,7 @@ class LayerGraph:
             chain = sorted(order, key=lambda n: (order[n], n))
             edges = {b: frozenset({a}) for a, b in pairwise(chain)}
             edges[chain[0]] = frozenset()
-        graph = cls(edges, dict(order), implicit)
+        graph = cls(edges, dict(order), implicit, dict(apart or {}))
         graph.ordered()  # raises on a cycle
         return graph
 
@@ -74,7 +81,8 @@ class LayerGraph:
         out: when only `a` and `c` of a → b → c are applied, `c` still waits for `a`."""
         keep = set(names)
         deps = {name: frozenset(self.ancestors(name) & keep) for name in keep}
-        return LayerGraph(deps, {n: self.rank.get(n, 0) for n in keep}, self.implicit)
+        apart = {name: others & keep for name, others in self.apart.items() if name in keep}
+        return LayerGraph(deps, {n: self.rank.get(n, 0) for n in keep}, self.implicit, apart)
 
     def edges(self) -> list[tuple[str, str]]:
         """(dependency, dependent) pairs, in a stable order."""
@@ -109,13 +117,22 @@ class Scheduler:
         return not self._running and not self.pending
 
     def ready(self) -> list[str]:
-        """The layers that may start now: all their dependencies succeeded, and a slot is
-        free. Never more than `parallelism` run at once."""
+        """The layers that may start now: all their dependencies succeeded, none they must
+        run apart from is running (or starts with them), and a slot is free. Never more than
+        `parallelism` run at once."""
         slots = self.parallelism - len(self._running)
-        if slots <= 0:
-            return []
-        free = [n for n in self.pending if self.graph.deps[n] <= self._succeeded]
-        return free[:slots]
+        busy = set(self._running)
+        free: list[str] = []
+        for name in self.pending:
+            if len(free) >= slots:
+                break
+            if self.graph.deps[name] <= self._succeeded and not self._apart(name) & busy:
+                free.append(name)
+                busy.add(name)
+        return free
+
+    def _apart(self, name: str) -> frozenset[str]:
+        return self.graph.apart.get(name, frozenset())
 
     def start(self, name: str) -> None:
         if name not in self.ready():

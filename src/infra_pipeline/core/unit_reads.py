@@ -60,3 +60,26 @@ def repo_path(path: str) -> str | None:
     if norm.startswith("/") or norm == ".." or norm.startswith("../"):
         return None
     return norm
+
+
+def apart(
+    dirs: Mapping[str, str], copies: Mapping[str, Iterable[str]]
+) -> dict[str, frozenset[str]]:
+    """Which layers must never run at the same time: name → the layers it must not run beside.
+
+    `dirs` maps each layer to its directory; `copies` maps a layer to the directories its
+    engine copies on every run (a Terragrunt unit's source trees, and those of the units it
+    reads outputs from). Terragrunt lists a tree, then opens each file, and fails on one that
+    vanished in between ("open …/terraform.tfstate: no such file or directory"), while every
+    engine run creates and removes files in its own directory: OpenTofu's local backend
+    creates `terraform.tfstate` to lock it and removes it again when the plan wrote nothing.
+    So a layer whose directory lies in a tree another layer copies runs before or after it.
+    """
+    pairs: dict[str, set[str]] = {name: set() for name in dirs}
+    for name, trees in copies.items():
+        for tree in trees:
+            for other, directory in dirs.items():
+                if other != name and is_under(directory, tree):
+                    pairs.setdefault(name, set()).add(other)
+                    pairs[other].add(name)
+    return {name: frozenset(others) for name, others in pairs.items() if others}

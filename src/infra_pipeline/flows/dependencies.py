@@ -1,15 +1,16 @@
 """The layers' dependency graph for this checkout: `depends_on` from infra.yaml plus the
 Terragrunt `dependency`/`dependencies` blocks between layers, which nobody should have to
 write twice. What a unit depends on comes from the `terragrunt` binary's report when the
-caller has one (`units`), else from reading its HCL."""
+caller has one (`units`), else from reading its HCL. The graph also says which layers must
+never run at the same time (`apart_layers`): Terragrunt copies trees other layers write in."""
 
 from __future__ import annotations
 
 from ..adapters.repo_files import DiskFiles
 from ..config import Config, Engine
-from ..core.hcl_reads import terragrunt_reads
+from ..core.hcl_reads import RepoFiles, terragrunt_copies, terragrunt_reads
 from ..core.layer_graph import LayerGraph
-from ..core.unit_reads import UnitIndex, is_under, repo_path
+from ..core.unit_reads import UnitIndex, apart, is_under, repo_path
 from ..errors import ConfigError
 
 
@@ -20,7 +21,9 @@ def layer_graph(config: Config, units: UnitIndex | None = None) -> LayerGraph:
     for name, deps in terragrunt_dependencies(config, units).items():
         declared[name] |= deps
     try:
-        return LayerGraph.build({n: layer.order for n, layer in config.layers.items()}, declared)
+        return LayerGraph.build(
+            {n: layer.order for n, layer in config.layers.items()}, declared, apart_layers(config)
+        )
     except ValueError as exc:
         raise ConfigError(
             f"{config.source or 'infra.yaml'}: layers: {exc}",
@@ -48,3 +51,33 @@ def terragrunt_dependencies(config: Config, units: UnitIndex | None = None) -> d
         if deps:
             found[name] = deps
     return found
+
+
+def apart_layers(config: Config) -> dict[str, frozenset[str]]:
+    """Layer → the layers it must not run beside (plan or apply): a Terragrunt layer copies
+    its source trees, and those of every unit it reads outputs from, on each run; a layer
+    whose directory lies in one of them writes there while it runs (`unit_reads.apart`)."""
+    dirs = {name: repo_path(layer.path) or "" for name, layer in config.layers.items()}
+    files = DiskFiles(config.root)
+    copies = {
+        name: _copied_trees(dirs[name], files)
+        for name, layer in config.layers.items()
+        if layer.engine is Engine.TERRAGRUNT
+    }
+    return apart(dirs, copies)
+
+
+def _copied_trees(unit: str, files: RepoFiles) -> frozenset[str]:
+    """What running `unit` copies: its own source trees, and (to fetch their outputs) those
+    of the units it depends on, and theirs in turn."""
+    trees: set[str] = set()
+    seen: set[str] = set()
+    todo = [unit]
+    while todo:
+        current = todo.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        trees |= terragrunt_copies(current, files)
+        todo.extend(terragrunt_reads(current, files).depends_on)
+    return frozenset(trees)

@@ -52,24 +52,26 @@ def plan_layers(
     engine_for: EngineFactory,
     *,
     jobs: int,
+    apart: Mapping[str, frozenset[str]] | None = None,
     on_start: Callable[[Layer], None] = lambda layer: None,
     on_done: Callable[[LayerRun], None] = lambda run: None,
 ) -> list[LayerRun]:
-    """Plan `layers`, at most `jobs` at once; results come back in the given order."""
+    """Plan `layers`, at most `jobs` at once and never two that must run `apart`
+    (`dependencies.apart_layers`); results come back in the given order. `on_start` and
+    `on_done` are called from this thread only."""
 
     def one(layer: Layer) -> LayerRun:
-        on_start(layer)
         started = time.monotonic()
         try:
             plan = engine_for(layer).plan()
-            run = LayerRun(
+            return LayerRun(
                 layer.name,
                 Outcome.CHANGES if plan.has_changes else Outcome.OK,
                 time.monotonic() - started,
                 plan=plan,
             )
         except InfraError as exc:
-            run = LayerRun(
+            return LayerRun(
                 layer.name,
                 Outcome.FAILED,
                 time.monotonic() - started,
@@ -77,13 +79,19 @@ def plan_layers(
                 lock=exc.lock if isinstance(exc, StateLockedError) else None,
                 diagnostics=exc.diagnostics if isinstance(exc, TerraformFailed) else (),
             )
-        on_done(run)
-        return run
 
-    if not layers:
-        return []
-    with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(layers)))) as pool:
-        return list(pool.map(one, layers))
+    by_name = {layer.name: layer for layer in layers}
+    # Plans wait for no other plan: the graph has no edges, only the pairs kept apart, and a
+    # failed plan skips nothing.
+    graph = LayerGraph(
+        {name: frozenset() for name in by_name},
+        {layer.name: index for index, layer in enumerate(layers)},
+        apart=apart or {},
+    ).restricted(by_name)
+    scheduler = Scheduler(graph, OnFailure.SKIP_DEPENDENTS, max(1, jobs))
+    runs = _run_along(scheduler, by_name, one, on_start=on_start, on_done=on_done, cancel=False)
+    order = {layer.name: index for index, layer in enumerate(layers)}
+    return sorted(runs, key=lambda run: order[run.layer])
 
 
 def apply_layers(
@@ -107,7 +115,6 @@ def apply_layers(
     worker threads. Results come back in the order the layers finished, skipped ones last."""
     by_name = {layer.name: layer for layer in layers}
     scheduler = Scheduler(graph.restricted(by_name), on_failure, parallelism)
-    runs: list[LayerRun] = []
 
     def one(layer: Layer) -> LayerRun:
         started = time.monotonic()
@@ -139,10 +146,26 @@ def apply_layers(
             summary=result.summary,
         )
 
-    with ThreadPoolExecutor(max_workers=max(1, parallelism)) as pool:
+    return _run_along(scheduler, by_name, one, on_start=on_start, on_done=on_done, cancel=True)
+
+
+def _run_along(
+    scheduler: Scheduler,
+    by_name: Mapping[str, Layer],
+    one: Callable[[Layer], LayerRun],
+    *,
+    on_start: Callable[[Layer], None],
+    on_done: Callable[[LayerRun], None],
+    cancel: bool,
+) -> list[LayerRun]:
+    """Run `one` on each layer as `scheduler` lets it start, on worker threads; the callbacks
+    and the scheduler stay on this thread. With `cancel`, a cancelled job starts nothing
+    more. Runs come back in the order they finished, skipped layers last."""
+    runs: list[LayerRun] = []
+    with ThreadPoolExecutor(max_workers=max(1, scheduler.parallelism)) as pool:
         running: dict[Future[LayerRun], str] = {}
         while not scheduler.finished:
-            if process.cancelled.is_set():
+            if cancel and process.cancelled.is_set():
                 scheduler.cancel("not applied: the run was cancelled")
             for name in scheduler.ready():
                 scheduler.start(name)
@@ -154,7 +177,7 @@ def apply_layers(
             for future in finished:
                 del running[future]
                 run = future.result()
-                scheduler.finish(run.layer, run.outcome is Outcome.OK)
+                scheduler.finish(run.layer, run.outcome in (Outcome.OK, Outcome.CHANGES))
                 runs.append(run)
                 on_done(run)
     for name, reason in scheduler.skipped.items():

@@ -12,6 +12,7 @@ from ..config import Config, Layer
 from ..core.state_lock import what_to_do
 from ..errors import ExitCode, InfraError
 from ..models import LayerRun, PlanResult
+from .dependencies import apart_layers
 from .pipeline import exit_code, make_engine_factory, plan_layers, select_layers
 
 
@@ -24,12 +25,14 @@ def plan_with_progress(
     jobs: int | None = None,
     verb: str = "planning",
 ) -> list[LayerRun]:
-    """Plan `layers` in parallel while the terminal shows each one's progress."""
+    """Plan `layers` in parallel (but those that must run apart one after another) while the
+    terminal shows each one's progress."""
     with progress(console, verb, env) as view:
         return plan_layers(
             layers,
             make_engine_factory(config, env, view.line),
             jobs=jobs or config.jobs,
+            apart=apart_layers(config),
             on_start=view.start,
             on_done=view.done,
         )
