@@ -1,4 +1,8 @@
-"""The layers' dependency graph, and the pure scheduler that applies layers along it.
+"""The layers' dependency graph, and the pure scheduler that plans and applies layers along it.
+
+Besides its edges the graph holds the pairs of layers that must never run at the same time
+(`apart`, from `unit_reads.apart`: one copies a tree the other writes in); the scheduler
+starts neither while the other runs, whichever comes first.
 
 Edges come from `depends_on` in infra.yaml and from Terragrunt `dependency`/`dependencies`
 blocks (read by the caller); `order` breaks ties. A config that declares no edge at all keeps
