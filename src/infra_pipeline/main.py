@@ -24,6 +24,7 @@ from .errors import ExitCode, InfraError
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from .adapters.actions_env import ActionsEnv
     from .config import Config
 
 EXIT_CODES = (
@@ -48,13 +49,16 @@ app.add_typer(dashboard_app, name="dashboard")
 
 
 @dataclass
-class Context:
-    """What every command gets: the environment (a dict in tests) and where to look for config."""
+class Invocation:
+    """What this run of the CLI was given: the environment (a dict in tests), `--config` and
+    the working directory; the terminal and the Actions environment are built from them once,
+    on first use, and handed to the command (which builds its `flows.job.Job` from them)."""
 
     env: Mapping[str, str]
     config_path: str | None = None
     cwd: Path = field(default_factory=Path.cwd)
     _console: Console | None = None
+    _actions: ActionsEnv | None = None
 
     @property
     def console(self) -> Console:
@@ -64,15 +68,23 @@ class Context:
             self._console = Console(highlight=False)
         return self._console
 
+    @property
+    def actions(self) -> ActionsEnv:
+        if self._actions is None:
+            from .adapters.actions_env import ActionsEnv
+
+            self._actions = ActionsEnv.from_env(self.env)
+        return self._actions
+
     def config(self) -> Config:
         from .config import find_config, load_config
 
         return load_config(find_config(self.cwd, self.config_path, self.env))
 
 
-def _ctx(ctx: typer.Context) -> Context:
+def _ctx(ctx: typer.Context) -> Invocation:
     obj = ctx.obj
-    assert isinstance(obj, Context)
+    assert isinstance(obj, Invocation)
     return obj
 
 
@@ -137,7 +149,7 @@ def _options(
         ),
     ] = False,
 ) -> None:
-    obj = ctx.obj if isinstance(ctx.obj, Context) else Context(env=os.environ)
+    obj = ctx.obj if isinstance(ctx.obj, Invocation) else Invocation(env=os.environ)
     obj.config_path = config
     ctx.obj = obj
 
@@ -181,6 +193,7 @@ def plan(
             layers or [],
             c.cwd / results_dir,
             env=c.env,
+            actions=c.actions,
             console=console,
             jobs=jobs,
             detailed_exitcode=detailed_exitcode,
@@ -267,14 +280,24 @@ def force_unlock(
     from .commands.force_unlock import run_force_unlock
 
     c = _ctx(ctx)
-    _done(run_force_unlock(c.config(), layer, lock_id, env=c.env, console=c.console))
+    _done(
+        run_force_unlock(
+            c.config(),
+            layer,
+            lock_id,
+            env=c.env,
+            actions=c.actions,
+            console=c.console,
+            clock=_utcnow,
+        )
+    )
 
 
-def _markdown(c: Context, config: Config, runs: Any, wanted: bool, *, applied: bool) -> None:
+def _markdown(c: Invocation, config: Config, runs: Any, wanted: bool, *, applied: bool) -> None:
     if wanted:
         from .commands.preview import preview
 
-        sys.stdout.write(preview(config, runs, c.env, applied=applied) + "\n")
+        sys.stdout.write(preview(config, runs, c.actions, _utcnow(), applied=applied) + "\n")
 
 
 @app.command()
@@ -308,7 +331,7 @@ def verify(
 
         config = c.config()
         with GitHub.from_env(c.env) as github:
-            job = Job.build(config, c.env, github, c.console)
+            job = Job(config, c.env, c.actions, github, c.console, _utcnow)
             _done(run_drift_scan(job, apply=config.drift.auto_apply))
     console = _error_console(c) if as_json else c.console
     report = scan(
@@ -357,7 +380,9 @@ def layers(
         c.console.print(text, markup=False, highlight=False, soft_wrap=True)
         return
     # stdout carries the list alone, so that a shell can capture it; the log goes to stderr.
-    names = run_layers(c.config(), changed=changed, env=c.env, console=_error_console(c))
+    names = run_layers(
+        c.config(), changed=changed, env=c.env, actions=c.actions, console=_error_console(c)
+    )
     text = to_json(names) if as_json else "\n".join(names)
     sys.stdout.write(f"{text}\n" if text else "")
 
@@ -378,7 +403,12 @@ def dashboard_refresh(
     c = _ctx(ctx)
     _done(
         refresh_dashboard(
-            c.config(), c.cwd / results_dir, env=c.env, console=c.console, clock=_utcnow
+            c.config(),
+            c.cwd / results_dir,
+            env=c.env,
+            actions=c.actions,
+            console=c.console,
+            clock=_utcnow,
         )
     )
 
@@ -389,7 +419,7 @@ def event(ctx: typer.Context) -> None:
     from .commands.event import run_event
 
     c = _ctx(ctx)
-    _done(run_event(c.env, c.console, c.config, _utcnow))
+    _done(run_event(c.env, c.actions, c.console, c.config, _utcnow))
 
 
 def _utcnow() -> datetime:
@@ -436,7 +466,7 @@ def review(
     from .flows.comment import review_pr
 
     c = _ctx(ctx)
-    _done(review_pr(c.config(), pr, env=c.env, console=c.console))
+    _done(review_pr(c.config(), pr, env=c.env, actions=c.actions, console=c.console))
 
 
 @app.command()
@@ -561,7 +591,7 @@ def main(
     cwd: Path | None = None,
 ) -> int:
     """Run the CLI in-process and return its exit code (tests call this directly)."""
-    obj = Context(env=os.environ if env is None else env, _console=console)
+    obj = Invocation(env=os.environ if env is None else env, _console=console)
     if cwd is not None:
         obj.cwd = cwd
     try:
@@ -599,7 +629,7 @@ def _exit_status(code: object) -> int:
     return code if isinstance(code, int) else ExitCode.FAILURE
 
 
-def _error_console(obj: Context) -> Console:
+def _error_console(obj: Invocation) -> Console:
     from rich.console import Console
 
     # soft_wrap: an error message is read (and grepped) whole, never re-wrapped.

@@ -1,4 +1,7 @@
-"""The GitHub Actions environment, typed, and the checks a job makes before touching Terraform."""
+"""The GitHub Actions environment, typed, and the checks a job makes before touching Terraform.
+
+The one reader of `GITHUB_*` variables (a test holds every other module to it): the rest of
+the package gets an `ActionsEnv` (or `ApiAccess`) built from the environment it was handed."""
 
 from __future__ import annotations
 
@@ -55,6 +58,11 @@ class ActionsEnv:
             ref_name=env.get("GITHUB_REF_NAME", ""),
             secrets=frozenset(secrets_in_env(env)),
         )
+
+    @property
+    def run_id_number(self) -> int:
+        """The run id as a number (0 outside Actions)."""
+        return int(self.run_id) if self.run_id.isdigit() else 0
 
     @property
     def run_url(self) -> str:
@@ -128,6 +136,29 @@ class ActionsEnv:
         return annotation(
             severity, message, title=title, file=file, line=line, secrets=self.secrets
         )
+
+
+@dataclass(frozen=True)
+class ApiAccess:
+    """Where and as whom the GitHub client talks: `GITHUB_TOKEN`, `GITHUB_REPOSITORY` and
+    `GITHUB_API_URL` (empty strings when unset; the client says what is missing)."""
+
+    token: str = field(repr=False)
+    repository: str
+    api_url: str  # "" for github.com's
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> ApiAccess:
+        return cls(
+            env.get("GITHUB_TOKEN", ""),
+            env.get("GITHUB_REPOSITORY", ""),
+            env.get("GITHUB_API_URL", ""),
+        )
+
+
+def run_id_of(env: Mapping[str, str]) -> str:
+    """`GITHUB_RUN_ID` of an environment handed to a child process ("" outside Actions)."""
+    return env.get("GITHUB_RUN_ID", "")
 
 
 def workspace_sha(root: Path) -> str | None:

@@ -30,7 +30,6 @@ fresh plan (`shown`, `core/reviewed.py`).
 from __future__ import annotations
 
 import logging
-import os
 import secrets
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -38,6 +37,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
+from infra_pipeline.adapters.actions_env import ActionsEnv
 from infra_pipeline.adapters.github.client import GitHub
 from infra_pipeline.config import Config
 from infra_pipeline.core.dashboard.render import MARKER
@@ -123,26 +123,26 @@ class Board:
         self._is_head: bool | None = None  # asked only of a superseded dashboard
 
     @classmethod
-    def from_env(
+    def for_run(
         cls,
         github: GitHub,
         config: Config,
+        actions: ActionsEnv,
         *,
         pr_number: int,
         head_sha: str,
         base_sha: str,
-        env: Mapping[str, str] = os.environ,
-        clock: Callable[[], datetime] = utc_now,
+        clock: Callable[[], datetime],
     ) -> Board:
-        """A board for the run GitHub Actions describes in `env` (`GITHUB_RUN_ID`,
-        `GITHUB_SERVER_URL`), with the layers and stale-run timeout of `config`."""
+        """A board for the Actions run `actions` describes (its run id and server), with the
+        layers and stale-run timeout of `config`."""
         return cls(
             github,
             github.repository,
             pr_number,
             head_sha,
-            int(env.get("GITHUB_RUN_ID") or 0),
-            env.get("GITHUB_SERVER_URL") or "https://github.com",
+            int(actions.run_id) if actions.run_id.isdigit() else 0,
+            actions.server_url,
             clock,
             base_sha=base_sha,
             layers=[layer.name for layer in config.ordered_layers],

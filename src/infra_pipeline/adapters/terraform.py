@@ -36,6 +36,7 @@ from ..core.state_lock import ACQUIRING, is_lock_error, parse_lock_error, sessio
 from ..errors import InfraError
 from ..models import Diagnostic, PlanResult, StateLock
 from . import pg_locks, process
+from .actions_env import run_id_of
 
 Runner = Callable[..., process.ProcessResult]
 PLANFILE = "infra.tfplan"
@@ -255,7 +256,7 @@ class TerraformEngine:
         ui: bool = False,
     ) -> process.ProcessResult:
         # The pg backend's driver reads PGAPPNAME: the session holding a lock names its run.
-        self._session = session_name(self._env.get("GITHUB_RUN_ID"), args[0], self.layer.name)
+        self._session = session_name(run_id_of(self._env), args[0], self.layer.name)
         env = {**self._env, "PGAPPNAME": self._session}
         # `show -json` is never streamed: it carries sensitive values in clear text.
         self._ui_lines = ui

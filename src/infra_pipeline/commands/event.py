@@ -21,11 +21,11 @@ if TYPE_CHECKING:  # an ignored event must start fast: pydantic and rich load on
 
 def run_event(
     env: Mapping[str, str],
+    actions: ActionsEnv,
     console: Console,
     load_config: Callable[[], Config],
     clock: Callable[[], datetime],
 ) -> int:
-    actions = ActionsEnv.from_env(env)
     if not actions.event_name:
         raise InfraError(
             "GITHUB_EVENT_NAME is not set: `infra event` runs inside GitHub Actions",

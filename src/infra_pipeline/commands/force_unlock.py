@@ -8,12 +8,12 @@ written to the audit trail either way.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import UTC, datetime
+from collections.abc import Callable, Mapping
+from datetime import datetime
 
 from rich.console import Console
 
-from ..adapters.actions_env import ActionsEnv
+from ..adapters.actions_env import ActionsEnv, ApiAccess
 from ..adapters.audit import AuditRecord, emit
 from ..adapters.github.client import GitHub
 from ..config import Config
@@ -23,9 +23,17 @@ from ..flows.force_unlock import force_unlock
 
 
 def run_force_unlock(
-    config: Config, layer: str, lock_id: str, *, env: Mapping[str, str], console: Console
+    config: Config,
+    layer: str,
+    lock_id: str,
+    *,
+    env: Mapping[str, str],
+    actions: ActionsEnv,
+    console: Console,
+    clock: Callable[[], datetime],
 ) -> ExitCode:
-    if env.get("GITHUB_TOKEN") and env.get("GITHUB_REPOSITORY"):
+    access = ApiAccess.from_env(env)
+    if access.token and access.repository:
         with GitHub.from_env(env) as github:
             result = force_unlock(config, layer, lock_id, env=env, github=github)
     else:
@@ -42,16 +50,15 @@ def run_force_unlock(
         held = f", which was {result.describe()}" if result.who else ""
         outcome, code = f"ok: released lock {lock_id}{held}", ExitCode.OK
         console.print(f"🔓 released the state lock of {layer}{held}", markup=False, soft_wrap=True)
-    actions = ActionsEnv.from_env(env)
     record = AuditRecord(
-        who=env.get("GITHUB_ACTOR") or env.get("USER") or "unknown",
+        who=actions.actor or env.get("USER") or "unknown",
         command="force-unlock",
         layers=(layer,),
-        head_sha=env.get("GITHUB_SHA", ""),
+        head_sha=actions.sha,
         pr=None,
         run_url=actions.run_url if actions.run_id else "",
         result=outcome,
-        time=datetime.now(UTC).isoformat(timespec="seconds"),
+        time=clock().isoformat(timespec="seconds"),
         event=actions.event_name,
     )
     emit(record, console=console, summary=actions.append_summary)

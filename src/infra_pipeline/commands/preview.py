@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from collections.abc import Sequence
+from datetime import datetime
 
-from ..adapters.actions_env import workspace_sha
+from ..adapters.actions_env import ActionsEnv, workspace_sha
 from ..config import Config
 from ..core.dashboard import steps as dash
 from ..models import LayerRun, Outcome
@@ -14,18 +14,24 @@ _NO_COMMIT = "0" * 40
 
 
 def preview(
-    config: Config, runs: Sequence[LayerRun], env: Mapping[str, str], *, applied: bool
+    config: Config,
+    runs: Sequence[LayerRun],
+    actions: ActionsEnv,
+    now: datetime,
+    *,
+    applied: bool,
 ) -> str:
-    """Render `runs` (plans, or applies when `applied`) as the dashboard of the checkout."""
+    """Render `runs` (plans, or applies when `applied`) as the dashboard of the checkout, as
+    it would stand at `now`."""
     sha = workspace_sha(config.root) or _NO_COMMIT
-    now = datetime.now(UTC).replace(microsecond=0)
+    now = now.replace(microsecond=0)
     m = dash.new_dashboard(
-        repo=env.get("GITHUB_REPOSITORY") or "local/preview",
+        repo=actions.repository or "local/preview",
         pr=1,
         head_sha=sha,
         base_sha=sha,
         layers=[layer.name for layer in config.ordered_layers],
-        server_url=env.get("GITHUB_SERVER_URL") or "https://github.com",
+        server_url=actions.server_url,
     )
     m = dash.start_stage(m, dash.Stage.CI, 0, now)
     m = dash.finish_stage(m, dash.Stage.CI, dash.Status.SKIPPED, None, now, "not run locally")

@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 
 from rich.console import Console
 
+from ..adapters.actions_env import ActionsEnv
 from ..adapters.base_config import policy_at
 from ..adapters.github.client import GitHub
 from ..config import Config, Role
@@ -247,11 +248,18 @@ def _review(s: Session, cmd: Command | None, user: str) -> int:
     return run_stage(s, dash.Stage.REVIEW, user, run)
 
 
-def review_pr(config: Config, number: int, *, env: Mapping[str, str], console: Console) -> int:
+def review_pr(
+    config: Config,
+    number: int,
+    *,
+    env: Mapping[str, str],
+    actions: ActionsEnv,
+    console: Console,
+) -> int:
     """`infra review --pr N`: the same review as `/review`, run by hand or from a workflow."""
     with GitHub.from_env(env) as github:
         pr = github.get_pull(number)
-        s = Session(Job.build(config, env, github, console), pr)
+        s = Session(Job(config, env, actions, github, console), pr)
         with s.board:
             return _review(s, None, github.repository)
 

@@ -1,6 +1,7 @@
 """What one `infra` process works with, built once and handed down: the config, the
-environment, the Actions environment read from it, the GitHub client, the terminal and the
-clock. A flow reads these from the `Job`, never from `os.environ` or `datetime.now()`."""
+environment, the Actions environment read from it (once, by `main.Invocation`), the GitHub
+client, the terminal and the clock. A flow reads these from the `Job`, never from
+`os.environ`, a `GITHUB_*` variable or `datetime.now()`."""
 
 from __future__ import annotations
 
@@ -28,15 +29,3 @@ class Job:
     github: GitHub
     console: Console
     clock: Callable[[], datetime] = utcnow
-
-    @classmethod
-    def build(
-        cls,
-        config: Config,
-        env: Mapping[str, str],
-        github: GitHub,
-        console: Console,
-        clock: Callable[[], datetime] = utcnow,
-    ) -> Job:
-        """The job of a process whose GitHub client is open: `ActionsEnv` read from `env`."""
-        return cls(config, env, ActionsEnv.from_env(env), github, console, clock)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -51,35 +51,30 @@ PR_EVENTS = ("pull_request", "issue_comment")
 NO_RESULT = "its plan job left no result (cancelled, or it failed before planning)"
 
 
-@dataclass(frozen=True)
-class Scope:
-    """The pull request a job works for, the config with its base's policy, and why it gets
-    no automatic plan (empty when it does)."""
-
-    pr: PullRequest
-    config: Config
-    skip: str
-
-
 def run_layers(
-    config: Config, *, changed: bool, env: Mapping[str, str], console: Console
+    config: Config,
+    *,
+    changed: bool,
+    env: Mapping[str, str],
+    actions: ActionsEnv,
+    console: Console,
 ) -> list[str]:
     """Every layer in `order`, or with `changed` the ones the job's pull request touches
     (none for a pull request that is not planned automatically: a draft, a fork). Also the
     step output `layers` (a JSON list) in GitHub Actions."""
     names = [layer.name for layer in config.ordered_layers]
     if changed:
-        actions, event = _pr_job(env, "infra layers --changed")
+        event = _pr_event(actions, "infra layers --changed")
         with GitHub.from_env(env) as github:
-            scope = pr_scope(config, event, github, console)
-            if scope.skip:
-                console.print(f"infra: {scope.skip}", markup=False)
+            s = pr_session(Job(config, env, actions, github, console), event)
+            skip = why_skipped(s)
+            if skip:
+                console.print(f"infra: {skip}", markup=False)
                 names = []
             else:
-                s = Session(Job(scope.config, env, actions, github, console), scope.pr)
                 # A layer with autoplan off gets no plan job; its row waits for `/plan`.
                 names = [layer.name for layer in autoplanned(s.config, touched_layers(s))]
-    ActionsEnv.from_env(env).write_output("layers", as_json(names))
+    actions.write_output("layers", as_json(names))
     return names
 
 
@@ -93,6 +88,7 @@ def plan_to_results(
     results_dir: Path,
     *,
     env: Mapping[str, str],
+    actions: ActionsEnv,
     console: Console,
     jobs: int | None = None,
     detailed_exitcode: bool = False,
@@ -102,7 +98,6 @@ def plan_to_results(
     dashboard job reads it. Without a pull request (run by hand) the checkout's commit is
     the one planned."""
     layers = select_layers(config, names)
-    actions = ActionsEnv.from_env(env)
     head, base = _planned_commit(config, actions)
     started = clock()
     code, checks = run_validate(config, layers, env=env, console=console, jobs=jobs)
@@ -135,18 +130,19 @@ def refresh_dashboard(
     results_dir: Path,
     *,
     env: Mapping[str, str],
+    actions: ActionsEnv,
     console: Console,
     clock: Callable[[], datetime] = utcnow,
 ) -> ExitCode:
     """Record the plan jobs' results on the dashboard of the pull request's head commit, in
     one write, and set the commit statuses it calls for."""
-    actions, event = _pr_job(env, "infra dashboard refresh")
+    event = _pr_event(actions, "infra dashboard refresh")
     with GitHub.from_env(env) as github:
-        scope = pr_scope(config, event, github, console)
-        if scope.skip:
-            console.print(f"infra: {scope.skip}", markup=False)
+        s = pr_session(Job(config, env, actions, github, console, clock), event)
+        skip = why_skipped(s)
+        if skip:
+            console.print(f"infra: {skip}", markup=False)
             return ExitCode.OK
-        s = Session(Job(scope.config, env, actions, github, console, clock), scope.pr)
         require_workspace_at(s.config.root, s.pr.head_sha)  # the touched layers are read here
         with s.board:
             layers = touched_layers(s)
@@ -232,39 +228,38 @@ def _record(
     return dash.fail_plan(m, name, result.error or "plan failed", run_id, when)
 
 
-def pr_scope(
-    config: Config,
-    event: PullRequestEvent | IssueCommentEvent,
-    github: GitHub,
-    console: Console,
-) -> Scope:
-    """The job's pull request (from a `pull_request` or `issue_comment` event), and the
-    config with the policy of its base commit."""
+def pr_session(job: Job, event: PullRequestEvent | IssueCommentEvent) -> Session:
+    """The session of the job's pull request (from a `pull_request` or `issue_comment`
+    event), its config with the policy of the default branch."""
+    github, console = job.github, job.console
     if isinstance(event, PullRequestEvent):
         pr = event.pull_request.record()
     else:
         pr = github.get_pull(event.issue.number)
     config = policy_at(
-        config,
+        job.config,
         github,
         event.repository.default_branch,
         lambda line: console.print(line, markup=False),
     )
-    skip = f"#{pr.number} is {pr.state}: not planned" if pr.state != "open" else ""
-    return Scope(pr, config, skip or why_not_planned(config, pr))
+    return Session(replace(job, config=config), pr)
 
 
-def _pr_job(
-    env: Mapping[str, str], command: str
-) -> tuple[ActionsEnv, PullRequestEvent | IssueCommentEvent]:
-    """The job's Actions environment and its event, which must be about a pull request."""
-    actions = ActionsEnv.from_env(env)
+def why_skipped(s: Session) -> str:
+    """Why the pull request gets no automatic plan (empty when it does)."""
+    if s.pr.state != "open":
+        return f"#{s.pr.number} is {s.pr.state}: not planned"
+    return why_not_planned(s.config, s.pr)
+
+
+def _pr_event(actions: ActionsEnv, command: str) -> PullRequestEvent | IssueCommentEvent:
+    """The job's event, which must be about a pull request."""
     name = actions.event_name
     event = actions.event() if name in PR_EVENTS else None
     if isinstance(event, PullRequestEvent) or (
         isinstance(event, IssueCommentEvent) and event.issue.is_pull_request
     ):
-        return actions, event
+        return event
     raise InfraError(
         f"`{command}` works for a pull request: it runs in a pull_request or issue_comment "
         f"job of GitHub Actions, not {'a ' + name + ' job' if name else 'outside one'}",

@@ -19,18 +19,16 @@ pull request in the group.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 
 from rich.console import Console
 
 from ..adapters import process
-from ..adapters.actions_env import ActionsEnv, require_workspace_at
+from ..adapters.actions_env import require_workspace_at
 from ..adapters.base_config import policy_at
 from ..adapters.board import Board
 from ..adapters.git_changes import changed_files
-from ..adapters.github.client import GitHub
 from ..config import Config, Layer
 from ..core.dashboard import steps as dash
 from ..core.github_models import StatusState
@@ -87,7 +85,7 @@ def judge(runs: Sequence[LayerRun], *, apply_before_merge: bool) -> QueueVerdict
 
 def handle_merge_group(job: Job, event: MergeGroupEvent) -> int:
     group = event.merge_group
-    env, actions, github, console, clock = job.env, job.actions, job.github, job.console, job.clock
+    env, actions, github, console = job.env, job.actions, job.github, job.console
     # The merge_queue policy as merged, not as a pull request in the group would have it.
     branch = event.repository.default_branch
     config = policy_at(job.config, github, branch, lambda line: console.print(line, markup=False))
@@ -112,7 +110,7 @@ def handle_merge_group(job: Job, event: MergeGroupEvent) -> int:
     actions.append_summary(render_summary(group, runs, verdict))
     actions.append_summary(dash.step_summary(None, full_plans(runs)))
     for number in pulls_in_group(group, _messages(config, group, env)):
-        _note_on_dashboard(config, github, env, clock, actions, console, number, group, verdict)
+        _note_on_dashboard(job, config, number, group, verdict)
     console.print(
         f"infra: merge group {group.head_sha[:7]}: {verdict.plan_text}; {verdict.apply_text}",
         markup=False,
@@ -174,26 +172,19 @@ def render_summary(group: MergeGroupData, runs: Sequence[LayerRun], verdict: Que
 
 
 def _note_on_dashboard(
-    config: Config,
-    github: GitHub,
-    env: Mapping[str, str],
-    clock: Callable[[], datetime],
-    actions: ActionsEnv,
-    console: Console,
-    number: int,
-    group: MergeGroupData,
-    verdict: QueueVerdict,
+    job: Job, config: Config, number: int, group: MergeGroupData, verdict: QueueVerdict
 ) -> None:
     """A "Merge queue" row on the pull request's dashboard (its head commit's)."""
+    github, actions, clock, console = job.github, job.actions, job.clock, job.console
     try:
         pr = github.get_pull(number)
-        board = Board.from_env(
+        board = Board.for_run(
             github,
             config,
+            actions,
             pr_number=pr.number,
             head_sha=pr.head_sha,
             base_sha=pr.base_sha,
-            env=env,
             clock=clock,
         )
         status = dash.Status.OK if verdict.ok else dash.Status.FAILED

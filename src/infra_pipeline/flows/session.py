@@ -54,13 +54,13 @@ class Session:
         return self.job.clock
 
     def __post_init__(self) -> None:
-        self.board = Board.from_env(
+        self.board = Board.for_run(
             self.github,
             self.config,
+            self.actions,
             pr_number=self.pr.number,
             head_sha=self.pr.head_sha,
             base_sha=self.pr.base_sha,
-            env=self.env,
             clock=self.clock,
         )
 

@@ -10,7 +10,7 @@ from pathlib import PurePosixPath
 from rich.console import Console
 from rich.markup import escape
 
-from ..adapters.actions_env import annotation
+from ..adapters.actions_env import annotation, in_actions
 from ..adapters.terraform import TerraformEngine
 from ..adapters.terragrunt_units import unit_index
 from ..config import Config, Engine, Layer
@@ -132,7 +132,7 @@ def run_validate(
             console.print(f"   {diag.severity}: {escape(where + diag.summary)}")
         if check.error:
             console.print(f"   {escape(check.error)}")
-    if env.get("GITHUB_ACTIONS") == "true":
+    if in_actions(env):
         for line in workflow_annotations(config, checks, secrets_in_env(env)):
             console.print(line, markup=False, highlight=False, soft_wrap=True)
     code = ExitCode.OK if all(c.ok for c in checks) else ExitCode.FAILURE

@@ -43,6 +43,7 @@ from githubkit.exception import (
 from githubkit.response import Response
 from tenacity import RetryCallState, Retrying, retry_if_exception, wait_exponential
 
+from infra_pipeline.adapters.actions_env import ApiAccess
 from infra_pipeline.core.outbound import Destination, outbound
 from infra_pipeline.core.redact import secrets_in_env
 from infra_pipeline.errors import InfraError
@@ -197,14 +198,14 @@ class Transport:
         """The repository and credentials GitHub Actions provides (`GITHUB_TOKEN`,
         `GITHUB_REPOSITORY`, `GITHUB_API_URL`). The values of the environment's secret-named
         variables are masked in everything the client writes."""
-        token = env.get("GITHUB_TOKEN", "")
+        access = ApiAccess.from_env(env)
+        token, repository = access.token, access.repository
         if not token:
             raise InfraError(
                 "GITHUB_TOKEN is not set, so infra cannot talk to GitHub",
                 "In the workflow step add `env: GITHUB_TOKEN: ${{ github.token }}`; locally run "
                 "`export GITHUB_TOKEN=$(gh auth token)`.",
             )
-        repository = env.get("GITHUB_REPOSITORY", "")
         if not repository:
             raise InfraError(
                 "GITHUB_REPOSITORY is not set, so infra does not know which repository to use",
@@ -213,7 +214,7 @@ class Transport:
         return cls(
             token,
             repository,
-            env.get("GITHUB_API_URL") or DEFAULT_API_URL,
+            access.api_url or DEFAULT_API_URL,
             max_rate_limit_wait=max_rate_limit_wait,
             sleep=sleep,
             secrets=secrets_in_env(env),
