@@ -58,7 +58,15 @@ def test_monorepo_projects_become_layers_in_execution_order(tmp_path: Path) -> N
     # when_modified outside the project's dir, made relative to the repository root.
     assert config.layers["prod-network"].watch == ("modules/vpc/**/*.tf",)
     assert config.layers["prod-eks"].watch == ("live/prod/network/outputs.tf",)
-    assert config.apply_requirements == ("approved", "mergeable")
+    # Each project's apply_requirements stay on its own layer.
+    assert config.apply_requirements == ()
+    assert {name: layer.apply_requirements for name, layer in config.layers.items()} == {
+        "prod-network": ("approved", "mergeable"),
+        "staging-network": ("mergeable",),
+        "prod-eks": ("approved", "mergeable"),
+        "staging-eks": ("mergeable",),
+        "prod-apps": ("approved", "mergeable"),
+    }
     assert "INFRA_TERRAFORM_VERSION=1.7.5" in _section(report, "Translated")
     # undiverged is covered, once, for the three projects that asked for it.
     assert "| prod-network, prod-eks, prod-apps | `apply_requirements: undiverged` |" in report
@@ -93,20 +101,30 @@ def test_workspaces_and_custom_workflows_are_translated_or_reported(tmp_path: Pa
     }
     assert config.layers["dns-zones"].env == {"TF_WORKSPACE": "prod"}
     assert config.jobs == 1  # parallel_plan: false
-    # The production workspace is not migrated, but its approval requirement still holds.
+    # The production workspace is not migrated, but its approval requirement still holds, on
+    # the layer of its directory; repos.yaml's (server-side) is global.
+    assert config.layers["app-staging"].apply_requirements == ("approved",)
     assert config.apply_requirements == ("approved",)
+    assert config.layers["dns-zones"].autoplan is False
+    (check,) = config.layers["app-staging"].steps.pre_plan
+    assert (check.name, check.run, check.shell) == (
+        "check-tags.sh",
+        "./scripts/check-tags.sh",
+        True,
+    )
+    translated = _section(report, "Translated")
+    assert "| DNS/Zones | `autoplan.enabled: false` | the layer's `autoplan: false`" in translated
+    assert "run ./scripts/check-tags.sh` | a `pre_plan` step `check-tags.sh`" in translated
     missing = _section(report, "No equivalent")
     for expected in (
         "| app-production | `dir: app, workspace: production` | a second state",
         "| legacy | `dir: old/legacy` | no such directory",
-        "run ./scripts/check-tags.sh",
         "apply -parallelism=2",
-        "workflow staging: import",
-        "autoplan.enabled: false",
+        "workflow staging, import",
         "terraform_version: 1.5.7, 1.6.6",
         "when_modified: !*.md",
         "when_modified: ../../shared/*.tf` | outside the repository",
-        "plan: env` | computed at run time",  # AWS_PROFILE from a command
+        "plan: env AWS_PROFILE` | computed at run time",  # from a command
     ):
         assert expected in missing, expected
     deletable = _section(report, "What you can delete")
@@ -135,9 +153,17 @@ def test_terragrunt_repo_keeps_dependency_chains(tmp_path: Path) -> None:
     assert "  prod-us-east-1-app:\n" in text
     missing = _section(report, "No equivalent")
     assert "`depends_on: prod/us-east-1/cdn` | no such project migrated" in missing
-    assert "policy_check" in missing and "conftest" in missing
-    # The run steps that call terragrunt are what `engine: terragrunt` does: not reported.
-    assert "terragrunt plan" not in report
+    assert "custom_policy_check" in missing
+    assert (
+        "conftest test --policy policies/ $SHOWFILE` | infra evaluates the `policies` Rego"
+        in missing
+    )
+    # The run steps that call terragrunt are what `engine: terragrunt` does: translated.
+    assert "terragrunt plan" not in missing
+    assert "terragrunt apply -input=false $PLANFILE` | infra runs init, plan, show and apply" in (
+        _section(report, "Translated")
+    )
+    assert all(not layer.steps.post_plan for layer in config.layers.values())
     deletable = _section(report, "What you can delete")
     assert "`.github/workflows/atlantis-comment.yml`" in deletable
     assert "`terraform/atlantis/main.tf`: Terraform that deploys the Atlantis server" in deletable

@@ -534,6 +534,14 @@ def migrate_atlantis(
     report: Annotated[
         Path | None, typer.Option("--report", help="Write the migration report here.")
     ] = None,
+    server_config: Annotated[
+        Path | None,
+        typer.Option(
+            "--server-config",
+            help="Atlantis's server-side repos.yaml (or Helm values with repoConfig); "
+            "default: the one found in the repository.",
+        ),
+    ] = None,
 ) -> None:
     """Translate atlantis.yaml into infra.yaml and list what can be deleted."""
     from .commands.migrate import migrate_atlantis as run_migrate
@@ -548,6 +556,7 @@ def migrate_atlantis(
             workflows=not no_workflows,
             report=report,
             env=c.env,
+            server_config=None if server_config is None else c.cwd / server_config,
         )
     )
 

@@ -18,7 +18,8 @@ from ..adapters.repo_files import DiskFiles
 from ..config import CONFIG_NAME, parse_config
 from ..core.hcl_reads import terragrunt_reads
 from ..errors import ExitCode, InfraError
-from ..onboarding.atlantis import PROJECT_FILES, Found, Migration, translate
+from ..onboarding.atlantis import PROJECT_FILES, Found, Migration, ServerConfig, translate
+from ..onboarding.atlantis_server import server_config as parse_server_config
 from ..onboarding.discovery import TERRAGRUNT_FILE, discover
 from ..onboarding.scaffold import LayerDraft, render_config, shown, workflow_files, write_new_files
 
@@ -101,10 +102,13 @@ def migrate_atlantis(
     workflows: bool = True,
     report: Path | None = None,
     env: Mapping[str, str] = os.environ,
+    server_config: Path | None = None,
 ) -> int:
     """Write the infra.yaml equivalent of the atlantis.yaml at `path` (a file, or the
     repository holding it), with ci.yml and docs.yml unless `workflows` is false, and print
-    (or write to `report`) what had no equivalent and which Atlantis files can go."""
+    (or write to `report`) what had no equivalent and which Atlantis files can go.
+    `server_config` is Atlantis's server-side repo config; by default the one the repository
+    holds, if any (a `repos.yaml`, or Helm values with `repoConfig`)."""
     source = _find(path.resolve())
     root = source.parent  # Atlantis reads atlantis.yaml at the repository root only
     try:
@@ -114,6 +118,8 @@ def migrate_atlantis(
             f"{source}: cannot read: {exc}", "fix the file and run this again"
         ) from exc
     disk = DiskFiles(root)
+    server = _server_config(root, server_config)
+    tree = _tree(root)
     migration = translate(
         data,
         is_dir=lambda d: (root / d).is_dir(),
@@ -121,15 +127,24 @@ def migrate_atlantis(
         project_dirs=_project_dirs(root),
         discovered=_discovered(root, data),
         unit_depends=lambda d: terragrunt_reads("" if d == "." else d, disk).depends_on,
+        server=server,
+        locate=lambda p: _locate(p, tree.files),
+        locate_dir=lambda p: _locate(p, tree.rego_dirs),
+        packages=lambda d: _packages(root / d),
     )
     config_file = (output or root / CONFIG_NAME).resolve()
+    settings = dict(migration.settings)
+    if "policies" in settings:  # repository paths; infra.yaml's are relative to infra.yaml
+        policies = settings["policies"]
+        paths = [_relative_path(p, root, config_file.parent) for p in policies["paths"]]
+        settings["policies"] = {**policies, "paths": paths}
     text = render_config(
         [_relative_to(layer, root, config_file.parent) for layer in migration.layers],
         header=(
             f"Migrated from {source.name} by `infra migrate atlantis`: its report lists every",
             "setting with no equivalent here. Check the names and `order`, then commit.",
         ),
-        settings=migration.settings,
+        settings=settings,
     )
     parse_config(text, config_file)  # what we write must load
     files = {config_file: text}
@@ -142,6 +157,84 @@ def migrate_atlantis(
         report.write_text(markdown, encoding="utf-8")
     console.print(Markdown(markdown))
     return ExitCode.OK
+
+
+@dataclass(frozen=True)
+class _Tree:
+    files: list[str]  # every file, repository-relative
+    rego_dirs: list[str]  # directories holding .rego files (and the .rego files themselves)
+
+
+def _tree(root: Path) -> _Tree:
+    files: list[str] = []
+    for directory, subdirs, names in os.walk(root):
+        subdirs[:] = sorted(d for d in subdirs if not d.startswith(".") or d == ".github")
+        here = Path(directory).relative_to(root).as_posix()
+        files += [name if here == "." else f"{here}/{name}" for name in sorted(names)]
+    rego = [f for f in files if f.endswith(".rego")]
+    dirs = sorted({posixpath.dirname(f) or "." for f in rego})
+    return _Tree(files, [*dirs, *rego])
+
+
+def _locate(server_path: str, candidates: Sequence[str]) -> str | None:
+    """The one repository path that a path on the Atlantis server (`/home/atlantis/policies/`)
+    is a copy of: the candidate sharing the longest tail of path segments with it, when no
+    other candidate shares as long a tail. A relative path is the repository's own."""
+    parts = [p for p in server_path.strip().split("/") if p and p != "<CODE_DIRECTORY>"]
+    if not parts:
+        return None
+    if not server_path.startswith("/") and "/".join(parts) in candidates:
+        return "/".join(parts)
+    for length in range(len(parts), 0, -1):
+        tail = parts[-length:]
+        found = [c for c in candidates if c.split("/")[-length:] == tail]
+        if len(found) == 1:
+            return found[0]
+        if found:
+            return None  # ambiguous: say it is not found rather than guess
+    return None
+
+
+def _packages(directory: Path) -> list[str]:
+    """The `package` of each .rego file under `directory` (or of the file itself)."""
+    files = [directory] if directory.suffix == ".rego" else sorted(directory.rglob("*.rego"))
+    found = []
+    for file in files:
+        match = re.search(r"^package\s+([\w.]+)", file.read_text(errors="replace"), re.M)
+        if match:
+            found.append(match.group(1))
+    return sorted(set(found))
+
+
+def _server_config(root: Path, explicit: Path | None) -> ServerConfig | None:
+    """The server-side repo config: `explicit`, else the one the repository holds (a
+    `repos.yaml`, Helm values or a HelmRelease with `repoConfig`); None when there is none."""
+    paths = [explicit] if explicit is not None else list(_candidates(root))
+    for path in paths:
+        if path.suffix not in (".yaml", ".yml"):
+            continue
+        try:
+            documents = list(yaml.safe_load_all(path.read_text(encoding="utf-8")))
+        except (OSError, yaml.YAMLError, UnicodeDecodeError) as exc:
+            if explicit is not None:
+                raise InfraError(f"{path}: cannot read: {exc}", "fix the file") from exc
+            continue
+        shown_path = shown(path, root)
+        for document in documents:
+            found = parse_server_config(document, shown_path)
+            if found is not None:
+                return found
+    if explicit is not None:
+        raise InfraError(
+            f"{explicit} holds no Atlantis server config (a `repos:` list, or `repoConfig`)",
+            "pass the repos.yaml given to `atlantis server --repo-config`",
+        )
+    return None
+
+
+def _relative_path(path: str, root: Path, config_dir: Path) -> str:
+    relative = Path(os.path.relpath(root / path, config_dir)).as_posix()
+    return relative + "/" if path.endswith("/") and not relative.endswith("/") else relative
 
 
 def _find(path: Path) -> Path:

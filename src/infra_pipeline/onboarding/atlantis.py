@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime
 import posixpath
-import shlex
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,12 +16,14 @@ from typing import Any
 from ..config import Engine
 from ..core.atlantis_comments import glob_match
 from ..errors import InfraError
+from . import atlantis_server, atlantis_steps
+from .atlantis_server import REQUIREMENTS as _REQUIREMENTS
+from .atlantis_server import ServerConfig
 from .discovery import layer_names, slug
+from .migration_notes import REPOSITORY, Note, Notes
 from .scaffold import LayerDraft, dependency_order
 
-REPOSITORY = "repository"  # the subject of notes about repo-level settings
-_REQUIREMENTS = ("approved", "mergeable")  # what infra.yaml's apply_requirements knows
-_ENGINES = ("terragrunt", "terraform", "tofu")
+__all__ = ["REPOSITORY", "Found", "Migration", "Note", "ServerConfig", "translate"]
 _PROJECT_KEYS = frozenset(
     {
         *("name", "dir", "workspace", "terraform_version", "autoplan", "workflow"),
@@ -50,27 +51,10 @@ _REPO_KEYS = {
     "silence_pr_comments": (False, "infra keeps one dashboard comment per commit instead"),
     "policies": (
         False,
-        "not carried yet: run conftest (or your tool) as an `e2e` suite; policy sets are "
-        "not translated",
+        "Atlantis reads `policies` from the server-side repo config only: in atlantis.yaml "
+        "it does nothing",
     ),
 }
-_STAGES = {
-    "policy_check": "no policy engine in infra: run conftest (or your tool) as an `e2e` suite",
-    "import": "no import command in infra: use `import` blocks in the configuration",
-    "state_rm": "no state command in infra: use `removed` blocks in the configuration",
-}
-_CUSTOM_RUN = (
-    "infra runs no custom commands around plan/apply: make it an `e2e` suite or a `health` "
-    "probe, or fold it into the configuration"
-)
-
-
-@dataclass(frozen=True)
-class Note:
-    subject: str  # REPOSITORY, or a project's name
-    setting: str  # the Atlantis setting, e.g. "workspace: staging"
-    outcome: str  # what infra does instead, or why nothing does
-    equivalent: bool  # True: translated; False: no equivalent
 
 
 @dataclass(frozen=True)
@@ -78,14 +62,6 @@ class Migration:
     layers: tuple[LayerDraft, ...]
     settings: Mapping[str, Any]  # top-level infra.yaml keys
     notes: tuple[Note, ...]
-
-
-class _Notes(list[Note]):
-    def same(self, subject: str, setting: str, outcome: str) -> None:
-        self.append(Note(subject, setting, outcome, equivalent=True))
-
-    def lost(self, subject: str, setting: str, why: str) -> None:
-        self.append(Note(subject, setting, why, equivalent=False))
 
 
 @dataclass
@@ -98,6 +74,9 @@ class _Project:
     name: str = ""  # the layer's
     engine: Engine = Engine.TERRAFORM
     env: dict[str, str] = field(default_factory=dict)
+    autoplan: bool | None = None
+    requirements: list[str] = field(default_factory=list)
+    steps: dict[str, list[atlantis_steps.Step]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -117,12 +96,19 @@ def translate(
     project_dirs: Sequence[str] = (),
     discovered: Sequence[Found] = (),
     unit_depends: Callable[[str], Iterable[str]] = lambda _: (),
+    server: ServerConfig | None = None,
+    locate: Callable[[str], str | None] = lambda _: None,
+    locate_dir: Callable[[str], str | None] = lambda _: None,
+    packages: Callable[[str], list[str]] = lambda _: [],
 ) -> Migration:
     """The infra.yaml equivalent of a parsed atlantis.yaml; dirs are relative to the repo root.
 
     `project_dirs` lists every directory holding one of `PROJECT_FILES` (glob dirs such as
     `modules/*` expand to those, as Atlantis expands them); `discovered` is what autodiscovery
     finds; `unit_depends` gives a Terragrunt unit's dependency dirs, to keep their order.
+    `server` is the server-side repo config, when the repository holds it; `locate` and
+    `locate_dir` find a server path (a hook's script, a policy set) in the repository, and
+    `packages` lists the Rego packages under a repository directory.
     A config Atlantis would refuse as unsafe (`dir: ../x`, a workspace such as `../evil` or
     `-chdir`) is refused here too, naming every offending project at once.
     """
@@ -131,7 +117,7 @@ def translate(
             "atlantis.yaml is not an Atlantis repo config of version 3",
             "check that the file has `version: 3` and a `projects:` list",
         )
-    notes = _Notes()
+    notes = Notes()
     raw_projects = _expand(data.get("projects"), project_dirs, notes)
     raw_projects += _autodiscovered(data, raw_projects, discovered, notes)
     projects, dropped = _projects(raw_projects, notes, is_dir)
@@ -141,14 +127,16 @@ def translate(
             "run `infra init` instead: it finds the root modules itself",
         )
     _name(projects, notes)
-    workflows = data.get("workflows")
+    workflows = dict(server.workflows) if server is not None else {}
+    if isinstance(data.get("workflows"), Mapping):
+        workflows |= data["workflows"]  # a repo config's workflow overrides the server's
     versions: set[str] = set()
-    requirements: set[str] = set()
+    namespaces: list[str] = []
     for project in projects:
         if has_terragrunt(project.dir) or project.engine is Engine.TERRAGRUNT:
             project.engine = Engine.TERRAGRUNT
         _distribution(project, notes)
-        _workflow(project, workflows if isinstance(workflows, Mapping) else {}, notes)
+        namespaces += _workflow(project, workflows, server, notes)
         if project.workspace != "default":
             project.env["TF_WORKSPACE"] = project.workspace
             notes.same(
@@ -158,22 +146,37 @@ def translate(
             )
         if version := project.raw.get("terraform_version"):
             versions.add(str(version).removeprefix("v"))
-        requirements |= _requirements(project, notes)
+        project.requirements = _requirements(project, notes)
         _project_settings(project, notes)
-    for project, _ in dropped:
-        # A dropped workspace's apply requirements still count: stricter is the safe side.
-        requirements |= _requirements(project, notes)
+    for project, kept in dropped:
+        # A dropped workspace's apply requirements still hold, on the layer that stands in
+        # for its directory: stricter is the safe side.
+        extra = _requirements(project, notes, into=kept.label)
+        kept.requirements = [r for r in _REQUIREMENTS if r in {*kept.requirements, *extra}]
     _versions(versions, notes)
     settings: dict[str, Any] = {}
-    if wanted := [r for r in _REQUIREMENTS if r in requirements]:
-        settings["apply_requirements"] = wanted
+    steps: dict[str, list[atlantis_steps.Step]] = {}
+    if server is not None:
+        if wanted := atlantis_server.requirements(server, notes):
+            settings["apply_requirements"] = wanted
+        atlantis_server.settings(server, steps, notes, locate)
+        found = atlantis_server.policies(server, namespaces, notes, locate_dir, packages)
+        if found is not None:
+            settings["policies"] = found
+    if steps:
+        settings["steps"] = steps
+        for project in projects:  # a name is unique per stage, top-level and layer together
+            for stage, own in project.steps.items():
+                for step in own:
+                    taken = [s["name"] for s in steps.get(stage, [])]
+                    step["name"] = atlantis_steps.unique(step["name"], taken)
     _repo_settings(data, settings, notes)
     merged = {project.label: kept for project, kept in dropped}
     layers = _layers(projects, merged, notes, unit_depends)
     return Migration(tuple(layers), settings, tuple(notes))
 
 
-def _expand(raw: Any, project_dirs: Sequence[str], notes: _Notes) -> list[Mapping[str, Any]]:
+def _expand(raw: Any, project_dirs: Sequence[str], notes: Notes) -> list[Mapping[str, Any]]:
     """The projects, checked as Atlantis checks them, with glob dirs expanded.
 
     Every unsafe or invalid project is collected and refused in one error.
@@ -288,7 +291,7 @@ def _autodiscovered(
     data: Mapping[str, Any],
     configured: Sequence[Mapping[str, Any]],
     discovered: Sequence[Found],
-    notes: _Notes,
+    notes: Notes,
 ) -> list[Mapping[str, Any]]:
     """Projects Atlantis's autodiscovery would add: in `auto` mode (the default) only when
     no project is configured, in `enabled` mode for every directory no project names."""
@@ -322,7 +325,7 @@ def _autodiscovered(
     ]
 
 
-def _distribution(project: _Project, notes: _Notes) -> None:
+def _distribution(project: _Project, notes: Notes) -> None:
     distribution = project.raw.get("terraform_distribution")
     if distribution is None:
         return
@@ -339,7 +342,7 @@ def _distribution(project: _Project, notes: _Notes) -> None:
 
 
 def _projects(
-    raw: Sequence[Mapping[str, Any]], notes: _Notes, is_dir: Callable[[str], bool]
+    raw: Sequence[Mapping[str, Any]], notes: Notes, is_dir: Callable[[str], bool]
 ) -> tuple[list[_Project], list[tuple[_Project, _Project]]]:
     """One project per directory, since infra runs one layer per root module directory; and
     each project dropped, with the one whose layer stands in for it."""
@@ -372,7 +375,7 @@ def _projects(
     return sorted(by_dir.values(), key=lambda p: p.index), dropped
 
 
-def _name(projects: Sequence[_Project], notes: _Notes) -> None:
+def _name(projects: Sequence[_Project], notes: Notes) -> None:
     derived = layer_names([p.dir for p in projects if not p.raw.get("name")])
     taken: set[str] = set()
     for project in projects:
@@ -388,68 +391,50 @@ def _name(projects: Sequence[_Project], notes: _Notes) -> None:
             notes.same(project.label, f"name: {given}", f"layer `{name}` (lowercase, - _ .)")
 
 
-def _workflow(project: _Project, workflows: Mapping[str, Any], notes: _Notes) -> None:
+def _workflow(
+    project: _Project,
+    workflows: Mapping[str, Any],
+    server: ServerConfig | None,
+    notes: Notes,
+) -> list[str]:
+    """Carry the project's workflow (its own `workflow`, else the server's default for the
+    repository) into its layer; returns the policy namespaces its `policy_check` names."""
     name = project.raw.get("workflow")
+    if name is None and server is not None:
+        name = server.repo.get("workflow")
     if name is None:
-        return
+        return []
     workflow = workflows.get(name)
     if not isinstance(workflow, Mapping):
+        where = (
+            "not in atlantis.yaml nor the server config found in the repository"
+            if server is not None
+            else "defined on the Atlantis server (repos.yaml), not in atlantis.yaml"
+        )
         notes.lost(
             project.label,
             f"workflow: {name}",
-            "defined on the Atlantis server "
-            "(repos.yaml), not in atlantis.yaml: check its steps by hand",
+            f"{where}: pass its repos.yaml with `--server-config` to carry its steps",
         )
-        return
-    for stage, body in workflow.items():
-        if stage not in ("plan", "apply"):
-            notes.lost(project.label, f"workflow {name}: {stage}", _STAGES.get(stage, "unknown"))
-            continue
-        steps = body.get("steps") if isinstance(body, Mapping) else None
-        for step in steps if isinstance(steps, list) else []:
-            _step(project, f"workflow {name}, {stage}", step, notes)
+        return []
+    layer = atlantis_steps.Layer(
+        project.label,
+        project.dir,
+        project.workspace,
+        project.engine is Engine.TERRAGRUNT,
+        project.env,
+    )
+    atlantis_steps.workflow(layer, str(name), workflow, notes)
+    if layer.terragrunt and project.engine is not Engine.TERRAGRUNT:
+        project.engine = Engine.TERRAGRUNT
+        notes.same(project.label, f"workflow {name}: run terragrunt …", "engine: terragrunt")
+    project.steps = layer.steps
+    return layer.namespaces
 
 
-def _step(project: _Project, where: str, step: Any, notes: _Notes) -> None:
-    kind, body = next(iter(step.items())) if isinstance(step, Mapping) else (step, None)
-    label = project.label
-    if kind in ("init", "plan", "apply", "show"):
-        args = body.get("extra_args") if isinstance(body, Mapping) else None
-        if not args or kind == "show":
-            return  # infra runs these itself
-        joined = " ".join(shlex.quote(str(a)) for a in args)
-        if kind == "apply":
-            notes.lost(
-                label,
-                f"{where}: apply {joined}",
-                "infra applies the reviewed planfile, which takes no extra arguments",
-            )
-            return
-        variable = f"TF_CLI_ARGS_{kind}"
-        project.env[variable] = " ".join(filter(None, [project.env.get(variable), joined]))
-        notes.same(label, f"{where}: {kind} {joined}", f"{variable} in the layer's `env`")
-    elif kind == "run":
-        command = str(body.get("command") if isinstance(body, Mapping) else body)
-        words = [w for w in command.split() if "=" not in w]  # skip `VAR=value` prefixes
-        if "terragrunt" in words and project.engine is not Engine.TERRAGRUNT:
-            project.engine = Engine.TERRAGRUNT
-            notes.same(label, f"{where}: run {command}", "engine: terragrunt")
-        if not words or words[0] not in _ENGINES:
-            notes.lost(label, f"{where}: run {command}", _CUSTOM_RUN)
-    elif kind == "env" and isinstance(body, Mapping) and "value" in body:
-        project.env[str(body.get("name"))] = str(body["value"])
-        notes.same(label, f"{where}: env {body.get('name')}", "the layer's `env`")
-    elif not (isinstance(body, Mapping) and body.get("name") == "TERRAGRUNT_TFPATH"):
-        # (TERRAGRUNT_TFPATH points terragrunt at Atlantis's terraform: infra needs none.)
-        notes.lost(
-            label,
-            f"{where}: {kind}",
-            "computed at run time: set it in the "
-            "`infra event` step's env in ci.yml, or compute it in the configuration",
-        )
-
-
-def _requirements(project: _Project, notes: _Notes) -> set[str]:
+def _requirements(project: _Project, notes: Notes, *, into: str = "") -> list[str]:
+    """The project's own `apply_requirements` infra keeps, on its layer (`into`: on the
+    layer that stands in for a dropped project's directory)."""
     wanted = [str(r) for r in project.raw.get("apply_requirements") or []]
     for requirement in wanted:
         if requirement == "undiverged":
@@ -461,9 +446,11 @@ def _requirements(project: _Project, notes: _Notes) -> set[str]:
             )
         elif requirement not in _REQUIREMENTS:
             notes.lost(project.label, f"apply_requirements: {requirement}", "not in infra")
-    if wanted:
+    kept = [r for r in _REQUIREMENTS if r in wanted]
+    if kept:
         shown = f"apply_requirements: [{', '.join(wanted)}]"
-        notes.same(project.label, shown, "`apply_requirements` (for every layer)")
+        where = f"layer `{into}`" if into else "the layer"
+        notes.same(project.label, shown, f"`apply_requirements` of {where}")
     for key in ("plan_requirements", "import_requirements"):
         if project.raw.get(key):
             notes.lost(
@@ -471,17 +458,18 @@ def _requirements(project: _Project, notes: _Notes) -> set[str]:
                 key,
                 "infra checks the commenter's role instead (`permissions:`, write by default)",
             )
-    return set(wanted)
+    return kept
 
 
-def _project_settings(project: _Project, notes: _Notes) -> None:
+def _project_settings(project: _Project, notes: Notes) -> None:
     raw, label = project.raw, project.label
     autoplan = raw.get("autoplan")
     if isinstance(autoplan, Mapping) and autoplan.get("enabled") is False:
-        notes.lost(
+        project.autoplan = False
+        notes.same(
             label,
             "autoplan.enabled: false",
-            "infra plans every layer a pull request touches; a layer cannot opt out",
+            "the layer's `autoplan: false`: planned on `/plan` only (CI Validate still runs)",
         )
     if raw.get("branch"):
         notes.lost(label, f"branch: {raw['branch']}", "infra serves every base branch alike")
@@ -492,8 +480,14 @@ def _project_settings(project: _Project, notes: _Notes) -> None:
             "a layer is locked from its first apply "
             "in a pull request until merge, close or /unlock",
         )
-    if raw.get("custom_policy_check") or raw.get("policy_check"):
-        notes.lost(label, "policy checks", _STAGES["policy_check"])
+    if raw.get("custom_policy_check"):
+        notes.lost(label, "custom_policy_check", "infra evaluates Rego itself (`policies`)")
+    if raw.get("policy_check") is False:
+        notes.lost(
+            label,
+            "policy_check: false",
+            "`policies` hold every layer's plan: a layer cannot opt out",
+        )
     for key in ("delete_source_branch_on_merge", "silence_pr_comments"):
         if raw.get(key):
             notes.lost(label, key, "not in infra")
@@ -501,7 +495,7 @@ def _project_settings(project: _Project, notes: _Notes) -> None:
         notes.lost(label, key, "not an Atlantis project key infra knows; ignored")
 
 
-def _versions(versions: set[str], notes: _Notes) -> None:
+def _versions(versions: set[str], notes: Notes) -> None:
     if len(versions) == 1:
         (version,) = versions
         notes.same(
@@ -517,7 +511,7 @@ def _versions(versions: set[str], notes: _Notes) -> None:
         )
 
 
-def _repo_settings(data: Mapping[str, Any], settings: dict[str, Any], notes: _Notes) -> None:
+def _repo_settings(data: Mapping[str, Any], settings: dict[str, Any], notes: Notes) -> None:
     if data.get("parallel_plan") is False:
         settings["jobs"] = 1
         notes.same(REPOSITORY, "parallel_plan: false", "jobs: 1")
@@ -535,7 +529,7 @@ def _repo_settings(data: Mapping[str, Any], settings: dict[str, Any], notes: _No
 def _layers(
     projects: Sequence[_Project],
     merged: Mapping[str, _Project],
-    notes: _Notes,
+    notes: Notes,
     unit_depends: Callable[[str], Iterable[str]],
 ) -> list[LayerDraft]:
     """Layers in `execution_order_group` order, each after what it `depends_on`, and each
@@ -568,6 +562,9 @@ def _layers(
             watch=tuple(_watch(by_name[name], notes)),
             depends_on=tuple(sorted(depends[name])),
             env=dict(by_name[name].env),
+            autoplan=by_name[name].autoplan,
+            apply_requirements=tuple(by_name[name].requirements),
+            steps=by_name[name].steps,
         )
         for order, name in enumerate(dependency_order(depends, position.__getitem__), start=1)
     ]
@@ -578,7 +575,7 @@ def _group(raw: Mapping[str, Any]) -> int:
     return group if isinstance(group, int) else 0
 
 
-def _watch(project: _Project, notes: _Notes) -> Iterator[str]:
+def _watch(project: _Project, notes: Notes) -> Iterator[str]:
     """`when_modified` globs outside the layer's directory (inside it, `path` covers them)."""
     autoplan = project.raw.get("autoplan")
     globs = autoplan.get("when_modified") if isinstance(autoplan, Mapping) else None

@@ -40,6 +40,10 @@ class LayerDraft:
     watch: tuple[str, ...] = ()
     depends_on: tuple[str, ...] = ()  # layer names
     env: Mapping[str, str] = field(default_factory=dict)
+    autoplan: bool | None = None  # None: the top-level `autoplan`
+    apply_requirements: tuple[str, ...] = ()
+    # Stage ("pre_plan", ...) -> steps as infra.yaml writes them ({name, run, shell, ...}).
+    steps: Mapping[str, Sequence[Mapping[str, Any]]] = field(default_factory=dict)
 
 
 def render_config(
@@ -72,6 +76,15 @@ def render_config(
         if layer.env:
             pairs = ", ".join(f"{_scalar(k)}: {json.dumps(v)}" for k, v in layer.env.items())
             lines.append(f"    env: {{{pairs}}}")
+        if layer.autoplan is not None:
+            lines.append(f"    autoplan: {str(layer.autoplan).lower()}")
+        if layer.apply_requirements:
+            lines.append(f"    apply_requirements: [{', '.join(layer.apply_requirements)}]")
+        if layer.steps:
+            lines.append("    steps:")
+            for stage, steps in layer.steps.items():
+                lines.append(f"      {stage}:")
+                lines += [f"        - {_flow(step)}" for step in steps]
     if settings:
         # One key at a time: a mapping of scalars would otherwise come out as `{jobs: 1}`.
         for key, value in settings.items():
@@ -149,6 +162,13 @@ def write_new_files(files: Mapping[Path, str], *, force: bool) -> list[Path]:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
     return list(files)
+
+
+def _flow(mapping: Mapping[str, Any]) -> str:
+    """A mapping on one line, `{name: tflint, run: [tflint], ...}`, strings quoted only where
+    YAML needs it."""
+    dumped = yaml.safe_dump(dict(mapping), default_flow_style=True, width=10_000, sort_keys=False)
+    return dumped.strip()
 
 
 def _scalar(value: str) -> str:
