@@ -12,14 +12,20 @@ from __future__ import annotations
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
 from ..config import CONFIG_NAME, Config, parse_config
 from ..core.policy import merge_policy
 from ..errors import ConfigError, InfraError
-from .github.client import GitHub
 
 
-def policy_at(head: Config, github: GitHub, ref: str, log: Callable[[str], None]) -> Config:
+class FilesAtRef(Protocol):
+    """The part of `adapters.github.client.GitHub` the policy read uses (the contents API)."""
+
+    def get_file(self, path: str, ref: str) -> str | None: ...
+
+
+def policy_at(head: Config, github: FilesAtRef, ref: str, log: Callable[[str], None]) -> Config:
     """`head` with the policy of its own file at `ref` (the default branch), fetched from
     GitHub (the job's checkout has only the head). What was overruled goes to `log`."""
     source = head.source or head.root / CONFIG_NAME

@@ -35,10 +35,9 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Final
+from typing import Final, Protocol
 
 from infra_pipeline.adapters.actions_env import ActionsEnv
-from infra_pipeline.adapters.github.client import GitHub
 from infra_pipeline.config import Config
 from infra_pipeline.core.dashboard.render import MARKER
 from infra_pipeline.core.dashboard.steps import (
@@ -57,7 +56,7 @@ from infra_pipeline.core.dashboard.steps import (
     running_runs,
     supersede,
 )
-from infra_pipeline.core.github_models import Comment, StatusState
+from infra_pipeline.core.github_models import Comment, PullRequest, StatusState, WorkflowRun
 from infra_pipeline.core.reviewed import Shown
 from infra_pipeline.errors import InfraError
 
@@ -81,6 +80,31 @@ def _lf(body: str) -> str:
     return body
 
 
+class DashboardApi(Protocol):
+    """The part of `adapters.github.client.GitHub` a board uses: the pull request's comments,
+    its head, the commit statuses, and the runs that wrote rows."""
+
+    @property
+    def repository(self) -> str: ...
+
+    def list_issue_comments(self, number: int) -> list[Comment]: ...
+    def get_issue_comment(self, comment_id: int) -> Comment: ...
+    def create_issue_comment(self, number: int, body: str) -> Comment: ...
+    def update_issue_comment(self, comment_id: int, body: str) -> Comment: ...
+    def delete_issue_comment(self, comment_id: int) -> bool: ...
+    def minimize_comment(self, node_id: str) -> bool: ...
+    def get_pull(self, number: int) -> PullRequest: ...
+    def get_workflow_run(self, run_id: int) -> WorkflowRun | None: ...
+    def create_status(
+        self,
+        sha: str,
+        context: str,
+        state: StatusState,
+        description: str,
+        target_url: str | None = None,
+    ) -> None: ...
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
 
@@ -91,7 +115,7 @@ class Board:
 
     def __init__(
         self,
-        github: GitHub,
+        github: DashboardApi,
         repo: str,
         pr_number: int,
         head_sha: str,
@@ -125,7 +149,7 @@ class Board:
     @classmethod
     def for_run(
         cls,
-        github: GitHub,
+        github: DashboardApi,
         config: Config,
         actions: ActionsEnv,
         *,

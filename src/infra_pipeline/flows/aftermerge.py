@@ -9,13 +9,13 @@ applied layer, and the drift issues brought up to date.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Protocol
 
 from rich.console import Console
 from rich.markup import escape
 
-from ..adapters.github.client import GitHub
 from ..config import Config
-from ..core.github_models import PullRequest, StatusState
+from ..core.github_models import Comment, PullRequest, StatusState
 from ..core.layer_graph import render_mermaid
 from ..core.reconcile import LayerReport, Verdict
 from ..core.summary import (
@@ -37,6 +37,15 @@ from .reconcile import audit_applies, print_reports, reconcile, sync_drift_issue
 from .verify import scan
 
 APPLY_CONTEXT = "infra/apply"
+
+
+class MergedPullApi(Protocol):
+    """The part of `adapters.github.client.GitHub` the merged pull request's summary uses."""
+
+    def list_pulls_for_commit(self, sha: str) -> list[PullRequest]: ...
+    def list_issue_comments(self, number: int) -> list[Comment]: ...
+    def create_issue_comment(self, number: int, body: str) -> Comment: ...
+    def update_issue_comment(self, comment_id: int, body: str) -> Comment: ...
 
 
 def run_after_merge(job: Job, sha: str) -> int:
@@ -104,13 +113,13 @@ def exit_code(reports: Sequence[LayerReport], e2e: E2EResult | None) -> ExitCode
     return ExitCode.FAILURE if overall(reports, e2e) is Overall.FAILED else ExitCode.OK
 
 
-def merged_pull(github: GitHub, sha: str) -> PullRequest | None:
+def merged_pull(github: MergedPullApi, sha: str) -> PullRequest | None:
     """The pull request that was merged as `sha` (the newest, should several claim it)."""
     merged = [p for p in github.list_pulls_for_commit(sha) if p.merged]
     return max(merged, key=lambda p: p.number) if merged else None
 
 
-def post_summary(github: GitHub, number: int, markdown: str, *, marker: str) -> None:
+def post_summary(github: MergedPullApi, number: int, markdown: str, *, marker: str) -> None:
     """One summary per commit: a re-run updates the comment it posted before."""
     for comment in github.list_issue_comments(number):
         if comment.is_bot and marker in comment.body:

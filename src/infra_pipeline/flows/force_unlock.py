@@ -11,14 +11,22 @@ lock the operator named, never "whatever is there now".
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Protocol
 
 from ..adapters import pg_locks
-from ..adapters.github.client import GitHub
 from ..adapters.terraform import TerraformEngine
 from ..config import Config
 from ..core.gate import Refusal
+from ..core.github_models import WorkflowRun
 from ..errors import InfraError
 from ..models import StateLock
+
+
+class WorkflowRuns(Protocol):
+    """The part of `adapters.github.client.GitHub` a force-unlock asks: is the holder's run
+    still going?"""
+
+    def get_workflow_run(self, run_id: int) -> WorkflowRun | None: ...
 
 
 def force_unlock(
@@ -27,7 +35,7 @@ def force_unlock(
     lock_id: str,
     *,
     env: Mapping[str, str],
-    github: GitHub | None,
+    github: WorkflowRuns | None,
 ) -> StateLock | Refusal:
     """Release `layer_name`'s state lock `lock_id`; the lock released, or why not.
     `github`: to ask whether the holder's run still runs (None outside Actions: not asked)."""
@@ -53,7 +61,7 @@ def force_unlock(
     return pg_locks.release(state, layer_name, lock_id)
 
 
-def still_running(lock: StateLock, github: GitHub | None) -> Refusal | None:
+def still_running(lock: StateLock, github: WorkflowRuns | None) -> Refusal | None:
     """A refusal when the lock's holder is a workflow run that GitHub says has not finished:
     its Terraform may still be writing the state (cancel the run instead: that releases it)."""
     if lock.run_id is None or github is None:

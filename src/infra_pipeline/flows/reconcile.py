@@ -11,8 +11,9 @@ default-branch runs apart, and a lock left by a crashed run is taken over by the
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import Literal, Protocol
 
 from rich.console import Console
 from rich.markup import escape
@@ -26,6 +27,7 @@ from ..adapters.terminal_ui import progress
 from ..adapters.terraform import ApplyResult, TerraformEngine
 from ..config import Config, Layer
 from ..core.drift_issues import IssueAction, IssueOp, decide_issue_actions
+from ..core.github_models import Comment, Issue, IssueState
 from ..core.layer_graph import LayerGraph
 from ..core.reconcile import Held, LayerReport, Verdict, choose_applies, layer_reports
 from ..core.summary import ReconcileRun
@@ -153,9 +155,27 @@ def apply_scanned(engine: TerraformEngine, plan: PlanResult) -> ApplyResult:
     return replace(second, output=f"{first.output}\n(re-planned: same changes)\n{second.output}")
 
 
+class DriftIssueApi(Protocol):
+    """The part of `adapters.github.client.GitHub` the drift issues use."""
+
+    def list_issues(
+        self, labels: Iterable[str], state: Literal["open", "closed", "all"] = "all"
+    ) -> list[Issue]: ...
+    def create_issue(self, title: str, body: str, labels: Iterable[str]) -> Issue: ...
+    def create_issue_comment(self, number: int, body: str) -> Comment: ...
+    def update_issue(
+        self,
+        number: int,
+        *,
+        body: str | None = None,
+        state: IssueState | None = None,
+        title: str | None = None,
+    ) -> Issue: ...
+
+
 def sync_drift_issues(
     config: Config,
-    github: GitHub,
+    github: DriftIssueApi,
     reports: Sequence[LayerReport],
     origin: ReconcileRun,
     *,
