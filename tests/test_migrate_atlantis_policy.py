@@ -341,3 +341,18 @@ def test_helm_repo_config_with_policies_and_a_hook(tmp_path: Path) -> None:
     assert "policies.owners: @jonpulsifer" in report and "decide the role" in report
     assert "`k8s/apps/offsite/atlantis/helm-release.yaml`: deploys the Atlantis server" in report
     assert "policies:\n  paths: [k8s/apps/offsite/atlantis/policies/]" in text
+
+
+@pytest.mark.parametrize(
+    ("document", "found"),
+    [
+        ({"repos": [{"id": "/.*/"}]}, True),
+        ({"spec": {"values": {"repoConfig": "repos:\n- id: /.*/\n"}}}, True),  # HelmRelease
+        ({"repoConfig": "repos:\n- id: /.*/\n"}, True),  # the chart's values.yaml
+        ({"repos": ["acme/infra", "acme/web"]}, False),  # another tool's list of repos
+        ({"repos": [{"name": "web"}]}, False),
+        ({"repoConfig": "repos: [\n"}, False),  # broken YAML inside
+    ],
+)
+def test_the_server_config_is_told_from_other_yaml(document: dict[str, Any], found: bool) -> None:
+    assert (server_config(document, "x.yaml") is not None) is found

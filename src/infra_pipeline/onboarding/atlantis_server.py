@@ -65,7 +65,7 @@ class ServerConfig:
 def server_config(data: Any, source: str) -> ServerConfig | None:
     """The server config in `data`: a `repos.yaml` document, or one that holds it as a
     string under `repoConfig` (the Helm chart's values, or a HelmRelease's `spec.values`)."""
-    if isinstance(data, Mapping) and isinstance(data.get("repos"), list):
+    if isinstance(data, Mapping) and _is_repos(data.get("repos")):
         merged: dict[str, Any] = {}
         for entry in data["repos"]:
             if isinstance(entry, Mapping):
@@ -91,6 +91,15 @@ def server_config(data: Any, source: str) -> ServerConfig | None:
             if found is not None:
                 return found
     return None
+
+
+def _is_repos(value: Any) -> bool:
+    """Atlantis's `repos:` list: mappings, each naming the repositories it is for (`id`)."""
+    return (
+        isinstance(value, list)
+        and bool(value)
+        and all(isinstance(entry, Mapping) and "id" in entry for entry in value)
+    )
 
 
 def requirements(server: ServerConfig, notes: Notes) -> list[str]:
@@ -123,6 +132,11 @@ def settings(
 ) -> None:
     """Notes for the repo entry's keys, and its hooks as top-level `steps`."""
     repo = server.repo
+    notes.same(
+        REPOSITORY,
+        f"server-side repo config: {server.source}",
+        "read for the repo-level settings, workflows, hooks and policies below",
+    )
     if server.entries > 1:
         notes.same(
             REPOSITORY,
