@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from functools import partial
 from pathlib import Path
 
 from rich.console import Console
@@ -56,16 +57,19 @@ def init_repo(
     if not directory.is_dir():
         raise InfraError(f"{directory} is not a directory", "pass the repository's directory")
     config_file = directory / CONFIG_NAME
+    # Made once the config is known to load (with --workflows-only) or is rendered.
+    make_workflows = partial(
+        workflow_files,
+        config_file,
+        matrix=matrix,
+        default_branch=default_branch,
+        env=env,
+        long=long,
+        action=action,
+    )
     if workflows_only:
         load_config(config_file)  # the workflows must serve a config that loads
-        workflows = workflow_files(
-            config_file,
-            matrix=matrix,
-            default_branch=default_branch,
-            env=env,
-            long=long,
-            action=action,
-        )
+        workflows = make_workflows()
         _print_written(console, workflows.root, write_new_files(workflows.files, force=force))
         return ExitCode.OK
     found = discover(directory)
@@ -79,14 +83,7 @@ def init_repo(
         written = write_new_files({config_file: text}, force=force)
         _report(console, directory, written, found, None)
         return ExitCode.OK
-    workflows = workflow_files(
-        config_file,
-        matrix=matrix,
-        default_branch=default_branch,
-        env=env,
-        long=long,
-        action=action,
-    )
+    workflows = make_workflows()
     root, values = workflows.root, workflows.values
     files = dict(workflows.files)
     docs = root / ".github" / "workflows" / "docs.yml"
