@@ -3,10 +3,13 @@ wins, gitignore-style patterns, users, teams and emails) and the decision for on
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from infra_pipeline.core import codeowners as co
 from infra_pipeline.core.github_models import PullRequest, Review
+from test_gate import pull as gate_pull
 
 CODEOWNERS = """\
 # Everything is the platform team's, unless a later line says otherwise.
@@ -69,24 +72,8 @@ def test_owner_kinds() -> None:
     assert rule.owners[0].team == ("acme", "dba")
 
 
-def pull(author: str = "alice", head: str = "h" * 40) -> PullRequest:
-    return PullRequest(
-        number=7,
-        title="t",
-        state="open",
-        merged=False,
-        draft=False,
-        head_sha=head,
-        head_ref="change",
-        head_repo="acme/infra",
-        base_sha="b" * 40,
-        base_ref="main",
-        author=author,
-        is_fork=False,
-        mergeable=True,
-        html_url="",
-        node_id="",
-    )
+def pull() -> PullRequest:
+    return replace(gate_pull(), author="alice", head_sha="h" * 40)
 
 
 def review(user: str, state: str = "APPROVED", commit: str = "h" * 40) -> Review:

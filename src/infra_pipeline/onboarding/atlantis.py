@@ -18,7 +18,7 @@ from ..core.atlantis_comments import glob_match
 from ..errors import InfraError
 from . import atlantis_server, atlantis_steps
 from .atlantis_server import REQUIREMENTS as _REQUIREMENTS
-from .atlantis_server import ServerConfig
+from .atlantis_server import SHARED_KEYS, ServerConfig
 from .discovery import layer_names, slug
 from .migration_notes import REPOSITORY, Note, Notes
 from .scaffold import LayerDraft, dependency_order
@@ -39,16 +39,16 @@ _GLOB_CHARS = frozenset("*?[")
 # Repo-level keys: (has an equivalent, what infra does).
 _REPO_KEYS = {
     "automerge": (False, "infra never merges: turn on GitHub's auto-merge instead"),
-    "delete_source_branch_on_merge": (
+    **{k: SHARED_KEYS[k] for k in ("delete_source_branch_on_merge", "repo_locks")},
+    **{k: SHARED_KEYS[k] for k in ("silence_pr_comments",)},
+    "parallel_apply": (
         False,
-        "a GitHub setting: Settings → General → Automatically delete head branches",
+        "not set for you: `apply_parallelism: N` applies up to N layers at once, each after "
+        "its `depends_on` (with none declared, each after the one before it)",
     ),
-    "parallel_apply": (False, "infra applies one layer at a time, in `order`, on purpose"),
     "abort_on_execution_order_fail": (True, "infra always stops at the first failed apply"),
     "allowed_regexp_prefixes": (False, "comments name layers exactly, or `all`"),
     "emoji_reaction": (False, "infra reacts with 👀 while it works and 🚀 or 😕 after"),
-    "repo_locks": (True, "a layer is locked from its first apply until merge, close or /unlock"),
-    "silence_pr_comments": (False, "infra keeps one dashboard comment per commit instead"),
     "policies": (
         False,
         "Atlantis reads `policies` from the server-side repo config only: in atlantis.yaml "

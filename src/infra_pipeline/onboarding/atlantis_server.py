@@ -20,8 +20,20 @@ from . import atlantis_steps
 from .migration_notes import REPOSITORY, Notes
 
 REQUIREMENTS = ("approved", "mergeable")  # what infra.yaml's apply_requirements knows
+_LOCKS = "a layer is locked from its first apply until merge, close or /unlock"
+# Keys both configs have: (has an equivalent, what infra does).
+SHARED_KEYS = {
+    "delete_source_branch_on_merge": (
+        False,
+        "a GitHub setting: Settings → General → Automatically delete head branches",
+    ),
+    "repo_locking": (True, _LOCKS),
+    "repo_locks": (True, _LOCKS),
+    "silence_pr_comments": (False, "infra keeps one dashboard comment per commit instead"),
+}
 # Repo-entry keys: what infra does instead (the others are translated by `settings`).
 _REPO_NOTES = {
+    **SHARED_KEYS,
     "branch": (False, "infra serves pull requests into the default branch and `apply_bases`"),
     "allow_custom_workflows": (
         True,
@@ -29,13 +41,6 @@ _REPO_NOTES = {
         "or change them, as Atlantis's server-side workflows could not be",
     ),
     "allowed_workflows": (True, "every step in infra.yaml is allowed once it is merged"),
-    "delete_source_branch_on_merge": (
-        False,
-        "a GitHub setting: Settings → General → Automatically delete head branches",
-    ),
-    "repo_locking": (True, "a layer is locked from its first apply until merge, close or /unlock"),
-    "repo_locks": (True, "a layer is locked from its first apply until merge, close or /unlock"),
-    "silence_pr_comments": (False, "infra keeps one dashboard comment per commit instead"),
     "custom_policy_check": (False, "infra evaluates Rego itself (`policies`), not conftest"),
     "autodiscover": (False, "the layers come from atlantis.yaml's projects"),
     "policy_check": (True, "`policies` (below): each layer's plan is checked"),
