@@ -452,13 +452,14 @@ def test_client_counts_match_what_the_server_saw(
 
 
 def test_an_unreachable_github_is_reported(client: Callable[..., GitHub]) -> None:
-    with socket.socket() as probe:  # a port nothing listens on
+    # A port nothing listens on, kept bound (without `listen`) so that no parallel test's
+    # server can take it meanwhile: connecting is refused.
+    with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    gh = client(api_url=f"http://127.0.0.1:{port}", max_attempts=2)
-
-    with pytest.raises(InfraError, match="Could not reach GitHub") as raised:
-        gh.get_pull(1)
+        gh = client(api_url=f"http://127.0.0.1:{port}", max_attempts=2)
+        with pytest.raises(InfraError, match="Could not reach GitHub") as raised:
+            gh.get_pull(1)
     assert "GITHUB_API_URL" in raised.value.hint
     assert gh.requests[GET_PULL] == 2
 

@@ -120,12 +120,12 @@ def server() -> Iterator[tuple[str, ServerState]]:
 
 
 @pytest.fixture
-def closed_port() -> int:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    return port
+def closed_port() -> Iterator[int]:
+    """A port nothing listens on. It stays bound (without `listen`) for the whole test, so a
+    connection is refused and no other process (a parallel test's server) can take it."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield sock.getsockname()[1]
 
 
 def check(probes: dict, tmp_path: Path, env: dict[str, str] | None = None):
