@@ -121,14 +121,12 @@ def test_subcommand_help_shows_the_usage(body: str, name: CommandName):
 @pytest.mark.parametrize(
     "body",
     [
-        "atlantis approve_policies -h",
         "atlantis import -h",
         "atlantis import ADDRESS ID",
         "atlantis state -h",
         "atlantis state rm aws_s3_bucket.x",
         "atlantis version",
         "atlantis cancel",
-        "atlantis approve_policies",
     ],
 )
 def test_commands_infra_does_not_have_say_what_to_do_instead(body: str):
@@ -260,3 +258,18 @@ def test_extra_engine_arguments_are_refused_with_where_they_go_instead(body: str
 def test_project_with_dir_or_workspace_is_refused(body: str):
     result = parse(body)
     assert isinstance(result, Reply) and "-p/--project at the same time" in result.text
+
+
+@pytest.mark.parametrize(
+    "body", ["/approve_policies", "atlantis approve_policies", "atlantis approve_policies -p app"]
+)
+def test_approve_policies_is_a_command_in_both_spellings(body: str):
+    result = parse(body)
+    assert isinstance(result, Command) and result.name is CommandName.APPROVE_POLICIES
+    assert result.layers == ()  # one approval covers the commit, whatever project is named
+
+
+def test_approve_policies_help_shows_its_usage():
+    result = parse("atlantis approve_policies -h")
+    assert isinstance(result, Reply) and result.command is CommandName.APPROVE_POLICIES
+    assert "Usage: `/approve_policies`" in result.text

@@ -501,6 +501,9 @@ class Config(_Strict):
     # Where the file was read from; not part of the YAML.
     root: Path = Field(default=Path(), exclude=True)
     source: Path | None = Field(default=None, exclude=True)
+    # The branch the policy keys (and the `policies` files) were read from, when not this
+    # checkout (adapters/base_config.policy_at).
+    policy_ref: str | None = Field(default=None, exclude=True)
 
     @field_validator("layers", mode="before")
     @classmethod
@@ -690,7 +693,7 @@ def parse_config(text: str, path: Path, *, check_paths: bool = True) -> Config:
     config: Config | None = None
     try:
         config = Config.model_validate(
-            {**data, "root": path.parent.resolve(), "source": path.resolve()}
+            {**data, "root": path.parent.resolve(), "source": path.resolve(), "policy_ref": None}
         )
     except ValidationError as exc:
         problems += validation_problems(exc, node, _FIELDS, _PROBE_KINDS)
@@ -712,7 +715,7 @@ def _config_error(problems: list[Problem], path: Path) -> ConfigError:
     return ConfigError("\n".join(lines), "fix each as it says; every key: `infra config schema`")
 
 
-_HIDDEN = ("name", "root", "source")
+_HIDDEN = ("name", "root", "source", "policy_ref")
 _FIELDS: dict[str, list[str]] = {
     "": model_fields(Config, _HIDDEN),
     "layers.*": model_fields(Layer, _HIDDEN),
@@ -742,4 +745,5 @@ def json_schema() -> dict[str, Any]:
     schema["title"] = "infra.yaml"
     schema.get("properties", {}).pop("root", None)
     schema.get("properties", {}).pop("source", None)
+    schema.get("properties", {}).pop("policy_ref", None)
     return schema

@@ -46,6 +46,8 @@ migrate_app = typer.Typer(help="Move to infra-pipeline from another tool.", no_a
 app.add_typer(migrate_app, name="migrate")
 dashboard_app = typer.Typer(help="The pull request's dashboard comment.", no_args_is_help=True)
 app.add_typer(dashboard_app, name="dashboard")
+policy_app = typer.Typer(help="Policy as code (`policies:` in infra.yaml).", no_args_is_help=True)
+app.add_typer(policy_app, name="policy")
 
 
 @dataclass
@@ -291,6 +293,55 @@ def force_unlock(
             clock=_utcnow,
         )
     )
+
+
+@policy_app.command("test")
+def policy_test(
+    ctx: typer.Context,
+    plan_json: Annotated[
+        Path, typer.Argument(help="A plan as `terraform show -json PLANFILE` prints it.")
+    ],
+    policy: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--policy",
+            "-p",
+            help="Policy directory or .rego file (repeatable); default: `policies.paths` of "
+            "infra.yaml, else policy/.",
+        ),
+    ] = None,
+    namespace: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--namespace",
+            "-n",
+            help="Rego package to read (repeatable); default: `policies.namespaces`, else main.",
+        ),
+    ] = None,
+) -> None:
+    """Run the policies against a plan JSON file: prints each failure and warning. Exit 0
+    passed (warnings allowed), 1 a policy failed, 2 the plan or the policies cannot be read."""
+    from .commands.policy_test import run_policy_test
+    from .config import find_config, load_config
+    from .errors import ConfigError
+
+    c = _ctx(ctx)
+    try:
+        found = find_config(c.cwd, c.config_path, c.env)
+    except ConfigError:
+        if c.config_path or c.env.get("INFRA_CONFIG"):
+            raise  # asked for by name: missing is an error, not a fallback
+        found = None  # no infra.yaml: the defaults (policy/, main) or the flags
+    config = load_config(found) if found is not None else None
+    code = run_policy_test(
+        plan_json if plan_json.is_absolute() else c.cwd / plan_json,
+        config=config,
+        cwd=c.cwd,
+        policy=[p if p.is_absolute() else c.cwd / p for p in policy or ()],
+        namespaces=namespace or (),
+        console=c.console,
+    )
+    _done(code)
 
 
 def _markdown(c: Invocation, config: Config, runs: Any, wanted: bool, *, applied: bool) -> None:

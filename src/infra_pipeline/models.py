@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 
 class ChangeKind(StrEnum):
@@ -120,6 +122,9 @@ class PlanResult:
     planfile: Path | None = None
     seal: str = ""  # keyed digest incl. sensitive values (core/plan_reader.py); "" without a key
     sensitive: bool = False  # the changes carry sensitive values
+    # The plan as `terraform show -json` printed it, for the policy check: in memory only, never
+    # written or posted (it holds sensitive values in clear).
+    document: Mapping[str, Any] | None = field(default=None, repr=False, compare=False)
 
     @property
     def has_changes(self) -> bool:

@@ -45,7 +45,9 @@ def policy_at(head: Config, github: FilesAtRef, ref: str, log: Callable[[str], N
     policy = merge_policy(head, base, present=lambda layer: head.layer_dir(layer).is_dir())
     for note in policy.notes:
         log(f"infra: policy: {note} ({path} on {ref})")
-    return policy.config
+    if base is None:  # first adoption: nothing reviewed on `ref` yet
+        return policy.config
+    return policy.config.model_copy(update={"policy_ref": ref})
 
 
 def repo_path(file: Path) -> str:

@@ -470,7 +470,7 @@ class TerraformEngine:
             ) from exc
         warnings = tuple(d for d in log.diagnostics if d.severity != "error")
         plan = read_plan(self.layer.name, data, text=text, diagnostics=warnings, key=self._key)
-        return _with_planfile(plan, self.planfile)
+        return replace(plan, planfile=self.planfile, document=data)
 
     def render_plan(self, planfile: Path, *, colour: bool) -> str:
         """The saved plan as Terraform prints it, in Terraform's colours when `colour` (for a
@@ -513,10 +513,6 @@ class TerraformEngine:
             diagnostics=log.diagnostics,
             summary=log.summary,
         )
-
-
-def _with_planfile(plan: PlanResult, planfile: Path) -> PlanResult:
-    return replace(plan, planfile=planfile)
 
 
 def first_error(output: str) -> str:

@@ -3,12 +3,14 @@
 A team moving from Atlantis keeps typing its commands for a while; every comment of
 Atlantis's own command table gets an answer that makes sense here:
 
+- `atlantis approve_policies` is `/approve_policies` (of the whole commit: a `-p` project
+  is accepted and dropped, since one approval covers every layer's failures);
 - `atlantis plan|apply|unlock` with `-p/--project` or `-d/--dir` become `/plan`, `/apply`,
   `/unlock` of the layers named (a dir names the layer at that path; a glob, every layer it
   matches, as Atlantis expands it);
 - `atlantis`, `atlantis help …`, `atlantis -h`, `atlantis --help` are `/help`, and
   `atlantis plan -h` shows the usage of `/plan`;
-- what has no equivalent (`cancel`, `version`, `import`, `state`, `approve_policies`, a
+- what has no equivalent (`cancel`, `version`, `import`, `state`, a
   workspace, extra Terraform arguments, an unknown flag) gets a reply saying what to do;
 - `terraform plan` gets "did you mean `/plan`?", as Atlantis answers it.
 
@@ -51,9 +53,6 @@ _NO_EQUIVALENT = {
     ),
     "import": "use an `import` block in the configuration: `/plan` shows it and `/apply` runs it.",
     "state": "use `removed` or `moved` blocks in the configuration, planned like any change.",
-    "approve_policies": (
-        "infra has no policy checks to approve yet: run your policy tool as an e2e suite (`/e2e`)."
-    ),
 }
 _SINGLE_VALUE = ("-p", "--project", "-d", "--dir", "-w", "--workspace", "--auto-merge-method")
 _SWITCHES = ("--verbose", "--auto-merge-disabled")
@@ -101,6 +100,9 @@ def read_atlantis(
     if not rest or rest[0].casefold() in (*_HELP_FLAGS, "help"):
         return AsInfra("help")
     word, args = rest[0].casefold(), rest[1:]
+    if word == "approve_policies":
+        usage = any(arg in _HELP_FLAGS for arg in args)
+        return AsInfra("approve_policies", usage=usage)
     if word in _NO_EQUIVALENT:  # with or without flags (`-h` too): the answer is the same
         return Answer(
             f"`atlantis {word}` is not supported by infra-pipeline: {_NO_EQUIVALENT[word]}"

@@ -27,6 +27,7 @@ class CommandName(Enum):
     HELP = "help"
     UNLOCK = "unlock"
     FORCE_UNLOCK = "force-unlock"
+    APPROVE_POLICIES = "approve_policies"
 
     @property
     def slash(self) -> str:
@@ -96,6 +97,12 @@ _SPECS: dict[CommandName, _Spec] = {
         "layer lock-id",
         "Release a stale Terraform state lock (admin; the ID is in the reply that reported it).",
     ),
+    CommandName.APPROVE_POLICIES: _Spec(
+        _Args.NONE,
+        "",
+        "Let `/apply` go ahead on this commit despite the failed policy check "
+        "(`policies.approvers`, `maintain` by default).",
+    ),
 }
 
 
@@ -116,11 +123,12 @@ _ALIASES = (
     _Alias(("atlantis", "apply"), CommandName.APPLY),
     _Alias(("atlantis", "unlock"), CommandName.UNLOCK),
     _Alias(("atlantis", "help"), CommandName.HELP),
+    _Alias(("atlantis", "approve_policies"), CommandName.APPROVE_POLICIES),
     _Alias(("infra", "dig"), CommandName.HEALTH),
     _Alias(("@claude",), CommandName.REVIEW, free_text=True),
 )
 _BY_NAME = {c.value: c for c in CommandName}
-_ATLANTIS_UNSUPPORTED = frozenset({"import", "state", "version", "approve_policies"})
+_ATLANTIS_UNSUPPORTED = frozenset({"import", "state", "version"})
 _OWN_MARKERS = ("<!-- infra-pipeline -->", "<!-- infra-dashboard:")
 _ALL = "all"
 _PROJECT_FLAGS = ("-p", "--project")

@@ -174,3 +174,35 @@ def check_requirements(
             f"(`{key}: [mergeable]`): resolve conflicts and failing checks first."
         )
     return None
+
+
+def check_policies(m: Dashboard | None, layers: Sequence[str], approvers: Role) -> Refusal | None:
+    """A plan that failed a policy (`policies:`) is applied only once someone with the
+    `approvers` role approved the failures shown on this commit's dashboard."""
+    if m is None:
+        return None
+    blocked = m.policy_blocked(layers)
+    if not blocked:
+        return None
+    shown = "\n".join(f"- {key}" for key in blocked[:10])
+    more = f"\n- … and {len(blocked) - 10} more" if len(blocked) > 10 else ""
+    return Refusal(
+        f"The policy check failed on this commit:\n{shown}{more}\n\nPush a fix, or someone "
+        f"with the `{approvers}` role (`policies.approvers`) comments `/approve_policies`; "
+        "then `/apply` again."
+    )
+
+
+def approve_refusal(user: str, role: Role, approvers: Role | None) -> Refusal | None:
+    """Whether `role` may comment `/approve_policies` (`policies.approvers`)."""
+    if approvers is None:
+        return Refusal(
+            "This repository has no policy checks (`policies` in infra.yaml on the default "
+            "branch), so there is nothing to approve."
+        )
+    if role.rank >= approvers.rank:
+        return None
+    return Refusal(
+        f"@{user} needs the `{approvers}` role on this repository to run `/approve_policies` "
+        f"(`policies.approvers`; has `{role}`). Ask someone with that role to approve."
+    )

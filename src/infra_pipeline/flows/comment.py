@@ -17,7 +17,7 @@ from ..adapters.github.client import GitHub
 from ..config import Config, Role
 from ..core.comment_parser import Command, CommandName, Ignore, Reply, help_text, parse_comment
 from ..core.dashboard import steps as dash
-from ..core.gate import Refusal, authorize, check_base, check_open
+from ..core.gate import Refusal, approve_refusal, authorize, check_base, check_open
 from ..core.review_prompt import LayerSummary
 from ..core.webhook_events import IssueCommentEvent
 from ..errors import ExitCode, InfraError
@@ -94,6 +94,8 @@ def _run(s: Session, cmd: Command, user: str, default_branch: str) -> int:
         s.record(user, "help", [], "ok")
         return ExitCode.OK
     role = _role(s.github.get_permission(user))
+    if cmd.name is CommandName.APPROVE_POLICIES:  # its role is `policies.approvers`
+        return _approve_policies(s, user, role)
     refusal = authorize(s.config, cmd.name.value, user, role, s.pr)
     if refusal is None and cmd.name is CommandName.APPLY:
         refusal = check_base(s.config, s.pr, default_branch)
@@ -157,6 +159,34 @@ def _apply(s: Session, cmd: Command, user: str, role: Role) -> int:
         s.reply(applied_reply(outcome))
     if s.config.review.auto:
         _review(s, cmd, user)
+    return ExitCode.OK
+
+
+def _approve_policies(s: Session, user: str, role: Role) -> int:
+    """`/approve_policies`: the policy failures shown on this commit's dashboard may be
+    applied. Audited; a new commit has a new dashboard, so it needs a new approval."""
+    approvers = s.config.policies.approvers if s.config.policies else None
+    refusal = approve_refusal(user, role, approvers)
+    if refusal is not None:
+        s.reply(f"🚫 {refusal.reason}")
+        s.record(user, "approve_policies", [], f"refused: {refusal.reason}")
+        return ExitCode.FAILURE
+    sha7 = s.pr.head_sha[:7]
+    m = s.board.load()
+    blocked = m.policy_blocked() if m is not None else ()
+    if m is None or not blocked:
+        s.reply(f"ℹ️ Nothing to approve: no policy check failed on `{sha7}`.")
+        s.record(user, "approve_policies", [], "ok: nothing to approve")
+        return ExitCode.OK
+    m = s.board.update(lambda m: dash.approve_policies(m, user, role.value))
+    s.publish(m)
+    layers = [r.layer for r in m.policy_results if r.failures]
+    listed = "\n".join(f"- {key}" for key in blocked)
+    s.reply(
+        f"✅ @{user} (`{role}`) approved the policy failures of `{sha7}`:\n{listed}\n\n"
+        "`/apply` may go ahead on this commit; a new push needs a new approval."
+    )
+    s.record(user, "approve_policies", layers, "ok: approved " + "; ".join(blocked))
     return ExitCode.OK
 
 
@@ -321,7 +351,10 @@ def _role(name: str) -> Role:
 
 def _permissions(config: Config) -> dict[str, str]:
     names = ("plan", "apply", "health", "e2e", "review", "unlock", "force-unlock", "help")
-    return {name: config.role_for(name).value for name in names}
+    roles = {name: config.role_for(name).value for name in names}
+    if config.policies is not None:
+        roles["approve_policies"] = config.policies.approvers.value
+    return roles
 
 
 def fingerprints(m: dash.Dashboard) -> dict[str, str]:

@@ -18,11 +18,13 @@ from ..core.gate import (
     Refusal,
     apply_targets,
     check_merge_queue,
+    check_policies,
     check_requirements,
     check_reviewed,
     permitted,
 )
 from ..core.plan_reader import plan_key
+from ..core.policy_check import unapproved
 from ..core.reviewed import check_body, compare
 from ..core.state_lock import what_to_do
 from ..errors import InfraError
@@ -30,6 +32,7 @@ from ..models import LayerRun, Outcome, PlanResult
 from .codeowner_check import codeowner_refusals
 from .dependencies import layer_graph
 from .pipeline import apply_layers, make_engine_factory
+from .policy_check import PolicyCheck
 from .session import Session
 
 
@@ -69,6 +72,7 @@ def apply_pr(s: Session, named: Sequence[str], user: str, role: Role) -> ApplyOu
     refusal = (
         check_merge_queue(s.config)
         or check_reviewed(m, targets, s.pr)
+        or _policies_passed(s, m, targets)
         or _requirements(s, targets, withheld)
     )
     if refusal is None and withheld:
@@ -106,7 +110,7 @@ def apply_pr(s: Session, named: Sequence[str], user: str, role: Role) -> ApplyOu
             s.locks.release(name, s.pr.number)
         raise
     lagging: list[str] = []
-    runs = _apply(s, layers, shown, lagging)
+    runs = _apply(s, layers, shown, lagging, m)
     for run in runs:  # refused or skipped before Terraform applied anything: free the layer
         if run.plan is None and run.layer in taken:
             s.locks.release(run.layer, s.pr.number)
@@ -246,11 +250,24 @@ def _show_lock(m: dash.Dashboard, *, layer: str, note: str) -> dash.Dashboard:
     return dash.set_lock(m, layer, note)
 
 
+def _policies_passed(
+    s: Session, m: dash.Dashboard | None, targets: Sequence[str]
+) -> Refusal | None:
+    if s.config.policies is None:
+        return None
+    return check_policies(m, targets, s.config.policies.approvers)
+
+
 def _apply(
-    s: Session, layers: Sequence[Layer], shown: Sequence[dash.Dashboard], lagging: list[str]
+    s: Session,
+    layers: Sequence[Layer],
+    shown: Sequence[dash.Dashboard],
+    lagging: list[str],
+    m: dash.Dashboard,
 ) -> list[LayerRun]:
     deployments = DeploymentRecorder(s.github, sha=s.pr.head_sha, run_url=s.actions.run_url)
     keyed = plan_key(s.env) is not None
+    policies = PolicyCheck(s.config, s.github)
 
     def plan_for(layer: Layer, engine: TerraformEngine) -> PlanResult:
         fresh = engine.plan()
@@ -269,6 +286,17 @@ def _apply(
                 + "; ".join(dict.fromkeys(diffs)),
                 f"comment `/plan {layer.name}`, review the new plan, then `/apply` again",
             )
+        if policies.enabled:
+            # The policies judge the plan about to be applied, not what the (editable)
+            # dashboard says they found.
+            verdict = dash.shown_policy(policies.check(fresh))
+            blocked = unapproved([verdict], m.policy_approval)
+            if blocked:
+                raise InfraError(
+                    f"the plan for `{layer.name}` fails the policy check: " + "; ".join(blocked),
+                    "push a fix, or someone allowed by `policies.approvers` comments "
+                    "`/approve_policies`; then `/apply` again",
+                )
         deployments.start(layer.name, f"#{s.pr.number}: {fresh.counts.short()}")
         return fresh
 

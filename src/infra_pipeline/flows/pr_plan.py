@@ -19,6 +19,7 @@ from ..core.state_lock import lock_reply
 from ..errors import ExitCode
 from ..models import LayerRun, Outcome
 from .plan import plan_with_progress
+from .policy_check import PolicyCheck, log_policies
 from .session import Session
 from .validate import check_layers, ci_verdict, workflow_annotations
 
@@ -97,9 +98,12 @@ def validate_and_plan(
         raise KeyboardInterrupt
     held = s.locks.held() if runs else {}
     base = s.pr.base_sha
+    policies = PolicyCheck(s.config, s.github).check_runs(runs)
+    log_policies(s.console, policies)
 
     def record(m: dash.Dashboard) -> dash.Dashboard:
         m = dash.record_plans(m, runs, s.run_id, s.clock(), base_sha=base)
+        m = dash.record_policies(m, policies)
         return show_locks(m, held, s.pr.number)
 
     m = s.board.update(record)

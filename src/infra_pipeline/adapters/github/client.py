@@ -516,6 +516,26 @@ class GitHub(Transport):
 
         return self._call(fetch)
 
+    def list_directory(self, path: str, ref: str) -> list[tuple[str, bool]] | None:
+        """The entries of the directory at `path` in `ref`, each as (path from the repository
+        root, is a directory); None when `path` is not a directory there."""
+
+        def fetch() -> list[tuple[str, bool]] | None:
+            try:
+                response = self._rest.repos.get_content(
+                    self.owner, self.repo, path.strip("/"), ref=ref
+                )
+            except RequestFailed as exc:
+                if exc.response.status_code == 404:
+                    return None
+                raise
+            data = response.json()
+            if not isinstance(data, list):
+                return None
+            return sorted((str(e["path"]), e.get("type") == "dir") for e in data)
+
+        return self._call(fetch)
+
     # -- organization teams ----------------------------------------------------------------------
 
     def list_team_members(self, org: str, team_slug: str) -> list[str] | None:

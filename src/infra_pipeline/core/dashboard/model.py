@@ -20,6 +20,7 @@ from typing import Final
 
 from infra_pipeline.config import _LAYER_NAME
 from infra_pipeline.core.dashboard.state_machine import State
+from infra_pipeline.core.policy_check import Approval, PolicyResult, unapproved
 from infra_pipeline.models import Diagnostic, Outcome, PlanCounts
 
 _SHA: Final = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
@@ -154,6 +155,7 @@ class LayerState:
     # Terraform's own errors of a failed plan or apply (files relative to the repository).
     diagnostics: tuple[Diagnostic, ...] = ()
     applied_summary: str = ""  # "Apply complete! Resources: 2 added, 0 changed, 0 destroyed."
+    policy: PolicyResult | None = None  # the `policies` check of `record`; cleared with it
 
     @property
     def plan_failed(self) -> bool:
@@ -189,6 +191,8 @@ class Dashboard:
     merge_queue: Row | None = None  # the PR's last check in GitHub's merge queue, once it ran
     superseded_by: str | None = None
     revisions: tuple[Revision, ...] = ()
+    # `/approve_policies` on this commit (a new commit has a new dashboard, so none).
+    policy_approval: Approval | None = None
 
     def __post_init__(self) -> None:
         # Also what `parse` relies on to reject a hand-edited comment.
@@ -229,6 +233,16 @@ class Dashboard:
     @property
     def state(self) -> State:
         return derive_state(self)
+
+    @property
+    def policy_results(self) -> tuple[PolicyResult, ...]:
+        """The policy check of each layer that has one (none without `policies`)."""
+        return tuple(layer.policy for layer in self.layers if layer.policy is not None)
+
+    def policy_blocked(self, layers: Iterable[str] | None = None) -> tuple[str, ...]:
+        """The policy failures (of `layers`, when given) no `/approve_policies` covers."""
+        names = None if layers is None else tuple(layers)
+        return unapproved(self.policy_results, self.policy_approval, names)
 
 
 def derive_state(m: Dashboard) -> State:

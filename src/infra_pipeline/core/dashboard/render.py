@@ -134,6 +134,8 @@ def _render(m: Dashboard, texts: Mapping[str, str], *, plans: bool = True) -> st
             out.append(_row(m, f"Plan: {cell(layer.name)}", layer.plan, layer))
     if untouched:
         out.append(_untouched_row(untouched))
+    if m.policy_results:
+        out.append(_policy_row(m))
     out.append(_row(m, Stage.APPLY.label, m.apply, apply_detail=_apply_detail(m)))
     out.append(_row(m, Stage.REVIEW.label, m.review))
     for stage in (Stage.HEALTH, Stage.E2E, Stage.MERGE_QUEUE):
@@ -141,6 +143,7 @@ def _render(m: Dashboard, texts: Mapping[str, str], *, plans: bool = True) -> st
         if row is not None:
             out.append(_row(m, stage.label, row))
     out += ["", "<!-- next-step -->", next_step(m), "<!-- /next-step -->", ""]
+    out += _policy_messages(m)
     for layer in m.layers:
         if layer.record is not None:
             out.append(f'<a name="{anchor(m, layer.name)}"></a>')
@@ -225,6 +228,36 @@ def _row(
         parts.append("🔒 " + cell(layer.lock))
     output = " · ".join(parts) or "-"
     return f"| {stage} | {row.status.icon} | {output} | {_time(row)} |"
+
+
+def _policy_row(m: Dashboard) -> str:
+    """One row for the commit's policy check: failed (until approved), approved, or passed."""
+    results = m.policy_results
+    failed = [r.layer for r in results if r.failures]
+    failures = sum(len(r.failures) for r in results)
+    warnings = sum(len(r.warnings) for r in results)
+    warned = f", {warnings} warning{'s' if warnings != 1 else ''}" if warnings else ""
+    what = f"{failures} failure{'s' if failures != 1 else ''} in {', '.join(failed)}"
+    approval = m.policy_approval
+    if m.policy_blocked():
+        status, detail = Status.FAILED, f"{what}{warned}: needs /approve_policies"
+    elif failures and approval is not None:
+        status, detail = Status.OK, f"{what} approved by @{approval.login}{warned}"
+    else:
+        layers = f"{len(results)} layer{'s' if len(results) != 1 else ''}"
+        status, detail = Status.OK, f"passed on {layers}{warned}"
+    return f"| Policy | {status.icon} | {cell(detail)} | - |"
+
+
+def _policy_messages(m: Dashboard) -> list[str]:
+    """Every policy message, by layer: failures (❌) first, then warnings (⚠️)."""
+    lines = []
+    for result in m.policy_results:
+        for icon, messages in ((Status.FAILED.icon, result.failures), ("⚠️", result.warnings)):
+            lines += [f"- {icon} {code(result.layer)}: {cell(text)}" for text in messages]
+    if not lines:
+        return []
+    return ["#### Policy", "", *lines, ""]
 
 
 def _apply_detail(m: Dashboard) -> str:

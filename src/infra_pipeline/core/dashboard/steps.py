@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Final
 
 from infra_pipeline.core.dashboard.model import (
@@ -49,6 +50,7 @@ from infra_pipeline.core.dashboard.view import (
     next_step,
 )
 from infra_pipeline.core.plan_text import clean, one_line, trim
+from infra_pipeline.core.policy_check import Approval, PolicyResult, failure_keys
 from infra_pipeline.errors import InfraError
 from infra_pipeline.models import ChangeKind, Diagnostic, LayerRun, Outcome, PlanResult, StateLock
 
@@ -69,6 +71,7 @@ __all__ = [
     "State",
     "Status",
     "anchor",
+    "approve_policies",
     "commit_statuses",
     "fail_plan",
     "finish_apply",
@@ -83,11 +86,13 @@ __all__ = [
     "parse",
     "plan_record",
     "record_plans",
+    "record_policies",
     "render",
     "render_for_summary",
     "revive",
     "running_runs",
     "set_lock",
+    "shown_policy",
     "skip_plan",
     "stamp",
     "start_apply",
@@ -97,6 +102,10 @@ __all__ = [
     "step_summary",
     "supersede",
 ]
+
+# Policy messages kept per layer and kind; the job log has them all.
+POLICY_MESSAGES_KEPT: Final = 20
+POLICY_MESSAGE_LIMIT: Final = 300
 
 # Addresses kept by name, per action; the rest are counted (the plan text has them all).
 DESTRUCTIVE_LISTED: Final = 20
@@ -274,6 +283,41 @@ def record_plans(
         else:
             m = fail_plan(m, run.layer, run.error or "plan failed", run_id, now, run.diagnostics)
     return m
+
+
+def record_policies(m: Dashboard, results: Iterable[PolicyResult]) -> Dashboard:
+    """The `policies` check of each layer's plan, recorded after `record_plans` (which clears
+    the layer's earlier one). Messages are shortened: they are shown, not parsed."""
+    for result in results:
+        if m.layer(result.layer).record is None:
+            continue  # the plan it judged did not make it onto the dashboard
+        m = _map_layers(m, [result.layer], partial(_with_policy, shown_policy(result)))
+    return m
+
+
+def _with_policy(policy: PolicyResult, layer: LayerState) -> LayerState:
+    return replace(layer, policy=policy)
+
+
+def shown_policy(result: PolicyResult) -> PolicyResult:
+    """`result` as the dashboard keeps it (what an approval covers)."""
+    return PolicyResult(
+        result.layer, _kept(result.failures, "failures"), _kept(result.warnings, "warnings")
+    )
+
+
+def _kept(messages: tuple[str, ...], what: str) -> tuple[str, ...]:
+    shown = tuple(one_line(text, POLICY_MESSAGE_LIMIT) for text in messages)
+    if len(shown) <= POLICY_MESSAGES_KEPT:
+        return shown
+    more = len(shown) - POLICY_MESSAGES_KEPT + 1
+    return (*shown[: POLICY_MESSAGES_KEPT - 1], f"... and {more} more {what} (see the job log)")
+
+
+def approve_policies(m: Dashboard, login: str, role: str) -> Dashboard:
+    """`/approve_policies` by `login`: every policy failure shown now may be applied."""
+    approval = Approval(login, role, failure_keys(m.policy_results))
+    return replace(m, policy_approval=approval)
 
 
 def _finish_layer(

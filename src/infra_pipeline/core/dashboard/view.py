@@ -37,6 +37,13 @@ def next_step(m: Dashboard) -> str:
                 "holder is done, or see the reply for how to release a stale lock"
             )
         return f"❌ Plan failed in {_names(failed)}: fix it and push, or comment `/plan` to retry"
+    blocked = m.policy_blocked([layer.name for layer in m.pending_changes])
+    if s in (State.PLAN_DIFF, State.APPLY_WAITING) and blocked:
+        failed = [layer for layer in m.layers if layer.policy and layer.policy.failures]
+        return (
+            f"❌ The policy check failed in {_names(failed)}: push a fix, or "
+            "someone allowed by `policies.approvers` comments `/approve_policies`; then `/apply`"
+        )
     if s is State.PLAN_DIFF:
         return _changes_line(m)
     if s is State.APPLY_WAITING:  # some layers applied, the others still to apply
@@ -147,6 +154,8 @@ def _apply_check(m: Dashboard, plan: Check) -> Check:
         return Check(APPLY_CONTEXT, CheckState.FAILURE, "apply failed: " + ", ".join(failed))
     if plan.state is not CheckState.SUCCESS:
         return Check(APPLY_CONTEXT, CheckState.PENDING, "waiting for a successful plan")
+    if pending and m.policy_blocked([layer.name for layer in pending]):
+        return Check(APPLY_CONTEXT, CheckState.PENDING, "policy check failed: /approve_policies")
     if pending:
         return Check(APPLY_CONTEXT, CheckState.PENDING, f"{_count(pending)} with changes to /apply")
     applied = [layer for layer in m.layers if layer.applied is Outcome.OK]
