@@ -14,8 +14,10 @@ import pytest
 from homelab import EXAMPLE, infra, state_resources
 from infra_pipeline.core.dashboard.render import parse
 from infra_pipeline.core.policy_check import PolicyResult
+from infra_pipeline.flows.matrix import UNCHECKED
 from prstory import Repo, dashboard_body, git, make_repo, replies
 from standin import GitHubStandIn
+from test_matrix import MatrixRun
 
 POLICY = "policy/database.rego"
 PROD_FILE = "envs/prod/data/main.tf"
@@ -47,8 +49,9 @@ def repo(tmp_path: Path, standin: GitHubStandIn, gh_env: dict[str, str]) -> Repo
     return repo
 
 
-def drop_prod_database(repo: Repo, number: int = 7) -> str:
-    """A pull request that deletes the prod postgres module (and so the database)."""
+def drop_prod_database(repo: Repo, number: int = 7, *, single_job: bool = True) -> str:
+    """A pull request that deletes the prod postgres module (and so the database), planned by
+    the single job unless `single_job` is false."""
     path = repo.root / PROD_FILE
     text = path.read_text()
     start = text.index('module "postgres"')
@@ -56,8 +59,9 @@ def drop_prod_database(repo: Repo, number: int = 7) -> str:
     git(repo.root, "commit", "-qam", "retire the prod database")
     head = git(repo.root, "rev-parse", "HEAD")
     repo.open_pr(number, head, [PROD_FILE])
-    opened = repo.pr_event(number)
-    assert opened.code == 0, opened.out + opened.err
+    if single_job:
+        opened = repo.pr_event(number)
+        assert opened.code == 0, opened.out + opened.err
     return head
 
 
@@ -177,6 +181,24 @@ def test_a_warning_shows_on_the_dashboard_and_blocks_nothing(
     applied, _ = repo.comment(7, "/apply", "alice")
     assert applied.code == 0, applied.out + applied.err
     assert "`/apply` of `data-staging`: applied" in replies(standin, 7)[-1]
+
+
+def test_the_scale_out_workflow_never_passes_a_plan_it_could_not_check(
+    repo: Repo, standin: GitHubStandIn
+) -> None:
+    head = drop_prod_database(repo, single_job=False)
+    run = MatrixRun(repo, 7)
+    assert [p.code for p in run.plan("data-prod")] == [0]
+    refreshed = run.refresh()
+    assert refreshed.code == 0, refreshed.out + refreshed.err
+    board = dashboard_body(standin, 7, head)
+    assert shown_policy(board, "data-prod") == PolicyResult("data-prod", (UNCHECKED,))
+    assert policy_row(board).startswith("| Policy | ❌ |")
+
+    planned, _ = repo.comment(7, "/plan", "alice")  # one job: plan and check
+    assert planned.code == 0, planned.out + planned.err
+    board = dashboard_body(standin, 7, head)
+    assert shown_policy(board, "data-prod") == PolicyResult("data-prod", (DESTROYED,))
 
 
 # -- infra policy test --------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
+from typing import Final
 
 from rich.console import Console
 
@@ -27,6 +28,7 @@ from ..adapters.locks import Holder
 from ..config import Config
 from ..core.dashboard import steps as dash
 from ..core.github_models import PullRequest
+from ..core.policy_check import PolicyResult
 from ..core.webhook_events import IssueCommentEvent, PullRequestEvent
 from ..errors import ExitCode, InfraError
 from ..models import LayerRun, Outcome
@@ -151,16 +153,20 @@ def refresh_dashboard(
             results = plan_results.read_all(results_dir, s.config)
             held = s.locks.held() if touched or results else {}
             now = s.clock()
+            unchecked = unchecked_policies(s.config, results)
             m = s.board.update(
-                lambda m: record_results(
-                    m,
-                    results,
-                    touched,
-                    pr=s.pr,
-                    run_id=s.run_id,
-                    held=held,
-                    now=now,
-                    waiting=waiting,
+                lambda m: dash.record_policies(
+                    record_results(
+                        m,
+                        results,
+                        touched,
+                        pr=s.pr,
+                        run_id=s.run_id,
+                        held=held,
+                        now=now,
+                        waiting=waiting,
+                    ),
+                    unchecked,
                 )
             )
         s.publish(m)
@@ -169,6 +175,23 @@ def refresh_dashboard(
         names = [layer.name for layer in m.layers if layer.name in planned]
         s.record(s.pr.author, "auto-plan", names, "failed" if failed else "ok", fingerprints(m))
         return ExitCode.FAILURE if failed else ExitCode.OK
+
+
+UNCHECKED: Final = (
+    "not checked: the scale-out workflow's plan jobs have no token to read the policies from "
+    "the default branch; comment `/plan` to plan and check in one job"
+)
+
+
+def unchecked_policies(
+    config: Config, results: Sequence[plan_results.LayerResult]
+) -> list[PolicyResult]:
+    """With `policies` on the default branch, each plan the matrix made is recorded as not
+    checked, which blocks `/apply` like a failure (until `/plan` or `/approve_policies`): a
+    policy never passes unread."""
+    if config.policies is None:
+        return []
+    return [PolicyResult(r.layer, (UNCHECKED,)) for r in results if r.plan is not None]
 
 
 def record_results(
