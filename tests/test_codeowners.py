@@ -132,5 +132,5 @@ def test_refusals_say_what_is_missing_and_what_to_do() -> None:
     verdict = co.decide(rule, ["bob"], {("acme", "dba"): None})
     text = co.refusal_text("net", "envs/prod/network", codeowners, rule, verdict, ["bob"], **shas)
     assert "its owners by line 3 of `.github/CODEOWNERS`" in text
-    assert "Approvals of the head commit `hhhhhhh`: @bob; none is an owner's." in text
+    assert "Approvals of the head commit `hhhhhhh`: @bob; none counts as an owner's." in text
     assert "Cannot be checked: @acme/dba (a team" in text and "carol@acme.com (an email" in text

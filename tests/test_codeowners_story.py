@@ -35,7 +35,7 @@ def prod_needs_an_owner(text: str) -> str:
 def test_data_prod_waits_for_a_code_owners_approval(repo: Repo, standin: GitHubStandIn) -> None:
     merge_config(repo, standin, prod_needs_an_owner)
     standin.set_file(".github/CODEOWNERS", CODEOWNERS, ref=repo.base)
-    standin.set_team("acme/dba", ["dave"])
+    standin.set_team("acme/dba", ["dave", "erin"])
     head = change_platform_and_prod(repo)
     # The pull request's own CODEOWNERS names its author: it is never read.
     standin.set_file(".github/CODEOWNERS", "* @bob\n", ref=head)
@@ -49,18 +49,30 @@ def test_data_prod_waits_for_a_code_owners_approval(repo: Repo, standin: GitHubS
     assert "`data-prod` requires an approval by a code owner of `envs/prod/data/`" in reply
     assert "line 2 of `.github/CODEOWNERS` at the base commit" in reply
     assert "@acme/dba, carol@acme.com" in reply
-    assert "Approvals of the head commit" in reply and "@bob; none is an owner's" in reply
+    assert "Approvals of the head commit" in reply and "@bob; none counts as an owner's" in reply
     assert "Cannot be checked: carol@acme.com (an email" in reply
     assert state_resources(repo.root, "data-prod") == []
 
-    standin.add_review(7, "dave")  # a member of @acme/dba
+    # A member of @acme/dba who may only read the repository: GitHub would not count her.
+    standin.set_permission("erin", "read")
+    standin.add_review(7, "erin")
+    reader, _ = repo.comment(7, "/apply data-prod", "bob")
+
+    assert reader.code == 1
+    reply = replies(standin, 7)[-1]
+    assert "Approvals of the head commit" in reply and "@bob, @erin; none counts" in reply
+    assert "Not counted: @erin (no write access to the repository" in reply
+    assert state_resources(repo.root, "data-prod") == []
+
+    standin.set_permission("dave", "write")
+    standin.add_review(7, "dave")  # a member of @acme/dba who may write
     named, _ = repo.comment(7, "/apply data-prod", "bob")
 
     assert named.code == 0, named.out + named.err
     assert "approved by code owner @dave (@acme/dba)" in named.out
     assert state_resources(repo.root, "data-prod") != []
     teams = standin.request_counts()[("GET", "/orgs/{org}/teams/{team_slug}/members")]
-    assert teams == 2  # once per /apply that needed it
+    assert teams == 3  # once per /apply that needed it
 
 
 def test_an_unreadable_team_and_a_missing_codeowners_are_named(
@@ -68,6 +80,7 @@ def test_an_unreadable_team_and_a_missing_codeowners_are_named(
 ) -> None:
     merge_config(repo, standin, prod_needs_an_owner)
     change_platform_and_prod(repo)
+    standin.set_permission("dave", "write")
     standin.add_review(7, "dave")
 
     result, _ = repo.comment(7, "/apply data-prod", "bob")

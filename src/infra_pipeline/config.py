@@ -73,6 +73,14 @@ class Role(StrEnum):
     def rank(self) -> int:
         return list(Role).index(self)
 
+    @classmethod
+    def of(cls, name: str) -> Role:
+        """The role GitHub names; a custom role counts as `none` (its grants are unknown)."""
+        try:
+            return cls(name)
+        except ValueError:
+            return cls.NONE
+
 
 class Stage(StrEnum):
     """Where in a layer's plan or apply a custom step runs."""

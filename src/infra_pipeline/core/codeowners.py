@@ -7,8 +7,9 @@ the teams named. This module reads the file as GitHub does and decides.
 GitHub's rules, kept here: the file is the first of `.github/CODEOWNERS`, `CODEOWNERS`,
 `docs/CODEOWNERS`; each line is a gitignore-style pattern and its owners; the *last* line
 whose pattern matches wins, and a matching line with no owners means "no owner". Owners are
-`@login`, `@org/team` or an email address. GitHub itself rejects `!` negations and `[ ]`
-ranges; such lines are skipped here and named.
+`@login`, `@org/team` or an email address, and an owner's approval counts only when they may
+write to the repository. GitHub itself rejects `!` negations and `[ ]` ranges; such lines are
+skipped here and named.
 
 The layer's path is matched as a directory (`data/prod/`), so a line naming files (`*.tf`,
 `/data/prod/*`) does not decide a layer's owners: a layer is owned by a directory pattern.
@@ -206,6 +207,7 @@ def refusal_text(
     *,
     base_sha: str,
     head_sha: str,
+    readers: Sequence[str] = (),
 ) -> str:
     """Why `layer`'s `codeowners` requirement is not met, and what to do (Markdown)."""
     key = f"`{layer}` requires an approval by a code owner of `{directory}/` (`codeowners`)"
@@ -232,9 +234,14 @@ def refusal_text(
     seen = ", ".join(f"@{login}" for login in approved_by) or "none"
     text = (
         f"{key}: its owners by line {rule.line} of `{codeowners.path}` {at} are {owners}. "
-        f"Approvals of the head commit `{head_sha[:7]}`: {seen}; none is an owner's. Ask an "
+        f"Approvals of the head commit `{head_sha[:7]}`: {seen}; none counts as an owner's. Ask an "
         "owner to approve the pull request, then `/apply` again."
     )
+    if readers:
+        text += (
+            f" Not counted: {', '.join(f'@{login}' for login in readers)} (no write access to "
+            "the repository; GitHub does not count such a code owner either)."
+        )
     if verdict is not None and verdict.unchecked:
         text += " Cannot be checked: " + "; ".join(verdict.unchecked) + "."
     return text

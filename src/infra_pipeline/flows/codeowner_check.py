@@ -9,12 +9,14 @@ from collections.abc import Sequence
 
 from ..adapters.base_config import repo_path
 from ..adapters.codeowners import TeamMembers, read_codeowners
-from ..config import CONFIG_NAME
+from ..config import CONFIG_NAME, Role
 from ..core import codeowners as co
 from ..core.gate import Refusal
 from ..core.github_models import PullRequest, Review
 from ..core.unit_reads import repo_path as normalised
 from .session import Session
+
+_WRITE = Role.WRITE.rank
 
 
 def codeowner_refusals(
@@ -29,6 +31,9 @@ def codeowner_refusals(
         for skipped in codeowners.skipped:
             s.console.print(f"infra: {codeowners.path}: skipped {skipped}", markup=False)
     approved_by = co.approvers(reviews, pr)
+    # GitHub counts a code owner's approval only from someone who may write to the repository.
+    readers = [u for u in approved_by if Role.of(s.github.get_permission(u)).rank < _WRITE]
+    writers = [login for login in approved_by if login not in readers]
     teams = TeamMembers(s.github)
     refused: dict[str, Refusal] = {}
     for name in wanted:
@@ -37,9 +42,9 @@ def codeowner_refusals(
         verdict = None
         if rule is not None and rule.owners:
             # Teams are asked for only when a user owner's approval does not already do.
-            verdict = co.decide(rule, approved_by, {})
+            verdict = co.decide(rule, writers, {})
             if not verdict.met and co.teams_of(rule):
-                verdict = co.decide(rule, approved_by, teams.resolve(co.teams_of(rule)))
+                verdict = co.decide(rule, writers, teams.resolve(co.teams_of(rule)))
             if verdict.met:
                 s.console.print(
                     f"infra: `{name}`: approved by code owner {verdict.by}", markup=False
@@ -55,6 +60,7 @@ def codeowner_refusals(
             approved_by,
             base_sha=pr.base_sha,
             head_sha=pr.head_sha,
+            readers=readers,
         )
         refused[name] = Refusal(text)
     return refused

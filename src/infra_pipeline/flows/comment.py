@@ -93,7 +93,7 @@ def _run(s: Session, cmd: Command, user: str, default_branch: str) -> int:
         s.reply(help_text(list(s.config.layers), list(s.config.e2e), _permissions(s.config)))
         s.record(user, "help", [], "ok")
         return ExitCode.OK
-    role = _role(s.github.get_permission(user))
+    role = Role.of(s.github.get_permission(user))
     if cmd.name is CommandName.APPROVE_POLICIES:  # its role is `policies.approvers`
         return _approve_policies(s, user, role)
     refusal = authorize(s.config, cmd.name.value, user, role, s.pr)
@@ -340,13 +340,6 @@ def _clear_locks(m: dash.Dashboard, layers: list[str]) -> dash.Dashboard:
     for name in layers:
         m = dash.set_lock(m, name, "")
     return m
-
-
-def _role(name: str) -> Role:
-    try:
-        return Role(name)
-    except ValueError:
-        return Role.NONE
 
 
 def _permissions(config: Config) -> dict[str, str]:
