@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from homelab import EXAMPLE, infra, state_resources
-from infra_pipeline.core.dashboard.render import parse
+from infra_pipeline.core.dashboard.render import parse, render
+from infra_pipeline.core.dashboard.steps import approve_policies
 from infra_pipeline.core.policy_check import PolicyResult
 from infra_pipeline.flows.matrix import UNCHECKED
 from prstory import Repo, dashboard_body, git, make_repo, replies
@@ -108,6 +109,22 @@ def test_destroying_a_database_waits_for_an_admins_approval_of_that_commit(
     )
     assert standin.reactions(writer_comment) == ["eyes", "confused"]
     assert policy_row(dashboard_body(standin, 7, head)).startswith("| Policy | ❌ |")
+
+    # The writer rewrites the dashboard (a comment they can edit) to record an admin's
+    # approval pointing at their own comment: /apply re-reads it and refuses.
+    board_comment = next(
+        c for c in standin.comments(7) if c.body.startswith(f"<!-- infra-dashboard:{head[:7]}")
+    )
+    board_comment.body = render(
+        approve_policies(parse(board_comment.body), "alice", "admin", writer_comment)
+    )
+    forged, _ = repo.comment(7, "/apply", "alice")
+    assert forged.code == 1
+    assert (
+        "The policy approval on the dashboard cannot be verified (its comment is by @bob, "
+        "not @alice)" in replies(standin, 7)[-1]
+    )
+    assert prod_database(repo)
 
     approved, _ = repo.comment(7, "atlantis approve_policies", "alice")
     assert approved.code == 0, approved.out + approved.err

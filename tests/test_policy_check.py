@@ -13,8 +13,10 @@ import pytest
 from infra_pipeline.adapters.rego import PolicyLoadError, RegoPolicies, local_modules
 from infra_pipeline.config import Role
 from infra_pipeline.core.dashboard import steps as dash
-from infra_pipeline.core.gate import approve_refusal, check_policies
+from infra_pipeline.core.gate import approve_refusal, check_approval, check_policies
+from infra_pipeline.core.github_models import Comment
 from infra_pipeline.core.policy_check import (
+    Approval,
     PolicyResult,
     read_namespace,
     result_of,
@@ -232,3 +234,31 @@ def test_the_docs_show_the_examples_policy_as_it_is() -> None:
     page = (root / "docs" / "policies.md").read_text()
     shown = page.split("```rego\n", 1)[1].split("```", 1)[0]
     assert shown == (root / "examples" / "homelab" / "policy" / "database.rego").read_text()
+
+
+def approval_comment(body: str, user: str = "alice", pr: int = 7) -> Comment:
+    url = f"https://github.com/acme/infra/pull/{pr}#issuecomment-5"
+    return Comment(5, "IC_5", body, user, "User", NOW, NOW, url)
+
+
+@pytest.mark.parametrize(
+    ("comment", "role", "why"),
+    [
+        (approval_comment("/approve_policies"), Role.ADMIN, None),
+        (approval_comment("atlantis approve_policies"), Role.MAINTAIN, None),
+        (None, Role.ADMIN, "its comment is gone"),
+        (approval_comment("/approve_policies", user="bob"), Role.ADMIN, "by @bob, not @alice"),
+        (approval_comment("/approve_policies", pr=8), Role.ADMIN, "not on this pull request"),
+        (approval_comment("/plan"), Role.ADMIN, "does not say `/approve_policies`"),
+        (approval_comment("/approve_policies"), Role.WRITE, "no longer has the `maintain` role"),
+    ],
+)
+def test_apply_verifies_the_approval_the_dashboard_records(
+    comment: Comment | None, role: Role, why: str | None
+) -> None:
+    approval = Approval("alice", "admin", ("data: x",), comment_id=5)
+    refusal = check_approval(approval, comment, role, Role.MAINTAIN, 7)
+    if why is None:
+        assert refusal is None
+    else:
+        assert refusal is not None and why in refusal.reason

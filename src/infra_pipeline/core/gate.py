@@ -8,8 +8,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..config import Config, Role
+from .comment_parser import Command, CommandName, parse_comment
 from .dashboard.model import Dashboard
-from .github_models import PullRequest, Review
+from .github_models import Comment, PullRequest, Review
+from .policy_check import Approval
 
 
 @dataclass(frozen=True)
@@ -206,3 +208,36 @@ def approve_refusal(user: str, role: Role, approvers: Role | None) -> Refusal | 
         f"@{user} needs the `{approvers}` role on this repository to run `/approve_policies` "
         f"(`policies.approvers`; has `{role}`). Ask someone with that role to approve."
     )
+
+
+def check_approval(
+    approval: Approval, comment: Comment | None, role: Role, approvers: Role, pr: int
+) -> Refusal | None:
+    """Whether the `/approve_policies` a dashboard records is one GitHub vouches for: the
+    dashboard is a comment a writer can rewrite, so `/apply` re-reads the approving comment
+    (on this pull request, by the approver, saying `/approve_policies`) and the approver's
+    role today."""
+    why = ""
+    if comment is None:
+        why = "its comment is gone"
+    elif comment.user.casefold() != approval.login.casefold():
+        why = f"its comment is by @{comment.user}, not @{approval.login}"
+    elif f"/pull/{pr}#issuecomment-" not in comment.html_url:
+        why = "its comment is not on this pull request"
+    elif not _approves(comment):
+        why = "its comment does not say `/approve_policies`"
+    elif role.rank < approvers.rank:
+        why = f"@{approval.login} no longer has the `{approvers}` role (has `{role}`)"
+    if not why:
+        return None
+    return Refusal(
+        f"The policy approval on the dashboard cannot be verified ({why}). Someone with the "
+        f"`{approvers}` role comments `/approve_policies` again; then `/apply`."
+    )
+
+
+def _approves(comment: Comment) -> bool:
+    parsed = parse_comment(
+        comment.body, author=comment.user, author_type="User", layers=(), suites=()
+    )
+    return isinstance(parsed, Command) and parsed.name is CommandName.APPROVE_POLICIES

@@ -44,6 +44,7 @@ class Approval:
     login: str
     role: str
     failures: tuple[str, ...]  # "layer: message", as `failure_keys` makes them
+    comment_id: int | None = None  # the `/approve_policies` comment, which `/apply` re-reads
 
 
 def rule_kind(name: str) -> str | None:

@@ -18,6 +18,7 @@ from ..config import Config, Role
 from ..core.comment_parser import Command, CommandName, Ignore, Reply, help_text, parse_comment
 from ..core.dashboard import steps as dash
 from ..core.gate import Refusal, approve_refusal, authorize, check_base, check_open
+from ..core.policy_check import failure_keys
 from ..core.review_prompt import LayerSummary
 from ..core.webhook_events import IssueCommentEvent
 from ..errors import ExitCode, InfraError
@@ -70,7 +71,7 @@ def handle_comment(job: Job, event: IssueCommentEvent) -> int:
         return ExitCode.USAGE
     try:
         with s.board:
-            code = _run(s, parsed, user, branch)
+            code = _run(s, parsed, user, branch, comment_id)
     except InfraError as exc:
         s.give_up_running_rows()
         s.react(comment_id, "confused")
@@ -88,14 +89,16 @@ def handle_comment(job: Job, event: IssueCommentEvent) -> int:
     return code
 
 
-def _run(s: Session, cmd: Command, user: str, default_branch: str) -> int:
+def _run(
+    s: Session, cmd: Command, user: str, default_branch: str, comment_id: int | None = None
+) -> int:
     if cmd.name is CommandName.HELP:
         s.reply(help_text(list(s.config.layers), list(s.config.e2e), _permissions(s.config)))
         s.record(user, "help", [], "ok")
         return ExitCode.OK
     role = Role.of(s.github.get_permission(user))
     if cmd.name is CommandName.APPROVE_POLICIES:  # its role is `policies.approvers`
-        return _approve_policies(s, user, role)
+        return _approve_policies(s, user, role, comment_id)
     refusal = authorize(s.config, cmd.name.value, user, role, s.pr)
     if refusal is None and cmd.name is CommandName.APPLY:
         refusal = check_base(s.config, s.pr, default_branch)
@@ -162,7 +165,7 @@ def _apply(s: Session, cmd: Command, user: str, role: Role) -> int:
     return ExitCode.OK
 
 
-def _approve_policies(s: Session, user: str, role: Role) -> int:
+def _approve_policies(s: Session, user: str, role: Role, comment_id: int | None) -> int:
     """`/approve_policies`: the policy failures shown on this commit's dashboard may be
     applied. Audited; a new commit has a new dashboard, so it needs a new approval."""
     approvers = s.config.policies.approvers if s.config.policies else None
@@ -173,20 +176,22 @@ def _approve_policies(s: Session, user: str, role: Role) -> int:
         return ExitCode.FAILURE
     sha7 = s.pr.head_sha[:7]
     m = s.board.load()
-    blocked = m.policy_blocked() if m is not None else ()
-    if m is None or not blocked:
+    # Every failure shown, blocked or not: approving again replaces an approval on record
+    # (one `/apply` could not verify, or one of an earlier plan of this commit).
+    failures = failure_keys(m.policy_results) if m is not None else ()
+    if m is None or not failures:
         s.reply(f"ℹ️ Nothing to approve: no policy check failed on `{sha7}`.")
         s.record(user, "approve_policies", [], "ok: nothing to approve")
         return ExitCode.OK
-    m = s.board.update(lambda m: dash.approve_policies(m, user, role.value))
+    m = s.board.update(lambda m: dash.approve_policies(m, user, role.value, comment_id))
     s.publish(m)
     layers = [r.layer for r in m.policy_results if r.failures]
-    listed = "\n".join(f"- {key}" for key in blocked)
+    listed = "\n".join(f"- {key}" for key in failures)
     s.reply(
         f"✅ @{user} (`{role}`) approved the policy failures of `{sha7}`:\n{listed}\n\n"
         "`/apply` may go ahead on this commit; a new push needs a new approval."
     )
-    s.record(user, "approve_policies", layers, "ok: approved " + "; ".join(blocked))
+    s.record(user, "approve_policies", layers, "ok: approved " + "; ".join(failures))
     return ExitCode.OK
 
 

@@ -17,6 +17,7 @@ from ..core.dashboard import steps as dash
 from ..core.gate import (
     Refusal,
     apply_targets,
+    check_approval,
     check_merge_queue,
     check_policies,
     check_requirements,
@@ -255,7 +256,21 @@ def _policies_passed(
 ) -> Refusal | None:
     if s.config.policies is None:
         return None
-    return check_policies(m, targets, s.config.policies.approvers)
+    approvers = s.config.policies.approvers
+    refusal = check_policies(m, targets, approvers)
+    if refusal is not None or m is None or m.policy_approval is None:
+        return refusal
+    approval = m.policy_approval
+    if not any(r.failures for r in m.policy_results if r.layer in targets):
+        return None  # nothing the approval is needed for
+    comment = None
+    if approval.comment_id is not None:
+        try:
+            comment = s.github.get_issue_comment(approval.comment_id)
+        except InfraError:
+            comment = None
+    role = _role(s.github.get_permission(approval.login))
+    return check_approval(approval, comment, role, approvers, s.pr.number)
 
 
 def _apply(
@@ -371,3 +386,10 @@ def failure_reply(outcome: ApplyOutcome) -> str:
     if locks:
         lines += ["", *what_to_do(locks, retry="/apply")]
     return "\n".join(lines) or "❌ `/apply` failed; see the dashboard."
+
+
+def _role(name: str) -> Role:
+    try:
+        return Role(name)
+    except ValueError:
+        return Role.NONE

@@ -314,9 +314,12 @@ def _kept(messages: tuple[str, ...], what: str) -> tuple[str, ...]:
     return (*shown[: POLICY_MESSAGES_KEPT - 1], f"... and {more} more {what} (see the job log)")
 
 
-def approve_policies(m: Dashboard, login: str, role: str) -> Dashboard:
-    """`/approve_policies` by `login`: every policy failure shown now may be applied."""
-    approval = Approval(login, role, failure_keys(m.policy_results))
+def approve_policies(
+    m: Dashboard, login: str, role: str, comment_id: int | None = None
+) -> Dashboard:
+    """`/approve_policies` by `login` (in comment `comment_id`): every policy failure shown
+    now may be applied."""
+    approval = Approval(login, role, failure_keys(m.policy_results), comment_id)
     return replace(m, policy_approval=approval)
 
 
