@@ -7,6 +7,7 @@ written infra.yaml loads with the real config loader)."""
 from __future__ import annotations
 
 import io
+import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,9 @@ import pytest
 from rich.console import Console
 
 from infra_pipeline.commands.migrate import migrate_atlantis
+from infra_pipeline.commands.policy_test import run_policy_test
 from infra_pipeline.config import Config, Stage, load_config
+from infra_pipeline.errors import ExitCode
 from infra_pipeline.onboarding.atlantis import Migration, translate
 from infra_pipeline.onboarding.atlantis_server import server_config
 
@@ -341,6 +344,20 @@ def test_helm_repo_config_with_policies_and_a_hook(tmp_path: Path) -> None:
     assert "policies.owners: @jonpulsifer" in report and "decide the role" in report
     assert "`k8s/apps/offsite/atlantis/helm-release.yaml`: deploys the Atlantis server" in report
     assert "policies:\n  paths: [k8s/apps/offsite/atlantis/policies/]" in text
+    # The migrated `policies` run the repository's Rego unchanged: its default-deny denies.
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps({"format_version": "1.2", "resource_changes": []}))
+    out = io.StringIO()
+    code = run_policy_test(
+        plan,
+        config=config,
+        cwd=tmp_path,
+        policy=(),
+        namespaces=(),
+        console=Console(file=out, width=200),
+    )
+    assert code == ExitCode.FAILURE
+    assert "Default deny policy: All actions are denied." in out.getvalue()
 
 
 @pytest.mark.parametrize(
