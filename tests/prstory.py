@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from homelab import base_env, copy_example, set_engine
+from infra_pipeline.core.dashboard.model import Dashboard
+from infra_pipeline.core.dashboard.render import parse
 from standin import FileChange, GitHubStandIn, make_event
 
 SRC = Path(__file__).resolve().parent.parent / "src"
@@ -176,6 +178,14 @@ def dashboard_body(standin: GitHubStandIn, number: int, sha: str) -> str:
     ]
     assert len(bodies) == 1, f"expected one dashboard for {sha[:7]}, found {len(bodies)}"
     return bodies[0]
+
+
+def dashboard_of(standin: GitHubStandIn, number: int, sha: str) -> Dashboard:
+    """The dashboard of commit `sha` as its model: the state the board keeps in the comment,
+    read back by the reader `/apply` trusts (`core.dashboard.render.parse`, which refuses a
+    comment whose state does not match its marker). Stories assert on its rows and derived
+    state, not on the Markdown's words."""
+    return parse(dashboard_body(standin, number, sha))
 
 
 def replies(standin: GitHubStandIn, number: int) -> list[str]:

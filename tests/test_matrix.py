@@ -21,7 +21,7 @@ from infra_pipeline.core.dashboard import steps as dash
 from infra_pipeline.errors import InfraError
 from infra_pipeline.flows import plan_results
 from infra_pipeline.flows.validate import LayerCheck
-from prstory import SRC, Repo, dashboard_body, git, make_repo
+from prstory import SRC, Repo, dashboard_body, dashboard_of, git, make_repo
 from standin import GitHubStandIn
 
 PLATFORM_FILE = "platform/main.tf"
@@ -179,7 +179,7 @@ def test_a_matrix_run_leaves_the_single_jobs_dashboard_and_apply_works(
     assert standin.reactions(comment_id) == ["eyes", "rocket"]
     assert "module.ingress.terraform_data.deployment" in state_resources(repo.root, "platform")
     assert state_resources(repo.root, "data-staging") != []
-    assert "| Apply | ✅ |" in dashboard_body(standin, 8, head)
+    assert dashboard_of(standin, 8, head).apply.status is dash.Status.OK
 
 
 def test_a_layer_failing_ci_validate_fails_the_dashboards_ci_row(
@@ -194,7 +194,7 @@ def test_a_layer_failing_ci_validate_fails_the_dashboards_ci_row(
 
     assert plan.code == 1 and "::error file=platform/main.tf,line=" in plan.out
     assert refreshed.code == 1
-    m = dash.parse(dashboard_body(standin, 7, head))
+    m = dashboard_of(standin, 7, head)
     assert m.ci.status is dash.Status.FAILED
     assert m.ci.detail == "`platform`: Reference to undeclared input variable"
     assert m.state is dash.State.CI_FAILED and m.layer("platform").record is None
@@ -210,9 +210,11 @@ def test_a_plan_job_that_left_no_result_fails_its_row(repo: Repo, standin: GitHu
     refreshed = run.refresh()
 
     assert refreshed.code == 1
-    board = dashboard_body(standin, 7, head)
-    assert "| Plan: data-staging | ✅ |" in board
-    assert "| Plan: platform | ❌ | its plan job left no result" in board
+    m = dashboard_of(standin, 7, head)
+    assert m.layer("data-staging").plan.status is dash.Status.OK
+    platform = m.layer("platform").plan
+    assert platform.status is dash.Status.FAILED
+    assert platform.detail.startswith("its plan job left no result")
     assert standin.latest_statuses(head)["infra/plan"].state == "failure"
 
 
@@ -231,7 +233,7 @@ def test_a_change_that_touches_no_layer_is_ready_to_merge(
 
     assert listed.outputs == {"layers": "[]"}
     assert refreshed.code == 0, refreshed.out + refreshed.err
-    m = dash.parse(dashboard_body(standin, 7, head))
+    m = dashboard_of(standin, 7, head)
     assert (m.ci.status, m.ci.detail) == (dash.Status.OK, "nothing to validate")
     assert m.state is dash.State.READY_MERGE
     assert {layer.plan.status for layer in m.layers} == {dash.Status.UNTOUCHED}

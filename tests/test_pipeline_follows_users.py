@@ -18,7 +18,7 @@ from infra_pipeline.core.dashboard.steps import (
     render,
     start_plan,
 )
-from prstory import Repo, dashboard_body, git, make_repo, replies
+from prstory import Repo, dashboard_body, dashboard_of, git, make_repo, replies
 from standin import GitHubStandIn
 
 PLATFORM_FILE = "platform/main.tf"
@@ -29,10 +29,6 @@ STAGING_FILE = "envs/staging/data/main.tf"
 def repo(tmp_path: Path, standin: GitHubStandIn, gh_env: dict[str, str]) -> Repo:
     standin.set_permission("alice", "maintain")
     return make_repo(tmp_path, standin, gh_env)
-
-
-def board(standin: GitHubStandIn, number: int, sha: str) -> Dashboard:
-    return parse(dashboard_body(standin, number, sha))
 
 
 def statuses(standin: GitHubStandIn, sha: str) -> dict[str, str]:
@@ -58,7 +54,7 @@ def test_plan_on_a_commit_whose_pipeline_never_started(repo: Repo, standin: GitH
     result, _ = repo.comment(7, "/plan", "alice")
 
     assert result.code == 0, result.out + result.err
-    m = board(standin, 7, head)
+    m = dashboard_of(standin, 7, head)
     assert m.ci.status is Status.OK
     assert m.layer("platform").record is not None
     assert m.layer("platform").record.has_changes
@@ -76,7 +72,7 @@ def test_plan_on_a_commit_whose_validation_fails_says_so(
     result, _ = repo.comment(7, "/plan", "alice")
 
     assert result.code == 1
-    m = board(standin, 7, head)
+    m = dashboard_of(standin, 7, head)
     assert m.ci.status is Status.FAILED and m.state is State.CI_FAILED
     assert m.layer("platform").record is None and no_row_running(m)
     assert statuses(standin, head)["infra/plan"] == "failure"
@@ -90,7 +86,7 @@ def test_apply_one_layer_then_the_next(repo: Repo, standin: GitHubStandIn) -> No
     first, _ = repo.comment(7, "/apply platform", "alice")
 
     assert first.code == 0, first.out + first.err
-    m = board(standin, 7, head)
+    m = dashboard_of(standin, 7, head)
     assert m.state is not State.READY_MERGE
     assert [layer.name for layer in m.pending_changes] == ["data-staging"]
     assert "ready to merge" not in dashboard_body(standin, 7, head)
@@ -100,7 +96,7 @@ def test_apply_one_layer_then_the_next(repo: Repo, standin: GitHubStandIn) -> No
 
     assert second.code == 0, second.out + second.err
     assert state_resources(repo.root, "data-staging") != []
-    m = board(standin, 7, head)
+    m = dashboard_of(standin, 7, head)
     assert m.state is State.READY_MERGE and m.pending_changes == ()
     assert m.apply.status is Status.OK and no_row_running(m)
     assert "ready to merge" in dashboard_body(standin, 7, head)
@@ -126,7 +122,7 @@ def test_a_refused_apply_leaves_no_lock_and_no_running_row(
     assert "wait" in replies(standin, 7)[-1]
     assert {r for r in standin.refs if r.startswith("refs/infra-locks/")} == held_before
     assert state_resources(repo.root, "data-staging") == []
-    m = board(standin, 7, head)
+    m = dashboard_of(standin, 7, head)
     assert m.apply.status is Status.PENDING  # the apply never showed as running
     assert m.state is State.PLAN_RUNNING and m.layer("platform").plan.run_id == 999
 
@@ -140,16 +136,16 @@ def test_force_push_back_to_an_earlier_head_revives_its_dashboard(
     h2 = repo.commit(PLATFORM_FILE, "replicas    = 3", "replicas    = var.missing", "typo")
     repo.push(7, h2, [PLATFORM_FILE])
     assert repo.pr_event(7, "synchronize").code == 1  # CI Validate fails on H2
-    assert board(standin, 7, h1).superseded_by == h2
+    assert dashboard_of(standin, 7, h1).superseded_by == h2
 
     git(repo.root, "reset", "-q", "--hard", h1)  # force-push back
     repo.push(7, h1, [PLATFORM_FILE])
     result = repo.pr_event(7, "synchronize")
 
     assert result.code == 0, result.out + result.err
-    m1 = board(standin, 7, h1)
+    m1 = dashboard_of(standin, 7, h1)
     assert m1.superseded_by is None
     assert m1.ci.status is Status.OK and m1.state is State.PLAN_DIFF
-    assert board(standin, 7, h2).superseded_by == h1
+    assert dashboard_of(standin, 7, h2).superseded_by == h1
     assert "Superseded" not in dashboard_body(standin, 7, h1)
     assert statuses(standin, h1) == {"infra/plan": "success", "infra/apply": "pending"}

@@ -21,7 +21,9 @@ import pytest
 
 from dashboard_html import page_of
 from homelab import state_resources
-from prstory import Job, Repo, dashboard_body, git, make_repo, replies
+from infra_pipeline.core.dashboard.model import Status
+from infra_pipeline.core.dashboard.state_machine import State
+from prstory import Job, Repo, dashboard_body, dashboard_of, git, make_repo, replies
 from standin import GitHubStandIn, make_event
 
 PLATFORM = "platform"
@@ -155,9 +157,9 @@ def test_engine_killed_mid_apply_keeps_the_lock_and_the_next_plan_shows_what_is_
     result = job.wait()
 
     assert result.code == 1, result.out + result.err
-    board = dashboard_body(standin, 7, head)
-    assert "| Apply | ❌ |" in board
-    assert "the engine was killed (signal 9)" in board
+    m = dashboard_of(standin, 7, head)
+    assert m.apply.status is Status.FAILED
+    assert m.apply.detail == "platform: the engine was killed (signal 9)"
     reply = replies(standin, 7)[-1]
     assert "the engine was killed (signal 9)" in reply
     assert "`platform` stays locked by this pull request" in reply
@@ -169,11 +171,12 @@ def test_engine_killed_mid_apply_keeps_the_lock_and_the_next_plan_shows_what_is_
     again, _ = comment_job(repo, 7, "/plan platform")
     planned = again.wait()
     assert planned.code == 0, planned.out + planned.err
-    board = dashboard_body(standin, 7, head)
-    assert "| Plan: platform | ✅ |" in board
-    assert "# terraform_data.after_hook will be created" in board  # what is left to apply
+    platform = dashboard_of(standin, 7, head).layer(PLATFORM)
+    assert platform.plan.status is Status.OK
+    assert platform.record is not None
+    assert "terraform_data.after_hook" in platform.record.creates  # what is left to apply
     assert "terraform_data.after_hook" not in state_resources(repo.root, PLATFORM)
-    assert "comment `/apply`" in board
+    assert dashboard_of(standin, 7, head).state is State.PLAN_DIFF  # asks for `/apply` again
 
 
 # -- 3. The job cancelled in the middle of a plan --------------------------------------------
@@ -196,11 +199,11 @@ def test_cancelled_job_interrupts_terraform_which_releases_its_state_lock(
     assert result.code == 130, result.out + result.err
     assert "Interrupt received" in result.out  # SIGINT: Terraform winds down, not killed
     assert not lock_info.exists(), "Terraform was not interrupted, or kept its state lock"
-    board = dashboard_body(standin, 7, head)
-    rows = page_of(board).rows()
-    assert rows["CI Validate"][0] == "✅"
-    assert rows["Plan: platform"][0] == "❔"  # stopped without reporting
-    assert "⏳" not in board.split("<!-- next-step -->")[0]
+    m = dashboard_of(standin, 7, head)
+    assert m.ci.status is Status.OK
+    assert m.layer(PLATFORM).plan.status is Status.STALE  # stopped without reporting
+    rows = [m.ci, m.apply, m.review, *(layer.plan for layer in m.layers)]
+    assert Status.RUNNING not in [row.status for row in rows]
     assert standin.latest_statuses(head)["infra/plan"].state != "pending"
 
     again, _ = comment_job(repo, 7, "/plan platform")
@@ -246,8 +249,8 @@ def test_pr_story_survives_502s_and_a_secondary_rate_limit(
     assert applied.code == 0, applied.out + applied.err
 
     assert [f.hits for f in faults] == [f.times for f in faults], "every fault was met"
-    board = dashboard_body(standin, 7, head)  # exactly one dashboard
-    assert "| Plan: platform | ✅ |" in board and "| Apply | ✅ |" in board
+    m = dashboard_of(standin, 7, head)  # exactly one dashboard
+    assert m.layer(PLATFORM).plan.status is Status.OK and m.apply.status is Status.OK
     # Nothing went wrong that a user must hear about: the one reply is the apply's result.
     [reply] = replies(standin, 7)
     assert page_of(reply).headings == ["✅ /apply of platform: applied"]

@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from dashboard_html import page_of
 from homelab import state_resources
-from prstory import Repo, dashboard_body, make_repo, replies
+from infra_pipeline.core.dashboard.model import Status
+from infra_pipeline.core.dashboard.state_machine import State
+from infra_pipeline.models import Outcome
+from prstory import Repo, dashboard_of, make_repo, replies
 from standin import GitHubStandIn
 
 PLATFORM_FILE = "platform/main.tf"
@@ -46,16 +48,14 @@ def test_pr_story_plan_apply_lock_release(
     repo = make_repo(tmp_path, standin, gh_env, engine=engine)
     head = open_pr(repo)
 
-    board = dashboard_body(standin, 7, head)
-    rows = page_of(board).rows()
-    assert rows["CI Validate"][0] == "✅"
-    assert rows["Plan: platform"][0] == "✅"  # touched: planned, with changes
-    assert "Plan: bootstrap" not in rows  # not touched: folded into one row
-    assert rows["Plan: 3 others"][:2] == [
-        "➖",
-        "3 layers not touched by this commit: bootstrap, data-staging, data-prod",
-    ]
-    assert "comment `/apply`" in board
+    m = dashboard_of(standin, 7, head)
+    assert m.ci.status is Status.OK
+    platform = m.layer("platform")  # touched: planned, with changes
+    assert platform.plan.status is Status.OK
+    assert platform.record is not None and platform.record.has_changes
+    untouched = [layer.name for layer in m.layers if layer.plan.status is Status.UNTOUCHED]
+    assert untouched == ["bootstrap", "data-staging", "data-prod"]
+    assert m.state is State.PLAN_DIFF  # the dashboard asks for `/apply`
     statuses = standin.latest_statuses(head)
     assert statuses["infra/plan"].state == "success"
     assert statuses["infra/apply"].state == "pending"
@@ -65,9 +65,9 @@ def test_pr_story_plan_apply_lock_release(
     assert standin.reactions(comment_id) == ["eyes", "rocket"]
     assert "module.ingress.terraform_data.deployment" in state_resources(repo.root, "platform")
     assert state_resources(repo.root, "data-prod") == []  # not part of the PR
-    board = dashboard_body(standin, 7, head)
-    assert "| Apply | ✅ |" in board
-    assert "ready to merge" in board  # review.auto is off in the example
+    m = dashboard_of(standin, 7, head)
+    assert m.apply.status is Status.OK and m.layer("platform").applied is Outcome.OK
+    assert m.state is State.READY_MERGE  # review.auto is off in the example
     assert standin.latest_statuses(head)["infra/apply"].state == "success"
     deployments = [d for d in standin.deployments if d.environment == "platform"]
     assert len(deployments) == 1 and deployments[0].statuses[-1].state == "success"
@@ -140,7 +140,7 @@ def test_plan_that_changed_since_review_is_refused(repo: Repo, standin: GitHubSt
     reply = replies(standin, 7)[-1]
     assert "the plan for `platform` changed since it was reviewed" in reply
     assert state_resources(repo.root, "platform") == []
-    assert "| Apply | ❌ |" in dashboard_body(standin, 7, standin.pulls[7].head_sha)
+    assert dashboard_of(standin, 7, standin.pulls[7].head_sha).apply.status is Status.FAILED
 
 
 def test_layer_locked_by_another_pr(repo: Repo, standin: GitHubStandIn) -> None:
@@ -157,7 +157,7 @@ def test_layer_locked_by_another_pr(repo: Repo, standin: GitHubStandIn) -> None:
     other = repo.commit(PLATFORM_FILE, '"prometheus"', '"victoria-metrics"', "swap monitoring")
     repo.open_pr(8, other, [PLATFORM_FILE])
     assert repo.pr_event(8).code == 0
-    assert "locked by #7" in dashboard_body(standin, 8, other)
+    assert dashboard_of(standin, 8, other).layer("platform").lock == "locked by #7"
     result, _ = repo.comment(8, "/apply", "alice")
     assert result.code == 1
     assert "`platform` is locked by #7" in replies(standin, 8)[-1]
@@ -213,9 +213,9 @@ def test_ci_validate_failure_annotates_the_file_and_skips_the_plan(
     result = repo.pr_event(7)
     assert result.code == 1
     assert "::error file=platform/main.tf,line=" in result.out
-    board = dashboard_body(standin, 7, head)
-    assert "| CI Validate | ❌ |" in board
-    assert "| Plan: platform | ✅ |" not in board
+    m = dashboard_of(standin, 7, head)
+    assert m.ci.status is Status.FAILED
+    assert m.layer("platform").plan.status is not Status.OK and m.state is State.CI_FAILED
     assert standin.latest_statuses(head)["infra/plan"].state != "success"
 
 
