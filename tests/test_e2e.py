@@ -159,7 +159,9 @@ def test_hanging_suite_is_killed_with_its_children(tmp_path: Path):
             """
         )
     )
-    config = make_config(tmp_path, "e2e:\n  stuck: {command: [python, hang.py], timeout: 2}\n")
+    # The timeout must leave the suite time to start its child and print "started": Python
+    # alone takes a second to start on a loaded 2-core runner, so 2s was a race.
+    config = make_config(tmp_path, "e2e:\n  stuck: {command: [python, hang.py], timeout: 8}\n")
     report = run_suite(config, "stuck", env=dict(os.environ))
     assert report.status is SuiteStatus.TIMED_OUT and report.returncode is None
     assert report.output_tail.startswith("started")
@@ -168,8 +170,8 @@ def test_hanging_suite_is_killed_with_its_children(tmp_path: Path):
     while not _gone(child) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert _gone(child), f"child {child} survived the timeout"
-    assert "stuck timed out after 2s" in render_markdown(report)
-    assert dashboard_cell(report) == (Status.FAILED, "stuck timed out after 2s")
+    assert "stuck timed out after 8s" in render_markdown(report)
+    assert dashboard_cell(report) == (Status.FAILED, "stuck timed out after 8s")
 
 
 def test_unknown_missing_and_default_suites(tmp_path: Path):
