@@ -8,6 +8,7 @@ every command line itself (nothing from a PR comment reaches it), and returns ty
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -15,11 +16,13 @@ import re
 import shutil
 import sys
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ..config import Config, Engine, Layer
+from ..config import Config, Engine, Layer, Stage
 from ..core.plan_reader import (
+    NO_CHANGES_TEXT,
     PLAN_KEY_ENV,
     UiLog,
     diagnostic_text,
@@ -28,6 +31,7 @@ from ..core.plan_reader import (
     plan_text,
     read_diagnostics,
     read_plan,
+    read_plan_without_changes,
     read_ui_lines,
     ui_line_text,
 )
@@ -35,16 +39,20 @@ from ..core.redact import redact, secrets_in_env
 from ..core.state_lock import ACQUIRING, is_lock_error, parse_lock_error, session_name
 from ..errors import InfraError
 from ..models import Diagnostic, PlanResult, StateLock
-from . import pg_locks, process
+from . import init_record, pg_locks, plugin_cache, process
 from .actions_env import run_id_of
 
 Runner = Callable[..., process.ProcessResult]
 PLANFILE = "infra.tfplan"
 _NEEDS_FORMATTING = re.compile(r"File '([^'\n]+)' needs formatting")
-NO_CHANGES = "No changes. Your infrastructure matches the configuration."
+NO_CHANGES = NO_CHANGES_TEXT
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _BACKEND = re.compile(r'^\s*backend\s+"([A-Za-z0-9_]+)"', re.MULTILINE)
 _PG_CREATE_RACE = "duplicate key value violates unique constraint"
+# How Terraform and OpenTofu ask for an init they need ("run `terraform init`", "Run
+# \"tofu init\""): after a reused init, the engine then initialises and plans again.
+_NEEDS_INIT = re.compile(r"\b(?:terraform|tofu) init\b")
+REUSED_INIT = "init: reusing the last init (nothing it reads has changed)"
 # The -backend-config attribute that says where in the backend a layer's state lives.
 STATE_KEY_ATTRIBUTE = {"pg": "schema_name", "gcs": "prefix", "consul": "path"}
 # Forces the embedded engine even where a binary exists (tests and fresh-machine checks).
@@ -209,6 +217,13 @@ class TerraformEngine:
             # Terragrunt's default (the dependency's own .terragrunt-cache) units planned in
             # parallel re-copy the same directory under each other's feet.
             self._env["TG_DOWNLOAD_DIR"] = str(self.workdir / ".terraform" / "terragrunt")
+        if layer.engine is not Engine.TERRAGRUNT:
+            # Terragrunt runs init itself on every command that needs it: it keeps its own.
+            shared = plugin_cache.default_dir(self._env)
+            if shared is not None:
+                self._env[plugin_cache.CACHE_ENV] = str(shared)
+        cache = self._env.get(plugin_cache.CACHE_ENV)
+        self._plugin_cache = self.workdir / cache if cache else None
         cli_config = self._env.get("TF_CLI_CONFIG_FILE")
         if cli_config and not Path(cli_config).is_file():
             # A CLI config file that does not exist configures nothing, but OpenTofu then
@@ -217,6 +232,12 @@ class TerraformEngine:
         self._runner = runner
         self._prefix = resolve_binary(layer, self._env)
         self._terragrunt = layer.engine is Engine.TERRAGRUNT and not layer.binary
+        # Terragrunt generates files and copies module sources on init: always let it run.
+        self.reuses_init = layer.engine is not Engine.TERRAGRUNT
+        # Whether every plan's JSON (`PlanResult.document`) is wanted, changes or not.
+        self._keeps_plan_json = config.policies is not None or any(
+            config.steps_for(layer, stage) for stage in (Stage.POST_PLAN, Stage.PRE_APPLY)
+        )
         # Terraform masks what the config marks sensitive; this also masks credentials from
         # the job's environment and secret-shaped values in anything that leaves the runner.
         self._secrets = secrets_in_env(self._env) | ({self._key.decode()} if self._key else set())
@@ -274,9 +295,26 @@ class TerraformEngine:
         return backend_type(self.workdir)
 
     def _ui(self, result: process.ProcessResult) -> UiLog:
-        log = read_ui_lines(self._safe(result.stdout))
-        diagnostics = tuple(in_repository(d, self.layer.path) for d in log.diagnostics)
-        return UiLog(log.messages, diagnostics, log.summary)
+        """The run's `-json` lines read, then what was read redacted: the readable log as one
+        text, the diagnostics and the summary. (Redacting the raw stream instead scanned ten
+        times the text: a 10,000-resource plan prints 4 MB of JSON around 0.4 MB of
+        messages.)"""
+        log = read_ui_lines(result.stdout)
+        diagnostics = tuple(
+            in_repository(self._safe_diagnostic(d), self.layer.path) for d in log.diagnostics
+        )
+        messages = (self._safe(log.text),) if log.messages else ()
+        return replace(
+            log, messages=messages, diagnostics=diagnostics, summary=self._safe(log.summary)
+        )
+
+    def _safe_diagnostic(self, diag: Diagnostic) -> Diagnostic:
+        return replace(
+            diag,
+            summary=self._safe(diag.summary),
+            detail=self._safe(diag.detail),
+            filename=self._safe(diag.filename) if diag.filename else diag.filename,
+        )
 
     def _refused(self, result: process.ProcessResult, what: str, log: UiLog) -> TerraformFailed:
         """The error of a `-json` run that ended with an error code (not cancelled)."""
@@ -369,15 +407,45 @@ class TerraformEngine:
 
         return _ENV_REF.sub(sub, value)
 
-    def init(self) -> None:
+    def init(self) -> bool:
+        """`init`, unless the last successful one is still current (`init_record`); returns
+        whether it was reused."""
+        if self.init_is_current():
+            if self._sink is not None:
+                self._sink(REUSED_INIT)
+            return True
+        init_record.forget(self.workdir, self._env)
         argv = ("init", "-input=false", "-no-color", *self.backend_args())
-        result = self._run(*argv)
-        if self.backend == "pg" and result.returncode != 0 and _PG_CREATE_RACE in result.output:
-            # The pg backend creates its tables with CREATE ... IF NOT EXISTS, which Postgres
-            # does not make safe against a concurrent init: of two layers initialised at once
-            # in a new database, one fails. The objects exist now; a second init succeeds.
+        with self._cache_lock():
             result = self._run(*argv)
+            if self.backend == "pg" and result.returncode != 0 and _PG_CREATE_RACE in result.output:
+                # The pg backend creates its tables with CREATE ... IF NOT EXISTS, which
+                # Postgres does not make safe against a concurrent init: of two layers
+                # initialised at once in a new database, one fails. The objects exist now; a
+                # second init succeeds.
+                result = self._run(*argv)
         self._check(result, "terraform init")
+        if self.reuses_init:
+            init_record.remember(self.workdir, self._env, self._init_fingerprint())
+        return False
+
+    def init_is_current(self) -> bool:
+        """Whether the layer's last full init (with its backend) by this engine still holds."""
+        return self.reuses_init and init_record.is_current(
+            self.workdir, self._env, self._init_fingerprint()
+        )
+
+    def _init_fingerprint(self) -> str:
+        return init_record.fingerprint(
+            self.workdir, engine=self._prefix, backend_args=self.backend_args(), env=self._env
+        )
+
+    def _cache_lock(self) -> contextlib.AbstractContextManager[None]:
+        """The shared plugin cache's lock, when this init may write to the cache."""
+        cache = self._plugin_cache
+        if cache is None or not cache.is_dir() or not plugin_cache.may_write(cache, self.workdir):
+            return contextlib.nullcontext()
+        return plugin_cache.exclusive(cache)
 
     def force_unlock(self, lock_id: str) -> None:
         """Terraform's own `force-unlock` (backends that store a lock record; not pg)."""
@@ -385,8 +453,13 @@ class TerraformEngine:
         self._check(self._run("force-unlock", "-force", lock_id), "terraform force-unlock")
 
     def init_without_backend(self) -> None:
-        """Enough of `init` for `validate` (modules), without touching any state."""
-        self._check(self._run("init", "-input=false", "-no-color", "-backend=false"), "init")
+        """Enough of `init` for `validate` (modules), without touching any state; nothing
+        when a full init is current."""
+        if self.init_is_current():
+            return
+        with self._cache_lock():
+            result = self._run("init", "-input=false", "-no-color", "-backend=false")
+        self._check(result, "init")
 
     def fmt_check(self) -> FmtResult:
         """`fmt -check` of the layer's Terraform files; for a Terragrunt unit, by the Terraform
@@ -426,8 +499,21 @@ class TerraformEngine:
         return read_diagnostics(data)
 
     def plan(self, *, extra: tuple[str, ...] = ()) -> PlanResult:
-        """init + plan to a planfile + show -json of it."""
+        """init (unless current) + plan to a planfile + the planfile read back: its text and
+        JSON when it has changes (a plan without changes is read from its `-json` lines)."""
+        reused = self.init()
+        try:
+            return self._plan(extra)
+        except TerraformFailed as exc:
+            if not reused or not _asks_for_init(exc):
+                raise
+        # Terraform says the init we reused does not fit the configuration after all (its own
+        # check of modules, providers and backend): initialise and plan once more.
+        init_record.forget(self.workdir, self._env)
         self.init()
+        return self._plan(extra)
+
+    def _plan(self, extra: tuple[str, ...]) -> PlanResult:
         self.planfile.parent.mkdir(parents=True, exist_ok=True)
         result = self._run(
             "plan",
@@ -448,19 +534,26 @@ class TerraformEngine:
             if lock is not None:
                 raise StateLockedError(lock)
             raise self._refused(result, "terraform plan", log)
-        # `-json` gives the diagnostics but not the plan as people read it; the planfile
-        # does. A plan without changes needs no rendering.
-        text = NO_CHANGES
+        warnings = tuple(d for d in log.diagnostics if d.severity != "error")
         if result.returncode == 0 and self._sink is not None:
             self._sink(NO_CHANGES)  # `-json` says only "Plan: 0 to add, ..."
-        if result.returncode == 2:
-            human = self._check(
-                self._run("show", "-no-color", str(self.planfile), stream=False), "show"
+        if result.returncode == 0 and not self._keeps_plan_json:
+            # No changes, and nothing reads the plan's JSON (policies, steps given
+            # $INFRA_PLAN_JSON): what is fingerprinted and sealed is all in the `-json` lines
+            # (`read_plan_without_changes`), so no `show` at all.
+            plan = read_plan_without_changes(
+                self.layer.name, log, diagnostics=warnings, key=self._key
             )
-            text = self._safe(plan_text(human.stdout))
-        shown = self._check(
-            self._run("show", "-json", "-no-color", str(self.planfile), stream=False), "show"
-        )
+            return replace(plan, planfile=self.planfile)
+        if result.returncode == 0:
+            text, shown = NO_CHANGES, self._show("-json", "-no-color")
+        else:
+            # `-json` gives the diagnostics but not the plan as people read it, nor its
+            # values; the planfile has both. The two reads are independent: side by side.
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                human = pool.submit(self._show, "-no-color")
+                shown = self._show("-json", "-no-color")
+                text = self._safe(plan_text(human.result().stdout))
         try:
             data = json.loads(shown.stdout)
         except json.JSONDecodeError as exc:
@@ -468,9 +561,11 @@ class TerraformEngine:
                 f"`terraform show -json` of `{self.layer.name}` did not print JSON",
                 "check the engine version (Terraform >= 1.0 or OpenTofu)",
             ) from exc
-        warnings = tuple(d for d in log.diagnostics if d.severity != "error")
         plan = read_plan(self.layer.name, data, text=text, diagnostics=warnings, key=self._key)
         return replace(plan, planfile=self.planfile, document=data)
+
+    def _show(self, *flags: str) -> process.ProcessResult:
+        return self._check(self._run("show", *flags, str(self.planfile), stream=False), "show")
 
     def render_plan(self, planfile: Path, *, colour: bool) -> str:
         """The saved plan as Terraform prints it, in Terraform's colours when `colour` (for a
@@ -513,6 +608,11 @@ class TerraformEngine:
             diagnostics=log.diagnostics,
             summary=log.summary,
         )
+
+
+def _asks_for_init(exc: TerraformFailed) -> bool:
+    texts = [exc.message, *(f"{d.summary} {d.detail}" for d in exc.diagnostics)]
+    return any(_NEEDS_INIT.search(text) for text in texts)
 
 
 def first_error(output: str) -> str:

@@ -36,6 +36,7 @@ from ..models import (
 )
 
 SENSITIVE = "(sensitive value)"
+NO_CHANGES_TEXT = "No changes. Your infrastructure matches the configuration."
 PLAN_KEY_ENV = "INFRA_PLAN_KEY"  # the repository secret that keys `seal`
 MIN_KEY_LENGTH = 16
 # OpenTofu says "OpenTofu" where Terraform says "Terraform".
@@ -276,6 +277,8 @@ class UiLog:
     messages: tuple[str, ...]  # every line's human `@message`, in order (the readable log)
     diagnostics: tuple[Diagnostic, ...]
     summary: str  # the change summary: "Apply complete! Resources: 2 added, 0 changed, ..."
+    # Each `resource_drift` line as `show -json` writes its `resource_drift` entries.
+    drift: tuple[dict[str, Any], ...] = ()
 
     @property
     def errors(self) -> tuple[Diagnostic, ...]:
@@ -292,6 +295,7 @@ def read_ui_lines(stdout: str) -> UiLog:
     is not JSON (a wrapper such as terragrunt printing its own) is kept as a message."""
     messages: list[str] = []
     diagnostics: list[Diagnostic] = []
+    drift: list[dict[str, Any]] = []
     summary = ""
     for line in stdout.splitlines():
         try:
@@ -309,9 +313,53 @@ def read_ui_lines(stdout: str) -> UiLog:
             message = f"{message}\n{detail}" if detail else message
         elif item.get("type") == "change_summary":
             summary = message
+        elif item.get("type") == "resource_drift" and isinstance(item.get("change"), dict):
+            drift.append(_drift_entry(item["change"]))
         if message:
             messages.append(message)
-    return UiLog(tuple(messages), tuple(diagnostics), summary)
+    return UiLog(tuple(messages), tuple(diagnostics), summary, tuple(drift))
+
+
+# A `-json` UI change's action as `show -json` spells its `actions` (views/json/change.go).
+_UI_ACTIONS = {
+    "replace": ["delete", "create"],
+    "move": ["no-op"],
+    "import": ["no-op"],
+    "noop": ["no-op"],
+    "remove": ["forget"],
+}
+
+
+def _drift_entry(change: Mapping[str, Any]) -> dict[str, Any]:
+    """A `resource_drift` UI line's change in the shape of `show -json`'s `resource_drift`
+    entries (address, previous address, actions, importing): what `read_plan` reads of them."""
+    resource = change.get("resource") or {}
+    previous = change.get("previous_resource") or {}
+    action = str(change.get("action", ""))
+    return {
+        "address": resource.get("addr"),
+        "previous_address": previous.get("addr"),
+        "change": {
+            "actions": _UI_ACTIONS.get(action, [action]),
+            "importing": change.get("importing"),
+        },
+    }
+
+
+def read_plan_without_changes(
+    layer: str,
+    log: UiLog,
+    *,
+    diagnostics: tuple[Diagnostic, ...] = (),
+    key: bytes | None = None,
+) -> PlanResult:
+    """The PlanResult of a plan that `-detailed-exitcode` says has no changes (exit 0), from
+    its `-json` UI lines alone. Exit 0 means Terraform's change set is empty (no action but
+    no-op, no move, no import, no root output change), so the JSON plan's resource and output
+    changes hold nothing `read_plan` counts or fingerprints; its drift is what the UI lines
+    report (both filter drifted resources alike). Equal to `read_plan` of `show -json`."""
+    drift = {"resource_drift": list(log.drift)}
+    return read_plan(layer, drift, text=NO_CHANGES_TEXT, diagnostics=diagnostics, key=key)
 
 
 def in_repository(diag: Diagnostic, layer_path: str) -> Diagnostic:

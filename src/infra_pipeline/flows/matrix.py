@@ -102,7 +102,10 @@ def plan_to_results(
     layers = select_layers(config, names)
     head, base = _planned_commit(config, actions)
     started = clock()
-    code, checks = run_validate(config, layers, env=env, console=console, jobs=jobs)
+    # Every layer that passes is planned next: initialise each in full once, for both.
+    code, checks = run_validate(
+        config, layers, env=env, console=console, jobs=jobs, planned=[x.name for x in layers]
+    )
     validated = clock()
     valid = [check.layer for check in checks if check.ok]
     runs: list[LayerRun] = []

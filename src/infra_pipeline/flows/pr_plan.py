@@ -71,7 +71,7 @@ def validate_and_plan(
     m = s.board.update(begin)
     validating = m.ci.status is dash.Status.RUNNING and m.ci.run_id == s.run_id
     if validating:
-        ok, detail = _validate(s, layers)
+        ok, detail = _validate(s, layers, planned=names)
         status = dash.Status.OK if ok else dash.Status.FAILED
 
         def finish_ci(m: dash.Dashboard) -> dash.Dashboard:
@@ -115,8 +115,10 @@ def validate_and_plan(
     return (ExitCode.FAILURE if failed else ExitCode.OK), m
 
 
-def _validate(s: Session, layers: Sequence[Layer]) -> tuple[bool, str]:
-    checks = check_layers(s.config, layers, s.env)
+def _validate(s: Session, layers: Sequence[Layer], *, planned: Sequence[str]) -> tuple[bool, str]:
+    """CI Validate of `layers`, as many at once as plans run; the `planned` ones are
+    initialised in full, so that their plan reuses the init."""
+    checks = check_layers(s.config, layers, s.env, s.config.jobs, planned=planned)
     for line in workflow_annotations(s.config, checks, s.actions.secrets):
         s.console.print(line, markup=False, highlight=False, soft_wrap=True)
     return ci_verdict(checks)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
@@ -34,23 +34,48 @@ class LayerCheck:
         return not (self.unformatted or errors or self.error)
 
 
-def check_layer(config: Config, layer: Layer, env: Mapping[str, str]) -> LayerCheck:
+def check_layer(
+    config: Config, layer: Layer, env: Mapping[str, str], *, full_init: bool = False
+) -> LayerCheck:
+    """`fmt -check` and `validate` of one layer. `full_init`: the layer is planned next, so
+    initialise it with its backend now and the plan reuses that init (one init per layer,
+    not two); a backend that fails here is left for the plan to report, and validate runs
+    after an init without it, as for a layer that is not planned."""
     try:
         engine = TerraformEngine(config, layer, env=env)
         fmt = engine.fmt_check()
-        engine.init_without_backend()
+        if not (full_init and engine.reuses_init and _initialised(engine)):
+            engine.init_without_backend()
         return LayerCheck(layer.name, fmt.files, engine.validate())
     except InfraError as exc:
         return LayerCheck(layer.name, error=exc.message)
 
 
+def _initialised(engine: TerraformEngine) -> bool:
+    try:
+        engine.init()
+    except InfraError:
+        return False
+    return True
+
+
 def check_layers(
-    config: Config, layers: Sequence[Layer], env: Mapping[str, str], jobs: int = 1
+    config: Config,
+    layers: Sequence[Layer],
+    env: Mapping[str, str],
+    jobs: int = 1,
+    *,
+    planned: Collection[str] = (),
 ) -> list[LayerCheck]:
-    """`check_layer` of each layer, plus whether its `order` respects its units'
+    """`check_layer` of each layer, at most `jobs` at once (`planned`: the layers a plan
+    follows, initialised in full), plus whether its `order` respects its units'
     dependencies (as Terragrunt reports them, or the HCL says without the binary)."""
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        checks = list(pool.map(lambda layer: check_layer(config, layer, env), layers))
+
+    def one(layer: Layer) -> LayerCheck:
+        return check_layer(config, layer, env, full_init=layer.name in planned)
+
+    with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(layers) or 1))) as pool:
+        checks = list(pool.map(one, layers))
     problems = dependency_order(config, env)
     return [
         replace(c, error=c.error or problems[c.layer]) if c.layer in problems else c for c in checks
@@ -120,8 +145,9 @@ def run_validate(
     env: Mapping[str, str],
     console: Console,
     jobs: int | None = None,
+    planned: Collection[str] = (),
 ) -> tuple[ExitCode, list[LayerCheck]]:
-    checks = check_layers(config, layers, env, jobs or config.jobs)
+    checks = check_layers(config, layers, env, jobs or config.jobs, planned=planned)
     for check in checks:
         mark = "✅" if check.ok else "❌"
         console.print(f"{mark} [bold]{escape(check.layer)}[/]")
