@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from rich.console import Console
-from rich.text import Text
 
-from ..adapters.terminal_ui import progress, results_table, terraform_colour
+from ..adapters.terminal_ui import progress, results_table, terraform_colour, write_as_is
 from ..config import Config, Layer
 from ..core.state_lock import what_to_do
 from ..errors import ExitCode, InfraError
@@ -62,15 +61,16 @@ def run_plan(
 def show_plan(
     config: Config, layer: Layer, plan: PlanResult, *, env: Mapping[str, str], console: Console
 ) -> None:
-    """The plan's text; on a terminal, Terraform's own rendering of it, in colour."""
+    """The plan's text; on a terminal, Terraform's own rendering of it, in colour. Written as
+    it is: Terraform has laid it out already."""
     if plan.planfile is not None and terraform_colour(console, env):
         engine = make_engine_factory(config, env)(layer)
         try:
-            console.print(Text.from_ansi(engine.render_plan(plan.planfile, colour=True)))
+            write_as_is(console, engine.render_plan(plan.planfile, colour=True))
             return
         except InfraError:
             pass  # the text without colour says the same
-    console.print(plan.text, markup=False, highlight=False)
+    write_as_is(console, plan.text)
 
 
 def print_locks(console: Console, runs: Sequence[LayerRun]) -> None:
