@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from typing import TypeVar
 
 from ..adapters import process
 from ..adapters.terraform import ApplyResult, StateLockedError, TerraformEngine, TerraformFailed
@@ -19,6 +20,7 @@ from ..core.layer_graph import LayerGraph, Scheduler
 from ..errors import ExitCode, InfraError
 from ..models import LayerRun, Outcome, PlanResult
 
+T = TypeVar("T")
 EngineFactory = Callable[[Layer], TerraformEngine]
 # Called once per layer before it is applied: returns the plan to apply, or raises InfraError
 # (a refusal, e.g. "the plan changed since it was reviewed") which stops the sequence.
@@ -81,17 +83,51 @@ def plan_layers(
             )
 
     by_name = {layer.name: layer for layer in layers}
-    # Plans wait for no other plan: the graph has no edges, only the pairs kept apart, and a
-    # failed plan skips nothing.
+    scheduler = _side_by_side(layers, jobs, apart)
+    runs = _run_along(scheduler, by_name, one, on_start=on_start, on_done=on_done, cancel=False)
+    order = {layer.name: index for index, layer in enumerate(layers)}
+    return sorted(runs, key=lambda run: order[run.layer])
+
+
+def each_layer(
+    layers: Sequence[Layer],
+    work: Callable[[Layer], T],
+    *,
+    jobs: int,
+    apart: Mapping[str, frozenset[str]] | None = None,
+) -> list[T]:
+    """`work(layer)` for each layer, scheduled as `plan_layers` schedules plans (at most
+    `jobs` at once, never two that must run `apart`); results in the given order."""
+    done: dict[str, T] = {}
+
+    def one(layer: Layer) -> LayerRun:
+        done[layer.name] = work(layer)
+        return LayerRun(layer.name, Outcome.OK)
+
+    by_name = {layer.name: layer for layer in layers}
+    scheduler = _side_by_side(layers, jobs, apart)
+    _run_along(
+        scheduler, by_name, one, on_start=lambda _: None, on_done=lambda _: None, cancel=False
+    )
+    return [done[layer.name] for layer in layers]
+
+
+def _ignore(_: object) -> None:
+    pass
+
+
+def _side_by_side(
+    layers: Sequence[Layer], jobs: int, apart: Mapping[str, frozenset[str]] | None
+) -> Scheduler:
+    # Plans (and CI Validate's checks) wait for no other layer: the graph has no edges, only
+    # the pairs kept apart, and a failure skips nothing.
+    by_name = {layer.name: layer for layer in layers}
     graph = LayerGraph(
         {name: frozenset() for name in by_name},
         {layer.name: index for index, layer in enumerate(layers)},
         apart=apart or {},
     ).restricted(by_name)
-    scheduler = Scheduler(graph, OnFailure.SKIP_DEPENDENTS, max(1, jobs))
-    runs = _run_along(scheduler, by_name, one, on_start=on_start, on_done=on_done, cancel=False)
-    order = {layer.name: index for index, layer in enumerate(layers)}
-    return sorted(runs, key=lambda run: order[run.layer])
+    return Scheduler(graph, OnFailure.SKIP_DEPENDENTS, max(1, jobs))
 
 
 def apply_layers(

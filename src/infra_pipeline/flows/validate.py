@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
 
@@ -19,6 +18,8 @@ from ..core.redact import secrets_in_env
 from ..core.unit_order import order_conflicts
 from ..errors import ExitCode, InfraError
 from ..models import Diagnostic
+from .dependencies import apart_layers
+from .pipeline import each_layer
 
 
 @dataclass(frozen=True)
@@ -67,15 +68,16 @@ def check_layers(
     *,
     planned: Collection[str] = (),
 ) -> list[LayerCheck]:
-    """`check_layer` of each layer, at most `jobs` at once (`planned`: the layers a plan
-    follows, initialised in full), plus whether its `order` respects its units'
-    dependencies (as Terragrunt reports them, or the HCL says without the binary)."""
+    """`check_layer` of each layer, at most `jobs` at once and never two that must run apart
+    (`planned`: the layers a plan follows, initialised in full), plus whether its `order`
+    respects its units' dependencies (as Terragrunt reports them, or the HCL says without
+    the binary)."""
 
     def one(layer: Layer) -> LayerCheck:
         return check_layer(config, layer, env, full_init=layer.name in planned)
 
-    with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(layers) or 1))) as pool:
-        checks = list(pool.map(one, layers))
+    # Side by side as plans run: a Terragrunt init copies trees another layer's init writes in.
+    checks = each_layer(layers, one, jobs=jobs, apart=apart_layers(config) if layers else {})
     problems = dependency_order(config, env)
     return [
         replace(c, error=c.error or problems[c.layer]) if c.layer in problems else c for c in checks
