@@ -305,6 +305,24 @@ def test_a_plan_without_changes_runs_no_show_and_reads_the_same(repo: Repo) -> N
     assert replace(plan, planfile=None) == from_json
 
 
+def test_a_plan_without_changes_keeps_its_json_when_policies_read_it(tmp_path: Path) -> None:
+    """Policies are evaluated on every plan's JSON, changes or not: then `show -json` runs."""
+    repo = Repo(tmp_path / "repo")
+    (repo.root / "infra.yaml").write_text(
+        (repo.root / "infra.yaml").read_text() + "policies:\n  paths: [policy/]\n"
+    )
+    repo.write("main.tf", 'resource "terraform_data" "x" {\n  input = 1\n}\n')
+    applied = infra(repo.root, "apply", "app", "--auto-approve", env=repo.env)
+    assert applied.code == 0, applied.out
+    repo.commands()
+
+    plan = repo.engine().plan()
+
+    assert repo.commands() == ["plan", "show"]
+    assert not plan.has_changes
+    assert plan.document is not None and "prior_state" in plan.document
+
+
 def test_drift_reported_by_the_json_lines_reads_as_show_json_reports_it() -> None:
     """A drift-only plan without changes is read from its `-json` lines: each
     `resource_drift` line (shape from Terraform's machine-readable UI docs) counts as the
