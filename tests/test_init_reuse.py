@@ -367,6 +367,16 @@ def test_layers_share_one_plugin_cache_and_only_an_init_that_fills_it_waits_for_
     assert engine._env["TF_PLUGIN_CACHE_DIR"] == str(cache)
     assert "TF_PLUGIN_CACHE_MAY_BREAK_DEPENDENCY_LOCK_FILE" not in engine._env
 
+    # Without a lock file Terraform would download past the cache anyway: no cache, no wait.
+    with plugin_cache.exclusive(cache):
+        unlocked = threading.Thread(target=engine.init)
+        unlocked.start()
+        unlocked.join(timeout=600)
+        assert not unlocked.is_alive()
+    assert not (cache / "example.com").exists()
+    shutil.rmtree(repo.layer / ".terraform")
+    repo.write(".terraform.lock.hcl", _lock_for(tmp_path, "1.0.0", repo.env))
+
     # The provider is not cached yet: the init waits while another holds the cache.
     with plugin_cache.exclusive(cache):
         first = threading.Thread(target=engine.init)

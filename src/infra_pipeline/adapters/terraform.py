@@ -222,6 +222,7 @@ class TerraformEngine:
             shared = plugin_cache.default_dir(self._env)
             if shared is not None:
                 self._env[plugin_cache.CACHE_ENV] = str(shared)
+        self._shared_cache = plugin_cache.CACHE_ENV not in env  # ours, not the user's
         cache = self._env.get(plugin_cache.CACHE_ENV)
         self._plugin_cache = self.workdir / cache if cache else None
         cli_config = self._env.get("TF_CLI_CONFIG_FILE")
@@ -275,10 +276,12 @@ class TerraformEngine:
         stream: bool = True,
         prefix: list[str] | None = None,
         ui: bool = False,
+        without: tuple[str, ...] = (),
     ) -> process.ProcessResult:
         # The pg backend's driver reads PGAPPNAME: the session holding a lock names its run.
         self._session = session_name(run_id_of(self._env), args[0], self.layer.name)
-        env = {**self._env, "PGAPPNAME": self._session}
+        env = {k: v for k, v in self._env.items() if k not in without}
+        env["PGAPPNAME"] = self._session
         # `show -json` is never streamed: it carries sensitive values in clear text.
         self._ui_lines = ui
         return self._runner(
@@ -416,14 +419,15 @@ class TerraformEngine:
             return True
         init_record.forget(self.workdir, self._env)
         argv = ("init", "-input=false", "-no-color", *self.backend_args())
-        with self._cache_lock():
-            result = self._run(*argv)
+        lock, without = self._plugin_cache_use()
+        with lock:
+            result = self._run(*argv, without=without)
             if self.backend == "pg" and result.returncode != 0 and _PG_CREATE_RACE in result.output:
                 # The pg backend creates its tables with CREATE ... IF NOT EXISTS, which
                 # Postgres does not make safe against a concurrent init: of two layers
                 # initialised at once in a new database, one fails. The objects exist now; a
                 # second init succeeds.
-                result = self._run(*argv)
+                result = self._run(*argv, without=without)
         self._check(result, "terraform init")
         if self.reuses_init:
             init_record.remember(self.workdir, self._env, self._init_fingerprint())
@@ -440,12 +444,22 @@ class TerraformEngine:
             self.workdir, engine=self._prefix, backend_args=self.backend_args(), env=self._env
         )
 
-    def _cache_lock(self) -> contextlib.AbstractContextManager[None]:
-        """The shared plugin cache's lock, when this init may write to the cache."""
+    def _plugin_cache_use(
+        self,
+    ) -> tuple[contextlib.AbstractContextManager[None], tuple[str, ...]]:
+        """How an init uses the plugin cache: the lock to hold while it runs (when it may add
+        to the cache), and the variables to leave out of its environment. Terraform takes a
+        provider from the cache only when the lock file has its checksums, and downloads it
+        anyway otherwise: a layer without a lock file gains nothing from the shared cache and
+        runs without it, in parallel with the others, as it did before there was one."""
         cache = self._plugin_cache
-        if cache is None or not cache.is_dir() or not plugin_cache.may_write(cache, self.workdir):
-            return contextlib.nullcontext()
-        return plugin_cache.exclusive(cache)
+        if cache is None:
+            return contextlib.nullcontext(), ()
+        if self._shared_cache and not (self.workdir / ".terraform.lock.hcl").is_file():
+            return contextlib.nullcontext(), (plugin_cache.CACHE_ENV,)
+        if not cache.is_dir() or not plugin_cache.may_write(cache, self.workdir):
+            return contextlib.nullcontext(), ()
+        return plugin_cache.exclusive(cache), ()
 
     def force_unlock(self, lock_id: str) -> None:
         """Terraform's own `force-unlock` (backends that store a lock record; not pg)."""
@@ -457,8 +471,11 @@ class TerraformEngine:
         when a full init is current."""
         if self.init_is_current():
             return
-        with self._cache_lock():
-            result = self._run("init", "-input=false", "-no-color", "-backend=false")
+        lock, without = self._plugin_cache_use()
+        with lock:
+            result = self._run(
+                "init", "-input=false", "-no-color", "-backend=false", without=without
+            )
         self._check(result, "init")
 
     def fmt_check(self) -> FmtResult:
