@@ -19,8 +19,9 @@ SRC = Path(__file__).resolve().parent.parent / "src"
 PLAN_KEY = "test-plan-key-0123456789abcdef"  # the INFRA_PLAN_KEY secret of the stories
 
 
-def git(root: Path, *args: str) -> str:
+def git(root: Path, *args: str, env: dict[str, str] | None = None, stdin: str | None = None) -> str:
     env = {
+        **(env or {}),
         **base_env(),
         "GIT_AUTHOR_NAME": "Dev",
         "GIT_AUTHOR_EMAIL": "dev@example.com",
@@ -28,7 +29,7 @@ def git(root: Path, *args: str) -> str:
         "GIT_COMMITTER_EMAIL": "dev@example.com",
     }
     result = subprocess.run(
-        ["git", *args], cwd=root, env=env, capture_output=True, text=True, check=True
+        ["git", *args], cwd=root, env=env, input=stdin, capture_output=True, text=True, check=True
     )
     return result.stdout.strip()
 
@@ -78,6 +79,28 @@ class Repo:
         git(self.root, "add", "-A")
         git(self.root, "commit", "-qm", message)
         return git(self.root, "rev-parse", "HEAD")
+
+    def merge_to_main(self, path: str, text: str | None, message: str) -> str:
+        """A commit on `main` setting `path` to `text` (None: deleting it), in the checkout
+        (without touching the PR branch or the work tree) and on GitHub; it becomes the base
+        of the pull requests opened after."""
+        index = self.root.parent / "main.index"
+        env = {"GIT_INDEX_FILE": str(index)}
+        git(self.root, "read-tree", self.base, env=env)
+        if text is None:
+            git(self.root, "update-index", "--force-remove", path, env=env)
+        else:
+            blob = git(self.root, "hash-object", "-w", "--stdin", stdin=text)
+            git(self.root, "update-index", "--add", "--cacheinfo", f"100644,{blob},{path}", env=env)
+        tree = git(self.root, "write-tree", env=env)
+        index.unlink()
+        commit = git(self.root, "commit-tree", tree, "-p", self.base, "-m", message)
+        git(self.root, "update-ref", "refs/heads/main", commit)
+        self.standin.add_commit(commit)
+        self.standin.set_ref("refs/heads/main", commit)
+        self.standin.set_file(path, text, ref=commit)
+        self.base = commit
+        return commit
 
     def open_pr(self, number: int, head: str, files: list[str], **kw: Any) -> None:
         self.standin.add_pull(number, head_sha=head, base_sha=self.base, files=files, **kw)

@@ -227,7 +227,7 @@ def test_the_first_pull_request_cannot_lower_its_own_bar(
     standin.set_permission("rita", "read")
     standin.set_permission("walter", "write")
     repo = make_repo(tmp_path, standin, gh_env)
-    standin.set_file("infra.yaml", None, ref=repo.base)  # main has no infra.yaml yet
+    repo.merge_to_main("infra.yaml", None, "main has no infra.yaml yet")
     head = repo.commit("infra.yaml", "apply: maintain", "apply: write", "adopt infra-pipeline")
     repo.open_pr(7, head, ["infra.yaml"])
 

@@ -1,10 +1,15 @@
 """The policy half of a pull request's `infra.yaml`, read from the default branch.
 
-The pure rule is `core/policy.merge_policy`; this module fetches the default branch's copy
-through the contents API (the job's checkout has only the head) and finds the file's path in
-the repository with `git rev-parse`. Not the pull request's base: a writer can open a pull
-request into a branch of their own whose `infra.yaml` relaxes the rules, and its `/apply`
-would reach the same live layers.
+The pure rule is `core/policy.merge_policy`; this module reads the default branch's copy and
+finds the file's path in the repository with `git rev-parse`. Not the pull request's base
+branch: a writer can open a pull request into a branch of their own whose `infra.yaml` relaxes
+the rules, and its `/apply` would reach the same live layers.
+
+The default branch's copy is read from the checkout's object store (`adapters/git_files`)
+when GitHub's base commit of the pull request *is* the default branch's tip as the checkout
+fetched it: two sources agreeing, since `base.sha` alone may be stale (GitHub leaves it where
+it was when the pull request was opened) and a policy tightened on the default branch since
+must apply. Otherwise, or in a shallow clone, it is fetched through the contents API.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from typing import Protocol
 from ..config import CONFIG_NAME, Config, parse_config
 from ..core.policy import merge_policy
 from ..errors import ConfigError, InfraError
+from . import git_files
 
 
 class FilesAtRef(Protocol):
@@ -25,12 +31,23 @@ class FilesAtRef(Protocol):
     def get_file(self, path: str, ref: str) -> str | None: ...
 
 
-def policy_at(head: Config, github: FilesAtRef, ref: str, log: Callable[[str], None]) -> Config:
-    """`head` with the policy of its own file at `ref` (the default branch), fetched from
-    GitHub (the job's checkout has only the head). What was overruled goes to `log`."""
+def policy_at(
+    head: Config,
+    github: FilesAtRef,
+    ref: str,
+    log: Callable[[str], None],
+    *,
+    tip: str | None = None,
+) -> Config:
+    """`head` with the policy of its own file at `ref` (the default branch). What was
+    overruled goes to `log`.
+
+    `tip`: the commit GitHub says `ref` is at (a pull request's `base.sha` when its base is
+    `ref`); the file is read from the checkout when the checkout agrees, else from GitHub."""
     source = head.source or head.root / CONFIG_NAME
-    path = repo_path(source)
-    text = github.get_file(path, ref)
+    top, path = checkout_path(source)
+    local = git_files.file_at_tip(top, ref, tip, path)
+    text = github.get_file(path, ref) if local is None else local.text
     base = None
     if text is not None:
         try:
@@ -54,6 +71,11 @@ def repo_path(file: Path) -> str:
     """`file` as a path from the root of the git checkout it is in (what the contents API
     takes). A file outside any checkout has no such path: that is an error, since the policy
     could not be found."""
+    return checkout_path(file)[1]
+
+
+def checkout_path(file: Path) -> tuple[Path, str]:
+    """The root of the git checkout `file` is in, and `file`'s path from there."""
     try:
         result = subprocess.run(
             ["git", "rev-parse", "--show-toplevel"],
@@ -69,7 +91,7 @@ def repo_path(file: Path) -> str:
         raise _outside_checkout(file, result.stderr.strip())
     top = Path(result.stdout.strip()).resolve()
     try:
-        return file.resolve().relative_to(top).as_posix()
+        return top, file.resolve().relative_to(top).as_posix()
     except ValueError as exc:
         raise _outside_checkout(file, f"not under {top}") from exc
 

@@ -54,7 +54,13 @@ def handle_comment(job: Job, event: IssueCommentEvent) -> int:
     pr = github.get_pull(event.issue.number)
     # Who may run what is decided by infra.yaml as merged, never by the PR's own copy.
     branch = event.repository.default_branch
-    config = policy_at(config, github, branch, lambda line: console.print(line, markup=False))
+    config = policy_at(
+        config,
+        github,
+        branch,
+        lambda line: console.print(line, markup=False),
+        tip=pr.base_sha if pr.base_ref == branch else None,
+    )
     s = Session(replace(job, config=config), pr)
     if isinstance(parsed, Command):
         refusal = check_open(pr, parsed.name.value)

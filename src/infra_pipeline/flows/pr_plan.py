@@ -9,6 +9,7 @@ from rich.console import Console
 
 from ..adapters import process
 from ..adapters.actions_env import annotation, require_workspace_at
+from ..adapters.git_changes import changed_files
 from ..adapters.locks import Holder
 from ..adapters.terminal_ui import results_table
 from ..adapters.terragrunt_units import terragrunt_units
@@ -27,7 +28,15 @@ from .validate import check_layers, ci_verdict, workflow_annotations
 def touched_layers(s: Session) -> list[Layer]:
     """The layers the PR's changed files touch (paths, `watch` globs, local modules, and the
     files Terragrunt says a unit includes or reads)."""
-    return layers_touched_by(s.config, s.github.list_pull_files(s.pr.number), s.console, env=s.env)
+    return layers_touched_by(s.config, pull_files(s), s.console, env=s.env)
+
+
+def pull_files(s: Session) -> list[str]:
+    """The PR's changed files as GitHub lists them: from `git diff` when the checkout has both
+    commits, else from the API (a shallow clone). A base that is behind its branch only widens
+    the diff (never narrows it), so a stale `base.sha` plans too much, never too little."""
+    files = changed_files(s.config.root, s.pr.base_sha, s.pr.head_sha, s.env, since_fork=True)
+    return s.github.list_pull_files(s.pr.number) if files is None else files
 
 
 def layers_touched_by(

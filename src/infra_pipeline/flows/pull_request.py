@@ -36,6 +36,7 @@ def handle_pull_request(job: Job, event: PullRequestEvent) -> int:
         github,
         event.repository.default_branch,
         lambda line: console.print(line, markup=False),
+        tip=pr.base_sha if pr.base_ref == event.repository.default_branch else None,
     )
     reason = why_not_planned(config, pr)
     if reason:

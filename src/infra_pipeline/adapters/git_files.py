@@ -1,0 +1,69 @@
+"""A file as a commit of the checkout holds it, from git's object store: exactly the commit's
+bytes, whatever the work tree (the pull request's head) has at that path."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+from ..errors import InfraError
+
+_SHA: Final = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+_FILE_MODES: Final = ("100644", "100755")  # a symlink (120000) is no file to the contents API
+
+
+@dataclass(frozen=True)
+class AtCommit:
+    """What a commit has at a path: its text, or None when nothing there is a file."""
+
+    text: str | None
+
+
+def file_at_tip(top: Path, branch: str, tip: str | None, path: str) -> AtCommit | None:
+    """`path` in commit `tip`, read from the checkout at `top`, if the checkout has `tip` as the
+    head of `branch` (the remote-tracking `origin/BRANCH` that actions/checkout fetched, or else
+    the local branch). None when it cannot tell: no `tip`, the branch elsewhere or missing (a
+    shallow clone), or git failing: the caller asks GitHub then."""
+    if tip is None or not _SHA.fullmatch(tip) or not branch:
+        return None
+    if _branch_head(top, branch) != tip:
+        return None
+    listed = _git(top, "ls-tree", "-z", "--full-tree", tip, "--", path)
+    if listed is None:
+        return None
+    entry = listed.split(b"\0", 1)[0].decode("utf-8", errors="replace")
+    if not entry:
+        return AtCommit(None)
+    meta, _, _name = entry.partition("\t")
+    mode, kind, blob = [*meta.split(" "), "", "", ""][:3]
+    if kind != "blob" or mode not in _FILE_MODES:
+        return AtCommit(None)
+    data = _git(top, "cat-file", "blob", blob)
+    if data is None:
+        return None
+    try:
+        return AtCommit(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise InfraError(f"{path} at {tip[:12]} is not UTF-8 text: {exc}") from exc
+
+
+def _branch_head(top: Path, branch: str) -> str | None:
+    for ref in (f"refs/remotes/origin/{branch}", f"refs/heads/{branch}"):
+        out = _git(top, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+        if out:
+            return out.decode().strip()
+    return None
+
+
+def _git(top: Path, *args: str) -> bytes | None:
+    """`git ARGS` in `top`: its stdout, or None when it failed."""
+    try:
+        result = subprocess.run(
+            ["git", *args], cwd=top, capture_output=True, timeout=30, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return result.stdout if result.returncode == 0 else None
