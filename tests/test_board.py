@@ -120,9 +120,10 @@ def test_full_plan_makes_one_dashboard_and_sets_statuses(
     assert statuses["infra/plan"].target_url == board.comment_url
     assert f"#issuecomment-{comment.id}" in (board.comment_url or "")
 
-    # The request budget of a full plan (create, CI, plan start, plan results, confirm).
+    # The request budget of a full plan (list, create, CI with the creation check folded in,
+    # plan start, plan results, read back).
     requests = board.github.requests
-    assert sum(requests.values()) == 14, requests  # 10 for the comment, 4 statuses
+    assert sum(requests.values()) == 13, requests  # 9 for the comment, 4 statuses
     assert requests[("POST", "/repos/{owner}/{repo}/issues/{issue_number}/comments")] == 1
 
 
@@ -252,6 +253,88 @@ def test_a_write_lost_to_another_job_is_made_again(
     final = mine.flush()
     assert final is not None and final.health is not None and final.e2e is not None
     assert d.parse(dashboards(standin)[0].body) == final
+
+
+def test_a_job_that_saw_no_other_writer_reads_back_without_waiting(
+    standin: GitHubStandIn, make: Callable[..., Board]
+) -> None:
+    waits: list[float] = []
+    board = make(settle_delay=1.0, sleep=waits.append)
+
+    final = run_plan(board, plan("platform", 2))
+
+    assert waits == []  # the job was alone: nothing in flight to wait for
+    assert d.parse(dashboards(standin)[0].body) == final
+    gets = board.github.requests[("GET", "/repos/{owner}/{repo}/issues/comments/{comment_id}")]
+    assert gets == 3  # before the plan's two writes, and the read back
+
+
+def test_a_write_landing_while_we_wait_is_caught_when_another_job_is_running(
+    standin: GitHubStandIn, make: Callable[..., Board]
+) -> None:
+    standin.add_workflow_run(RUN + 1, "in_progress")
+    other = make(run_id=RUN + 1)
+    other.update(lambda m: d.start_stage(m, Stage.E2E, RUN + 1, NOW))  # still running
+    (comment,) = dashboards(standin)
+    seen_by_other = comment.body  # what the other job read before our write
+
+    def other_job_writes_now(seconds: float) -> None:
+        # The other job's write, based on its read before ours, lands while we wait (once).
+        waits.append(seconds)
+        if len(waits) > 1:
+            return
+        finished = d.finish_stage(d.parse(seen_by_other), Stage.E2E, Status.OK, RUN + 1, NOW)
+        dashboards(standin)[0].body = d.render(finished)
+
+    waits: list[float] = []
+    mine = make(settle_delay=1.0, sleep=other_job_writes_now)
+    mine.update(lambda m: d.finish_stage(m, Stage.HEALTH, Status.OK, RUN, NOW))
+    final = mine.flush()
+
+    assert waits == [1.0, 1.0]  # then once more after writing ours again
+    assert final is not None and final.health is not None and final.e2e is not None
+    assert final.health.status is Status.OK and final.e2e.status is Status.OK
+    assert d.parse(dashboards(standin)[0].body) == final
+
+
+@pytest.mark.parametrize("round_", range(3))
+def test_two_writers_of_a_new_pull_request_at_once_converge(
+    standin: GitHubStandIn, make: Callable[..., Board], round_: int
+) -> None:
+    """The PR-opened job creates the dashboard without listing first, while a `/plan` job of
+    the same commit starts: one dashboard, both jobs' results."""
+    for run_id in (RUN, RUN + 1):
+        standin.add_workflow_run(run_id, "in_progress")
+    opened = make(new_pull=True, settle_delay=SETTLE, sleep=time.sleep)
+    comment = make(run_id=RUN + 1, settle_delay=SETTLE, sleep=time.sleep)
+
+    def job(board: Board, stage: Stage, run_id: int) -> None:
+        with board:
+            board.update(lambda m: d.start_stage(m, stage, run_id, NOW))
+            board.update(lambda m: d.finish_stage(m, stage, Status.OK, run_id, NOW, stage.label))
+
+    _together(lambda: job(opened, Stage.HEALTH, RUN), lambda: job(comment, Stage.E2E, RUN + 1))
+
+    (only,) = dashboards(standin)
+    final = d.parse(only.body)
+    assert final.health is not None and final.health.status is Status.OK
+    assert final.e2e is not None and final.e2e.status is Status.OK
+
+
+def test_a_new_pull_request_s_first_request_creates_its_dashboard(
+    standin: GitHubStandIn, make: Callable[..., Board]
+) -> None:
+    board = make(new_pull=True)
+    before = len(standin.log)
+
+    board.update(lambda m: d.start_stage(m, Stage.CI, RUN, NOW))
+
+    first = standin.log[before]
+    assert (first.method, first.route) == (
+        "POST",
+        "/repos/{owner}/{repo}/issues/{issue_number}/comments",
+    )
+    assert len(dashboards(standin)) == 1
 
 
 def test_a_duplicate_left_by_a_dead_job_is_removed(

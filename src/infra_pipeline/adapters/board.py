@@ -6,13 +6,27 @@ GitHub has no compare-and-set for comments, so two jobs of one commit (a matrix 
 write dropping the first one's change. `Board` makes that survivable:
 
 - **One dashboard per commit.** The dashboard is the comment with the lowest id whose first line
-  is the commit's marker. A job that creates one lists the comments again right after; if a
-  lower one exists, it deletes its own and applies its change to that one instead.
+  is the commit's marker. A job that creates one lists the comments again at its next read
+  (instead of reading its own comment back); if a lower one exists, it deletes its own and
+  applies its changes to that one instead.
 - **No lost updates.** Every write stamps the model with `(writer, seq)`; writers keep each
   other's stamps. The next read (the next `update`, or `flush` at the end) checks that our last
   stamp is still there. If another job wrote over it, our steps since the last confirmed write
   are applied again on top of what is there now. Steps are pure functions of the model, so
-  this is safe; `flush` waits a moment first, so that a write already in flight lands first.
+  this is safe.
+- **Waiting only when another writer is about.** GitHub has no compare-and-set, so the job
+  whose write is lost is the only one that can notice, by reading after the other job's write
+  has landed. `flush` reads the dashboard back at the end of every job; it first waits
+  `settle_delay`, so that a write in flight lands, only when this job saw signs of another
+  writer: another writer's stamp changed between two of our reads, two dashboards were
+  created at once, one of our writes was lost, or the dashboard still shows work running
+  (another job's, or a matrix sibling's) when we are done. The shipped workflows run one job
+  per pull request at a time (`concurrency:`), where the wait bought nothing but a second per
+  job. Not covered without the wait: a job that starts just as we finish, whose first read
+  comes before our last write and whose first write lands between that write and our read
+  back (one round trip). Our rows then stay ⏳ under our ended run, which the next reader
+  shows as ⚠️ "stopped without reporting", and `infra/plan` stays pending: visible, fixed by
+  the next `/plan`, never a false ✅.
 - **Dead runs.** Before a step is applied, rows still ⏳ under another run that has ended (or
   that started more than `stale_after` ago) become ⚠️ "run stopped without reporting".
 - **Heads come back.** A force-push back to an older commit makes its dashboard, marked as
@@ -129,6 +143,7 @@ class Board:
         author: str | None = None,
         settle_delay: float = 1.0,
         sleep: Callable[[float], None] = time.sleep,
+        new_pull: bool = False,
     ) -> None:
         self.github = github
         self.repo, self.pr_number, self.head_sha = repo, pr_number, head_sha
@@ -142,6 +157,15 @@ class Board:
         self._seq = 0
         self._comment: Comment | None = None  # the dashboard comment, once known
         self._unconfirmed: list[Step] = []  # steps since our last write known to have stuck
+        self._written: Dashboard | None = None  # our last write
+        self._created_unchecked = False  # we created the comment and have not listed since
+        self._others: dict[str, int] | None = None  # other writers' stamps at our last read
+        self._contended = False  # seen another writer at work on this dashboard
+        self._listed: Sequence[Comment] = ()  # the PR's comments, as last listed
+        # A pull request just opened has no dashboard yet: the first write creates one without
+        # listing first (one that another job made meanwhile is found as in a creation race).
+        self._create_blind = new_pull
+        self._supersede_due = False
         self._posted: dict[str, Check] = {}
         self._alive: dict[int, tuple[bool, datetime]] = {}
         self._is_head: bool | None = None  # asked only of a superseded dashboard
@@ -157,6 +181,7 @@ class Board:
         head_sha: str,
         base_sha: str,
         clock: Callable[[], datetime],
+        new_pull: bool = False,
     ) -> Board:
         """A board for the Actions run `actions` describes (its run id and server), with the
         layers and stale-run timeout of `config`."""
@@ -172,6 +197,7 @@ class Board:
             layers=[layer.name for layer in config.ordered_layers],
             stale_after=timedelta(minutes=config.stale_run_minutes),
             author=config.bot_login,
+            new_pull=new_pull,
         )
 
     @property
@@ -199,15 +225,16 @@ class Board:
     def update(self, step: Step) -> Dashboard:
         """Apply `step` to the current dashboard (a new one if the commit has none), write it,
         and set the commit statuses that changed. Returns the model as written."""
+        if self._create_blind:
+            self._create_blind = False
+            if self._comment is None:
+                return self._create(step, None)
         for _ in range(ATTEMPTS):
             found = self._read()
             if found is not None and self._look_up_runs(found[1]):
                 found = self._read()  # keep the read-to-write window free of other requests
             if found is None:
-                created = self._create(step)
-                if created is not None:
-                    return created
-                continue  # another job's dashboard won: apply the step to it
+                return self._create(step, self._listed)
             comment, model = found
             current = self._revived(self._fresh(self._replay(model)))
             new = step(current)
@@ -230,8 +257,9 @@ class Board:
         for. Call it once at the end of a run (leaving a `with Board(...)` block does)."""
         if not self._unconfirmed:
             return None
-        for _ in range(ATTEMPTS):
-            self._sleep(self._settle_delay)
+        for attempt in range(ATTEMPTS):
+            if attempt or self._may_be_overwritten():
+                self._sleep(self._settle_delay)
             found = self._read()
             if found is None:
                 log.warning(
@@ -264,7 +292,34 @@ class Board:
 
     # -- internals ---------------------------------------------------------------------------------
 
+    def _may_be_overwritten(self) -> bool:
+        """Whether another writer may be writing over our last write right now (see the
+        module docstring): only then does `flush` wait before reading back."""
+        if self._created_unchecked or self._contended or self._written is None:
+            return True
+        return bool(running_runs(self._written))
+
     def _read(self) -> tuple[Comment, Dashboard] | None:
+        found = self._read_comment()
+        if found is not None:
+            others = {r.writer: r.seq for r in found[1].revisions if r.writer != self._writer}
+            if self._others is not None and others != self._others:
+                self._contended = True  # someone else wrote between two of our reads
+            self._others = others
+        return found
+
+    def _read_comment(self) -> tuple[Comment, Dashboard] | None:
+        if self._created_unchecked:
+            # Our own comment's duplicate check, folded into this read: list, not get.
+            created = self._comment
+            self._created_unchecked = False
+            found = self._find()
+            if found is None or created is None or found[0].id != created.id:
+                self._contended = True  # another job's dashboard won (ours is deleted)
+            elif self._supersede_due:
+                self._supersede_others(self._listed)
+            self._supersede_due = False
+            return found
         if self._comment is not None:
             try:
                 comment = self.github.get_issue_comment(self._comment.id)
@@ -276,17 +331,21 @@ class Board:
         return self._find()
 
     def _find(self) -> tuple[Comment, Dashboard] | None:
-        dashboards = self._dashboards(self.github.list_issue_comments(self.pr_number))
+        self._listed = self.github.list_issue_comments(self.pr_number)
+        dashboards = self._dashboards(self._listed)
         if not dashboards:
             self._comment = None
             return None
         winner, *duplicates = dashboards
-        for duplicate in duplicates:  # left by a job that died between creating and checking
+        for duplicate in duplicates:  # a job that lost a creation race, or died before it knew
+            self._contended = True
             self.github.delete_issue_comment(duplicate.id)
         self._comment = winner
         return winner, self._parse(winner)
 
-    def _create(self, step: Step) -> Dashboard | None:
+    def _create(self, step: Step, comments: Sequence[Comment] | None) -> Dashboard:
+        """A new dashboard holding `step`; `comments`: the PR's comments as listed just
+        before (None: not listed, so older dashboards are superseded at the next read)."""
         fresh = new_dashboard(
             repo=self.repo,
             pr=self.pr_number,
@@ -298,17 +357,16 @@ class Board:
         model = self._stamp(step(fresh))
         created = self.github.create_issue_comment(self.pr_number, render(model))
         self._seq += 1
-        comments = self.github.list_issue_comments(self.pr_number)
-        dashboards = self._dashboards(comments)
-        if dashboards and dashboards[0].id != created.id:
-            # Another job created the commit's dashboard first: it is the one.
-            self.github.delete_issue_comment(created.id)
-            return None
-        for duplicate in dashboards[1:]:  # a job that lost the race; it will merge into ours
-            self.github.delete_issue_comment(duplicate.id)
-        self._comment = created
+        # Whether another job created one at the same moment is seen at our next read, which
+        # lists the comments (`_read_comment`): if it won, ours is deleted and our steps are
+        # applied to its dashboard, as after any lost write.
+        self._comment, self._created_unchecked = created, True
         self._unconfirmed = [step]
-        self._supersede_others(comments)
+        self._written = model
+        if comments is None:
+            self._supersede_due = True
+        else:
+            self._supersede_others(comments)
         self._post_statuses(model)
         return model
 
@@ -316,6 +374,7 @@ class Board:
         model = self._stamp(model)
         self._comment = self.github.update_issue_comment(comment.id, render(model))
         self._seq += 1  # only once GitHub has it: `_included` looks for this number
+        self._written = model
         self._post_statuses(model)
         return model
 
@@ -352,6 +411,7 @@ class Board:
             self._unconfirmed.clear()
             return model
         log.warning("a concurrent job overwrote the dashboard; applying our changes again")
+        self._contended = True
         for step in self._unconfirmed:
             model = step(model)
         return model

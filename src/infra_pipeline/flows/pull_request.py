@@ -42,7 +42,7 @@ def handle_pull_request(job: Job, event: PullRequestEvent) -> int:
     if reason:
         console.print(f"infra: {reason}", markup=False)
         return ExitCode.OK
-    s = Session(replace(job, config=config), pr)
+    s = Session(replace(job, config=config), pr, new_pull=action == "opened")
     try:
         with s.board:
             layers = touched_layers(s)

@@ -27,6 +27,7 @@ REPLY_MARKER = "<!-- infra-pipeline -->"
 class Session:
     job: Job  # its config has the policy of the PR's base commit
     pr: PullRequest
+    new_pull: bool = False  # the event says the PR was just opened: it has no dashboard yet
     board: Board = field(init=False)
 
     @property
@@ -62,6 +63,7 @@ class Session:
             head_sha=self.pr.head_sha,
             base_sha=self.pr.base_sha,
             clock=self.clock,
+            new_pull=self.new_pull,
         )
 
     @property
