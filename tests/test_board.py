@@ -143,6 +143,43 @@ def test_apply_then_no_changes_plan_turns_infra_apply_green(
     assert standin.latest_statuses(NEXT)["infra/apply"].description == "no changes to apply"
 
 
+def test_apply_in_a_new_job_does_not_post_the_unchanged_plan_status_again(
+    standin: GitHubStandIn, make: Callable[..., Board]
+) -> None:
+    run_plan(make(), plan("platform", 2))
+    posted = len(standin.statuses(HEAD))
+
+    applying = make(run_id=RUN + 1)  # the /apply job: nothing in memory but the comment
+    applying.update(lambda m: d.start_apply(m, ["platform"], RUN + 1, NOW))
+    applying.update(lambda m: d.finish_apply(m, {"platform": Outcome.OK}, RUN + 1, NOW))
+    applying.flush()
+
+    new = standin.statuses(HEAD)[posted:]
+    assert [(s.context, s.state) for s in new] == [
+        ("infra/apply", "pending"),
+        ("infra/apply", "success"),
+    ]
+    assert standin.latest_statuses(HEAD)["infra/plan"].state == "success"
+
+
+def test_a_pending_status_is_never_taken_as_posted(
+    standin: GitHubStandIn, make: Callable[..., Board]
+) -> None:
+    board = make()
+    board.update(lambda m: d.start_stage(m, Stage.CI, RUN, NOW))
+    board.update(lambda m: d.finish_stage(m, Stage.CI, Status.OK, RUN, NOW))
+    board.update(lambda m: d.start_plan(m, ["platform"], RUN, NOW))
+    # That job died after writing the dashboard, before GitHub had its statuses.
+    for status in list(standin.repo().statuses):
+        standin.repo().statuses.remove(status)
+
+    later = make(run_id=RUN + 1)
+    later.update(lambda m: d.finish_plan(m, plan("platform", 1), RUN, NOW, base_sha=BASE))
+
+    assert standin.latest_statuses(HEAD)["infra/plan"].state == "success"
+    assert standin.latest_statuses(HEAD)["infra/apply"].state == "pending"
+
+
 def test_a_fresh_process_recovers_the_state_from_the_comment_alone(
     standin: GitHubStandIn, make: Callable[..., Board]
 ) -> None:

@@ -27,6 +27,11 @@ write dropping the first one's change. `Board` makes that survivable:
   back (one round trip). Our rows then stay ⏳ under our ended run, which the next reader
   shows as ⚠️ "stopped without reporting", and `infra/plan` stays pending: visible, fixed by
   the next `/plan`, never a false ✅.
+- **Statuses follow the dashboard**, posted after each write for the checks that changed. A
+  job's first read takes the checks the dashboard calls `success` as already posted (its
+  writer posted them right after writing it), so `/apply` does not post `infra/plan` again.
+  Only `success` is taken on trust: if that writer died before posting, the status stays
+  behind (pending) until the next change of the check, which blocks a merge, never allows one.
 - **Dead runs.** Before a step is applied, rows still ⏳ under another run that has ended (or
   that started more than `stale_after` ago) become ⚠️ "run stopped without reporting".
 - **Heads come back.** A force-push back to an older commit makes its dashboard, marked as
@@ -303,7 +308,13 @@ class Board:
         found = self._read_comment()
         if found is not None:
             others = {r.writer: r.seq for r in found[1].revisions if r.writer != self._writer}
-            if self._others is not None and others != self._others:
+            if self._others is None and not self._posted:  # this job's first read
+                self._posted = {
+                    check.context: check
+                    for check in commit_statuses(found[1])
+                    if check.state is CheckState.SUCCESS
+                }
+            elif others != self._others:
                 self._contended = True  # someone else wrote between two of our reads
             self._others = others
         return found
