@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from infra_pipeline.adapters.base_config import policy_at
+from infra_pipeline.adapters.codeowners import read_codeowners
 from infra_pipeline.adapters.git_changes import changed_files
 from infra_pipeline.adapters.git_files import AtCommit, file_at_tip
 from infra_pipeline.adapters.github.client import GitHub
@@ -178,3 +179,23 @@ def test_a_pr_job_in_a_shallow_clone_asks_github(repo: Repo, standin: GitHubStan
     assert opened.code == 0, opened.out + opened.err
     asked = standin.request_counts() - before
     assert asked[FILES] == 1 and asked[CONTENTS] == 1
+
+
+# -- CODEOWNERS at the base commit ----------------------------------------------------------------
+
+
+def test_codeowners_at_the_base_commit_is_read_from_the_checkout_else_from_github(
+    repo: Repo, standin: GitHubStandIn, gh_env: dict[str, str]
+) -> None:
+    base = repo.merge_to_main(".github/CODEOWNERS", "/platform/ @alice\n", "code owners")
+    shallow = standin.add_commit(message="a base the checkout never fetched")
+    standin.set_file("CODEOWNERS", "/envs/ @bob\n", ref=shallow)
+    with GitHub.from_env(gh_env) as github:
+        before = standin.request_counts()
+        local = read_codeowners(github, base, repo.root)
+        assert not standin.request_counts() - before
+        remote = read_codeowners(github, shallow, repo.root)
+
+    assert local is not None and local.path == ".github/CODEOWNERS"
+    assert remote is not None and remote.path == "CODEOWNERS"
+    assert (standin.request_counts() - before)[CONTENTS] >= 1

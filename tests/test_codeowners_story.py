@@ -34,7 +34,7 @@ def prod_needs_an_owner(text: str) -> str:
 
 def test_data_prod_waits_for_a_code_owners_approval(repo: Repo, standin: GitHubStandIn) -> None:
     merge_config(repo, standin, prod_needs_an_owner)
-    standin.set_file(".github/CODEOWNERS", CODEOWNERS, ref=repo.base)
+    repo.merge_to_main(".github/CODEOWNERS", CODEOWNERS, "code owners")
     standin.set_team("acme/dba", ["dave", "erin"])
     head = change_platform_and_prod(repo)
     # The pull request's own CODEOWNERS names its author: it is never read.
@@ -89,8 +89,11 @@ def test_an_unreadable_team_and_a_missing_codeowners_are_named(
     reply = replies(standin, 7)[-1]
     assert "there is no CODEOWNERS file" in reply and "remove `codeowners`" in reply
 
-    # CODEOWNERS lands on main; the team is one the workflow's token cannot see.
-    standin.set_file("CODEOWNERS", CODEOWNERS, ref=repo.base)
+    # CODEOWNERS lands on main, the pull request's base now; the team is one the workflow's
+    # token cannot see.
+    standin.pulls[7].base_sha = repo.merge_to_main("CODEOWNERS", CODEOWNERS, "code owners")
+    replanned, _ = repo.comment(7, "/plan", "bob")  # the base moved: plan against it
+    assert replanned.code == 0, replanned.out + replanned.err
     again, _ = repo.comment(7, "/apply data-prod", "bob")
 
     assert again.code == 1

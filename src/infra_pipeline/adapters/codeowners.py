@@ -1,12 +1,15 @@
 """The I/O half of `codeowners: true` (the rules are `core/codeowners`): CODEOWNERS read from
-the pull request's base commit through the contents API, and team members through GitHub's
-teams API, each team read at most once per job."""
+the pull request's base commit (from the checkout's object store when it has that commit,
+else through the contents API), and team members through GitHub's teams API, each team read
+at most once per job."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Protocol
 
 from ..core.codeowners import LOCATIONS, CodeOwners, parse
+from . import git_files
 
 
 class _Files(Protocol):
@@ -17,10 +20,12 @@ class _Teams(Protocol):
     def list_team_members(self, org: str, team_slug: str) -> list[str] | None: ...
 
 
-def read_codeowners(github: _Files, ref: str) -> CodeOwners | None:
-    """The CODEOWNERS GitHub uses at commit `ref`: the first of `LOCATIONS` that exists."""
+def read_codeowners(github: _Files, ref: str, checkout: Path | None = None) -> CodeOwners | None:
+    """The CODEOWNERS GitHub uses at commit `ref`: the first of `LOCATIONS` that exists. Read
+    from `checkout` (the root of a git checkout) when it has the commit, else from GitHub."""
     for path in LOCATIONS:
-        text = github.get_file(path, ref)
+        local = None if checkout is None else git_files.file_at(checkout, ref, path)
+        text = github.get_file(path, ref) if local is None else local.text
         if text is not None:
             return parse(text, path)
     return None

@@ -31,7 +31,15 @@ def file_at_tip(top: Path, branch: str, tip: str | None, path: str) -> AtCommit 
         return None
     if _branch_head(top, branch) != tip:
         return None
-    listed = _git(top, "ls-tree", "-z", "--full-tree", tip, "--", path)
+    return file_at(top, tip, path)
+
+
+def file_at(top: Path, commit: str, path: str) -> AtCommit | None:
+    """`path` in `commit` (a full SHA), read from the checkout at `top`; None when the checkout
+    does not have the commit (a shallow clone) or git fails: the caller asks GitHub then."""
+    if not _SHA.fullmatch(commit):
+        return None
+    listed = _git(top, "ls-tree", "-z", "--full-tree", commit, "--", path)
     if listed is None:
         return None
     entry = listed.split(b"\0", 1)[0].decode("utf-8", errors="replace")
@@ -47,7 +55,7 @@ def file_at_tip(top: Path, branch: str, tip: str | None, path: str) -> AtCommit 
     try:
         return AtCommit(data.decode("utf-8"))
     except UnicodeDecodeError as exc:
-        raise InfraError(f"{path} at {tip[:12]} is not UTF-8 text: {exc}") from exc
+        raise InfraError(f"{path} at {commit[:12]} is not UTF-8 text: {exc}") from exc
 
 
 def _branch_head(top: Path, branch: str) -> str | None:

@@ -1,13 +1,14 @@
 """`codeowners: true` at `/apply`: which target layers lack an approval by a code owner of
 their directory. CODEOWNERS comes from the pull request's base commit (the PR's own copy could
-name its author), read once per `/apply`; the rules are `core/codeowners`."""
+name its author), read once per `/apply`, from the checkout when it has that commit; the rules
+are `core/codeowners`."""
 
 from __future__ import annotations
 
 import posixpath
 from collections.abc import Sequence
 
-from ..adapters.base_config import repo_path
+from ..adapters.base_config import checkout_path, repo_path
 from ..adapters.codeowners import TeamMembers, read_codeowners
 from ..config import CONFIG_NAME, Role
 from ..core import codeowners as co
@@ -26,7 +27,8 @@ def codeowner_refusals(
     wanted = [name for name in targets if s.config.codeowners_for(name)]
     if not wanted:
         return {}
-    codeowners = read_codeowners(s.github, pr.base_sha)
+    checkout = checkout_path(s.config.source or s.config.root / CONFIG_NAME)[0]
+    codeowners = read_codeowners(s.github, pr.base_sha, checkout)
     if codeowners is not None:
         for skipped in codeowners.skipped:
             s.console.print(f"infra: {codeowners.path}: skipped {skipped}", markup=False)
