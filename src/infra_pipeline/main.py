@@ -5,20 +5,18 @@ in `commands/` or `flows/`, and turns its result into an exit code. Imports are 
 from __future__ import annotations
 
 import os
-import signal
 import sys
-import tempfile
-import traceback
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from .entry import error_console, outcome, parse_hot, run_hot
+from .entry import run as run  # the console script of installs made before it moved
 from .errors import ExitCode, InfraError
 
 if TYPE_CHECKING:
@@ -654,66 +652,20 @@ def main(
     obj = Invocation(env=os.environ if env is None else env, _console=console)
     if cwd is not None:
         obj.cwd = cwd
-    try:
+    args = list(argv) if argv is not None else sys.argv[1:]
+    call = parse_hot(args)
+    if call is not None:  # the console script takes these before importing this module
+        return outcome(lambda: run_hot(call, obj.env, obj.cwd, obj.console), obj.env)
+
+    def cli() -> int:
         # Standalone mode: typer (with the click it vendors) prints its own usage errors and
         # exits 2, turns Ctrl-C into 130, and turns `typer.Exit(code)` into `SystemExit(code)`.
-        # Only our exceptions come through to the handlers below.
-        app(
-            args=list(argv) if argv is not None else None,
-            prog_name="infra",
-            standalone_mode=True,
-            obj=obj,
-        )
-    except SystemExit as exc:  # standalone mode always ends this way
-        return _exit_status(exc.code)
-    except InfraError as exc:
-        _error_console(obj).print(f"[bold red]error:[/] {_escape(exc.message)}")
-        if exc.hint:
-            _error_console(obj).print(f"  → {_escape(exc.hint)}")
-        return exc.exit_code
-    except KeyboardInterrupt:
-        return 130
-    except Exception:
-        log = Path(obj.env.get("RUNNER_TEMP") or tempfile.gettempdir()) / "infra-pipeline-crash.log"
-        log.write_text(traceback.format_exc(), encoding="utf-8")
-        _error_console(obj).print(
-            f"[bold red]internal error[/] (a bug in infra-pipeline); traceback written to {log}"
-        )
-        return ExitCode.FAILURE
-    return ExitCode.OK  # not reached: standalone mode ends with SystemExit
+        # Only our exceptions come through to `outcome`.
+        app(args=args, prog_name="infra", standalone_mode=True, obj=obj)
+        return ExitCode.OK  # not reached: standalone mode ends with SystemExit
 
-
-def _exit_status(code: object) -> int:
-    if code is None:
-        return ExitCode.OK
-    return code if isinstance(code, int) else ExitCode.FAILURE
+    return outcome(cli, obj.env)
 
 
 def _error_console(obj: Invocation) -> Console:
-    from rich.console import Console
-
-    # soft_wrap: an error message is read (and grepped) whole, never re-wrapped.
-    return Console(stderr=True, highlight=False, soft_wrap=True)
-
-
-def _escape(text: str) -> str:
-    from rich.markup import escape
-
-    return escape(text)
-
-
-def _on_signal(signum: int, frame: FrameType | None) -> None:
-    """First signal: pass SIGINT to Terraform and let the run wind down and report.
-    Second: stop now."""
-    from .adapters import process
-
-    if process.cancelled.is_set():
-        raise KeyboardInterrupt
-    process.cancel_all()
-
-
-def run(*args: Any) -> None:
-    """The console script."""
-    signal.signal(signal.SIGINT, _on_signal)
-    signal.signal(signal.SIGTERM, _on_signal)
-    raise SystemExit(main())
+    return error_console()

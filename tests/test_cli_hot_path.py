@@ -1,0 +1,138 @@
+"""`infra plan`, `verify` and `validate` in their plain forms skip the CLI framework on the way
+to Terraform (`entry.parse_hot`): each such form must end exactly as the typer app ends it, and
+every other form must still reach the typer app."""
+
+from __future__ import annotations
+
+import io
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from homelab import base_env
+from infra_pipeline.entry import HotCall, outcome, parse_hot
+from infra_pipeline.main import Invocation, app, main
+
+LAYER = 'resource "terraform_data" "x" {\n  input = 1\n}\n'
+
+
+@pytest.mark.parametrize(
+    ("argv", "call"),
+    [
+        (["plan"], HotCall("plan")),
+        (["plan", "all"], HotCall("plan", layers=("all",))),
+        (
+            ["plan", "a", "--jobs", "2", "b", "--detailed-exitcode"],
+            HotCall("plan", layers=("a", "b"), jobs=2, detailed_exitcode=True),
+        ),
+        (["-c", "x.yaml", "plan", "-j", "3"], HotCall("plan", config_path="x.yaml", jobs=3)),
+        (["--config=x.yaml", "verify", "--all"], HotCall("verify", "x.yaml", all_layers=True)),
+        (["verify", "--jobs=4", "one"], HotCall("verify", layers=("one",), jobs=4)),
+        (["validate", "one", "two"], HotCall("validate", layers=("one", "two"))),
+    ],
+)
+def test_plain_forms_are_hot(argv: list[str], call: HotCall) -> None:
+    assert parse_hot(argv) == call
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [],
+        ["--help"],
+        ["plan", "--help"],
+        ["plan", "--markdown"],
+        ["plan", "--json"],
+        ["plan", "--results-dir", "out"],
+        ["plan", "-j4"],
+        ["plan", "--jobs", "many"],
+        ["plan", "--jobs", "-1"],
+        ["plan", "--jobs"],
+        ["plan", "--jobs", "1", "--jobs", "2"],
+        ["plan", "--detailed-exitcode", "--detailed-exitcode"],
+        ["plan", "--", "all"],
+        ["plan", "--all"],
+        ["validate", "--detailed-exitcode"],
+        ["verify", "--report-issues"],
+        ["--version"],
+        ["-c", "plan"],
+        ["-c", "--x", "plan"],
+        ["apply", "all"],
+        ["event"],
+        ["Plan"],
+    ],
+)
+def test_every_other_form_goes_to_the_typer_app(argv: list[str]) -> None:
+    assert parse_hot(argv) is None
+
+
+def _through_typer(args: list[str], root: Path) -> tuple[int, str]:
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=200, force_terminal=False, color_system=None)
+    obj = Invocation(env=base_env(), _console=console, cwd=root)
+
+    def cli() -> int:
+        app(args=args, prog_name="infra", standalone_mode=True, obj=obj)
+        return 0
+
+    return outcome(cli, obj.env), buffer.getvalue()
+
+
+def _hot(args: list[str], root: Path) -> tuple[int, str]:
+    assert parse_hot(args) is not None
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=200, force_terminal=False, color_system=None)
+    return main(args, env=base_env(), console=console, cwd=root), buffer.getvalue()
+
+
+def _same(text: str) -> str:
+    return re.sub(r"\d+\.\ds", "N.Ns", text)  # the durations in the result table
+
+
+def test_each_hot_form_ends_as_the_typer_app_ends_it(tmp_path: Path) -> None:
+    (tmp_path / "one").mkdir()
+    (tmp_path / "one" / "main.tf").write_text(LAYER)
+    (tmp_path / "infra.yaml").write_text("version: 1\nlayers:\n  one: {path: one, order: 1}\n")
+    (tmp_path / "other.yaml").write_text("version: 1\nlayers:\n  uno: {path: one, order: 1}\n")
+    forms = [
+        ["plan", "all"],
+        ["plan", "one", "--detailed-exitcode", "--jobs", "1"],
+        ["plan", "nope"],
+        ["verify", "--all", "--detailed-exitcode"],
+        ["validate", "one"],
+        ["-c", "other.yaml", "plan", "uno"],
+        ["--config=missing.yaml", "validate"],
+    ]
+    for args in forms:
+        hot_code, hot_out = _hot(args, tmp_path)
+        typer_code, typer_out = _through_typer(args, tmp_path)
+        assert (hot_code, _same(hot_out)) == (typer_code, _same(typer_out)), args
+    assert _hot(["plan", "one", "--detailed-exitcode"], tmp_path)[0] == 3
+
+
+def test_the_console_script_plans_without_importing_typer(tmp_path: Path) -> None:
+    (tmp_path / "one").mkdir()
+    (tmp_path / "one" / "main.tf").write_text(LAYER)
+    (tmp_path / "infra.yaml").write_text("version: 1\nlayers:\n  one: {path: one, order: 1}\n")
+    probe = (
+        "import sys\n"
+        "sys.argv = ['infra', 'plan', 'all']\n"
+        "from infra_pipeline import entry\n"
+        "try:\n"
+        "    entry.run()\n"
+        "except SystemExit as exc:\n"
+        "    print('typer' in sys.modules, exc.code)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=tmp_path,
+        env=base_env(),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert result.stdout.splitlines()[-1] == "False 0"
