@@ -62,23 +62,26 @@ output "items" {{
 }}
 """
 
-# The engine's commands for one layer (adapters/terraform.py: init, plan, show), in bash.
+# The engine's commands for one layer (adapters/terraform.py: init, plan, show), in bash. Each
+# Terraform runs in a session of its own (`setsid -w`), as infra starts them
+# (adapters/process.py), so that under load neither side is favoured by how it starts them.
 SCAN_ONE = """\
 set -u
 cd "$1"
-terraform init -input=false -no-color >/dev/null || exit 1
+setsid -w terraform init -input=false -no-color >/dev/null || exit 1
 mkdir -p .terraform
-terraform plan -input=false -no-color -detailed-exitcode -out=.terraform/infra.tfplan >/dev/null
+setsid -w terraform plan -input=false -no-color -detailed-exitcode -out=.terraform/infra.tfplan \\
+  >/dev/null
 rc=$?
 [ "$rc" -eq 0 ] || [ "$rc" -eq 2 ] || exit 1
-terraform show -json -no-color .terraform/infra.tfplan >/dev/null
+setsid -w terraform show -json -no-color .terraform/infra.tfplan >/dev/null
 """
 
 APPLY_ONE = """\
 set -eu
 cd "$1"
-terraform init -input=false -no-color >/dev/null
-terraform apply -input=false -no-color -auto-approve >/dev/null
+setsid -w terraform init -input=false -no-color >/dev/null
+setsid -w terraform apply -input=false -no-color -auto-approve >/dev/null
 """
 
 
@@ -156,13 +159,17 @@ def bench(size: int, jobs: int, runs: int, env: dict[str, str]) -> tuple[Timing,
         return best(runs, infra), best(runs, shell)
 
 
-def setup(doc: str, script: str) -> tuple[argparse.Namespace, dict[str, str]]:
+def setup(
+    doc: str, script: str, extra: Callable[[argparse.ArgumentParser], None] | None = None
+) -> tuple[argparse.Namespace, dict[str, str]]:
     """The options and the Terraform environment of a bench against the shell loop, with
-    what it runs on printed first (shared with bench/overhead.py)."""
+    what it runs on printed first (shared with bench/overhead.py, which adds `extra`)."""
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[4, 16, 64])
     parser.add_argument("--jobs", type=int, default=4)
     parser.add_argument("--runs", type=int, default=3)
+    if extra is not None:
+        extra(parser)
     args = parser.parse_args()
     if shutil.which("terraform") is None:
         raise SystemExit(f"bench/{script} needs a terraform binary on PATH")
@@ -171,7 +178,9 @@ def setup(doc: str, script: str) -> tuple[argparse.Namespace, dict[str, str]]:
     version = subprocess.run(
         ["terraform", "version"], capture_output=True, text=True, check=True, env=env
     ).stdout.splitlines()[0]
-    print(f"{version}, {os.cpu_count()} CPUs, --jobs {args.jobs}, best of {args.runs}\n")
+    load = os.getloadavg()[0]
+    jobs, runs = args.jobs, args.runs
+    print(f"{version}, {os.cpu_count()} CPUs (load {load:.1f}), --jobs {jobs}, {runs} runs\n")
     return args, env
 
 
