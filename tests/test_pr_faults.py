@@ -224,7 +224,8 @@ def test_pr_story_survives_502s_and_a_secondary_rate_limit(
     head = repo.commit(PLATFORM_FILE, "replicas    = 2", "replicas    = 3", "more replicas")
     repo.open_pr(7, head, [PLATFORM_FILE])
     faults = [
-        standin.secondary_rate_limit("GET", "/repos/{owner}/{repo}/pulls/{pull_number}/files"),
+        # (the PR's files come from git now: the rate limit meets the dashboard's first read)
+        standin.secondary_rate_limit("GET", "/repos/{owner}/{repo}/issues/{issue_number}/comments"),
         # GitHub creates the dashboard, then answers 502: the retry must not post it twice.
         standin.inject("POST", COMMENTS, 502, after_write=True),
         standin.inject("PATCH", COMMENT, 502, times=2),

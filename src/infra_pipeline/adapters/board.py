@@ -308,12 +308,13 @@ class Board:
         found = self._read_comment()
         if found is not None:
             others = {r.writer: r.seq for r in found[1].revisions if r.writer != self._writer}
-            if self._others is None and not self._posted:  # this job's first read
-                self._posted = {
-                    check.context: check
-                    for check in commit_statuses(found[1])
-                    if check.state is CheckState.SUCCESS
-                }
+            if self._others is None:  # this job's first read
+                if not self._posted:
+                    self._posted = {
+                        check.context: check
+                        for check in commit_statuses(found[1])
+                        if check.state is CheckState.SUCCESS
+                    }
             elif others != self._others:
                 self._contended = True  # someone else wrote between two of our reads
             self._others = others
