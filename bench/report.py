@@ -63,6 +63,7 @@ def main() -> int:
     parser.add_argument("--baseline", type=Path, required=True)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--sizes", type=int, nargs="+", default=[4, 16, 64])
+    parser.add_argument("--loop-runs", type=int, default=3, help="rounds of the slow benches")
     args = parser.parse_args()
     baseline = args.baseline.resolve()
     old_infra = baseline / ".venv" / "bin" / "infra"
@@ -75,7 +76,7 @@ def main() -> int:
                 py,
                 "bench/startup.py",
                 "--runs",
-                str(args.runs * 4),
+                str(args.runs * 2),
                 "--baseline",
                 str(old_infra),
                 "--json",
@@ -104,7 +105,7 @@ def main() -> int:
                 py,
                 "bench/large_plan.py",
                 "--runs",
-                "3",
+                str(args.loop_runs),
                 "--baseline",
                 str(old_infra),
                 "--json",
@@ -119,7 +120,7 @@ def main() -> int:
                 "--sizes",
                 *map(str, args.sizes),
                 "--runs",
-                "3",
+                str(args.loop_runs),
                 "--baseline",
                 str(old_infra),
                 "--json",
@@ -177,7 +178,7 @@ def render(
         f" | {start['baseline'] * 1000:.0f} ms; {start['baseline_cpu'] * 1000:.0f} ms"
         f" | {start['infra'] * 1000:.0f} ms; {start['infra_cpu'] * 1000:.0f} ms | ≤ 80 ms"
         f" | after/before {start['ratio']:.2f} ({_iqr(start['ratio_iqr'])}); CPU"
-        f" {start['cpu_ratio']:.2f} ({_iqr(start['cpu_ratio_iqr'])}), {runs * 4} rounds |",
+        f" {start['cpu_ratio']:.2f} ({_iqr(start['cpu_ratio_iqr'])}), {runs * 2} rounds |",
         f"| API requests, PR opened (4 layers) through its auto plan"
         f" | {old_api.get(PR_OPEN, '?')} | {api[PR_OPEN]['requests']} | ≤ 11 | none: counted |",
         f"| wall time of a PR-opened job against the stand-in (4 layers)"
