@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import os
 import signal
-import tempfile
-import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -161,6 +159,9 @@ def outcome(body: Callable[[], int], env: Mapping[str, str]) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception:
+        import tempfile  # a crash's imports only: they cost a start every time otherwise
+        import traceback
+
         log = Path(env.get("RUNNER_TEMP") or tempfile.gettempdir()) / "infra-pipeline-crash.log"
         log.write_text(traceback.format_exc(), encoding="utf-8")
         error_console().print(
