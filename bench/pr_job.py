@@ -29,13 +29,16 @@ sys.path.insert(0, str(TESTS))
 
 from api_cost import EDITS, gh_env  # noqa: E402
 
-from prstory import Repo, make_repo  # noqa: E402
+from prstory import Repo, git, make_repo  # noqa: E402
 from standin import DEFAULT_REPO, GitHubStandIn  # noqa: E402
 
 
-def open_and_time(repo: Repo, number: int, forward: bool, src: Path | None) -> float:
+def open_and_time(repo: Repo, number: int, src: Path | None) -> float:
+    # A branch of its own off main each time, so that every pull request changes all 4 layers
+    # (GitHub, and `git diff`, list what differs from where the branch forked).
+    git(repo.root, "checkout", "-qB", f"pr-{number}", "main")
     for path, old, new in EDITS:
-        head = repo.commit(path, *((old, new) if forward else (new, old)), f"change {path}")
+        head = repo.commit(path, old, new, f"#{number}: change {path}")
     repo.open_pr(number, head, [path for path, _, _ in EDITS])
     extra = {"PYTHONPATH": str(src)} if src is not None else {}
     start = time.perf_counter()
@@ -72,14 +75,14 @@ def main() -> int:
                 repos[side] = make_repo(Path(tmp) / side, standin, gh_env(standin))
             # One warm-up round each: Terraform's first init of each layer is not the job's.
             for side, repo in repos.items():
-                open_and_time(repo, 1, True, sources[side])
+                open_and_time(repo, 1, sources[side])
             for round_ in range(args.runs):
                 order = list(repos.items())
                 if round_ % 2:
                     order.reverse()
                 for side, repo in order:
                     number = 2 + round_
-                    times[side].append(open_and_time(repo, number, round_ % 2 == 1, sources[side]))
+                    times[side].append(open_and_time(repo, number, sources[side]))
         finally:
             for standin in standins.values():
                 standin.stop()
