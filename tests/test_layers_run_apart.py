@@ -16,6 +16,7 @@ from pathlib import Path
 from homelab import EXAMPLE, base_env, copy_example
 from infra_pipeline.adapters.repo_files import DiskFiles
 from infra_pipeline.config import Layer, load_config
+from infra_pipeline.core.custom_steps import NO_CONTEXT
 from infra_pipeline.core.hcl_reads import terragrunt_copies
 from infra_pipeline.core.unit_reads import apart
 from infra_pipeline.errors import InfraError
@@ -124,6 +125,10 @@ class Engine:
 
     def __init__(self, layer: Layer) -> None:
         self.layer = layer
+        # What flows/pipeline.py reads for the layer's custom steps (the example has none).
+        self.config = load_config(EXAMPLE / "infra.yaml")
+        self.context = NO_CONTEXT
+        self.steps_ran: list[object] = []
 
     def plan(self) -> None:
         raise InfraError(f"{self.layer.name}: no engine here", "")

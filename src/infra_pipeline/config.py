@@ -40,6 +40,8 @@ CONFIG_NAME = "infra.yaml"
 _LAYER_NAME = r"^[a-z0-9][a-z0-9_.-]*$"
 # Terraform's `-lock-timeout` takes a Go duration; these are the units that make sense for it.
 _DURATION = r"^[0-9]+(ms|s|m|h)$"
+# A step's name lands in the dashboard's Markdown: nothing that could format or escape it.
+_STEP_NAME = r"^[A-Za-z0-9][A-Za-z0-9 _.:/-]*$"
 
 
 class _Strict(BaseModel):
@@ -109,7 +111,10 @@ def duration_seconds(duration: str) -> float:
 
 class Step(_Strict):
     name: str = Field(
-        min_length=1, max_length=64, description="Shown on the dashboard; unique per stage."
+        pattern=_STEP_NAME,
+        max_length=64,
+        description="Shown on the dashboard; unique per stage. Letters, digits, spaces and "
+        "`_ . : / -`.",
     )
     run: tuple[str, ...] | str = Field(
         description="The command as a list of arguments, run without a shell (`$VAR`, `|`, "

@@ -8,6 +8,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from .config import Stage
+
 
 class ChangeKind(StrEnum):
     """One resource's planned action, collapsed from Terraform's `actions` list."""
@@ -173,6 +175,30 @@ class Outcome(StrEnum):
     SKIPPED = "skipped"  # not run because an earlier layer failed (or not wanted)
 
 
+class StepOutcome(StrEnum):
+    """How one custom step (`steps:` in infra.yaml) ended."""
+
+    PASSED = "passed"
+    FAILED = "failed"  # exited non-zero, or could not be started
+    TIMED_OUT = "timed_out"
+    CANCELLED = "cancelled"  # the job was cancelled while it ran
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """One custom step's run: what the dashboard shows of it. `tail` is the end of its
+    output, already redacted and capped (core/custom_steps.py)."""
+
+    stage: Stage
+    name: str
+    outcome: StepOutcome
+    blocking: bool = True
+    exit_code: int | None = None
+    seconds: float = 0.0
+    timeout: str = ""  # as infra.yaml wrote it, for "timed out after 10m"
+    tail: str = ""
+
+
 @dataclass(frozen=True)
 class LayerRun:
     """The outcome of planning or applying one layer."""
@@ -188,3 +214,4 @@ class LayerRun:
     diagnostics: tuple[Diagnostic, ...] = ()
     # Terraform's closing line of an apply: "Apply complete! Resources: 2 added, ...".
     summary: str = ""
+    steps: tuple[StepResult, ...] = ()  # the custom steps this plan or apply ran, in order

@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..config import Config, Engine, Layer, Stage
+from ..core.custom_steps import NO_CONTEXT, StepContext
 from ..core.plan_reader import (
     NO_CHANGES_TEXT,
     PLAN_KEY_ENV,
@@ -38,7 +39,7 @@ from ..core.plan_reader import (
 from ..core.redact import redact, secrets_in_env
 from ..core.state_lock import ACQUIRING, is_lock_error, parse_lock_error, session_name
 from ..errors import InfraError
-from ..models import Diagnostic, PlanResult, StateLock
+from ..models import Diagnostic, PlanResult, StateLock, StepResult
 from . import init_record, pg_locks, plugin_cache, process
 from .actions_env import run_id_of
 
@@ -191,8 +192,15 @@ class TerraformEngine:
         env: Mapping[str, str],
         on_line: process.LineSink | None = None,
         runner: Runner = process.run,
+        context: StepContext = NO_CONTEXT,
     ) -> None:
         self.layer = layer
+        # Custom steps (`steps:`): which ones come from `config` (for a pull request, the
+        # default branch's policy), `context` tells them the PR and commit, and `steps_ran`
+        # collects this layer's results for its LayerRun (flows/pipeline.py runs them).
+        self.config = config
+        self.context = context
+        self.steps_ran: list[StepResult] = []
         self.workdir = config.layer_dir(layer)
         self.planfile = self.workdir / ".terraform" / PLANFILE
         # The sealing key is the pipeline's, not the engine's: the PR's code run by a plan
@@ -246,6 +254,24 @@ class TerraformEngine:
         self._ui_lines = False  # the running call prints `-json` UI lines
         self.lock_timeout = config.lock_timeout_for(layer)
         self._session = ""  # this call's Postgres application_name (pg backend only)
+        # The last plan's `show -json`, for custom steps' $INFRA_PLAN_JSON (never logged).
+        self._shown: tuple[Path, str] | None = None
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The engine's environment (the job's, the layer's `env`, never the sealing key):
+        what a custom step of this layer runs with, too."""
+        return dict(self._env)
+
+    @property
+    def secrets(self) -> frozenset[str]:
+        """The known secret values this engine masks in everything it shows."""
+        return frozenset(self._secrets)
+
+    def log_line(self, line: str) -> None:
+        """One line into the job log's stream for this layer, redacted."""
+        if self._sink is not None:
+            self._sink(self._safe(line))
 
     def _on_line(self, line: str) -> None:
         if self._sink is None:
@@ -578,11 +604,22 @@ class TerraformEngine:
                 f"`terraform show -json` of `{self.layer.name}` did not print JSON",
                 "check the engine version (Terraform >= 1.0 or OpenTofu)",
             ) from exc
+        self._shown = (self.planfile, shown.stdout)
         plan = read_plan(self.layer.name, data, text=text, diagnostics=warnings, key=self._key)
         return replace(plan, planfile=self.planfile, document=data)
 
     def _show(self, *flags: str) -> process.ProcessResult:
         return self._check(self._run("show", *flags, str(self.planfile), stream=False), "show")
+
+    def plan_json(self, planfile: Path) -> str:
+        """`show -json` of `planfile`: the one this engine just planned is not shown twice."""
+        if self._shown is not None and self._shown[0] == planfile:
+            return self._shown[1]
+        shown = self._check(
+            self._run("show", "-json", "-no-color", str(planfile), stream=False), "show"
+        )
+        self._shown = (planfile, shown.stdout)
+        return shown.stdout
 
     def render_plan(self, planfile: Path, *, colour: bool) -> str:
         """The saved plan as Terraform prints it, in Terraform's colours when `colour` (for a

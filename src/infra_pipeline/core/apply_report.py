@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Final
 
 from infra_pipeline.core import md
+from infra_pipeline.core.custom_steps import applied_then_blocked
 from infra_pipeline.core.dashboard.model import Dashboard, Status
 from infra_pipeline.core.dashboard.plan_view import diagnostic_lines, summary
 from infra_pipeline.core.plan_text import clean, trim
@@ -76,13 +77,24 @@ def _failure(run: LayerRun) -> list[str]:
     for diag in (d for d in run.diagnostics if d.severity == "error"):
         out += [*diagnostic_lines(diag), ""]
     if run.plan is not None:  # the apply itself ran, so it may have changed things
-        out += [
-            f"🔒 {md.code(run.layer)} stays locked by this pull request: its state may be "
-            "partly applied. Comment `/plan` to see what is left, then `/apply` again "
-            f"(or `/unlock {run.layer}`).",
-            "",
-        ]
+        out += [stays_locked(run), ""]
     return out
+
+
+def stays_locked(run: LayerRun) -> str:
+    """Why a layer whose apply ran and failed keeps its lock, and what to do next."""
+    if applied_then_blocked(run):
+        return (
+            f"🔒 {md.code(run.layer)} stays locked by this pull request; its change is live "
+            "(Terraform applied it, then a `post_apply` step failed). Once what the step "
+            f"reports is dealt with, `/apply {run.layer}` again (with nothing left to apply "
+            f"it is marked applied) or `/unlock {run.layer}`."
+        )
+    return (
+        f"🔒 {md.code(run.layer)} stays locked by this pull request: its state may be "
+        "partly applied. Comment `/plan` to see what is left, then `/apply` again "
+        f"(or `/unlock {run.layer}`)."
+    )
 
 
 def apply_summary(runs: Sequence[LayerRun]) -> str:

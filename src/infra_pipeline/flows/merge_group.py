@@ -30,6 +30,7 @@ from ..adapters.base_config import policy_at
 from ..adapters.board import Board
 from ..adapters.git_changes import changed_files
 from ..config import Config, Layer
+from ..core.custom_steps import StepContext
 from ..core.dashboard import steps as dash
 from ..core.github_models import StatusState
 from ..core.webhook_events import MergeGroupData, MergeGroupEvent
@@ -95,7 +96,9 @@ def handle_merge_group(job: Job, event: MergeGroupEvent) -> int:
     try:
         require_workspace_at(config.root, group.head_sha)
         layers = _touched(config, group, env, console)
-        runs = plan_with_progress(config, layers, env=env, console=console)
+        runs = plan_with_progress(
+            config, layers, env=env, console=console, context=StepContext(sha=group.head_sha)
+        )
         if process.cancelled.is_set():
             raise KeyboardInterrupt  # cancelled, not failed: exit 130 like every other job
     except BaseException as exc:

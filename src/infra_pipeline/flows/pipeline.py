@@ -3,6 +3,10 @@
 This module decides *what runs when*; the engine, the GitHub edge and the terminal are passed
 in. A failed apply stops the rest (`on_failure: stop`, the default) or only the layers that
 depend on it (`skip_dependents`): those are reported as skipped and never touched.
+
+Custom steps run around each layer's plan (`pre_plan`, `post_plan`) and apply (`pre_apply`,
+`post_apply`, only when there is something to apply); a blocking one that does not pass stops
+that layer like a failed plan or apply would (`StepsBlocked`).
 """
 
 from __future__ import annotations
@@ -10,12 +14,16 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import replace
+from pathlib import Path
 from typing import TypeVar
 
 from ..adapters import process
+from ..adapters.step_runner import run_stage
 from ..adapters.terraform import ApplyResult, StateLockedError, TerraformEngine, TerraformFailed
-from ..config import Config, Layer, OnFailure
+from ..config import Config, Layer, OnFailure, Stage
 from ..config_problems import nearest
+from ..core.custom_steps import NO_CONTEXT, StepContext, blocked_message, first_block
 from ..core.layer_graph import LayerGraph, Scheduler
 from ..errors import ExitCode, InfraError
 from ..models import LayerRun, Outcome, PlanResult
@@ -49,6 +57,50 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
     return f" (did you mean `{near}`?)" if near else ""
 
 
+class StepsBlocked(InfraError):
+    """A blocking custom step did not pass: its layer stops there."""
+
+
+def run_steps(engine: TerraformEngine, stage: Stage, planfile: Path | None = None) -> None:
+    """The layer's custom steps at `stage`, recorded in `engine.steps_ran`; `StepsBlocked`
+    when a blocking one did not pass."""
+    steps = engine.config.steps_for(engine.layer, stage)
+    results = run_stage(engine, stage, steps, engine.context, planfile=planfile)
+    engine.steps_ran.extend(results)
+    blocked = first_block(results)
+    if blocked is not None:
+        raise StepsBlocked(
+            blocked_message(blocked, engine.layer.name),
+            "its output is on the dashboard and in the job log; fix what it reports",
+        )
+
+
+def plan_with_steps(engine: TerraformEngine) -> PlanResult:
+    """`pre_plan` steps, the plan, `post_plan` steps (with the plan's JSON)."""
+    run_steps(engine, Stage.PRE_PLAN)
+    plan = engine.plan()
+    run_steps(engine, Stage.POST_PLAN, plan.planfile)
+    return plan
+
+
+def apply_with_steps(
+    engine: TerraformEngine, plan: PlanResult, apply_plan: ApplyPlan | None = None
+) -> ApplyResult:
+    """`pre_apply` steps (with the plan's JSON), the apply, and after a successful one the
+    `post_apply` steps. A blocked `pre_apply` raises: nothing was applied. A blocked
+    `post_apply` is a failed result that says the change is applied."""
+    assert plan.planfile is not None
+    run_steps(engine, Stage.PRE_APPLY, plan.planfile)
+    result = engine.apply(plan.planfile) if apply_plan is None else apply_plan(engine, plan)
+    if not result.ok:
+        return result
+    try:
+        run_steps(engine, Stage.POST_APPLY, plan.planfile)
+    except StepsBlocked as exc:
+        return replace(result, ok=False, error=exc.message)
+    return result
+
+
 def plan_layers(
     layers: Sequence[Layer],
     engine_for: EngineFactory,
@@ -64,23 +116,19 @@ def plan_layers(
 
     def one(layer: Layer) -> LayerRun:
         started = time.monotonic()
+        engine: TerraformEngine | None = None
         try:
-            plan = engine_for(layer).plan()
+            engine = engine_for(layer)
+            plan = plan_with_steps(engine)
             return LayerRun(
                 layer.name,
                 Outcome.CHANGES if plan.has_changes else Outcome.OK,
                 time.monotonic() - started,
                 plan=plan,
+                steps=tuple(engine.steps_ran),
             )
         except InfraError as exc:
-            return LayerRun(
-                layer.name,
-                Outcome.FAILED,
-                time.monotonic() - started,
-                error=exc.message,
-                lock=exc.lock if isinstance(exc, StateLockedError) else None,
-                diagnostics=exc.diagnostics if isinstance(exc, TerraformFailed) else (),
-            )
+            return _failed(layer, exc, started, engine)
 
     by_name = {layer.name: layer for layer in layers}
     scheduler = _side_by_side(layers, jobs, apart)
@@ -157,19 +205,12 @@ def apply_layers(
         engine = engine_for(layer)
         try:
             plan = plan_for(layer, engine)
+            if plan.has_changes and plan.planfile is not None:
+                result = apply_with_steps(engine, plan, apply_plan)
+            else:
+                result = ApplyResult(ok=True, output="no changes")
         except InfraError as exc:
-            return LayerRun(
-                layer.name,
-                Outcome.FAILED,
-                time.monotonic() - started,
-                error=exc.message,
-                lock=exc.lock if isinstance(exc, StateLockedError) else None,
-                diagnostics=exc.diagnostics if isinstance(exc, TerraformFailed) else (),
-            )
-        if plan.has_changes and plan.planfile is not None:
-            result = engine.apply(plan.planfile) if apply_plan is None else apply_plan(engine, plan)
-        else:
-            result = ApplyResult(ok=True, output="no changes")
+            return _failed(layer, exc, started, engine)
         return LayerRun(
             layer.name,
             Outcome.OK if result.ok else Outcome.FAILED,
@@ -180,6 +221,7 @@ def apply_layers(
             lock=result.lock,
             diagnostics=result.diagnostics,
             summary=result.summary,
+            steps=tuple(engine.steps_ran),
         )
 
     return _run_along(scheduler, by_name, one, on_start=on_start, on_done=on_done, cancel=True)
@@ -223,9 +265,25 @@ def _run_along(
     return runs
 
 
+def _failed(
+    layer: Layer, exc: InfraError, started: float, engine: TerraformEngine | None
+) -> LayerRun:
+    """The run of a layer stopped by `exc` before anything was applied."""
+    return LayerRun(
+        layer.name,
+        Outcome.FAILED,
+        time.monotonic() - started,
+        error=exc.message,
+        lock=exc.lock if isinstance(exc, StateLockedError) else None,
+        diagnostics=exc.diagnostics if isinstance(exc, TerraformFailed) else (),
+        steps=tuple(engine.steps_ran) if engine is not None else (),
+    )
+
+
 def plan_fresh(layer: Layer, engine: TerraformEngine) -> PlanResult:
-    """The default `plan_for`: plan right before applying, so the plan sees earlier layers."""
-    return engine.plan()
+    """The default `plan_for`: plan right before applying, so the plan sees earlier layers.
+    Nobody reviewed a plan before (a local `infra apply`), so the plan's steps run too."""
+    return plan_with_steps(engine)
 
 
 def exit_code(runs: Sequence[LayerRun], *, detailed: bool = False) -> ExitCode:
@@ -240,9 +298,10 @@ def make_engine_factory(
     config: Config,
     env: Mapping[str, str],
     on_line: Callable[[str, str], None] | None = None,
+    context: StepContext = NO_CONTEXT,
 ) -> EngineFactory:
     def factory(layer: Layer) -> TerraformEngine:
         sink = (lambda line: on_line(layer.name, line)) if on_line else None
-        return TerraformEngine(config, layer, env=env, on_line=sink)
+        return TerraformEngine(config, layer, env=env, on_line=sink, context=context)
 
     return factory

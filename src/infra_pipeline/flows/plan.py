@@ -8,6 +8,7 @@ from rich.console import Console
 
 from ..adapters.terminal_ui import progress, results_table, terraform_colour, write_as_is
 from ..config import Config, Layer
+from ..core.custom_steps import NO_CONTEXT, StepContext
 from ..core.state_lock import what_to_do
 from ..errors import ExitCode, InfraError
 from ..models import LayerRun, PlanResult
@@ -23,13 +24,15 @@ def plan_with_progress(
     console: Console,
     jobs: int | None = None,
     verb: str = "planning",
+    context: StepContext = NO_CONTEXT,
 ) -> list[LayerRun]:
     """Plan `layers` in parallel (but those that must run apart one after another) while the
-    terminal shows each one's progress."""
+    terminal shows each one's progress; `context` is what their custom steps are told (the PR
+    and commit)."""
     with progress(console, verb, env) as view:
         return plan_layers(
             layers,
-            make_engine_factory(config, env, view.line),
+            make_engine_factory(config, env, view.line, context),
             jobs=jobs or config.jobs,
             apart=apart_layers(config),
             on_start=view.start,

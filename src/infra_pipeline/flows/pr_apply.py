@@ -12,7 +12,8 @@ from ..adapters.locks import Holder, LockState, now_iso
 from ..adapters.terminal_ui import progress, results_table
 from ..adapters.terraform import TerraformEngine
 from ..config import Layer, Role
-from ..core.apply_report import apply_comment, apply_summary
+from ..core.apply_report import apply_comment, apply_summary, stays_locked
+from ..core.custom_steps import StepContext
 from ..core.dashboard import steps as dash
 from ..core.gate import (
     Refusal,
@@ -325,7 +326,9 @@ def _apply(
     with progress(s.console, "applying", s.env) as view:
         runs = apply_layers(
             layers,
-            make_engine_factory(s.config, s.env, view.line),
+            make_engine_factory(
+                s.config, s.env, view.line, StepContext(pr=s.pr.number, sha=s.pr.head_sha)
+            ),
             graph=layer_graph(s.config),
             on_failure=s.config.on_failure,
             parallelism=s.config.apply_parallelism,
@@ -376,11 +379,7 @@ def failure_reply(outcome: ApplyOutcome) -> str:
         elif run.outcome is Outcome.FAILED:
             lines.append(f"❌ `/apply` of `{run.layer}` failed: {run.error.splitlines()[0]}")
             if run.plan is not None:  # the apply itself ran, so it may have changed things
-                lines.append(
-                    f"🔒 `{run.layer}` stays locked by this pull request: its state may be "
-                    "partly applied. Comment `/plan` to see what is left, then `/apply` again "
-                    f"(or `/unlock {run.layer}`)."
-                )
+                lines.append(stays_locked(run))
         elif run.outcome is Outcome.SKIPPED:
             lines.append(f"⏭️ `{run.layer}` was not applied ({run.error}).")
     if locks:

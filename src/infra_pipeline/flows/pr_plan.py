@@ -15,6 +15,7 @@ from ..adapters.terminal_ui import results_table
 from ..adapters.terragrunt_units import terragrunt_units
 from ..config import Config, Engine, Layer
 from ..core.changes import LayerSpec, analyse_changes
+from ..core.custom_steps import StepContext
 from ..core.dashboard import steps as dash
 from ..core.state_lock import lock_reply
 from ..errors import ExitCode
@@ -134,7 +135,8 @@ def _validate(s: Session, layers: Sequence[Layer], *, planned: Sequence[str]) ->
 
 
 def _plan(s: Session, layers: Sequence[Layer]) -> list[LayerRun]:
-    runs = plan_with_progress(s.config, layers, env=s.env, console=s.console)
+    context = StepContext(pr=s.pr.number, sha=s.pr.head_sha)
+    runs = plan_with_progress(s.config, layers, env=s.env, console=s.console, context=context)
     s.console.print(results_table(runs, f"Plan of #{s.pr.number} at {s.pr.head_sha[:7]}"))
     return runs
 

@@ -26,6 +26,7 @@ from ..adapters.locks import MAIN, Holder, Locks, lock_keys, now_iso
 from ..adapters.terminal_ui import progress
 from ..adapters.terraform import ApplyResult, TerraformEngine
 from ..config import Config, Layer
+from ..core.custom_steps import StepContext
 from ..core.drift_issues import IssueAction, IssueOp, decide_issue_actions
 from ..core.github_models import Comment, Issue, IssueState
 from ..core.layer_graph import LayerGraph
@@ -119,7 +120,7 @@ def _apply(
 
         return apply_layers(
             layers,
-            make_engine_factory(config, env, view.line),
+            make_engine_factory(config, env, view.line, StepContext(sha=origin.sha)),
             graph=graph,
             on_failure=config.on_failure,
             parallelism=config.apply_parallelism,

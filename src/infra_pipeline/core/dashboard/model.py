@@ -21,7 +21,7 @@ from typing import Final
 from infra_pipeline.config import _LAYER_NAME
 from infra_pipeline.core.dashboard.state_machine import State
 from infra_pipeline.core.policy_check import Approval, PolicyResult, unapproved
-from infra_pipeline.models import Diagnostic, Outcome, PlanCounts
+from infra_pipeline.models import Diagnostic, Outcome, PlanCounts, StepResult
 
 _SHA: Final = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 _REPO: Final = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
@@ -156,6 +156,8 @@ class LayerState:
     diagnostics: tuple[Diagnostic, ...] = ()
     applied_summary: str = ""  # "Apply complete! Resources: 2 added, 0 changed, 0 destroyed."
     policy: PolicyResult | None = None  # the `policies` check of `record`; cleared with it
+    # The custom steps of its last plan, then of its last apply (each with its output tail).
+    steps: tuple[StepResult, ...] = ()
 
     @property
     def plan_failed(self) -> bool:

@@ -23,6 +23,7 @@ from typing import Final
 
 from pydantic import TypeAdapter, ValidationError
 
+from infra_pipeline.core.custom_steps import tail
 from infra_pipeline.core.dashboard.model import (
     Dashboard,
     LayerState,
@@ -36,6 +37,7 @@ from infra_pipeline.core.dashboard.plan_view import (
     layer_view,
     row_detail,
 )
+from infra_pipeline.core.dashboard.step_view import step_lines, steps_cell
 from infra_pipeline.core.dashboard.view import next_step
 from infra_pipeline.core.md import code
 from infra_pipeline.core.plan_text import (
@@ -50,7 +52,7 @@ from infra_pipeline.core.plan_text import (
     trim,
 )
 from infra_pipeline.errors import InfraError
-from infra_pipeline.models import Outcome
+from infra_pipeline.models import Outcome, StepOutcome, StepResult
 
 LIMIT: Final = 65_536  # GitHub's maximum comment body, in characters
 SUMMARY_LIMIT: Final = 1_000_000  # a step summary above 1 MiB is dropped by GitHub
@@ -86,11 +88,13 @@ def marker(head_sha: str) -> str:
 
 
 def render(m: Dashboard) -> str:
-    """The comment body: under GitHub's limit, plan details shortened first when needed."""
+    """The comment body: under GitHub's limit, custom steps' output and plan details
+    shortened first when needed."""
     texts = {layer.name: layer.record.text for layer in m.layers if layer.record is not None}
     body = _render(m, texts)
     if size(body) < LIMIT:
         return body
+    m = _fit_step_output(m)
     overhead = size(_render(m, dict.fromkeys(texts, "")))
     budget = LIMIT - 1 - overhead - 64 * len(texts)
     for _ in range(8):
@@ -107,6 +111,25 @@ def render(m: Dashboard) -> str:
         f"the dashboard of {m.sha7} cannot fit in one comment ({len(m.layers)} layers)",
         "plan fewer layers per pull request",
     )
+
+
+def _fit_step_output(m: Dashboard) -> Dashboard:
+    """`m` with its custom steps' output tails cut so that together they take at most a
+    quarter of a comment (each is shown and kept in the state): passing steps' first, then
+    an even share of the rest. Their results stay; the job log has the whole output."""
+    tails = [step for layer in m.layers for step in layer.steps if step.tail]
+    if sum(size(step.tail) for step in tails) * 2 <= LIMIT // 4:
+        return m
+    failing = [step for step in tails if step.outcome is not StepOutcome.PASSED]
+    share = (LIMIT // 8) // max(len(failing), 1)
+
+    def cut(step: StepResult) -> StepResult:
+        if step.outcome is StepOutcome.PASSED or share < 200:
+            return replace(step, tail="")
+        return replace(step, tail=tail(step.tail, limit=share - 100))
+
+    layers = tuple(replace(layer, steps=tuple(map(cut, layer.steps))) for layer in m.layers)
+    return replace(m, layers=layers)
 
 
 def _share(costs: Mapping[str, int], budget: int) -> dict[str, int]:
@@ -151,6 +174,8 @@ def _render(m: Dashboard, texts: Mapping[str, str], *, plans: bool = True) -> st
             out += lines if plans else [*lines[: _fold(lines)], ""]
         elif layer.diagnostics or layer.plan.status is Status.FAILED:
             out += _failure(m, layer)
+        if layer.steps:
+            out += step_lines(layer.name, layer.steps)
     out.append(_state_comment(m))
     return "\n".join(out) + "\n"
 
@@ -224,6 +249,8 @@ def _row(
         parts.append(f"[{label}]({m.run_url(row.run_id)})")
     elif row.status is Status.RUNNING:
         parts.append("Running...")
+    if layer is not None and layer.steps:
+        parts.append(cell(steps_cell(layer.steps)))
     if layer is not None and layer.lock:
         parts.append("🔒 " + cell(layer.lock))
     output = " · ".join(parts) or "-"

@@ -52,7 +52,15 @@ from infra_pipeline.core.dashboard.view import (
 from infra_pipeline.core.plan_text import clean, one_line, trim
 from infra_pipeline.core.policy_check import Approval, PolicyResult, failure_keys
 from infra_pipeline.errors import InfraError
-from infra_pipeline.models import ChangeKind, Diagnostic, LayerRun, Outcome, PlanResult, StateLock
+from infra_pipeline.models import (
+    ChangeKind,
+    Diagnostic,
+    LayerRun,
+    Outcome,
+    PlanResult,
+    StateLock,
+    StepResult,
+)
 
 __all__ = [
     "APPLY_CONTEXT",
@@ -87,6 +95,7 @@ __all__ = [
     "plan_record",
     "record_plans",
     "record_policies",
+    "record_steps",
     "render",
     "render_for_summary",
     "revive",
@@ -272,7 +281,8 @@ def leave_untouched(m: Dashboard, layer: str, now: datetime) -> Dashboard:
 def record_plans(
     m: Dashboard, runs: Iterable[LayerRun], run_id: int | None, now: datetime, *, base_sha: str
 ) -> Dashboard:
-    """`finish_plan`, `fail_plan` or `skip_plan` for each layer's result."""
+    """`finish_plan`, `fail_plan` or `skip_plan` for each layer's result, with the custom
+    steps its plan ran."""
     for run in runs:
         if run.plan is not None and run.outcome in (Outcome.OK, Outcome.CHANGES):
             m = finish_plan(m, run.plan, run_id, now, base_sha=base_sha)
@@ -282,6 +292,8 @@ def record_plans(
             m = lock_plan(m, run.layer, run.lock, run_id, now)
         else:
             m = fail_plan(m, run.layer, run.error or "plan failed", run_id, now, run.diagnostics)
+        if run.steps:
+            m = record_steps(m, run.layer, run.steps)
     return m
 
 
@@ -321,6 +333,23 @@ def approve_policies(
     now may be applied."""
     approval = Approval(login, role, failure_keys(m.policy_results), comment_id)
     return replace(m, policy_approval=approval)
+
+
+def record_steps(m: Dashboard, layer: str, ran: Iterable[StepResult]) -> Dashboard:
+    """Show the custom steps a plan or an apply of `layer` ran. They replace the earlier ones
+    of the same kind (a new plan's replace the last plan's, an apply's the last apply's)."""
+    ran = tuple(ran)
+    planning = {step.stage.planning for step in ran}
+
+    def change(state: LayerState) -> LayerState:
+        kept = tuple(step for step in state.steps if step.stage.planning not in planning)
+        return replace(state, steps=tuple(sorted((*kept, *ran), key=_stage_order)))
+
+    return _map_layers(m, [layer], change)
+
+
+def _stage_order(step: StepResult) -> int:
+    return list(type(step.stage)).index(step.stage)
 
 
 def _finish_layer(
@@ -389,6 +418,9 @@ def finish_apply(
         )
 
     m = _map_layers(m, list(outcomes), outcome)
+    for run in said.values():
+        if run.steps and run.layer in outcomes:
+            m = record_steps(m, run.layer, run.steps)
     failed = Outcome.FAILED in outcomes.values()
     started = m.apply.started_at if m.apply.run_id == run_id else now
     status = Status.FAILED if failed else Status.OK
