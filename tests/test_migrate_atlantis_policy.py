@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from rich.console import Console
 
+from homelab import infra
 from infra_pipeline.commands.migrate import migrate_atlantis
 from infra_pipeline.commands.policy_test import run_policy_test
 from infra_pipeline.config import Config, Stage, load_config
@@ -373,3 +374,46 @@ def test_helm_repo_config_with_policies_and_a_hook(tmp_path: Path) -> None:
 )
 def test_the_server_config_is_told_from_other_yaml(document: dict[str, Any], found: bool) -> None:
     assert (server_config(document, "x.yaml") is not None) is found
+
+
+ATLANTIS_WITH_CHECKS = """\
+version: 3
+projects:
+  - name: app
+    dir: app
+    workflow: checks
+workflows:
+  checks:
+    plan:
+      steps:
+        - run: echo "$WORKSPACE before the plan" >> ../steps.log
+        - init
+        - plan
+        - run: test -s "$SHOWFILE" && echo "$PROJECT_NAME plan JSON is there" >> ../steps.log
+    apply:
+      steps:
+        - apply
+        - run: echo "applied $PROJECT_NAME" >> ../steps.log
+"""
+
+
+def test_a_migrated_custom_workflow_runs_its_steps_around_a_real_plan(tmp_path: Path) -> None:
+    """The issue's story: an Atlantis config with a custom workflow, migrated, keeps its steps,
+    and `infra plan` / `infra apply` run them around real Terraform."""
+    repo = tmp_path / "repo"
+    (repo / ".git").mkdir(parents=True)
+    (repo / "app").mkdir()
+    (repo / "app" / "main.tf").write_text('resource "terraform_data" "app" {\n  input = 1\n}\n')
+    (repo / "atlantis.yaml").write_text(ATLANTIS_WITH_CHECKS)
+    console = Console(file=io.StringIO(), width=200)
+    assert migrate_atlantis(repo, output=None, force=False, console=console, workflows=False) == 0
+
+    planned = infra(repo, "plan", "app")
+    assert planned.code == 0, planned.out
+    assert (repo / "steps.log").read_text().splitlines() == [
+        "default before the plan",
+        "app plan JSON is there",
+    ]
+    applied = infra(repo, "apply", "app", "--auto-approve")
+    assert applied.code == 0, applied.out
+    assert (repo / "steps.log").read_text().splitlines()[-1] == "applied app"
