@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -126,7 +127,7 @@ def test_destroying_a_database_waits_for_an_admins_approval_of_that_commit(
     )
     assert prod_database(repo)
 
-    approved, _ = repo.comment(7, "atlantis approve_policies", "alice")
+    approved, approving_comment = repo.comment(7, "atlantis approve_policies", "alice")
     assert approved.code == 0, approved.out + approved.err
     assert "@alice (`admin`) approved the policy failures of" in replies(standin, 7)[-1]
     audit = [
@@ -152,6 +153,21 @@ def test_destroying_a_database_waits_for_an_admins_approval_of_that_commit(
     again, _ = repo.comment(7, "/apply", "alice")
     assert again.code == 1
     assert "The policy check failed on this commit" in replies(standin, 7)[-1]
+    assert prod_database(repo)
+
+    # The writer points the new commit's dashboard at the approval of the old commit (written
+    # an hour ago, say): it is older than this commit's dashboard, so it approved another one.
+    old = next(c for c in standin.comments(7) if c.id == approving_comment)
+    old.created_at = old.updated_at = old.created_at - timedelta(hours=1)
+    newer_board = next(
+        c for c in standin.comments(7) if c.body.startswith(f"<!-- infra-dashboard:{newer[:7]}")
+    )
+    newer_board.body = render(
+        approve_policies(parse(newer_board.body), "alice", "admin", approving_comment)
+    )
+    replayed, _ = repo.comment(7, "/apply", "alice")
+    assert replayed.code == 1
+    assert "approved an earlier commit" in replies(standin, 7)[-1]
     assert prod_database(repo)
 
     reapproved, _ = repo.comment(7, "/approve_policies", "alice")

@@ -4,7 +4,7 @@ policies in both Rego syntaxes."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -236,9 +236,15 @@ def test_the_docs_show_the_examples_policy_as_it_is() -> None:
     assert shown == (root / "examples" / "homelab" / "policy" / "database.rego").read_text()
 
 
-def approval_comment(body: str, user: str = "alice", pr: int = 7) -> Comment:
+def approval_comment(
+    body: str,
+    user: str = "alice",
+    pr: int = 7,
+    posted: datetime = NOW,
+    edited: datetime | None = None,
+) -> Comment:
     url = f"https://github.com/acme/infra/pull/{pr}#issuecomment-5"
-    return Comment(5, "IC_5", body, user, "User", NOW, NOW, url)
+    return Comment(5, "IC_5", body, user, "User", posted, edited or posted, url)
 
 
 @pytest.mark.parametrize(
@@ -251,13 +257,25 @@ def approval_comment(body: str, user: str = "alice", pr: int = 7) -> Comment:
         (approval_comment("/approve_policies", pr=8), Role.ADMIN, "not on this pull request"),
         (approval_comment("/plan"), Role.ADMIN, "does not say `/approve_policies`"),
         (approval_comment("/approve_policies"), Role.WRITE, "no longer has the `maintain` role"),
+        # A writer rewrote a maintainer's comment (GitHub lets writers edit anyone's).
+        (
+            approval_comment("/approve_policies", edited=NOW + timedelta(minutes=1)),
+            Role.ADMIN,
+            "edited after it was posted",
+        ),
+        # An approval of an earlier commit, pointed at by a rewritten dashboard.
+        (
+            approval_comment("/approve_policies", posted=NOW - timedelta(hours=1)),
+            Role.ADMIN,
+            "approved an earlier commit",
+        ),
     ],
 )
 def test_apply_verifies_the_approval_the_dashboard_records(
     comment: Comment | None, role: Role, why: str | None
 ) -> None:
     approval = Approval("alice", "admin", ("data: x",), comment_id=5)
-    refusal = check_approval(approval, comment, role, Role.MAINTAIN, 7)
+    refusal = check_approval(approval, comment, role, Role.MAINTAIN, 7, since=NOW)
     if why is None:
         assert refusal is None
     else:

@@ -212,6 +212,11 @@ class Board:
         fallback = f"{self.server_url}/{self.repo}/pull/{self.pr_number}"
         return self._comment.html_url or f"{fallback}#issuecomment-{self._comment.id}"
 
+    @property
+    def posted_at(self) -> datetime | None:
+        """When GitHub says this commit's dashboard was created (once read or written)."""
+        return None if self._comment is None else self._comment.created_at
+
     # -- reading -----------------------------------------------------------------------------------
 
     def load(self) -> Dashboard | None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from ..config import Config, Role
 from .comment_parser import Command, CommandName, parse_comment
@@ -211,12 +212,22 @@ def approve_refusal(user: str, role: Role, approvers: Role | None) -> Refusal | 
 
 
 def check_approval(
-    approval: Approval, comment: Comment | None, role: Role, approvers: Role, pr: int
+    approval: Approval,
+    comment: Comment | None,
+    role: Role,
+    approvers: Role,
+    pr: int,
+    since: datetime | None,
 ) -> Refusal | None:
     """Whether the `/approve_policies` a dashboard records is one GitHub vouches for: the
     dashboard is a comment a writer can rewrite, so `/apply` re-reads the approving comment
     (on this pull request, by the approver, saying `/approve_policies`) and the approver's
-    role today."""
+    role today.
+
+    `since` is when this commit's dashboard was posted: an approval written before it was
+    for an earlier commit. A comment edited after it was posted is not trusted either, since
+    GitHub lets any writer edit anyone's comment (an old comment of a maintainer could be
+    rewritten to say `/approve_policies`)."""
     why = ""
     if comment is None:
         why = "its comment is gone"
@@ -224,6 +235,10 @@ def check_approval(
         why = f"its comment is by @{comment.user}, not @{approval.login}"
     elif f"/pull/{pr}#issuecomment-" not in comment.html_url:
         why = "its comment is not on this pull request"
+    elif comment.updated_at > comment.created_at:
+        why = "its comment was edited after it was posted"
+    elif since is not None and comment.created_at < since:
+        why = "its comment is older than this commit's dashboard, so it approved an earlier commit"
     elif not _approves(comment):
         why = "its comment does not say `/approve_policies`"
     elif role.rank < approvers.rank:

@@ -271,7 +271,7 @@ def _policies_passed(
         except InfraError:
             comment = None
     role = _role(s.github.get_permission(approval.login))
-    return check_approval(approval, comment, role, approvers, s.pr.number)
+    return check_approval(approval, comment, role, approvers, s.pr.number, s.board.posted_at)
 
 
 def _apply(
