@@ -590,13 +590,19 @@ class TerraformEngine:
             return replace(plan, planfile=self.planfile)
         if result.returncode == 0:
             text, shown = NO_CHANGES, self._show("-json", "-no-color")
+        elif self.layer.engine is Engine.TERRAGRUNT:
+            # Never two Terragrunt runs of one unit at once: each copies the unit's sources
+            # into its download directory, under the other's feet.
+            human = self._show("-no-color")
+            shown = self._show("-json", "-no-color")
+            text = self._safe(plan_text(human.stdout))
         else:
             # `-json` gives the diagnostics but not the plan as people read it, nor its
             # values; the planfile has both. The two reads are independent: side by side.
             with ThreadPoolExecutor(max_workers=1) as pool:
-                human = pool.submit(self._show, "-no-color")
+                future = pool.submit(self._show, "-no-color")
                 shown = self._show("-json", "-no-color")
-                text = self._safe(plan_text(human.result().stdout))
+                text = self._safe(plan_text(future.result().stdout))
         try:
             data = json.loads(shown.stdout)
         except json.JSONDecodeError as exc:
