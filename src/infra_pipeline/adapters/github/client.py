@@ -488,21 +488,24 @@ class GitHub(Transport):
 
     # -- repository contents -------------------------------------------------------------------
 
+    def _contents(self, path: str, ref: str) -> Any:
+        """The contents API's answer for `path` in `ref` (a file's record, or a directory's
+        list of entries), or None when nothing is there."""
+        try:
+            response = self._rest.repos.get_content(self.owner, self.repo, path.strip("/"), ref=ref)
+        except RequestFailed as exc:
+            if exc.response.status_code == 404:
+                return None
+            raise
+        return response.json()
+
     def get_file(self, path: str, ref: str) -> str | None:
         """The text of the file at `path` (from the repository root) in commit or branch `ref`,
         or None when nothing there is a file (no such path, a directory, a submodule)."""
 
         def fetch() -> str | None:
-            try:
-                response = self._rest.repos.get_content(
-                    self.owner, self.repo, path.strip("/"), ref=ref
-                )
-            except RequestFailed as exc:
-                if exc.response.status_code == 404:
-                    return None
-                raise
-            data = response.json()
-            if isinstance(data, list) or data["type"] != "file":
+            data = self._contents(path, ref)
+            if data is None or isinstance(data, list) or data["type"] != "file":
                 return None
             if data.get("encoding") != "base64":  # over 1 MB: GitHub leaves `content` empty
                 raise InfraError(
@@ -521,15 +524,7 @@ class GitHub(Transport):
         root, is a directory); None when `path` is not a directory there."""
 
         def fetch() -> list[tuple[str, bool]] | None:
-            try:
-                response = self._rest.repos.get_content(
-                    self.owner, self.repo, path.strip("/"), ref=ref
-                )
-            except RequestFailed as exc:
-                if exc.response.status_code == 404:
-                    return None
-                raise
-            data = response.json()
+            data = self._contents(path, ref)
             if not isinstance(data, list):
                 return None
             return sorted((str(e["path"]), e.get("type") == "dir") for e in data)
