@@ -24,6 +24,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from paired import quartiles
+
 INFRA = Path(sys.executable).parent / "infra"
 TARGET = 1.3
 LAYER = """\
@@ -40,13 +42,6 @@ def timed(argv: list[str], cwd: Path, env: dict[str, str], ok: tuple[int, ...] =
     if result.returncode not in ok:
         raise SystemExit(f"{' '.join(argv)} exited {result.returncode}:\n{result.stderr!r}")
     return time.perf_counter() - start
-
-
-def quartiles(values: list[float]) -> tuple[float, float]:
-    if len(values) < 4:
-        return min(values), max(values)
-    q = statistics.quantiles(values, n=4)
-    return q[0], q[2]
 
 
 def main() -> int:

@@ -35,6 +35,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from paired import quartiles
 from verify import APPLY_ONE, INFRA, SCAN_ONE, Timing, best, build, fan_out, setup
 
 TARGETS = {("verify", 4): 1.0, ("verify", 16): 0.6, ("verify", 64): 0.6}
@@ -49,13 +50,6 @@ def run_infra(
     )
     if result.returncode not in ok:
         raise SystemExit(f"infra {' '.join(argv)} exited {result.returncode}:\n{result.stdout}")
-
-
-def quartiles(values: list[float]) -> tuple[float, float]:
-    if len(values) < 4:
-        return min(values), max(values)
-    q = statistics.quantiles(values, n=4)
-    return q[0], q[2]
 
 
 def bench(

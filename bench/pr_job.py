@@ -28,6 +28,7 @@ TESTS = Path(__file__).resolve().parent.parent / "tests"
 sys.path.insert(0, str(TESTS))
 
 from api_cost import EDITS, gh_env  # noqa: E402
+from paired import quartiles  # noqa: E402
 
 from prstory import Repo, git, make_repo  # noqa: E402
 from standin import DEFAULT_REPO, GitHubStandIn  # noqa: E402
@@ -47,13 +48,6 @@ def open_and_time(repo: Repo, number: int, src: Path | None) -> float:
     if job.code != 0:
         raise SystemExit(f"the PR job failed (exit {job.code}):\n{job.out}{job.err}")
     return elapsed
-
-
-def quartiles(values: list[float]) -> tuple[float, float]:
-    if len(values) < 4:
-        return min(values), max(values)
-    q = statistics.quantiles(values, n=4)
-    return q[0], q[2]
 
 
 def main() -> int:

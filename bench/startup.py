@@ -32,6 +32,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from paired import quartiles
+
 INFRA = Path(sys.executable).parent / "infra"
 TARGET = 0.080  # process start to the first Terraform command
 # Stamps the wall clock and the CPU time infra (its parent) has used so far: CPU time is what
@@ -70,13 +72,6 @@ def whole(argv: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return wall, after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
-
-
-def quartiles(values: list[float]) -> tuple[float, float]:
-    if len(values) < 4:
-        return min(values), max(values)
-    q = statistics.quantiles(values, n=4)
-    return q[0], q[2]
 
 
 def summarise(label: str, times: dict[str, list[tuple[float, float]]]) -> dict[str, object]:
