@@ -26,7 +26,8 @@ from . import git_files
 
 
 class FilesAtRef(Protocol):
-    """The part of `adapters.github.client.GitHub` the policy read uses (the contents API)."""
+    """The part of `adapters.github.client.GitHub` that reads a file of the base commit (the
+    contents API): the policy read and CODEOWNERS."""
 
     def get_file(self, path: str, ref: str) -> str | None: ...
 

@@ -10,17 +10,16 @@ from typing import Protocol
 
 from ..core.codeowners import LOCATIONS, CodeOwners, parse
 from . import git_files
-
-
-class _Files(Protocol):
-    def get_file(self, path: str, ref: str) -> str | None: ...
+from .base_config import FilesAtRef
 
 
 class _Teams(Protocol):
     def list_team_members(self, org: str, team_slug: str) -> list[str] | None: ...
 
 
-def read_codeowners(github: _Files, ref: str, checkout: Path | None = None) -> CodeOwners | None:
+def read_codeowners(
+    github: FilesAtRef, ref: str, checkout: Path | None = None
+) -> CodeOwners | None:
     """The CODEOWNERS GitHub uses at commit `ref`: the first of `LOCATIONS` that exists. Read
     from `checkout` (the root of a git checkout) when it has the commit, else from GitHub."""
     for path in LOCATIONS:
