@@ -180,3 +180,68 @@ def test_commented_out_includes_and_remote_sources_are_not_reads(tmp_path: Path)
     layers = [LayerSpec("app", "app", 1)]
     assert touched_layers(["root.hcl"], layers, tmp_path) == ["app"]
     assert touched_layers(["old.hcl"], layers, tmp_path) == []
+
+
+def test_a_parent_found_as_a_folder_above_the_unit_touches_it(tmp_path: Path):
+    # transcend-io/terragrunt-atlantis-config, test_examples/parent_with_extra_deps.
+    repo = copy("terragrunt-atlantis-config/parent_with_extra_deps", tmp_path)
+    child = [LayerSpec("child", "deep/child", 1)]
+    assert touched_layers(["parent/terragrunt.hcl"], child, repo) == ["child"]
+    assert touched_layers(["parent/README.md"], child, repo) == []
+
+
+def test_var_files_passed_by_extra_arguments_touch_the_unit(tmp_path: Path):
+    # test_examples/extra_arguments: `required_var_files` and `optional_var_files` (their
+    # names computed with get_env, so watched as `*.tfvars`), beside the parent.
+    repo = copy("terragrunt-atlantis-config/extra_arguments", tmp_path)
+    (repo / "terraform.tfvars").write_text("")
+    (repo / "child" / "dev.tfvars").write_text("")
+    specs = [
+        LayerSpec("child", "child", 1),
+        LayerSpec("required", "only_required_files", 2),
+    ]
+    assert touched_layers(["terraform.tfvars"], specs, repo) == ["child", "required"]
+    assert touched_layers(["prod.tfvars"], specs, repo) == ["child"]
+    assert touched_layers(["child/dev.tfvars"], specs, repo) == ["child"]
+    assert touched_layers(["notes.txt"], specs, repo) == []
+
+
+def test_a_source_named_through_the_parents_directory_is_the_units_module(tmp_path: Path):
+    # test_examples/local_terraform_abs_module_source: the unit's module and the module it
+    # calls in turn are the unit's; the root `terragrunt.hcl` is its parent.
+    repo = copy("terragrunt-atlantis-config/local_terraform_abs_module_source", tmp_path)
+    unit = [LayerSpec("unit", "terragrunt-module", 1)]
+    for changed in ("root-module/main.tf", "terraform-module/main.tf", "terragrunt.hcl"):
+        assert touched_layers([changed], unit, repo) == ["unit"], changed
+
+
+GCP = "live/non-production/development/platform/dp-dev-01"
+
+
+def test_paths_computed_in_locals_are_evaluated(tmp_path: Path):
+    # spolspol/terragrunt-gcp-org-automation: `read_terragrunt_config("${local.repo_root}/…")`
+    # in an included file, and dependencies named by `local.x` (nested `dirname`s) and by
+    # `find_in_parent_folders("project")`, a folder.
+    repo = copy("terragrunt-gcp-org-automation", tmp_path)
+    vm = f"{GCP}/europe-west2/compute/sql-server-01/vm"
+    api = f"{GCP}/europe-west2/cloud-run/api-service"
+
+    class Disk:
+        def text(self, path: str) -> str | None:
+            file = repo / path
+            return file.read_text() if file.is_file() else None
+
+        def kind(self, path: str):  # type: ignore[no-untyped-def]
+            file = repo / path
+            return "file" if file.is_file() else "dir" if file.is_dir() else None
+
+    assert terragrunt_reads(vm, Disk()).depends_on == {f"{GCP}/project", f"{GCP}/vpc-network"}
+    assert terragrunt_reads(api, Disk()).reads == {
+        "root.hcl",
+        "_common/base.hcl",
+        "_common/common.hcl",
+        "live/non-production/account.hcl",
+    }
+    specs = units_of(repo)
+    touched = touched_layers(["_common/common.hcl"], specs, repo)
+    assert touched == [api.replace("/", "-")]

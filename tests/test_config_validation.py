@@ -180,3 +180,60 @@ def test_policies_default_to_conftests_layout(repo: Path):
         ("main",),
         "maintain",
     )
+
+
+@pytest.mark.parametrize(
+    ("content", "said"),
+    [
+        (b"", "is empty"),
+        (b"# nothing yet\n", "is empty"),
+        (b"- network\n- platform\n", "holds a list"),
+        (b"layers\n", "holds only the value 'layers'"),
+        ("version: 1\n".encode("utf-16"), "not UTF-8 text"),
+        (b"version: 1\nlayers:\n\tnetwork: {path: network, order: 1}\n", "YAML syntax error"),
+        (b"version: 1\nlayers: {network: {path: network, order: 1}\n", "YAML syntax error"),
+    ],
+    ids=["empty", "only-a-comment", "a-list", "a-word", "utf-16", "tab", "unclosed"],
+)
+def test_a_file_that_is_no_config_at_all_says_what_it_holds(repo: Path, content: bytes, said: str):
+    (repo / "infra.yaml").write_bytes(content)
+    with pytest.raises(ConfigError) as caught:
+        load_config(repo / "infra.yaml")
+    assert caught.value.exit_code == 2
+    assert said in str(caught.value)
+
+
+def test_a_byte_order_mark_and_yaml_anchors_are_read_as_yaml_reads_them(repo: Path):
+    text = (
+        "version: 1\n"
+        "layers:\n"
+        "  network: &base {path: network, order: 1, timeout: 600}\n"
+        "  platform:\n"
+        "    <<: *base\n"
+        "    path: platform\n"
+        "    order: 2\n"
+    )
+    (repo / "infra.yaml").write_bytes(b"\xef\xbb\xbf" + text.encode())
+    config = load_config(repo / "infra.yaml")
+    assert [(layer.name, layer.timeout) for layer in config.ordered_layers] == [
+        ("network", 600),
+        ("platform", 600),
+    ]
+
+
+def test_a_layer_named_by_a_number_is_that_name_and_null_or_true_are_refused(repo: Path):
+    error = problems(
+        repo,
+        """\
+        version: 1
+        layers:
+          1: {path: network, order: 1}
+          ~: {path: platform, order: 2}
+          true: {path: apps/web, order: 3}
+        """,
+    )
+    text = str(error)
+    assert "2 problems" in text
+    assert ":4: layers.~: a layer name must be text, and YAML reads `~` as null" in text
+    assert ":5: layers.true: a layer name must be text" in text
+    assert "both use directory" not in text

@@ -208,3 +208,69 @@ def test_a_unit_whose_source_is_its_own_directory_is_a_layer(tmp_path: Path):
         },
     )
     assert [layer.path for layer in discover(tmp_path).layers] == ["app"]
+
+
+def test_terramate_stacks_keep_their_after_lists_and_nesting(tmp_path: Path):
+    # terramate-io/terramate-quickstart-aws: `eks` runs `after = ["tag:vpc"]`, `apps` is
+    # nested in `eks` and `app1` in `apps`; Terramate runs a parent stack before its children.
+    repo = tmp_path / "tm"
+    shutil.copytree(DATA / "terramate-quickstart-aws", repo)
+    layers = {layer.path: layer for layer in discover(repo).layers}
+    prd = "stacks/terraform/envs/prd"
+    names = {path: layer.name for path, layer in layers.items()}
+    assert layers[f"{prd}/eks"].depends_on == (names[f"{prd}/vpc"],)
+    assert layers[f"{prd}/eks/apps"].depends_on == (names[f"{prd}/eks"],)
+    assert layers[f"{prd}/eks/apps/app1"].depends_on == (names[f"{prd}/eks/apps"],)
+    order = [layer.path for layer in sorted(layers.values(), key=lambda layer: layer.order)]
+    assert order.index(f"{prd}/vpc") < order.index(f"{prd}/eks") < order.index(f"{prd}/eks/apps")
+
+
+def test_terramate_before_and_a_stack_path_order_stacks_too(tmp_path: Path):
+    write(
+        tmp_path,
+        {
+            "net/main.tf": "",
+            "net/stack.tm.hcl": 'stack {\n  before = ["/db"]\n}\n',
+            "db/main.tf": "",
+            "db/stack.tm.hcl": "stack {\n}\n",
+            "app/main.tf": "",
+            "app/stack.tm.hcl": 'stack {\n  after = ["../db"]\n}\n',
+        },
+    )
+    waits = {layer.name: layer.depends_on for layer in discover(tmp_path).layers}
+    assert waits == {"net": (), "db": ("net",), "app": ("db",)}
+
+
+def test_a_repository_installing_terraform_and_opentofu_decides_per_stack(tmp_path: Path):
+    # The quickstart's .tool-versions lists both; only the stacks whose Terramate scripts
+    # run `tofu` are OpenTofu.
+    repo = tmp_path / "tm"
+    shutil.copytree(DATA / "terramate-quickstart-aws", repo)
+    engines = {layer.path: layer.engine.value for layer in discover(repo).layers}
+    assert engines.pop("stacks/opentofu/empty") == "tofu"
+    assert set(engines.values()) == {"terraform"}
+
+
+def test_both_setup_actions_in_workflows_leave_the_engine_to_each_module(tmp_path: Path):
+    workflow = (
+        "steps:\n  - uses: hashicorp/setup-terraform@v3\n  - uses: opentofu/setup-opentofu@v1\n"
+    )
+    write(tmp_path, {"app/main.tf": "", ".github/workflows/ci.yml": workflow})
+    assert [layer.engine.value for layer in discover(tmp_path).layers] == ["terraform"]
+
+
+def test_a_module_a_unit_names_through_a_terragrunt_function_is_not_a_layer(tmp_path: Path):
+    # transcend-io/terragrunt-atlantis-config, test_examples/local_terraform_abs_module_source:
+    # `source = "${get_parent_terragrunt_dir()}/root-module"`, the parent being the root.
+    repo = tmp_path / "abs"
+    shutil.copytree(DATA / "terragrunt-atlantis-config/local_terraform_abs_module_source", repo)
+    assert [layer.path for layer in discover(repo).layers] == ["terragrunt-module"]
+
+
+def test_a_parent_included_through_a_folder_found_above_is_not_a_layer(tmp_path: Path):
+    # test_examples/parent_with_extra_deps: `path = "${find_in_parent_folders("parent")}/…"`.
+    repo = tmp_path / "extra"
+    shutil.copytree(DATA / "terragrunt-atlantis-config/parent_with_extra_deps", repo)
+    found = discover(repo)
+    assert [layer.path for layer in found.layers] == ["deep/child"]
+    assert [item.path for item in found.skipped] == ["parent"]

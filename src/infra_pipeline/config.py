@@ -31,6 +31,7 @@ from .config_problems import (
     model_fields,
     nearest,
     path_problems,
+    unnamed_layers,
     validation_problems,
 )
 from .digraph import describe_cycles, strongly_connected
@@ -522,8 +523,11 @@ class Config(_Strict):
     @classmethod
     def _name_layers(cls, value: Any) -> Any:
         if isinstance(value, Mapping):
+            # `1:` is the layer the user calls "1" (null and boolean keys: `unnamed_layers`).
+            names = {k: str(k) if isinstance(k, int | float) else k for k in value}
             return {
-                k: ({**v, "name": k} if isinstance(v, Mapping) else v) for k, v in value.items()
+                names[k]: ({**v, "name": names[k]} if isinstance(v, Mapping) else v)
+                for k, v in value.items()
             }
         return value
 
@@ -674,6 +678,12 @@ def load_config(path: Path) -> Config:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}", "check the path") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path}: not UTF-8 text (byte {exc.start} is {exc.object[exc.start]:#04x}; an editor "
+            "may have saved it as UTF-16 or another encoding)",
+            "save the file as UTF-8",
+        ) from exc
     return parse_config(text, path)
 
 
@@ -698,11 +708,26 @@ def parse_config(text: str, path: Path, *, check_paths: bool = True) -> Config:
             "fix the YAML (indentation, quotes, colons) at that line",
         ) from exc
     if not isinstance(data, dict):
-        raise ConfigError(
-            f"{path}: expected a mapping with `version` and `layers`",
-            "see `infra config schema` or run `infra init`",
+        found = (
+            "is empty"
+            if data is None
+            else "holds a list"
+            if isinstance(data, list)
+            else f"holds only the value {data!r}"
         )
-    problems = duplicate_keys(node)
+        raise ConfigError(
+            f"{path}: {found}; it must be a mapping with `version` and `layers` keys",
+            "see `infra config schema`, or run `infra init` to write one",
+        )
+    unnamed = unnamed_layers(node)
+    problems = duplicate_keys(node) + unnamed
+    if unnamed and isinstance(data.get("layers"), dict):
+        # Reported in the user's words; pydantic would only say "must be text". A stand-in
+        # name keeps the rest of the layer checked.
+        data["layers"] = {
+            (f"unnamed-{i}" if k is None or isinstance(k, bool) else k): v
+            for i, (k, v) in enumerate(data["layers"].items())
+        }
     config: Config | None = None
     try:
         config = Config.model_validate(

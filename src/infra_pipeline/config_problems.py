@@ -68,6 +68,33 @@ def duplicate_keys(node: yaml.Node | None, where: tuple[str, ...] = ()) -> list[
     return problems
 
 
+def unnamed_layers(node: yaml.Node | None) -> list[Problem]:
+    """Layers under a key YAML does not read as text (`~:`, `true:`, `[a]:`): named by what
+    the user wrote, rather than by the None or True a loader turns it into."""
+    layers = _value_at(node, "layers")
+    if not isinstance(layers, yaml.MappingNode):
+        return []
+    return [
+        Problem(
+            key_node.start_mark.line + 1,
+            f"layers.{key_node.value or '(empty)'}",
+            f"a layer name must be text, and YAML reads `{key_node.value}` as "
+            + ("null" if key_node.tag.endswith(":null") else "true or false"),
+            "name the layer with letters, digits, - _ . (quote it if need be)",
+        )
+        for key_node, _ in layers.value
+        if isinstance(key_node, yaml.ScalarNode) and key_node.tag.endswith((":null", ":bool"))
+    ]
+
+
+def _value_at(node: yaml.Node | None, key: str) -> yaml.Node | None:
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            if key_node.value == key and isinstance(value_node, yaml.Node):
+                return value_node
+    return None
+
+
 def validation_problems(
     exc: ValidationError, node: yaml.Node | None, fields: FieldsAt, hidden_tags: Iterable[str]
 ) -> list[Problem]:
@@ -246,7 +273,7 @@ def path_problems(
             continue
         shown = target.relative_to(root).as_posix() if _inside(target, root) else str(target)
         other = by_dir.setdefault(str(target), str(name))
-        if other != name:
+        if other != str(name):
             problems.append(
                 Problem(
                     line,

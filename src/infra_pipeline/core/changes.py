@@ -38,7 +38,7 @@ from lark import Token, Tree
 
 from infra_pipeline.errors import InfraError
 
-from .hcl_reads import terraform_reads, terragrunt_reads
+from .hcl_reads import terraform_reads, terragrunt_copies, terragrunt_reads
 from .unit_reads import UnitIndex, UnitReads
 
 # Files that are part of a module's configuration, as opposed to docs or scripts beside it.
@@ -211,6 +211,7 @@ class _WatchIndex:
 
 
 _GLOB = re.compile(r"[*?\[]")
+_COMPUTED_SOURCE = re.compile(r"\bsource\s*=\s*\"?\$\{|\bsource\s*=\s*local\.")
 
 
 def _compile_glob(pattern: str) -> tuple[str, pathspec.GitIgnoreSpec]:
@@ -335,6 +336,11 @@ class _ModuleGraph:
                 local = [
                     m for m in _SOURCE.finditer(text) if _local_dir(m[1], directory) is not None
                 ]
+                if not local and name == _TERRAGRUNT_FILE and _COMPUTED_SOURCE.search(text):
+                    # `source = "${get_parent_terragrunt_dir()}/modules/x"`: as Terragrunt
+                    # would evaluate it (an unknown one is "": no module to follow).
+                    calls |= terragrunt_copies(directory, self) - {"", directory}
+                    continue
                 if not local:
                     continue  # no local call here: spare the parse
                 sources = self._parsed_sources(directory, name, text, local) if exact else None

@@ -48,8 +48,6 @@ _CALL_BEFORE = re.compile(r"\b([a-z_][a-z0-9_]*)\(\s*$")
 _FILESET_BEFORE = re.compile(r"\bfileset\(\s*(path\.(?:module|root|cwd)|\"[^\"]*\")\s*,\s*$")
 _ATTRIBUTE_BEFORE = re.compile(r"\b([a-z_][a-z0-9_]*)\s*=\s*\[?[^=]*$")
 _FIND_PARENT = re.compile(r"find_in_parent_folders\(\s*(?:\"([^\"$]*)\"\s*)?[,)]")
-_DIRNAME_FIND = re.compile(r"^dirname\(\s*find_in_parent_folders\(\s*(?:\"([^\"$]*)\")?\s*\)\s*\)$")
-_FIND = re.compile(r"^find_in_parent_folders\(\s*(?:\"([^\"$]*)\")?\s*\)$")
 _GLOB_CHARS = frozenset("*?[")
 
 
@@ -73,7 +71,9 @@ def terragrunt_reads(unit_dir: str, files: RepoFiles) -> UnitReads:
     reads: set[str] = set()
     depends: set[str] = set()
     scanned: set[str] = set()
-    pending = [posixpath.join(unit_dir, TERRAGRUNT_FILE) if unit_dir else TERRAGRUNT_FILE]
+    unit_file = _join(unit_dir, TERRAGRUNT_FILE)
+    pending = [unit_file]
+    parent_dir: str | None = None  # where the unit's first include lives
     while pending:
         config = pending.pop()
         if config in scanned:
@@ -84,15 +84,18 @@ def terragrunt_reads(unit_dir: str, files: RepoFiles) -> UnitReads:
             continue
         if config.rpartition("/")[0] != unit_dir or not config.endswith(TERRAGRUNT_FILE):
             reads.add(config)
+        scope = _scope(unit_dir, config, text, files, parent_dir)
+        if config == unit_file:
+            parent_dir = scope.parent_dir
         searched, literals = _scan(text)
         for name in searched:
             found = _find_in_parents(unit_dir, name, files)
-            if found is not None:
+            if found is not None and files.kind(found) == "file":
                 reads.add(found)
                 if found.endswith(".hcl"):
                     pending.append(found)
-        for literal in literals:
-            for path in _resolve_terragrunt(literal.value, unit_dir, config, files):
+        for literal in (*literals, *_bare_paths(text, scope), *_var_files(text)):
+            for path in _resolve_terragrunt(literal.value, scope):
                 kind = files.kind(path) if not _is_glob(path) else "glob"
                 if kind is None or path == unit_dir:
                     continue
@@ -105,6 +108,160 @@ def terragrunt_reads(unit_dir: str, files: RepoFiles) -> UnitReads:
                 elif _reads_config(literal) or kind == "dir":
                     reads.add(path)
     return UnitReads.of(unit_dir, reads - {unit_dir}, depends - {unit_dir})
+
+
+@dataclass(frozen=True)
+class _Scope:
+    """What a Terragrunt expression in one file can be evaluated against."""
+
+    unit_dir: str
+    config_dir: str  # the directory of the file the expression is in
+    parent_dir: str  # get_parent_terragrunt_dir(): the included file's directory
+    locals: dict[str, str]  # this file's `locals`, as expression texts
+    files: RepoFiles
+
+
+def _scope(
+    unit_dir: str, config: str, text: str, files: RepoFiles, parent_dir: str | None
+) -> _Scope:
+    config_dir = config.rpartition("/")[0]
+    code = _strip_comments(text)
+    scope = _Scope(unit_dir, config_dir, config_dir, _locals(code), files)
+    if config_dir != unit_dir or not config.endswith(TERRAGRUNT_FILE):
+        return scope
+    # In the unit's own file, get_parent_terragrunt_dir() is the included file's directory.
+    if parent_dir is None:
+        parent_dir = unit_dir
+        for match in _INCLUDE_PATH.finditer(code):
+            value = _value(match[1], scope)
+            path = _from_root(value) if value is not None else None
+            if path is not None:
+                parent_dir = path.rpartition("/")[0]
+                break
+    return _Scope(unit_dir, config_dir, parent_dir, scope.locals, files)
+
+
+_INCLUDE_PATH = re.compile(r"\binclude\b[^{]*\{[^}]*?\bpath\s*=\s*([^\n]+)")
+_LOCALS_BLOCK = re.compile(r"(?:^|\n)\s*locals\s*\{")
+_ASSIGNMENT = re.compile(r"([A-Za-z_][A-Za-z0-9_-]*)[ \t]*=(?!=)[ \t]*")
+_BARE_PATH = re.compile(r"\b(config_path|path|source)[ \t]*=[ \t]*(?=[A-Za-z])")
+_BARE_PATHS = re.compile(r"\bpaths[ \t]*=[ \t]*\[")
+
+
+def _locals(code: str) -> dict[str, str]:
+    """Each `locals { name = expression }` of a comment-free file, as expression text."""
+    found: dict[str, str] = {}
+    for block in _LOCALS_BLOCK.finditer(code):
+        index, end = block.end(), _matching(code, block.end() - 1)
+        while True:
+            while index < end and code[index] in " \t\r\n,":
+                index += 1
+            match = _ASSIGNMENT.match(code, index)
+            if match is None or match.end() >= end:
+                break
+            stop = _expression_end(code, match.end(), end)
+            found.setdefault(match[1], code[match.end() : stop].strip())
+            index = stop
+    return found
+
+
+def _bare_paths(text: str, scope: _Scope) -> Iterator[_Literal]:
+    """`config_path = local.x`, `path = find_in_parent_folders("y")` and the items of
+    `paths = [local.a, …]` that are expressions rather than strings, as the string they
+    evaluate to."""
+    code = _strip_comments(text)
+    expressions: list[tuple[str, str]] = []
+    for match in _BARE_PATH.finditer(code):
+        stop = _expression_end(code, match.end(), len(code))
+        expressions.append((match[1], code[match.end() : stop]))
+    for match in _BARE_PATHS.finditer(code):
+        index, end = match.end(), _matching(code, match.end() - 1)
+        while index < end:
+            stop = _expression_end(code, index, end, separators=",")
+            expressions.append(("paths", code[index:stop]))
+            index = stop + 1
+    for attribute, expression in expressions:
+        expression = expression.strip()
+        if not expression or expression.startswith('"'):
+            continue  # a string: read with the literals
+        value = _value(expression, scope)
+        if value is not None:
+            yield _Literal(_as_literal(value), f"{attribute} = ")
+
+
+_VAR_FILE_LISTS = re.compile(r"\b(?:required|optional)_var_files[ \t]*=[ \t]*\[")
+_VAR_FILE_ARGUMENT = re.compile(r"^-var-file[= ]")
+
+
+def _var_files(text: str) -> Iterator[_Literal]:
+    """The `.tfvars` files a `terraform { extra_arguments { … } }` block passes to Terraform:
+    `required_var_files`, `optional_var_files` and `-var-file=` arguments."""
+    code = _strip_comments(text)
+    for match in _VAR_FILE_LISTS.finditer(code):
+        body = code[match.end() : _matching(code, match.end() - 1)]
+        for literal in _literals(body):
+            yield _Literal(literal.value, "path = ")
+    for literal in _literals(code):
+        if _VAR_FILE_ARGUMENT.match(literal.value):
+            yield _Literal(literal.value[len("-var-file=") :].strip(), "path = ")
+
+
+def _as_literal(value: str) -> str:
+    """An evaluated value as a string literal the resolver reads: anchored ones at the root."""
+    return "${get_repo_root()}" + value if value.startswith("/") else value
+
+
+def _expression_end(code: str, start: int, limit: int, separators: str = "") -> int:
+    """Where the expression starting at `start` ends: the end of its line (or a separator)
+    outside any brackets or strings."""
+    depth = 0
+    index = start
+    while index < limit:
+        char = code[index]
+        if char == '"':
+            index = _string_end(code, index)
+            continue
+        if char in "([{":
+            depth += 1
+        elif char in ")]}":
+            if depth == 0:
+                return index
+            depth -= 1
+        elif depth == 0 and (char == "\n" or char in separators):
+            return index
+        index += 1
+    return limit
+
+
+def _string_end(code: str, start: int) -> int:
+    """The index just past the string literal opening at `start`."""
+    end = start + 1
+    while end < len(code) and code[end] != '"':
+        if code[end] == "\\":
+            end += 1
+        elif code.startswith("${", end):
+            end = _closing_brace(code, end + 2)
+        end += 1
+    return end + 1
+
+
+def _matching(code: str, start: int) -> int:
+    """The index of the bracket closing the one at `start` (the end of `code` if none)."""
+    depth = 0
+    index = start
+    while index < len(code):
+        char = code[index]
+        if char == '"':
+            index = _string_end(code, index)
+            continue
+        if char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth -= 1
+            if depth == 0:
+                return index
+        index += 1
+    return len(code)
 
 
 _SOURCE_BEFORE = re.compile(r"\bsource\s*=\s*$")
@@ -120,11 +277,18 @@ def terragrunt_copies(unit_dir: str, files: RepoFiles) -> frozenset[str]:
     the repository counts as the whole repository ("")."""
     configs = [_join(unit_dir, TERRAGRUNT_FILE)]
     configs += sorted(p for p in terragrunt_reads(unit_dir, files).reads if p.endswith(".hcl"))
+    texts = {config: text for config in configs if (text := files.text(config)) is not None}
+    unit_text = texts.get(configs[0])
+    parent_dir = (
+        _scope(unit_dir, configs[0], unit_text, files, None).parent_dir
+        if unit_text is not None
+        else None
+    )
+    scopes = {c: _scope(unit_dir, c, text, files, parent_dir) for c, text in texts.items()}
     literals = [
         (config, literal)
-        for config in configs
-        if (text := files.text(config)) is not None
-        for literal in _scan(text)[1]
+        for config, text in texts.items()
+        for literal in (*_scan(text)[1], *_bare_paths(text, scopes[config]))
     ]
     sources = [(c, lit.value) for c, lit in literals if _SOURCE_BEFORE.search(lit.before)]
     if not sources:
@@ -141,13 +305,13 @@ def terragrunt_copies(unit_dir: str, files: RepoFiles) -> frozenset[str]:
         ref = _LOCAL_REF.match(value.strip().removeprefix("${").partition("}")[0].strip())
         if value.startswith("${") and ref and ref[1] in assigned:
             value = assigned[ref[1]] + value.partition("}")[2]
-        root = _source_root(value, unit_dir, config, files)
+        root = _source_root(value, unit_dir, scopes[config])
         if root is not None:
             roots.add(root)
     return frozenset(roots)
 
 
-def _source_root(value: str, unit_dir: str, config: str, files: RepoFiles) -> str | None:
+def _source_root(value: str, unit_dir: str, scope: _Scope) -> str | None:
     """The repository directory a `source` copies (None for a remote one); relative paths
     are relative to the unit, wherever the `terraform` block that holds them is."""
     text = value.strip()
@@ -158,7 +322,7 @@ def _source_root(value: str, unit_dir: str, config: str, files: RepoFiles) -> st
     base = unit_dir
     if root.startswith("${"):
         end = _closing_brace(root, 2)
-        known = _evaluate(root[2:end].strip(), unit_dir, config.rpartition("/")[0], files)
+        known = _evaluate(root[2:end].strip(), scope)
         if known is None:
             return ""
         base, root = known, "." + root[end + 1 :]
@@ -210,29 +374,15 @@ def _call_name(literal: _Literal) -> str | None:
     return call[1] if call else None
 
 
-def _resolve_terragrunt(value: str, unit_dir: str, config: str, files: RepoFiles) -> Iterator[str]:
+def _resolve_terragrunt(value: str, scope: _Scope) -> Iterator[str]:
     """The repo paths a Terragrunt string may name: relative strings against the unit's
-    directory and against the directory of the file that holds them."""
-    config_dir = config.rpartition("/")[0]
-    text = ""
-    rest = value
-    anchored: str | None = None  # the directory the path is known to start from
-    while rest:
-        start = rest.find("${")
-        if start != 0:
-            text += rest if start < 0 else rest[:start]
-            rest = "" if start < 0 else rest[start:]
-            continue
-        end = _closing_brace(rest, 2)
-        expression = rest[2:end].strip()
-        rest = rest[end + 1 :]
-        known = _evaluate(expression, unit_dir, config_dir, files)
-        if known is not None and not text:
-            anchored = known
-        else:
-            text += "*"
-    if anchored is not None:
-        path = _as_glob(_join(anchored, "." + text if text.startswith("/") else text))
+    directory and against the directory of the file that holds them; what cannot be known
+    (`${local.env}` with `env` computed) is `*`, so the read is watched as a glob."""
+    text = _template(value, scope, unknown="*")
+    if text is None:
+        return
+    if text.startswith("/"):
+        path = _as_glob(text[1:])
         if path is not None:
             yield path
         return
@@ -240,30 +390,90 @@ def _resolve_terragrunt(value: str, unit_dir: str, config: str, files: RepoFiles
         return  # not path-shaped
     if "::" in text or "://" in text or "?" in text or text.startswith("git@"):
         return  # a remote source (git::…, https://…, ?ref=…), not a file here
-    if text.startswith("/"):
-        return  # absolute: outside the repository
-    for base in dict.fromkeys((unit_dir, config_dir)):
+    for base in dict.fromkeys((scope.unit_dir, scope.config_dir)):
         path = _as_glob(_join(base, text))
         if path is not None:
             yield path
 
 
-def _evaluate(expression: str, unit_dir: str, config_dir: str, files: RepoFiles) -> str | None:
-    """The directory a path-valued Terragrunt expression names, when it can be known."""
-    if expression == "get_repo_root()":
-        return ""
-    if expression in ("get_terragrunt_dir()", "get_original_terragrunt_dir()"):
-        return unit_dir
-    if expression == "get_parent_terragrunt_dir()":
-        return config_dir
-    match = _DIRNAME_FIND.match(expression)
-    if match:
-        found = _find_in_parents(unit_dir, match[1], files)
-        return found.rpartition("/")[0] if found is not None else None
-    match = _FIND.match(expression)
-    if match:
-        return _find_in_parents(unit_dir, match[1], files)
-    return None
+def _evaluate(expression: str, scope: _Scope) -> str | None:
+    """The repo path a path-valued Terragrunt expression names, when it can be known."""
+    value = _value(expression, scope)
+    return _from_root(value) if value is not None else None
+
+
+def _from_root(value: str) -> str | None:
+    """An anchored value ("/a/b": from the repository root) as a repo path; None otherwise."""
+    return repo_path(value[1:] or ".") if value.startswith("/") else None
+
+
+_DIR_FUNCTIONS = (
+    "get_repo_root()",
+    "get_terragrunt_dir()",
+    "get_original_terragrunt_dir()",
+    "get_parent_terragrunt_dir()",
+)
+_CALL = re.compile(r"^(dirname|basename|find_in_parent_folders)\((.*)\)$", re.DOTALL)
+_LOCAL = re.compile(r"^local\.([A-Za-z_][A-Za-z0-9_-]*)$")
+
+
+def _value(expression: str, scope: _Scope, depth: int = 0) -> str | None:
+    """What a Terragrunt expression evaluates to, for the few functions paths are built
+    with, or None. A path from the repository root starts with "/" ("/" is the root)."""
+    text = expression.strip()
+    if depth > 8:
+        return None  # locals that refer to each other in a loop
+    if text in _DIR_FUNCTIONS:
+        if text == "get_repo_root()":
+            return "/"
+        return "/" + (scope.parent_dir if text == "get_parent_terragrunt_dir()" else scope.unit_dir)
+    if text.startswith('"') and _string_end(text, 0) == len(text):
+        return _template(text[1:-1], scope, depth=depth + 1)
+    if (local := _LOCAL.match(text)) is not None:
+        known = scope.locals.get(local[1])
+        return None if known is None else _value(known, scope, depth + 1)
+    call = _CALL.match(text)
+    if call is None:
+        return None
+    if call[1] == "find_in_parent_folders":
+        argument = call[2].split(",")[0].strip()
+        name = _value(argument, scope, depth + 1) if argument else None
+        if argument and (name is None or "/" in name):
+            return None
+        found = _find_in_parents(scope.unit_dir, name, scope.files)
+        return None if found is None else "/" + found
+    inner = _value(call[2], scope, depth + 1)
+    if inner is None:
+        return None
+    inner = _normal(inner)
+    if call[1] == "basename":
+        return posixpath.basename(inner)
+    return None if inner == "/" or "/" not in inner else posixpath.dirname(inner)
+
+
+def _template(text: str, scope: _Scope, unknown: str | None = None, depth: int = 0) -> str | None:
+    """A string's value with its interpolations evaluated: each unknown one becomes
+    `unknown`, or the whole is None when `unknown` is None."""
+    out = ""
+    rest = text
+    while (start := rest.find("${")) >= 0:
+        end = _closing_brace(rest, start + 2)
+        value = _value(rest[start + 2 : end], scope, depth)
+        if value is None or (value.startswith("/") and (out or start)):
+            if unknown is None:
+                return None
+            value = unknown  # a root-anchored value mid-string is not a path we can use
+        out += rest[:start] + value
+        rest = rest[end + 1 :]
+    out += rest
+    return _normal(out) if out.startswith("/") else out
+
+
+def _normal(value: str) -> str:
+    """An anchored value with `//` and `..` folded ("/" + "/x" is "/x")."""
+    if not value.startswith("/"):
+        return value
+    return "/" + posixpath.normpath("/" + value.lstrip("/")).lstrip("/")
 
 
 def _find_in_parents(unit_dir: str, name: str | None, files: RepoFiles) -> str | None:
@@ -274,7 +484,8 @@ def _find_in_parents(unit_dir: str, name: str | None, files: RepoFiles) -> str |
         directory = directory.rpartition("/")[0]
         for candidate in names:
             path = _join(directory, candidate)
-            if files.kind(path) == "file":
+            kind = files.kind(path)
+            if kind == "file" or (name and kind == "dir"):  # `find_in_parent_folders("env")`
                 return path
     return None
 
@@ -298,8 +509,8 @@ def _as_glob(path: str) -> str | None:
     normal = repo_path(path)
     if normal is None or not normal:
         return None
-    first = normal.split("/", 1)[0]
-    return None if _is_glob(first) else normal
+    # `*/*` would match everything; `*.tfvars` (a name computed from `get_env`) is a read.
+    return None if all(set(part) <= set("*?") for part in normal.split("/")) else normal
 
 
 def _is_glob(path: str) -> bool:

@@ -8,6 +8,7 @@ Pure apart from reading files: nothing here runs Terraform or writes anything.
   A `terragrunt.hcl` whose directory holds further terragrunt configurations is the shared
   parent they `include`, not a layer.
 - A layer depends on another through terragrunt `dependency` / `dependencies` blocks, a
+  Terramate stack's `after`/`before` or its enclosing stack (`onboarding/terramate.py`), a
   `terraform_remote_state` whose state lives in the other layer (a local `path` under its
   directory, or the `key` of its backend), or any `${path.module}/…` file it reads there.
   Files read from outside every layer become `watch` globs.
@@ -33,10 +34,10 @@ from lark.exceptions import LarkError
 from ..adapters.repo_files import DiskFiles
 from ..config import Engine
 from ..core.changes import _local_dir
-from ..core.hcl_reads import terragrunt_reads
+from ..core.hcl_reads import terragrunt_copies, terragrunt_reads
 from ..core.unit_reads import is_under
 from ..errors import InfraError
-from . import engine_signals
+from . import engine_signals, terramate
 from .scaffold import LayerDraft, order_with_cycles
 
 TERRAGRUNT_FILE = "terragrunt.hcl"
@@ -104,14 +105,26 @@ def discover(root: Path) -> Discovery:
     skipped: list[Skipped] = []
     stacks: list[str] = []
     modules = {m.path: m for m in _read_modules(root, warnings, stacks)}
-    # A unit whose source is its own directory (`source = "."`) calls no other module.
-    called = {t for m in modules.values() for t in _local_sources(m) if t != m.path}
     disk = DiskFiles(root)
+    # A unit whose source is its own directory (`source = "."`) calls no other module. A
+    # source computed from Terragrunt functions (`${get_parent_terragrunt_dir()}/modules/x`)
+    # is evaluated as Terragrunt would.
+    called = {t for m in modules.values() for t in _local_sources(m) if t != m.path}
+    called |= {
+        source
+        for p, m in modules.items()
+        if m.terragrunt is not None
+        for source in terragrunt_copies(p, disk)
+        if source not in ("", p)
+    }
     unit_reads = {
         p: terragrunt_reads(p, disk) for p, m in modules.items() if m.terragrunt is not None
     }
     included = {read for reads in unit_reads.values() for read in reads.reads}
-    parents = {p for p in unit_reads if _join(p, TERRAGRUNT_FILE) in included}
+    # An included file is a shared parent, unless a unit depends on its directory: then
+    # Terragrunt runs it as a unit too (`dependency "template" { config_path = "../" }`).
+    depended = {d for reads in unit_reads.values() for d in reads.depends_on}
+    parents = {p for p in unit_reads if _join(p, TERRAGRUNT_FILE) in included and p not in depended}
     for parent in sorted(parents):
         users = sum(_join(parent, TERRAGRUNT_FILE) in r.reads for r in unit_reads.values())
         skipped.append(
@@ -146,6 +159,9 @@ def discover(root: Path) -> Discovery:
         depends[path], watches[path] = _references(module, roots, backend_keys)
         if path in unit_reads:
             depends[path] |= {d for d in unit_reads[path].depends_on if d in roots}
+    stack_blocks = [tm for p in roots if (tm := terramate.read_stack(root, p, warnings))]
+    for stack_path, before in terramate.stack_dependencies(stack_blocks).items():
+        depends[stack_path] |= before
     order, cycles = order_with_cycles(depends, _sort_key)
     names = layer_names(list(roots))
     engines = {p: _engine(root, m, tofu) for p, m in roots.items()}
@@ -172,7 +188,7 @@ def discover(root: Path) -> Discovery:
 
 def _engine(root: Path, module: _Module, repo_tofu: str | None) -> tuple[Engine, dict[str, str]]:
     """The layer's engine and its `env`: OpenTofu when the repository or module says so."""
-    signal = repo_tofu or engine_signals.module_signal(root / module.path, module.files)
+    signal = repo_tofu or engine_signals.module_signal(root / module.path, module.files, root)
     if signal is None and any(
         "encryption" in body for data in module.tf for body in _blocks(data, "terraform")
     ):

@@ -1,0 +1,3 @@
+module "module_1" {
+  source = "../terraform-module"
+}

@@ -1,0 +1,3 @@
+resource "some_resource" "some_name" {
+  foo = "bar"
+}

@@ -1,0 +1,3 @@
+locals {
+  org_labels = { managed_by = "terragrunt" }
+}
