@@ -20,7 +20,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ..config import Config, Engine, Layer, Stage
+from ..config import Config, Engine, Layer, Stage, duration_seconds
+from ..core.backend_block import Backend, backend_block
 from ..core.custom_steps import NO_CONTEXT, StepContext
 from ..core.plan_reader import (
     NO_CHANGES_TEXT,
@@ -40,10 +41,12 @@ from ..core.redact import redact, secrets_in_env
 from ..core.state_lock import ACQUIRING, is_lock_error, parse_lock_error, session_name
 from ..errors import InfraError
 from ..models import Diagnostic, PlanResult, StateLock, StepResult
-from . import init_record, pg_locks, plugin_cache, process
+from . import init_record, pg_locks, plugin_cache, process, terragrunt_units
 from .actions_env import run_id_of
 
 Runner = Callable[..., process.ProcessResult]
+# Told once per wait, with the holder, when a call starts waiting for a held state lock.
+LockWaitSink = Callable[[StateLock], None]
 PLANFILE = "infra.tfplan"
 _NEEDS_FORMATTING = re.compile(r"File '([^'\n]+)' needs formatting")
 NO_CHANGES = NO_CHANGES_TEXT
@@ -127,14 +130,23 @@ def recorded_backend(workdir: Path) -> tuple[str, dict[str, str]]:
 def backend_type(workdir: Path) -> str:
     """The layer's state backend: what `init` recorded (Terragrunt's generated block too),
     else the `backend` block in its .tf files, else `local`."""
-    kind, _ = recorded_backend(workdir)
+    return declared_backend(workdir)[0] or "local"
+
+
+def declared_backend(workdir: Path, *, settings: bool = False) -> Backend:
+    """The backend of the Terraform configuration in `workdir` and its settings: what `init`
+    recorded there, else the literal `backend` block of its .tf files (its literal settings
+    read only when `settings`: that parses HCL); ("", {}) when it has neither."""
+    kind, recorded = recorded_backend(workdir)
     if kind:
-        return kind
+        return kind, recorded
     for tf in sorted(workdir.glob("*.tf")):
-        found = _BACKEND.search(tf.read_text(errors="replace"))
+        text = tf.read_text(errors="replace")
+        found = _BACKEND.search(text)
         if found:
-            return found.group(1)
-    return "local"
+            block = backend_block(text) if settings else None
+            return (block[0], block[1]) if block else (found.group(1), {})
+    return "", {}
 
 
 def resolve_binary(layer: Layer, env: Mapping[str, str]) -> list[str]:
@@ -193,6 +205,7 @@ class TerraformEngine:
         on_line: process.LineSink | None = None,
         runner: Runner = process.run,
         context: StepContext = NO_CONTEXT,
+        on_lock_wait: LockWaitSink | None = None,
     ) -> None:
         self.layer = layer
         # Custom steps (`steps:`): which ones come from `config` (for a pull request, the
@@ -251,9 +264,11 @@ class TerraformEngine:
         # the job's environment and secret-shaped values in anything that leaves the runner.
         self._secrets = secrets_in_env(self._env) | ({self._key.decode()} if self._key else set())
         self._sink = on_line
+        self._on_lock_wait = on_lock_wait
         self._ui_lines = False  # the running call prints `-json` UI lines
         self.lock_timeout = config.lock_timeout_for(layer)
         self._session = ""  # this call's Postgres application_name (pg backend only)
+        self._rendered: Backend | None = None  # `terragrunt render`'s backend, once asked
         # The last plan's `show -json`, for custom steps' $INFRA_PLAN_JSON (never logged).
         self._shown: tuple[Path, str] | None = None
 
@@ -274,13 +289,26 @@ class TerraformEngine:
             self._sink(self._safe(line))
 
     def _on_line(self, line: str) -> None:
-        if self._sink is None:
+        if self._sink is not None:
+            self._sink(self._safe(ui_line_text(line) if self._ui_lines else line))
+        # Terraform prints this once per call, before it tries the lock; with a timeout it
+        # then waits (polling) while another holds it. Without one it fails at once, and the
+        # failure reports the holder (`state_lock`).
+        if ACQUIRING not in line or duration_seconds(self.lock_timeout) == 0:
             return
-        self._sink(self._safe(ui_line_text(line) if self._ui_lines else line))
-        if ACQUIRING in line and self.lock_timeout not in ("0s", "0ms", "0m", "0h"):
-            waiting = self._waiting_for()
-            if waiting is not None:
-                self._sink(f"waiting for the state lock {waiting.describe()}")
+        waiting = self._waiting_for()
+        if waiting is None:
+            return
+        if self._sink is not None:
+            self._sink(self._safe(f"waiting for the state lock {waiting.describe()}"))
+        if self._on_lock_wait is not None:
+            try:
+                self._on_lock_wait(waiting)
+            # This runs on the thread that reads the engine's output: whatever the listener
+            # raises must not stop that (the engine would block on a full pipe).
+            except Exception as exc:
+                if self._sink is not None:
+                    self._sink(self._safe(f"could not show the wait on the dashboard: {exc}"))
 
     def _waiting_for(self) -> StateLock | None:
         """Who holds the lock this call is about to wait for (pg only: other backends do not
@@ -315,13 +343,41 @@ class TerraformEngine:
             cwd=self.workdir,
             env=env,
             timeout=self.layer.timeout,
-            on_line=self._on_line if stream and self._sink else None,
+            on_line=self._on_line if stream and (self._sink or self._on_lock_wait) else None,
         )
 
     @property
     def backend(self) -> str:
         # Read each time: Terragrunt writes its backend block only when it first runs.
-        return backend_type(self.workdir)
+        return self.backend_settings()[0]
+
+    def backend_settings(self, *, ask_terragrunt: bool = False) -> Backend:
+        """The layer's state backend and its settings, where the engine knows them: what
+        `init` recorded in the layer (a literal block; a Terragrunt unit without a `source`,
+        whose generated block lands beside it), else in the directory Terragrunt runs a unit
+        with a `source` in (its generated block and init), else the literal block of the
+        layer's .tf files; with `ask_terragrunt`, a unit Terragrunt has not run yet is
+        rendered (`terragrunt render --json`, once per engine). `local` when none says."""
+        terragrunt = self.layer.engine is Engine.TERRAGRUNT
+        kind, settings = recorded_backend(self.workdir)
+        if not kind and terragrunt:
+            running = terragrunt_units.working_dir(self.workdir, self._download_dir())
+            if running is not None:
+                kind, settings = declared_backend(running, settings=True)
+        if not kind:
+            kind, settings = declared_backend(self.workdir, settings=ask_terragrunt)
+        if not kind and ask_terragrunt and terragrunt:
+            if self._rendered is None:
+                found = terragrunt_units.rendered_backend(
+                    self.workdir, self._env, runner=self._runner
+                )
+                self._rendered = found or ("", {})
+            kind, settings = self._rendered
+        return kind or "local", settings
+
+    def _download_dir(self) -> Path:
+        chosen = self._env.get("TG_DOWNLOAD_DIR")
+        return self.workdir / chosen if chosen else self.workdir / ".terragrunt-cache"
 
     def _ui(self, result: process.ProcessResult) -> UiLog:
         """The run's `-json` lines read, then what was read redacted: the readable log as one
@@ -361,12 +417,13 @@ class TerraformEngine:
         )
 
     def pg_state(self) -> pg_locks.PgState | None:
-        """Where the layer's state lives, when its backend is `pg`: as `init` recorded it
-        (a literal block, Terragrunt's generated one), else as this engine passes it."""
-        if self.backend != "pg":
+        """Where the layer's state lives, when its backend is `pg`: as `init` recorded it or
+        the configuration declares it (a literal block, Terragrunt's generated one or its
+        `remote_state`; see `backend_settings`), else as this engine passes it."""
+        kind, declared = self.backend_settings(ask_terragrunt=True)
+        if kind != "pg":
             return None
-        _, recorded = recorded_backend(self.workdir)
-        pairs = {**self._backend_pairs(), **recorded}
+        pairs = {**self._backend_pairs(), **declared}
         conn = pairs.get("conn_str") or self._env.get("PG_CONN_STR", "")
         if not conn:
             return None
@@ -420,7 +477,10 @@ class TerraformEngine:
     def _backend_pairs(self) -> dict[str, str]:
         pairs = {key: self._expand(key, value) for key, value in self.layer.backend_config.items()}
         if self.layer.state_key:
-            pairs[STATE_KEY_ATTRIBUTE.get(self.backend, "key")] = self.layer.state_key
+            # A Terragrunt unit's generated backend is rendered before its first run, so that
+            # the key goes to the same attribute on every init.
+            kind = self.backend_settings(ask_terragrunt=self.layer.engine is Engine.TERRAGRUNT)[0]
+            pairs[STATE_KEY_ATTRIBUTE.get(kind, "key")] = self.layer.state_key
         return pairs
 
     def _expand(self, key: str, value: str) -> str:

@@ -1,4 +1,5 @@
-"""What Terragrunt itself reports about a repository's units: includes, reads, dependencies.
+"""What Terragrunt itself reports about a repository's units: includes, reads, dependencies;
+where it runs a unit, and the state backend a unit declares.
 
 `terragrunt find --json --include --reading --dependencies` parses every unit as a run would:
 it follows `include` blocks, evaluates `find_in_parent_folders`, `read_terragrunt_config`,
@@ -13,12 +14,16 @@ unit's own `.tf` files; change detection keeps reading those itself.
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import hashlib
 import json
 import os
 import shutil
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from ..core.backend_block import rendered_backend as backend_of_render
 from ..core.hcl_reads import terragrunt_reads
 from ..core.unit_reads import UnitIndex, UnitReads, repo_path
 from ..errors import InfraError
@@ -96,3 +101,74 @@ def unit_index(
         return reported
     files = DiskFiles(repo_root)
     return {d: terragrunt_reads(d, files) for d in unit_dirs}
+
+
+# -- where a unit runs, and the backend it declares ---------------------------------------------
+
+# Terragrunt writes this file into the directory it runs Terraform in when it copies a unit
+# with a `terraform { source }` into its download directory.
+MODULE_MANIFEST = ".terragrunt-module-manifest"
+_MANIFEST_DEPTH = 8  # below `<download dir>/<unit>/<source>`: the source's `//` sub-path
+
+
+def working_dir(unit_dir: Path, download_dir: Path) -> Path | None:
+    """The directory Terragrunt runs Terraform in for the unit at `unit_dir` when the unit has
+    a `terraform { source }`: `<download dir>/<sha1 of the unit's path>/<sha1 of the source>/
+    <the source's sub-path>`, where Terragrunt generates the backend block and `init` records
+    its settings. None before Terragrunt first ran there (or for a unit without a source,
+    which runs in `unit_dir` itself)."""
+    for unit in dict.fromkeys((unit_dir.resolve(), unit_dir.absolute())):
+        top = download_dir / _encoded_path(unit)
+        if top.is_dir():
+            found = _manifest_dir(top)
+            if found is not None:
+                return found
+    return None
+
+
+def _encoded_path(path: Path) -> str:
+    # Terragrunt's util.EncodeBase64Sha1 of the unit's canonical path (tf/source.go).
+    digest = hashlib.sha1(path.as_posix().encode(), usedforsecurity=False).digest()
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+def _manifest_dir(top: Path) -> Path | None:
+    """The shallowest directory under `top` holding Terragrunt's module manifest (the copied
+    sources' own `.terraform` directories are not searched)."""
+    level = [top]
+    for _ in range(_MANIFEST_DEPTH):
+        below: list[Path] = []
+        for directory in level:
+            if (directory / MODULE_MANIFEST).is_file():
+                return directory
+            with contextlib.suppress(OSError):
+                below += sorted(
+                    entry
+                    for entry in directory.iterdir()
+                    if entry.is_dir() and not entry.is_symlink() and entry.name != ".terraform"
+                )
+        level = below
+    return None
+
+
+def rendered_backend(
+    unit_dir: Path, env: Mapping[str, str], *, runner: Runner = process.run, timeout: float = 120
+) -> tuple[str, dict[str, str]] | None:
+    """The backend the unit declares as Terragrunt evaluates it (`terragrunt render --json`:
+    its `remote_state`, or a `generate` block holding a backend block), for a unit Terragrunt
+    has not run in this checkout yet. None without the binary or when the unit declares none.
+
+    Rendering fetches the outputs of the unit's `dependency` blocks as a plan would, into the
+    download directory `env` names."""
+    binary = shutil.which("terragrunt", path=env.get("PATH", os.defpath))
+    if binary is None:
+        return None
+    result = runner(
+        [binary, "render", "--json", "--no-color"],
+        cwd=unit_dir,
+        env={**env, "TG_NON_INTERACTIVE": "true", "TG_LOG_LEVEL": "error"},
+        timeout=timeout,
+    )
+    if result.returncode != 0 or result.timed_out or result.cancelled:
+        return None  # the plan that needs this unit reports Terragrunt's error itself
+    return backend_of_render(result.stdout)

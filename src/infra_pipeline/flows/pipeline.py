@@ -20,7 +20,13 @@ from typing import TypeVar
 
 from ..adapters import process
 from ..adapters.step_runner import run_stage
-from ..adapters.terraform import ApplyResult, StateLockedError, TerraformEngine, TerraformFailed
+from ..adapters.terraform import (
+    ApplyResult,
+    LockWaitSink,
+    StateLockedError,
+    TerraformEngine,
+    TerraformFailed,
+)
 from ..config import Config, Layer, OnFailure, Stage
 from ..config_problems import nearest
 from ..core.custom_steps import NO_CONTEXT, StepContext, blocked_message, first_block
@@ -299,9 +305,15 @@ def make_engine_factory(
     env: Mapping[str, str],
     on_line: Callable[[str, str], None] | None = None,
     context: StepContext = NO_CONTEXT,
+    on_lock_wait: LockWaitSink | None = None,
 ) -> EngineFactory:
+    """Engines for `config`'s layers; `on_line` gets each layer's output lines, `on_lock_wait`
+    the holder of a state lock a layer starts waiting for (both on the engine's thread)."""
+
     def factory(layer: Layer) -> TerraformEngine:
         sink = (lambda line: on_line(layer.name, line)) if on_line else None
-        return TerraformEngine(config, layer, env=env, on_line=sink, context=context)
+        return TerraformEngine(
+            config, layer, env=env, on_line=sink, context=context, on_lock_wait=on_lock_wait
+        )
 
     return factory

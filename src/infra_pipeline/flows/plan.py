@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from rich.console import Console
 
 from ..adapters.terminal_ui import progress, results_table, terraform_colour, write_as_is
+from ..adapters.terraform import LockWaitSink
 from ..config import Config, Layer
 from ..core.custom_steps import NO_CONTEXT, StepContext
 from ..core.state_lock import what_to_do
@@ -25,14 +26,15 @@ def plan_with_progress(
     jobs: int | None = None,
     verb: str = "planning",
     context: StepContext = NO_CONTEXT,
+    on_lock_wait: LockWaitSink | None = None,
 ) -> list[LayerRun]:
     """Plan `layers` in parallel (but those that must run apart one after another) while the
     terminal shows each one's progress; `context` is what their custom steps are told (the PR
-    and commit)."""
+    and commit), `on_lock_wait` who holds a state lock a plan starts waiting for."""
     with progress(console, verb, env) as view:
         return plan_layers(
             layers,
-            make_engine_factory(config, env, view.line, context),
+            make_engine_factory(config, env, view.line, context, on_lock_wait),
             jobs=jobs or config.jobs,
             apart=apart_layers(config),
             on_start=view.start,

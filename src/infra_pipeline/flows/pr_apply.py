@@ -327,7 +327,11 @@ def _apply(
         runs = apply_layers(
             layers,
             make_engine_factory(
-                s.config, s.env, view.line, StepContext(pr=s.pr.number, sha=s.pr.head_sha)
+                s.config,
+                s.env,
+                view.line,
+                StepContext(pr=s.pr.number, sha=s.pr.head_sha),
+                on_lock_wait=s.show_lock_wait,
             ),
             graph=layer_graph(s.config),
             on_failure=s.config.on_failure,

@@ -136,7 +136,14 @@ def _validate(s: Session, layers: Sequence[Layer], *, planned: Sequence[str]) ->
 
 def _plan(s: Session, layers: Sequence[Layer]) -> list[LayerRun]:
     context = StepContext(pr=s.pr.number, sha=s.pr.head_sha)
-    runs = plan_with_progress(s.config, layers, env=s.env, console=s.console, context=context)
+    runs = plan_with_progress(
+        s.config,
+        layers,
+        env=s.env,
+        console=s.console,
+        context=context,
+        on_lock_wait=s.show_lock_wait,
+    )
     s.console.print(results_table(runs, f"Plan of #{s.pr.number} at {s.pr.head_sha[:7]}"))
     return runs
 

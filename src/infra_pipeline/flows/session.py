@@ -3,6 +3,7 @@ terminal, clock), the PR, its dashboard and the layer locks."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -18,6 +19,7 @@ from ..adapters.locks import Locks, lock_keys, now_iso
 from ..config import Config
 from ..core.dashboard import steps as dash
 from ..core.github_models import PullRequest, ReactionContent
+from ..models import StateLock
 from .job import Job
 
 REPLY_MARKER = "<!-- infra-pipeline -->"
@@ -29,6 +31,9 @@ class Session:
     pr: PullRequest
     new_pull: bool = False  # the event says the PR was just opened: it has no dashboard yet
     board: Board = field(init=False)
+    # Engines report lock waits from their own threads, several layers at once: one write at
+    # a time (the board is not thread-safe; the job's own thread waits for the layers then).
+    _waits: threading.Lock = field(init=False, default_factory=threading.Lock, repr=False)
 
     @property
     def config(self) -> Config:
@@ -119,6 +124,20 @@ class Session:
             )
         except Exception as exc:  # best effort on the way out; the original error matters more
             self.console.print(f"could not update the dashboard: {escape(str(exc))}")
+
+    def show_lock_wait(self, lock: StateLock) -> None:
+        """The layer's running row says whose state lock it waits for (Terraform's
+        `-lock-timeout`): one dashboard write per wait, from the engine's thread. Its result
+        replaces the note as usual; a failed write costs the plan or apply nothing."""
+        run_id = self.run_id
+        with self._waits:
+            try:
+                self.board.update(lambda m: dash.wait_for_lock(m, lock, run_id))
+            # Best effort from the engine's output thread: GitHub being down must not stop
+            # the plan, which reports its result through the usual writes.
+            except Exception as exc:
+                said = escape(str(exc))
+                self.console.print(f"could not show the lock wait on the dashboard: {said}")
 
     def publish(self, m: dash.Dashboard) -> None:
         """The job summary: the dashboard as it now stands (the board sets the statuses),

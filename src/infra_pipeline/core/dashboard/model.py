@@ -21,7 +21,7 @@ from typing import Final
 from infra_pipeline.config import _LAYER_NAME
 from infra_pipeline.core.dashboard.state_machine import State
 from infra_pipeline.core.policy_check import Approval, PolicyResult, unapproved
-from infra_pipeline.models import Diagnostic, Outcome, PlanCounts, StepResult
+from infra_pipeline.models import Diagnostic, Outcome, PlanCounts, StateLock, StepResult
 
 _SHA: Final = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 _REPO: Final = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
@@ -158,6 +158,14 @@ class LayerState:
     policy: PolicyResult | None = None  # the `policies` check of `record`; cleared with it
     # The custom steps of its last plan, then of its last apply (each with its output tail).
     steps: tuple[StepResult, ...] = ()
+    # The Terraform state lock its running plan or apply waits for (`lock_timeout`), shown on
+    # that row until the layer's result replaces it.
+    waiting: StateLock | None = None
+
+    def waiting_in(self, m: Dashboard) -> StateLock | None:
+        """The lock this layer waits for, while its plan or the apply is still running."""
+        running = self.plan.status is Status.RUNNING or m.apply.status is Status.RUNNING
+        return self.waiting if running else None
 
     @property
     def plan_failed(self) -> bool:

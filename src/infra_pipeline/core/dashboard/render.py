@@ -52,7 +52,7 @@ from infra_pipeline.core.plan_text import (
     trim,
 )
 from infra_pipeline.errors import InfraError
-from infra_pipeline.models import Outcome, StepOutcome, StepResult
+from infra_pipeline.models import Outcome, StateLock, StepOutcome, StepResult
 
 LIMIT: Final = 65_536  # GitHub's maximum comment body, in characters
 SUMMARY_LIMIT: Final = 1_000_000  # a step summary above 1 MiB is dropped by GitHub
@@ -159,7 +159,9 @@ def _render(m: Dashboard, texts: Mapping[str, str], *, plans: bool = True) -> st
         out.append(_untouched_row(untouched))
     if m.policy_results:
         out.append(_policy_row(m))
-    out.append(_row(m, Stage.APPLY.label, m.apply, apply_detail=_apply_detail(m)))
+    out.append(
+        _row(m, Stage.APPLY.label, m.apply, apply_detail=_apply_detail(m), waits=_apply_waits(m))
+    )
     out.append(_row(m, Stage.REVIEW.label, m.review))
     for stage in (Stage.HEALTH, Stage.E2E, Stage.MERGE_QUEUE):
         row = m.row(stage)
@@ -233,10 +235,19 @@ def _failure(m: Dashboard, layer: LayerState) -> list[str]:
 
 
 def _row(
-    m: Dashboard, stage: str, row: Row, layer: LayerState | None = None, apply_detail: str = ""
+    m: Dashboard,
+    stage: str,
+    row: Row,
+    layer: LayerState | None = None,
+    apply_detail: str = "",
+    waits: list[str] | None = None,
 ) -> str:
     parts = []
     detail = row.detail or apply_detail
+    waiting = layer.waiting_in(m) if layer is not None else None
+    if waiting is not None and row.status is Status.RUNNING:
+        parts += _waiting(m, waiting)
+    parts += waits or []
     if layer is not None and layer.record is not None:
         words = row_detail(layer.record)
         parts.append(f"[{cell(words)}](#{anchor(m, layer.name)})")
@@ -255,6 +266,29 @@ def _row(
         parts.append("🔒 " + cell(layer.lock))
     output = " · ".join(parts) or "-"
     return f"| {stage} | {row.status.icon} | {output} | {_time(row)} |"
+
+
+def _waiting(m: Dashboard, lock: StateLock, *, name: bool = False) -> list[str]:
+    """What a row says while its layer waits for a Terraform state lock: the holder, since
+    when, and a link to the holder's run when the holder names one."""
+    who = f"`{lock.layer}` is waiting" if name else "⏳ waiting"
+    parts = [cell(f"{who} for the state lock {lock.describe()}")]
+    if lock.run_id is not None:
+        parts.append(f"[holder: workflow run {lock.run_id}]({m.run_url(lock.run_id)})")
+    return parts
+
+
+def _apply_waits(m: Dashboard) -> list[str]:
+    """The Apply row's notes on the layers whose apply waits for a state lock (the re-plan
+    before an apply waits too): the plan rows show their last plan meanwhile."""
+    if m.apply.status is not Status.RUNNING:
+        return []
+    return [
+        part
+        for layer in m.layers
+        if layer.waiting is not None and layer.plan.status is not Status.RUNNING
+        for part in _waiting(m, layer.waiting, name=True)
+    ]
 
 
 def _policy_row(m: Dashboard) -> str:

@@ -110,6 +110,7 @@ __all__ = [
     "start_stage",
     "step_summary",
     "supersede",
+    "wait_for_lock",
 ]
 
 # Policy messages kept per layer and kind; the job log has them all.
@@ -268,6 +269,28 @@ def lock_plan(
     return _finish_layer(m, layer, Row(Status.LOCKED, run_id, None, now, _short(detail)), None)
 
 
+def wait_for_lock(m: Dashboard, lock: StateLock, run_id: int) -> Dashboard:
+    """`lock.layer`'s plan or apply, running in `run_id`, waits for the Terraform state lock
+    `lock` describes (its holder: who, since when, which run): its row says so until the
+    layer's result is recorded, which clears it. Nothing changes when the layer is not
+    running in `run_id` (its result is already in)."""
+    layer = m.layer(lock.layer)
+    planning = layer.plan.status is Status.RUNNING and layer.plan.run_id == run_id
+    applying = m.apply.status is Status.RUNNING and m.apply.run_id == run_id
+    if not (planning or applying):
+        return m
+    shown = StateLock(
+        layer=lock.layer,
+        backend=lock.backend,
+        lock_id=_short(lock.lock_id),
+        who=_short(lock.who),
+        operation=_short(lock.operation),
+        created=_short(lock.created),
+        run_id=lock.run_id,
+    )
+    return _map_layers(m, [lock.layer], lambda state: replace(state, waiting=shown))
+
+
 def skip_plan(m: Dashboard, layer: str, reason: str, now: datetime) -> Dashboard:
     """Not planned on purpose (an earlier layer failed, CI Validate failed); `reason` says why."""
     return _finish_layer(m, layer, Row(Status.SKIPPED, None, None, now, _short(reason)), None)
@@ -384,7 +407,9 @@ def start_apply(m: Dashboard, layers: Iterable[str], run_id: int, now: datetime)
         m.layer(name)
     _check_start(m, Event.APPLY_STARTED, run_id)
     m = _map_layers(
-        m, names, lambda layer: replace(layer, applied=Outcome.FAILED, applied_summary="")
+        m,
+        names,
+        lambda layer: replace(layer, applied=Outcome.FAILED, applied_summary="", waiting=None),
     )
     detail = "applying " + ", ".join(names)
     return replace(m, apply=replace(_running(run_id, now), detail=_short(detail)))
@@ -415,6 +440,7 @@ def finish_apply(
             applied=None if done is Outcome.SKIPPED else done,
             applied_summary=_short(run.summary) if run else "",
             diagnostics=errors[:DIAGNOSTICS_KEPT] or layer.diagnostics,
+            waiting=None,
         )
 
     m = _map_layers(m, list(outcomes), outcome)
@@ -489,6 +515,11 @@ def mark_stale(
         e2e=fix_optional(m.e2e),
         merge_queue=fix_optional(m.merge_queue),
         layers=tuple(replace(layer, plan=fix(layer.plan)) for layer in m.layers),
+    )
+    # A dead run waits for no lock any more.
+    fixed = replace(
+        fixed,
+        layers=tuple(replace(layer, waiting=layer.waiting_in(fixed)) for layer in fixed.layers),
     )
     return m if fixed == m else fixed
 
