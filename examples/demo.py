@@ -55,9 +55,7 @@ def use_pg_backend() -> None:
     for name, layer in config["layers"].items():
         if layer.get("engine", "terraform") == "terragrunt":
             # root.hcl generates the units' backend block (below), with the schema named after
-            # the unit's path; backend_config says the same, so infra knows where each state is.
-            schema_name = "homelab_" + layer["path"].replace("/", "_")
-            layer["backend_config"] = {"schema_name": schema_name}
+            # the unit's path: infra reads it where Terragrunt generates it, nothing to repeat.
             continue
         (SCRATCH / layer["path"] / "backend.tf").write_text('terraform {\n  backend "pg" {}\n}\n')
         layer["state_key"] = "homelab_" + name.replace("-", "_")
@@ -76,43 +74,44 @@ def use_pg_backend() -> None:
 
 
 def stale_lock_runbook() -> None:
-    """A lost runner's lock: a session holding `bootstrap`'s lock after its job is gone.
-
-    On plain Terraform's pg backend, `infra` asks Postgres which session holds the lock; the
-    Terragrunt units' generated backend is not read for that yet (see docs/state-backend.md)."""
+    """A lost runner's lock: a session holding a layer's state lock after its job is gone, on
+    plain Terraform (`bootstrap`) and on a Terragrunt unit whose backend root.hcl generates
+    (`platform`). `infra` asks Postgres which session holds it, names it, and releases it."""
     import pg8000.native
     import yaml
 
     from infra_pipeline.adapters.pg_locks import connect_args
 
-    # bootstrap waits 5 s for a lock (not the 2 minutes the first plans needed), then says who
+    # The layers wait 5 s for a lock (not the 2 minutes the first plans needed), then say who
     # holds it and how to release it.
     config_path = SCRATCH / "infra.yaml"
     config = yaml.safe_load(config_path.read_text())
-    config["layers"]["bootstrap"]["lock_timeout"] = "5s"
+    for layer in ("bootstrap", "platform"):
+        config["layers"][layer]["lock_timeout"] = "5s"
     config_path.write_text(yaml.safe_dump(config, sort_keys=False))
 
-    args = {
-        **connect_args(os.environ["PG_CONN_STR"]),
-        "application_name": "infra run 1 apply bootstrap",
-    }
-    lost = pg8000.native.Connection(**args)
-    try:
-        [[row]] = lost.run("SELECT id FROM homelab_bootstrap.states WHERE name = 'default'")
-        lost.run("SELECT pg_advisory_lock(:key)", key=row)
-        print(
-            "\n\033[1;35m━━ a runner is lost mid-apply\033[0m: its session still holds the "
-            "state lock of bootstrap"
-        )
-        output = capture("plan bootstrap: the state lock is held", "plan", "bootstrap", expect=1)
-        found = re.search(r"infra force-unlock bootstrap (\d+)\b", output)
-        if found is None:
-            print("demo: the plan did not name the lock to release", file=sys.stderr)
-            raise SystemExit(1)
-        step("release the stale lock", "force-unlock", "bootstrap", found.group(1))
-        step("plan bootstrap again", "plan", "bootstrap")
-    finally:
-        lost.close()
+    for layer, schema in (("bootstrap", "homelab_bootstrap"), ("platform", "homelab_platform")):
+        args = {
+            **connect_args(os.environ["PG_CONN_STR"]),
+            "application_name": f"infra run 1 apply {layer}",
+        }
+        lost = pg8000.native.Connection(**args)
+        try:
+            [[row]] = lost.run(f"SELECT id FROM {schema}.states WHERE name = 'default'")  # noqa: S608
+            lost.run("SELECT pg_advisory_lock(:key)", key=row)
+            print(
+                "\n\033[1;35m━━ a runner is lost mid-apply\033[0m: its session still holds the "
+                f"state lock of {layer}"
+            )
+            output = capture(f"plan {layer}: the state lock is held", "plan", layer, expect=1)
+            found = re.search(rf"infra force-unlock {layer} (\d+)\b", output)
+            if found is None or f"held by `infra run 1 apply {layer}`" not in output:
+                print(f"demo: the plan did not name the lock of {layer}", file=sys.stderr)
+                raise SystemExit(1)
+            step("release the stale lock", "force-unlock", layer, found.group(1))
+            step(f"plan {layer} again", "plan", layer)
+        finally:
+            lost.close()
 
 
 def capture(title: str, *args: str, expect: int) -> str:

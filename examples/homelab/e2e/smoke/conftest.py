@@ -39,4 +39,7 @@ def layer_dir(layer: str) -> Path:
     spec = layers()[layer]
     if spec.get("state_key") or spec.get("backend_config"):
         pytest.skip(f"{layer} keeps its state in a remote backend")
+    root_hcl = infra_root() / "root.hcl"
+    if spec.get("engine") == "terragrunt" and 'backend "local"' not in root_hcl.read_text():
+        pytest.skip(f"{layer} keeps its state in the remote backend root.hcl generates")
     return infra_root() / spec["path"]
