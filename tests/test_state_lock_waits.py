@@ -12,6 +12,8 @@ on time.
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -27,6 +29,7 @@ from prstory import Repo, dashboard_body, git, make_repo, replies
 from standin import GitHubStandIn
 from test_pr_faults import add_file, comment_job, wait_for
 
+SRC = Path(__file__).resolve().parent.parent / "src"
 PG_BACKEND = 'terraform {\n  backend "pg" {}\n}\n'
 EXTRA = 'resource "terraform_data" "extra" {\n  input = "more"\n}\n'
 HOLDER = "infra run 4242 apply platform"  # what another job's Terraform calls its session
@@ -344,3 +347,65 @@ def test_a_lock_wait_shows_only_on_the_running_row_and_its_result_replaces_it() 
     stale = dash.mark_stale(waiting, lambda run: False, now, timedelta(hours=3))
     assert stale.layer("a").plan.status is dash.Status.STALE
     assert stale.layer("a").waiting is None
+
+
+# -- a foreign lock, and a layer's lock_timeout over the global one ----------------------------
+
+FOREIGN_LAYER = """\
+terraform {
+  backend "pg" {
+    schema_name = "vault_foreign"
+  }
+}
+
+resource "terraform_data" "seal" {
+  input = "sealed"
+}
+"""
+
+
+def test_a_foreign_lock_is_named_as_such_and_the_layers_own_zero_timeout_wins(
+    tmp_path: Path, pg_conn_str: str, standin: GitHubStandIn, gh_env: dict[str, str]
+) -> None:
+    """A lock taken outside any pipeline run (someone's terminal, a psql session): the reply
+    says so (no run to link, none to ask GitHub about) and an operator may release it. The
+    layer's `lock_timeout: 0s` beats the global 10m: it fails at once instead of waiting."""
+    root = tmp_path / "repo"
+    (root / "vault").mkdir(parents=True)
+    (root / "vault" / "main.tf").write_text(FOREIGN_LAYER)
+    (root / "infra.yaml").write_text(
+        "version: 1\nlock_timeout: 10m\n"
+        "layers:\n  vault: {path: vault, order: 1, lock_timeout: 0s}\n"
+    )
+    env = base_env(PG_CONN_STR=pg_conn_str)
+    assert infra(root, "apply", "vault", "--auto-approve", env=env).code == 0
+    row = state_row(pg_conn_str, "vault_foreign")
+    assert row is not None
+    terminal = connect(pg_conn_str, name="")
+    try:
+        terminal.run("SELECT pg_advisory_lock(:key)", key=row)
+        [(pid, _)] = lock_holders(pg_conn_str)
+        # In a child process: were the global 10m to win, it would wait, and time out here.
+        planned = subprocess.run(
+            [sys.executable, "-m", "infra_pipeline", "plan", "vault"],
+            cwd=root,
+            env={**env, "PYTHONPATH": str(SRC)},
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        out = planned.stdout + planned.stderr
+        assert planned.returncode == 1, out
+        assert "waiting for the state lock" not in out
+        assert (
+            "🔒 vault: the state is locked, held by a session with no application_name from "
+            "127.0.0.1 since 20"
+        ) in out, out
+        assert f"infra force-unlock vault {pid}" in out
+        released = infra(root, "force-unlock", "vault", str(pid), env={**env, **gh_env})
+        assert released.code == 0, released.out
+        assert lock_holders(pg_conn_str) == []
+        assert not any("actions/runs" in route for _, route in standin.request_counts())
+    finally:
+        terminal.close()
