@@ -6,7 +6,9 @@ https://github.com/runatlantis/atlantis (commit 078d0a82081e8a2b1645268c5f5bfec5
 Apache-2.0): TestParse_Ignored, _HelpResponse, _TrimCommandString, _DidYouMeanAtlantis,
 _InvalidCommand, _SubcommandUsage, _InvalidFlags, _RelativeDirPath, _GlobPatternDir,
 _GlobPatternDirWithRelativePath, _InvalidGlobPattern, _ValidCommand, _InvalidWorkspace,
-_BlockedExtraArgs and _UsingProjectAtSameTimeAsWorkspaceOrDir.
+_BlockedExtraArgs, _UsingProjectAtSameTimeAsWorkspaceOrDir, _UnusedArguments,
+_UnknownShorthandFlag, _WorkspaceTildeInvalid, _WorkspaceShellMetacharactersAllowed and
+_WorkspaceUnsafeForPathsInvalid.
 """
 
 from __future__ import annotations
@@ -224,6 +226,15 @@ def test_a_plain_atlantis_plan_is_a_plan_of_the_touched_layers(body: str):
         "atlantis plan -w staging",
         "atlantis plan -w a$(id)b",
         "atlantis plan -w -chdir",
+        # _WorkspaceTildeInvalid, _WorkspaceUnsafeForPathsInvalid and, allowed by Atlantis
+        # but a workspace all the same, _WorkspaceShellMetacharactersAllowed.
+        "atlantis plan -w ~",
+        "atlantis apply -w ~root",
+        "atlantis plan -w a$HOME",
+        "atlantis plan -w a;id",
+        "atlantis apply -w a&&id",
+        "atlantis plan -w a`id`b",
+        "atlantis plan -w .hidden",
     ],
 )
 def test_a_workspace_never_reaches_the_engine(body: str):
@@ -273,3 +284,28 @@ def test_approve_policies_help_shows_its_usage():
     result = parse("atlantis approve_policies -h")
     assert isinstance(result, Reply) and result.command is CommandName.APPROVE_POLICIES
     assert "Usage: `/approve_policies`" in result.text
+
+
+@pytest.mark.parametrize(
+    ("body", "unused"),
+    [
+        ("atlantis plan -d . arg", "arg"),
+        ("atlantis plan arg -d .", "arg"),
+        ("atlantis plan arg arg2", "arg"),
+        ("atlantis apply -d . arg", "arg"),
+        ("atlantis apply arg arg2 --", "arg"),
+        ("atlantis approve_policies arg arg2 arg3 --", "arg arg2 arg3"),
+    ],
+)
+def test_unused_arguments_are_named_not_ignored(body: str, unused: str):
+    # _UnusedArguments: Atlantis answers "unknown argument(s)" and runs nothing.
+    result = parse(body)
+    assert isinstance(result, Reply)
+    assert f"`{unused}" in result.text
+
+
+def test_a_flag_unlock_does_not_take_gets_unlocks_usage():
+    # _UnknownShorthandFlag: `atlantis unlock -d .` is answered with unlock's usage.
+    result = parse("atlantis unlock -d .")
+    assert isinstance(result, Reply) and result.command is CommandName.UNLOCK
+    assert "Usage: `/unlock" in result.text

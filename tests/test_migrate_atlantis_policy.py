@@ -417,3 +417,24 @@ def test_a_migrated_custom_workflow_runs_its_steps_around_a_real_plan(tmp_path: 
     applied = infra(repo, "apply", "app", "--auto-approve")
     assert applied.code == 0, applied.out
     assert (repo / "steps.log").read_text().splitlines()[-1] == "applied app"
+
+
+@pytest.mark.parametrize(
+    ("shell_args", "argv"),
+    [
+        # The forms of server/core/config/raw/step.go: a list as it is, a string split on
+        # spaces (runatlantis/atlantis 078d0a8).
+        (["--verbose", "-c"], ["bash", "--verbose", "-c", "./gen.sh"]),
+        ("-e -c", ["bash", "-e", "-c", "./gen.sh"]),
+        (None, ["bash", "-c", "./gen.sh"]),
+    ],
+)
+def test_a_run_steps_shell_args_keep_atlantis_s_forms(shell_args: Any, argv: list[str]) -> None:
+    run: dict[str, Any] = {"command": "./gen.sh", "shell": "bash"}
+    if shell_args is not None:
+        run["shellArgs"] = shell_args
+    migration = migrate(
+        [{"dir": "app", "workflow": "w"}], {"w": {"plan": {"steps": ["init", {"run": run}]}}}
+    )
+    (layer,) = migration.layers
+    assert dict(layer.steps)["pre_plan"] == [{"name": "gen.sh", "run": argv}]

@@ -102,6 +102,14 @@ def read_atlantis(
     word, args = rest[0].casefold(), rest[1:]
     if word == "approve_policies":
         usage = any(arg in _HELP_FLAGS for arg in args)
+        stray = _unused(args, (*_SINGLE_VALUE, "--policy-set"))
+        if stray and not usage:
+            # Atlantis refuses these too ("unknown argument(s)"), rather than approve.
+            return Answer(
+                f"`atlantis approve_policies` takes no arguments (got `{_shown(' '.join(stray))}`)"
+                ": `/approve_policies` approves the policy failures of the whole commit.",
+                command="approve_policies",
+            )
         return AsInfra("approve_policies", usage=usage)
     if word in _NO_EQUIVALENT:  # with or without flags (`-h` too): the answer is the same
         return Answer(
@@ -225,6 +233,20 @@ def _unquote(value: str) -> str:
 
 def _long(flag: str) -> str:
     return {"-p": "--project", "-d": "--dir", "-w": "--workspace"}.get(flag, flag)
+
+
+def _unused(args: Sequence[str], valued: Sequence[str]) -> list[str]:
+    """The words that are neither a flag nor a flag's value (Atlantis's "unused arguments")."""
+    unused: list[str] = []
+    index = 0
+    while index < len(args):
+        arg = args[index]
+        if arg in valued:
+            index += 1  # its value follows
+        elif arg != "--" and not arg.startswith("-"):
+            unused.append(arg)
+        index += 1
+    return unused
 
 
 def _shown(text: str) -> str:

@@ -269,10 +269,15 @@ def _variables(
 def _shell_step(command: str, body: Any) -> Step:
     """`sh -c COMMAND` as Atlantis runs it: `shell: true`, or the argv of another shell."""
     shell = str(body.get("shell") or "sh") if isinstance(body, Mapping) else "sh"
-    args = str(body.get("shellArgs") or "-c") if isinstance(body, Mapping) else "-c"
-    if shell == "sh" and args == "-c":
+    given = body.get("shellArgs") if isinstance(body, Mapping) else None
+    # Atlantis splits a string on spaces and takes a list as it is (raw/step.go).
+    if isinstance(given, list):
+        args = [str(arg) for arg in given]
+    else:
+        args = [arg for arg in str(given or "-c").split(" ") if arg]
+    if shell == "sh" and args == ["-c"]:
         return {"name": "", "run": command, "shell": True}
-    return {"name": "", "run": [shell, *shlex.split(args), command]}
+    return {"name": "", "run": [shell, *args, command]}
 
 
 def _name(command: str) -> str:
