@@ -50,7 +50,9 @@ class MatrixRun:
         self.payload.write_text(json.dumps(payload))
         repo.standin.add_workflow_run(self.run_id, "in_progress")
 
-    def start(self, *args: str) -> tuple[subprocess.Popen[str], Path]:
+    def start(self, *args: str, token: bool = True) -> tuple[subprocess.Popen[str], Path]:
+        """A job of the run; `token`: given `GITHUB_TOKEN` (the workflow gives every job one;
+        an older ci-matrix.yml gave its plan jobs none)."""
         self.jobs += 1
         files = self.repo.payload_dir / f"{self.run_id}-job{self.jobs}"
         env = {
@@ -63,6 +65,8 @@ class MatrixRun:
             "GITHUB_OUTPUT": f"{files}.output",
             "PYTHONPATH": str(SRC),
         }
+        if not token:
+            del env["GITHUB_TOKEN"]
         proc = subprocess.Popen(
             [sys.executable, "-m", "infra_pipeline", *args],
             cwd=self.repo.root,
@@ -84,10 +88,11 @@ class MatrixRun:
     def job(self, *args: str) -> JobRun:
         return self.wait(self.start(*args))
 
-    def plan(self, *layers: str) -> list[JobRun]:
+    def plan(self, *layers: str, token: bool = True) -> list[JobRun]:
         """The plan matrix: one job per layer, all at once."""
         started = [
-            self.start("plan", layer, "--results-dir", str(self.results)) for layer in layers
+            self.start("plan", layer, "--results-dir", str(self.results), token=token)
+            for layer in layers
         ]
         return [self.wait(job) for job in started]
 
@@ -111,7 +116,7 @@ def change_two_layers(repo: Repo) -> str:
 
 def substance(body: str) -> dash.Dashboard:
     """The dashboard without what differs between two runs of the same plans: the commit,
-    the pull request, the run, the clock."""
+    the pull request, the run, the clock (how long each step took)."""
     m = dash.parse(body)
 
     def row(r: dash.Row) -> dash.Row:
@@ -122,6 +127,7 @@ def substance(body: str) -> dash.Dashboard:
             layer,
             plan=row(layer.plan),
             record=None if layer.record is None else replace(layer.record, head_sha=""),
+            steps=tuple(replace(step, seconds=0.0) for step in layer.steps),
         )
         for layer in m.layers
     )
@@ -199,6 +205,61 @@ def test_a_layer_failing_ci_validate_fails_the_dashboards_ci_row(
     assert m.ci.detail == "`platform`: Reference to undeclared input variable"
     assert m.state is dash.State.CI_FAILED and m.layer("platform").record is None
     assert standin.latest_statuses(head)["infra/plan"].state == "failure"
+
+
+# A resource whose precondition fails at plan time, and a custom step every plan runs.
+FAILING_GUARD = """
+resource "terraform_data" "guard" {
+  lifecycle {
+    precondition {
+      condition     = local.cluster == "prod"
+      error_message = "platform must only run on the prod cluster"
+    }
+  }
+}
+"""
+STEP = (
+    "steps:\n  post_plan:\n    - name: summary\n"
+    "      run: [python3, -c, \"print('summary of the plan')\"]\n      blocking: false\n"
+)
+
+
+def test_a_failed_plan_shows_terraforms_diagnostic_and_the_steps_as_the_single_job_does(
+    repo: Repo, standin: GitHubStandIn
+) -> None:
+    # Steps are policy: read from main (the pull request's infra.yaml has none), in both.
+    config = (repo.root / "infra.yaml").read_text()
+    repo.merge_to_main("infra.yaml", config.replace("layers:\n", STEP + "layers:\n", 1), "steps")
+    main_tf = repo.root / PLATFORM_FILE
+    main_tf.write_text(main_tf.read_text() + FAILING_GUARD)
+    repo.commit(STAGING_FILE, '"small"', '"medium"', "a guard on platform, bigger staging db")
+    single = git(repo.root, "rev-parse", "HEAD")
+    files = [PLATFORM_FILE, STAGING_FILE]
+    repo.open_pr(7, single, files)
+    assert repo.pr_event(7).code == 1
+    git(repo.root, "commit", "-q", "--allow-empty", "-m", "the same change, a new commit")
+    head = git(repo.root, "rev-parse", "HEAD")
+    repo.open_pr(8, head, files)
+    run = MatrixRun(repo, 8)
+
+    plans = run.plan("platform", "data-staging")
+    refreshed = run.refresh()
+
+    assert [p.code for p in plans] == [1, 0] and refreshed.code == 1
+    m = dashboard_of(standin, 8, head)
+    (diag,) = m.layer("platform").diagnostics
+    assert (diag.summary, diag.location) == ("Resource precondition failed", "platform/main.tf:44")
+    assert "platform must only run on the prod cluster" in diag.detail
+    assert [(s.name, s.tail) for s in m.layer("data-staging").steps] == [
+        ("summary", "summary of the plan")
+    ]
+    matrix_board = dashboard_body(standin, 8, head)
+    assert substance(matrix_board) == substance(dashboard_body(standin, 7, single))
+    page = page_of(matrix_board)
+    assert page.rows()["Plan: platform"][:2] == ["❌", "Resource precondition failed · Log"]
+    at = page.blocks.index("Error: Resource precondition failed · platform/main.tf:44")
+    assert page.blocks[at + 1] == "platform must only run on the prod cluster"
+    assert "/tmp/" not in page.text and "-out=" not in page.text
 
 
 def test_a_plan_job_that_left_no_result_fails_its_row(repo: Repo, standin: GitHubStandIn) -> None:

@@ -216,12 +216,33 @@ def test_a_warning_shows_on_the_dashboard_and_blocks_nothing(
     assert "`/apply` of `data-staging`: applied" in replies(standin, 7)[-1]
 
 
+def test_the_scale_out_workflow_checks_each_plan_in_its_plan_job(
+    repo: Repo, standin: GitHubStandIn
+) -> None:
+    head = drop_prod_database(repo, single_job=False)
+    run = MatrixRun(repo, 7)
+    [planned] = run.plan("data-prod")
+    assert planned.code == 0, planned.out + planned.err
+    assert f"policy FAIL data-prod: {DESTROYED}" in planned.out  # the job log has them all
+    refreshed = run.refresh()
+    assert refreshed.code == 0, refreshed.out + refreshed.err
+    board = dashboard_body(standin, 7, head)
+    assert shown_policy(board, "data-prod") == PolicyResult("data-prod", (DESTROYED,))
+    assert policy_row(board).startswith("| Policy | ❌ |")
+    result, _ = repo.comment(7, "/apply", "alice")
+    assert result.code == 1
+    assert "The policy check failed on this commit" in replies(standin, 7)[-1]
+    assert prod_database(repo)
+
+
 def test_the_scale_out_workflow_never_passes_a_plan_it_could_not_check(
     repo: Repo, standin: GitHubStandIn
 ) -> None:
     head = drop_prod_database(repo, single_job=False)
     run = MatrixRun(repo, 7)
-    assert [p.code for p in run.plan("data-prod")] == [0]
+    [planned] = run.plan("data-prod", token=False)  # an older ci-matrix.yml: no token
+    assert planned.code == 0, planned.out + planned.err
+    assert "::warning title=infra plan::GITHUB_TOKEN is not set" in planned.out
     refreshed = run.refresh()
     assert refreshed.code == 0, refreshed.out + refreshed.err
     board = dashboard_body(standin, 7, head)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -21,14 +22,22 @@ from typing import Final
 
 from rich.console import Console
 
-from ..adapters.actions_env import ActionsEnv, require_workspace_at, workspace_sha
+from ..adapters.actions_env import (
+    ActionsEnv,
+    ApiAccess,
+    annotation,
+    require_workspace_at,
+    workspace_sha,
+)
 from ..adapters.base_config import policy_at
 from ..adapters.github.client import GitHub
 from ..adapters.locks import Holder
 from ..config import Config
+from ..core.custom_steps import StepContext
 from ..core.dashboard import steps as dash
 from ..core.github_models import PullRequest
 from ..core.policy_check import PolicyResult
+from ..core.state_lock import lock_reply
 from ..core.webhook_events import IssueCommentEvent, PullRequestEvent
 from ..errors import ExitCode, InfraError
 from ..models import LayerRun, Outcome
@@ -37,10 +46,12 @@ from .comment import fingerprints
 from .job import Job, utcnow
 from .pipeline import select_layers
 from .plan import run_plan
+from .policy_check import PolicyCheck, log_policies
 from .pr_plan import (
     autoplanned,
     full_plans,
     hold_for_plan,
+    runs_url,
     show_locks,
     skip_untouched,
     touched_layers,
@@ -98,23 +109,42 @@ def plan_to_results(
 ) -> tuple[ExitCode, list[LayerRun]]:
     """CI Validate, then the plan of each valid layer, each written to `results_dir` as the
     dashboard job reads it. Without a pull request (run by hand) the checkout's commit is
-    the one planned."""
-    layers = select_layers(config, names)
+    the one planned.
+
+    In a pull request's job with a token (ci-matrix.yml gives one that reads contents), the
+    policy, the custom steps and the Rego policies come from the default branch and each plan
+    is checked, as in the single job; without one, the pull request's own infra.yaml is used
+    and its policies are recorded as not checked."""
     head, base = _planned_commit(config, actions)
-    started = clock()
-    # Every layer that passes is planned next: initialise each in full once, for both.
-    code, checks = run_validate(
-        config, layers, env=env, console=console, jobs=jobs, planned=[x.name for x in layers]
-    )
-    validated = clock()
-    valid = [check.layer for check in checks if check.ok]
-    runs: list[LayerRun] = []
-    if valid:  # no names would mean every layer
-        plan_code, runs = run_plan(
-            config, valid, env=env, console=console, jobs=jobs, detailed_exitcode=detailed_exitcode
+    with ExitStack() as stack:
+        github = _reader(env, actions, console)
+        if github is not None:
+            stack.enter_context(github)
+            config = _base_policy(config, github, actions, console)
+        layers = select_layers(config, names)
+        started = clock()
+        # Every layer that passes is planned next: initialise each in full once, for both.
+        code, checks = run_validate(
+            config, layers, env=env, console=console, jobs=jobs, planned=[x.name for x in layers]
         )
-        code = plan_code if code == ExitCode.OK else code
+        validated = clock()
+        valid = [check.layer for check in checks if check.ok]
+        runs: list[LayerRun] = []
+        if valid:  # no names would mean every layer
+            plan_code, runs = run_plan(
+                config,
+                valid,
+                env=env,
+                console=console,
+                jobs=jobs,
+                detailed_exitcode=detailed_exitcode,
+                context=StepContext(pr=_pr_number(actions), sha=head),
+            )
+            code = plan_code if code == ExitCode.OK else code
+        verdicts = PolicyCheck(config, github).check_runs(runs) if github is not None else []
+    log_policies(console, verdicts)
     by_layer = {run.layer: run for run in runs}
+    policy = {verdict.layer: verdict for verdict in verdicts}
     for check in checks:
         result = plan_results.result_of(
             check,
@@ -123,11 +153,52 @@ def plan_to_results(
             base_sha=base,
             started_at=started,
             validated_at=validated,
+            policy=policy.get(check.layer),
         )
         path = plan_results.write(results_dir, result)
         console.print(f"infra: {check.layer}: {result.outcome} → {path}", markup=False)
     actions.append_summary(dash.step_summary(None, full_plans(runs)))
     return code, runs
+
+
+def _reader(env: Mapping[str, str], actions: ActionsEnv, console: Console) -> GitHub | None:
+    """A client for reading the default branch, in a pull request's plan job given a token."""
+    if actions.event_name != "pull_request":
+        return None
+    if not ApiAccess.from_env(env).token:
+        console.print(
+            annotation("warning", UNREAD_BASE, title="infra plan"),
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+        return None
+    return GitHub.from_env(env)
+
+
+UNREAD_BASE: Final = (
+    "GITHUB_TOKEN is not set: this plan uses the pull request's own infra.yaml (its custom "
+    "steps too) and its policies are not checked; give the step `GITHUB_TOKEN: "
+    "${{ github.token }}` as `infra init --matrix` writes it"
+)
+
+
+def _base_policy(config: Config, github: GitHub, actions: ActionsEnv, console: Console) -> Config:
+    event = actions.event()
+    assert isinstance(event, PullRequestEvent)  # `_reader` gave a client: a pull_request job
+    pr, branch = event.pull_request.record(), event.repository.default_branch
+    return policy_at(
+        config,
+        github,
+        branch,
+        lambda line: console.print(line, markup=False),
+        tip=pr.base_sha if pr.base_ref == branch else None,
+    )
+
+
+def _pr_number(actions: ActionsEnv) -> int | None:
+    event = actions.event() if actions.event_name == "pull_request" else None
+    return event.pull_request.number if isinstance(event, PullRequestEvent) else None
 
 
 def refresh_dashboard(
@@ -156,7 +227,7 @@ def refresh_dashboard(
             results = plan_results.read_all(results_dir, s.config)
             held = s.locks.held() if touched or results else {}
             now = s.clock()
-            unchecked = unchecked_policies(s.config, results)
+            policies = result_policies(s.config, results)
             m = s.board.update(
                 lambda m: dash.record_policies(
                     record_results(
@@ -169,10 +240,13 @@ def refresh_dashboard(
                         now=now,
                         waiting=waiting,
                     ),
-                    unchecked,
+                    policies,
                 )
             )
         s.publish(m)
+        locks = [r.lock for r in results if r.lock is not None and r.head_sha == s.pr.head_sha]
+        if locks:  # as the single job replies: who holds it and how to release it
+            s.reply(lock_reply(locks, runs_url(s.actions.run_url)))
         failed = m.state in (dash.State.CI_FAILED, dash.State.PLAN_FAILED)
         planned = {*touched, *(r.layer for r in results)}
         names = [layer.name for layer in m.layers if layer.name in planned]
@@ -181,20 +255,22 @@ def refresh_dashboard(
 
 
 UNCHECKED: Final = (
-    "not checked: the scale-out workflow's plan jobs have no token to read the policies from "
-    "the default branch; comment `/plan` to plan and check in one job"
+    "not checked: its plan job had no token to read the policies from the default branch "
+    "(give it `GITHUB_TOKEN`, as `infra init --matrix` does); comment `/plan` to plan and "
+    "check in one job"
 )
 
 
-def unchecked_policies(
+def result_policies(
     config: Config, results: Sequence[plan_results.LayerResult]
 ) -> list[PolicyResult]:
-    """With `policies` on the default branch, each plan the matrix made is recorded as not
-    checked, which blocks `/apply` like a failure (until `/plan` or `/approve_policies`): a
-    policy never passes unread."""
+    """With `policies` on the default branch, the verdict its plan job recorded on each plan.
+    A plan without one (a job given no token) is recorded as not checked, which blocks
+    `/apply` like a failure (until `/plan` or `/approve_policies`): a policy never passes
+    unread."""
     if config.policies is None:
         return []
-    return [PolicyResult(r.layer, (UNCHECKED,)) for r in results if r.plan is not None]
+    return [r.policy or PolicyResult(r.layer, (UNCHECKED,)) for r in results if r.plan is not None]
 
 
 def record_results(
@@ -246,12 +322,18 @@ def _record(
     if result.head_sha != pr.head_sha:
         wrong = f"planned at {result.head_sha[:7]}, not at the head {pr.head_sha[:7]}"
         return dash.fail_plan(m, name, wrong, run_id, now)
+    # As `dash.record_plans` records the single job's own runs.
     when = result.finished_at
     if result.plan is not None:
-        return dash.finish_plan_record(m, name, result.plan, run_id, when)
-    if result.outcome is Outcome.SKIPPED:
-        return dash.skip_plan(m, name, result.error or "skipped", when)
-    return dash.fail_plan(m, name, result.error or "plan failed", run_id, when)
+        m = dash.finish_plan_record(m, name, result.plan, run_id, when)
+    elif result.outcome is Outcome.SKIPPED:
+        m = dash.skip_plan(m, name, result.error or "skipped", when)
+    elif result.lock is not None:
+        m = dash.lock_plan(m, name, result.lock, run_id, when)
+    else:
+        error = result.error or "plan failed"
+        m = dash.fail_plan(m, name, error, run_id, when, result.diagnostics)
+    return dash.record_steps(m, name, result.steps) if result.steps else m
 
 
 def pr_session(job: Job, event: PullRequestEvent | IssueCommentEvent) -> Session:

@@ -50,9 +50,10 @@ def run_plan(
     console: Console,
     jobs: int | None = None,
     detailed_exitcode: bool = False,
+    context: StepContext = NO_CONTEXT,
 ) -> tuple[ExitCode, list[LayerRun]]:
     runs = plan_with_progress(
-        config, select_layers(config, names), env=env, console=console, jobs=jobs
+        config, select_layers(config, names), env=env, console=console, jobs=jobs, context=context
     )
     for run in runs:
         if run.plan is not None and run.plan.has_changes:

@@ -4,8 +4,12 @@
 --results-dir DIR` reads them all back. A result holds what the dashboard shows and `/apply`
 checks, the `PlanRecord` (fingerprint, counts, destructive addresses, drift, and the plan text
 as the dashboard would show it: Terraform masks sensitive values and infra redacts
-secret-shaped ones), and never the planfile, which can hold secrets in clear. The file
-travels between jobs as a workflow artifact.
+secret-shaped ones), and never the planfile, which can hold secrets in clear. A plan that
+failed carries what the single job's dashboard shows of it: Terraform's own errors (redacted
+as they were read, file:line relative to the repository) or the state lock that stopped it;
+and every plan carries its custom steps with their output tails (redacted and capped when they
+ran), and what the policies (`policies:`) said of each plan, when the plan job could read them
+from the default branch. The file travels between jobs as a workflow artifact.
 """
 
 from __future__ import annotations
@@ -19,8 +23,9 @@ from pydantic import TypeAdapter, ValidationError
 
 from ..config import Config
 from ..core.dashboard import steps as dash
+from ..core.policy_check import PolicyResult
 from ..errors import InfraError
-from ..models import LayerRun, Outcome
+from ..models import Diagnostic, LayerRun, Outcome, StateLock, StepResult
 from .validate import LayerCheck
 
 SUFFIX: Final = ".json"
@@ -40,6 +45,11 @@ class LayerResult:
     validated_at: datetime
     finished_at: datetime
     format: Literal[1] = 1
+    # What the dashboard shows of a failed plan (older files have none: a one-line error).
+    diagnostics: tuple[Diagnostic, ...] = ()  # Terraform's errors, as `dash.fail_plan` keeps
+    lock: StateLock | None = None  # the state lock that stopped the plan
+    steps: tuple[StepResult, ...] = ()  # the custom steps the plan ran, in order
+    policy: PolicyResult | None = None  # None: not checked (no policies, or no token to read them)
 
 
 _ADAPTER: Final = TypeAdapter(LayerResult)
@@ -53,26 +63,32 @@ def result_of(
     base_sha: str,
     started_at: datetime,
     validated_at: datetime,
+    policy: PolicyResult | None = None,
 ) -> LayerResult:
-    """The result of one layer: its check, and its plan when the check passed (`run`)."""
+    """The result of one layer: its check, and its plan when the check passed (`run`), with
+    the policies' verdict on that plan."""
     if run is None:
-        outcome, error, plan, took = Outcome.SKIPPED, NOT_VALID, None, 0.0
-    else:
-        outcome, error, took = run.outcome, run.error, run.duration
-        plan = None
-        if run.plan is not None and run.outcome in (Outcome.OK, Outcome.CHANGES):
-            plan = dash.plan_record(run.plan, head_sha=head_sha, base_sha=base_sha)
+        run = LayerRun(check.layer, Outcome.SKIPPED, error=NOT_VALID)
+    plan = None
+    if run.plan is not None and run.outcome in (Outcome.OK, Outcome.CHANGES):
+        plan = dash.plan_record(run.plan, head_sha=head_sha, base_sha=base_sha)
+    failed = run.outcome is Outcome.FAILED
+    errors = tuple(d for d in run.diagnostics if d.severity == "error") if failed else ()
     return LayerResult(
         layer=check.layer,
         head_sha=head_sha,
         base_sha=base_sha,
         check=check,
-        outcome=outcome,
+        outcome=run.outcome,
         plan=plan,
-        error=error,
+        error=run.error,
         started_at=started_at,
         validated_at=validated_at,
-        finished_at=validated_at + timedelta(seconds=took),
+        finished_at=validated_at + timedelta(seconds=run.duration),
+        diagnostics=errors[: dash.DIAGNOSTICS_KEPT],
+        lock=run.lock,
+        steps=run.steps,
+        policy=None if plan is None or policy is None else dash.shown_policy(policy),
     )
 
 
