@@ -71,6 +71,8 @@ def test_on_a_terminal_apply_shows_the_plan_and_applies_after_yes(tmp_path: Path
 
     assert term.wait() == 0, term.out
     assert state_resources(root, "bootstrap") != []
+    # The result table ends as `terraform apply` does, with its summary line.
+    assert "Apply complete! Resources: 4 added, 0 changed, 0 destroyed." in term.out
 
 
 @pytest.mark.terraform

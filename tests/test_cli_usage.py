@@ -30,6 +30,10 @@ def run_infra(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
         (["apply", "--bogus"], "No such option: --bogus"),
         (["verify", "--detailed-exitcode", "--jobs", "x"], "Invalid value for '--jobs'"),
         (["review"], "Missing option '--pr'"),
+        (["force-unlock", "platform"], "Missing argument 'lock_id'"),
+        (["layers", "--graph", "--format", "xml"], "Invalid value for '--format'"),
+        (["migrate", "atlantiss"], "No such command 'atlantiss'"),
+        (["verify", "--detailed"], "No such option: --detailed"),
     ],
 )
 def test_a_usage_error_exits_2_with_clicks_message(
@@ -56,3 +60,17 @@ def test_version(tmp_path: Path) -> None:
     result = run_infra(tmp_path, "--version")
     assert result.returncode == 0, result.stderr
     assert result.stdout == f"infra-pipeline {package_version()}\n"
+
+
+def test_an_unknown_layer_is_a_usage_error_named_before_anything_runs(tmp_path: Path) -> None:
+    (tmp_path / "network").mkdir()
+    (tmp_path / "infra.yaml").write_text(
+        "version: 1\nlayers:\n  network: {path: network, order: 1}\n"
+    )
+
+    for args in (["plan", "netwrk"], ["apply", "netwrk"], ["apply", "--auto-approve", "netwrk"]):
+        result = run_infra(tmp_path, *args)  # no terminal: apply would refuse to ask, too
+        assert result.returncode == 2, result.stderr
+        assert "unknown layer `netwrk`" in result.stderr
+        assert "layers are: network, or `all`" in result.stderr
+        assert not (tmp_path / "infra-pipeline-crash.log").exists()

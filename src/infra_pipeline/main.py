@@ -229,11 +229,15 @@ def apply(
     ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Plan and apply layers one at a time in `order`, stopping at the first failure."""
+    """Plan and apply layers along their dependency graph; on a terminal, each layer with
+    changes only after you type `yes`."""
     from .commands.apply import run_apply
+    from .flows.pipeline import select_layers
 
     c = _ctx(ctx)
     _one_stdout(markdown, as_json)
+    config = c.config()
+    select_layers(config, layers or [])  # an unknown layer is named before anything else
     if as_json and not auto_approve:
         raise InfraError(
             "--json needs --auto-approve: a script reading the JSON cannot answer the prompt",
@@ -247,7 +251,6 @@ def apply(
             "run it in a terminal, or pass --auto-approve to apply without asking",
             ExitCode.USAGE,
         )
-    config = c.config()
     ask = None if auto_approve else c.console.input
     console = _error_console(c) if as_json else c.console
     code, runs = run_apply(config, layers or [], env=c.env, console=console, ask=ask)

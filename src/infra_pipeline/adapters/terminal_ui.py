@@ -252,6 +252,8 @@ def results_table(runs: Sequence[LayerRun], title: str) -> Table:
 
 
 def _detail(run: LayerRun) -> str:
+    if run.summary:  # an apply: Terraform's own closing line, as `terraform apply` ends
+        return run.summary
     if run.plan is None:
         return ""
     destructive = run.plan.destructive
