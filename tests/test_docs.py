@@ -14,7 +14,8 @@ from types import ModuleType
 import pytest
 import yaml
 
-from infra_pipeline.config import Config, json_schema
+from infra_pipeline.config import json_schema
+from infra_pipeline.config_models import Config
 from infra_pipeline.core.comment_parser import Command, parse_comment
 from infra_pipeline.onboarding.scaffold import SCHEMA_URL
 

@@ -4,6 +4,7 @@ and reviewed at this head (that the fresh plan is the reviewed one: test_apply_i
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -217,17 +218,9 @@ def test_a_layers_own_role_refuses_only_that_layer() -> None:
 
 
 def test_a_layer_may_lower_the_bar_below_the_global_role() -> None:
-    cfg = layered().model_copy(update={"permissions": {"apply": Role.ADMIN}})
-    cfg = cfg.model_copy(
-        update={
-            "layers": {
-                **cfg.layers,
-                "network": cfg.layers["network"].model_copy(
-                    update={"permissions": {"apply": Role.WRITE}}
-                ),
-            }
-        }
-    )
+    cfg = replace(layered(), permissions={"apply": Role.ADMIN})
+    network = replace(cfg.layers["network"], permissions={"apply": Role.WRITE})
+    cfg = replace(cfg, layers={**cfg.layers, "network": network})
     assert authorize(cfg, "apply", "bob", Role.WRITE, pull()) is None  # may apply network
     assert layer_refusal(cfg, "apply", "bob", Role.WRITE, "network") is None
     assert layer_refusal(cfg, "apply", "bob", Role.WRITE, "platform") is not None

@@ -5,6 +5,7 @@ the statuses a queue waits for."""
 from __future__ import annotations
 
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -161,5 +162,5 @@ def test_with_a_queue_that_applies_after_merge_a_pull_request_cannot_apply() -> 
     )
     refusal = check_merge_queue(config)
     assert refusal is not None and "add the pull request to the queue" in refusal.reason
-    allowed = config.model_copy(update={"merge_queue": MergeQueueConfig(enabled=False)})
+    allowed = replace(config, merge_queue=MergeQueueConfig(enabled=False))
     assert check_merge_queue(allowed) is None

@@ -137,10 +137,10 @@ def status_icons() -> str:
 
 
 def default_roles() -> str:
-    from infra_pipeline.config import COMMANDS, Config
+    from infra_pipeline.config import COMMANDS, Config, Layer
 
     # Any valid config shows the defaults; this one has nothing but a layer.
-    config = Config.model_validate({"layers": {"example": {"path": ".", "order": 1}}})
+    config = Config(layers={"example": Layer(name="example", path=".", order=1)})
     rows = ["| command | role needed by default |", "|:---|:---|"]
     rows += [f"| `/{command}` | `{config.role_for(command).value}` |" for command in COMMANDS]
     return "\n".join(rows)

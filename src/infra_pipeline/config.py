@@ -2,39 +2,30 @@
 
 Every problem is reported as one `ConfigError` naming the file, the key (with its line where
 the YAML parser knows it) and the fix, so that a broken config never reaches Terraform.
+
+The config is a tree of frozen records (below). A file in the common shape (layers and plain
+top-level settings, every value of the exact type) is read into them directly by
+`_plain_config`; any other file, and every file with a problem, goes through the pydantic
+models in `config_models`, which word the problems and give `infra config schema`. Importing
+pydantic and building its models took about half of `infra plan`'s start before its first
+Terraform command; tests/test_config_fast.py checks on generated files that both readers give
+the same records, or that the plain one leaves the file to pydantic.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Final, Literal
+from typing import Any, Final, Literal, Protocol
 
 import yaml
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Discriminator,
-    Field,
-    Tag,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
 
-from .config_problems import (
-    Problem,
-    duplicate_keys,
-    model_fields,
-    nearest,
-    path_problems,
-    unnamed_layers,
-    validation_problems,
-)
-from .digraph import describe_cycles, strongly_connected
+from .config_problems import Problem, duplicate_keys, path_problems, unnamed_layers
+from .digraph import strongly_connected
 from .errors import ConfigError
 
 CONFIG_NAME = "infra.yaml"
@@ -43,10 +34,9 @@ _LAYER_NAME = r"^[a-z0-9][a-z0-9_.-]*$"
 _DURATION = r"^[0-9]+(ms|s|m|h)$"
 # A step's name lands in the dashboard's Markdown: nothing that could format or escape it.
 _STEP_NAME = r"^[A-Za-z0-9][A-Za-z0-9 _.:/-]*$"
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+# A Rego package path, as conftest's `--namespace` takes it (`main`, `terraform.aws`).
+_NAMESPACE = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$"
+DEFAULT_BOT_LOGIN: Final = "github-actions[bot]"
 
 
 class Engine(StrEnum):
@@ -110,63 +100,13 @@ def duration_seconds(duration: str) -> float:
     return int(duration.removesuffix(unit)) * _DURATION_SECONDS[unit]
 
 
-class Step(_Strict):
-    name: str = Field(
-        pattern=_STEP_NAME,
-        max_length=64,
-        description="Shown on the dashboard; unique per stage. Letters, digits, spaces and "
-        "`_ . : / -`.",
-    )
-    run: tuple[str, ...] | str = Field(
-        description="The command as a list of arguments, run without a shell (`$VAR`, `|`, "
-        "`*` reach it literally); with `shell: true`, one string run by `sh -c`."
-    )
-    blocking: bool = Field(
-        default=True,
-        description="A failure stops the layer (`false`: the failure is shown, nothing stops).",
-    )
-    timeout: str = Field(
-        default="10m", pattern=_DURATION, description="How long the step may run (e.g. `30s`)."
-    )
-    shell: bool = Field(
-        default=False, description="Run `run` (one string) through `sh -c` instead of as argv."
-    )
-
-    @field_validator("timeout", mode="before")
-    @classmethod
-    def _timeout_shape(cls, value: Any) -> Any:
-        if not (isinstance(value, str) and re.fullmatch(_DURATION, value)):
-            raise ValueError("`timeout` is a duration such as 30s, 10m or 1h")
-        return value
-
-    @field_validator("run", mode="before")
-    @classmethod
-    def _run_shape(cls, value: Any) -> Any:
-        # One message instead of one per member of the union.
-        words = isinstance(value, list | tuple) and all(isinstance(v, str) for v in value)
-        if not (isinstance(value, str) or words):
-            raise ValueError(
-                "`run` is a list of arguments, e.g. [tflint, --format, compact] "
-                "(or one string with `shell: true`)"
-            )
-        return value
-
-    @model_validator(mode="after")
-    def _run_matches_shell(self) -> Step:
-        if self.shell and not isinstance(self.run, str):
-            raise ValueError(
-                f"step {self.name!r} has `shell: true`, so `run` is one string run by `sh -c`, "
-                'e.g. run: "tflint --format compact | tee tflint.txt"'
-            )
-        if not self.shell and isinstance(self.run, str):
-            raise ValueError(
-                f"step {self.name!r}: `run` is a list of arguments run without a shell, e.g. "
-                "run: [tflint, --format, compact]; to run a shell command line write "
-                "`shell: true` and keep `run` one string"
-            )
-        if not self.run or (isinstance(self.run, tuple) and not self.run[0]):
-            raise ValueError(f"step {self.name!r}: `run` is empty; give the command to run")
-        return self
+@dataclass(frozen=True, kw_only=True)
+class Step:
+    name: str
+    run: tuple[str, ...] | str
+    blocking: bool = True
+    timeout: str = "10m"
+    shell: bool = False
 
     @property
     def argv(self) -> tuple[str, ...]:
@@ -178,32 +118,26 @@ class Step(_Strict):
         return duration_seconds(self.timeout)
 
 
-class Steps(_Strict):
+@dataclass(frozen=True, kw_only=True)
+class Steps:
     """Custom steps by stage. They are policy: a pull request's jobs run the default branch's."""
 
-    pre_plan: tuple[Step, ...] = Field(default=(), description="Before init and plan.")
-    post_plan: tuple[Step, ...] = Field(
-        default=(), description="After the plan; `$INFRA_PLAN_JSON` holds its JSON."
-    )
-    pre_apply: tuple[Step, ...] = Field(
-        default=(), description="Before the apply; `$INFRA_PLAN_JSON` holds the plan's JSON."
-    )
-    post_apply: tuple[Step, ...] = Field(
-        default=(), description="After a successful apply (the change is already made)."
-    )
-
-    @model_validator(mode="after")
-    def _unique_names(self) -> Steps:
-        for stage in Stage:
-            _check_unique(getattr(self, stage.value), stage.value)
-        return self
+    pre_plan: tuple[Step, ...] = ()
+    post_plan: tuple[Step, ...] = ()
+    pre_apply: tuple[Step, ...] = ()
+    post_apply: tuple[Step, ...] = ()
 
     def at(self, stage: Stage) -> tuple[Step, ...]:
         steps: tuple[Step, ...] = getattr(self, stage.value)
         return steps
 
 
-def _check_unique(steps: tuple[Step, ...], where: str) -> None:
+class _Named(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+def check_unique(steps: Sequence[_Named], where: str) -> None:
     names = [step.name for step in steps]
     repeated = sorted({name for name in names if names.count(name) > 1})
     if repeated:
@@ -213,379 +147,157 @@ def _check_unique(steps: tuple[Step, ...], where: str) -> None:
 
 
 Requirement = Literal["approved", "mergeable"]
+_REQUIREMENTS: Final = ("approved", "mergeable")
 # The commands a layer's own `permissions` may set: the one that changes what the layer runs.
 LAYER_COMMANDS: Final = ("apply",)
 
 
-class Layer(_Strict):
+@dataclass(frozen=True, kw_only=True)
+class Layer:
     name: str = ""  # filled from the mapping key
-    path: str = Field(description="Directory of the layer's root module, relative to infra.yaml.")
-    engine: Engine = Field(default=Engine.TERRAFORM)
-    order: int = Field(
-        description="Unique. Breaks ties between layers free to apply; when no layer declares "
-        "`depends_on` (or a Terragrunt dependency), each layer depends on the one before it."
-    )
-    depends_on: tuple[str, ...] = Field(
-        default=(),
-        description="Layers applied before this one. Terragrunt `dependency` and "
-        "`dependencies` blocks between layers are added automatically.",
-    )
-    watch: tuple[str, ...] = Field(
-        default=(), description="Extra globs (`**` crosses directories) that touch the layer."
-    )
-    env: dict[str, str] = Field(default_factory=dict, description="Extra engine environment.")
-    state_key: str | None = Field(
-        default=None,
-        description="Where the layer's state lives in its backend: -backend-config=key=… (s3, "
-        "azurerm), prefix=… (gcs), schema_name=… (pg).",
-    )
-    backend_config: dict[str, str] = Field(
-        default_factory=dict, description="More -backend-config pairs; values may use ${ENV}."
-    )
-    binary: str | None = Field(default=None, description="Engine binary to use for this layer.")
-    auto_apply: bool = Field(default=True, description="Apply drift after merge (false: report).")
-    autoplan: bool | None = Field(
-        default=None,
-        description="Plan this layer when a pull request's push touches it; `false`: only on "
-        "`/plan` (CI Validate still runs). Overrides the top-level `autoplan`.",
-    )
-    timeout: int = Field(default=3600, gt=0, description="Seconds any engine call may take.")
-    lock_timeout: str | None = Field(
-        default=None,
-        pattern=_DURATION,
-        description="How long plan/apply wait for a held state lock (e.g. `5m`); overrides the "
-        "top-level `lock_timeout`.",
-    )
-    permissions: dict[str, Role] = Field(
-        default_factory=dict,
-        description="Role needed to `/apply` this layer, overriding the top-level `permissions` "
-        "(e.g. `{apply: admin}`). Read from the default branch, like the top-level key.",
-    )
-    apply_requirements: tuple[Requirement, ...] = Field(
-        default=(),
-        description="Requirements (`approved`, `mergeable`) added to the top-level "
-        "`apply_requirements` for this layer. Read from the default branch.",
-    )
-    codeowners: bool = Field(
-        default=False,
-        description="`/apply` of this layer needs an approval of the head commit by a code owner "
-        "of its directory (CODEOWNERS read from the pull request's base commit). Adds to the "
-        "top-level `codeowners`; read from the default branch.",
-    )
-
-    steps: Steps = Field(
-        default_factory=Steps,
-        description="Custom steps for this layer, run after the top-level `steps` of the same "
-        "stage. Read from the default branch, like the top-level key.",
-    )
-
-    @field_validator("permissions")
-    @classmethod
-    def _layer_commands(cls, value: dict[str, Role]) -> dict[str, Role]:
-        unknown = sorted(set(value) - set(LAYER_COMMANDS))
-        if unknown:
-            raise ValueError(
-                f"a layer's permissions cover {', '.join(LAYER_COMMANDS)}, not {unknown[0]!r}; "
-                "other commands take the top-level `permissions`"
-            )
-        return value
+    path: str
+    engine: Engine = Engine.TERRAFORM
+    order: int
+    depends_on: tuple[str, ...] = ()
+    watch: tuple[str, ...] = ()
+    env: dict[str, str] = field(default_factory=dict)
+    state_key: str | None = None
+    backend_config: dict[str, str] = field(default_factory=dict)
+    binary: str | None = None
+    auto_apply: bool = True
+    autoplan: bool | None = None
+    timeout: int = 3600
+    lock_timeout: str | None = None
+    permissions: dict[str, Role] = field(default_factory=dict)
+    apply_requirements: tuple[Requirement, ...] = ()
+    codeowners: bool = False
+    steps: Steps = field(default_factory=Steps)
 
 
-class HttpProbe(_Strict):
+@dataclass(frozen=True, kw_only=True)
+class HttpProbe:
     http: str
     expect_status: int = 200
     contains: str | None = None
-    headers: dict[str, str] = Field(default_factory=dict)
-    timeout: float = Field(default=5, gt=0)
-    retries: int = Field(default=2, ge=0)
+    headers: dict[str, str] = field(default_factory=dict)
+    timeout: float = 5
+    retries: int = 2
 
 
-class TcpProbe(_Strict):
-    tcp: str = Field(description="host:port")
-    timeout: float = Field(default=3, gt=0)
-    retries: int = Field(default=2, ge=0)
+@dataclass(frozen=True, kw_only=True)
+class TcpProbe:
+    tcp: str  # host:port
+    timeout: float = 3
+    retries: int = 2
 
 
-class DnsProbe(_Strict):
+@dataclass(frozen=True, kw_only=True)
+class DnsProbe:
     dns: str
-    timeout: float = Field(default=3, gt=0)
-    retries: int = Field(default=2, ge=0)
+    timeout: float = 3
+    retries: int = 2
 
 
-class KubeSpec(_Strict):
-    kubeconfig: str = "~/.kube/config"
+@dataclass(frozen=True, kw_only=True)
+class KubeSpec:
+    # None: not set in infra.yaml, so $KUBECONFIG, else ~/.kube/config (adapters/kubeconfig).
+    kubeconfig: str | None = None
     context: str | None = None
 
 
-class KubernetesProbe(_Strict):
+@dataclass(frozen=True, kw_only=True)
+class KubernetesProbe:
     kubernetes: KubeSpec
-    timeout: float = Field(default=5, gt=0)
-    retries: int = Field(default=2, ge=0)
+    timeout: float = 5
+    retries: int = 2
 
 
-class CommandProbe(_Strict):
-    command: tuple[str, ...] = Field(min_length=1)
-    timeout: float = Field(default=30, gt=0)
-    retries: int = Field(default=0, ge=0)
-
-
-_PROBE_KINDS = ("http", "tcp", "dns", "kubernetes", "command")
-
-
-def _probe_kind(value: Any) -> str | None:
-    if isinstance(value, BaseModel):
-        return next(k for k in _PROBE_KINDS if hasattr(value, k))
-    if isinstance(value, Mapping):
-        return next((k for k in _PROBE_KINDS if k in value), None)
-    return None
+@dataclass(frozen=True, kw_only=True)
+class CommandProbe:
+    command: tuple[str, ...]
+    timeout: float = 30
+    retries: int = 0
 
 
 # The probe's kind is the one key among http/tcp/dns/kubernetes/command that it has.
-Probe = Annotated[
-    Annotated[HttpProbe, Tag("http")]
-    | Annotated[TcpProbe, Tag("tcp")]
-    | Annotated[DnsProbe, Tag("dns")]
-    | Annotated[KubernetesProbe, Tag("kubernetes")]
-    | Annotated[CommandProbe, Tag("command")],
-    Discriminator(
-        _probe_kind,
-        custom_error_type="probe_kind",
-        custom_error_message="a probe needs one of the keys http, tcp, dns, kubernetes, command",
-    ),
-]
+Probe = HttpProbe | TcpProbe | DnsProbe | KubernetesProbe | CommandProbe
 
 
-class E2ESuite(_Strict):
-    command: tuple[str, ...] = Field(min_length=1)
-    timeout: int = Field(default=600, gt=0)
-    junit: str | None = Field(default=None, description="JUnit XML report the suite writes.")
-    cwd: str | None = Field(default=None, description="Working directory, relative to infra.yaml.")
-    env: dict[str, str] = Field(default_factory=dict)
+@dataclass(frozen=True, kw_only=True)
+class E2ESuite:
+    command: tuple[str, ...]
+    timeout: int = 600
+    junit: str | None = None  # JUnit XML report the suite writes
+    cwd: str | None = None  # relative to infra.yaml
+    env: dict[str, str] = field(default_factory=dict)
 
 
-class ReviewConfig(_Strict):
-    auto: bool = Field(default=False, description="Review automatically after a successful apply.")
+@dataclass(frozen=True, kw_only=True)
+class ReviewConfig:
+    auto: bool = False
     provider: Literal["anthropic", "openai"] = "anthropic"
     model: str = "claude-sonnet-4-5"
     base_url: str | None = None
-    api_key_env: str | None = Field(
-        default=None, description="Env var holding the key (default per provider)."
-    )
-    max_tokens: int = Field(default=2048, gt=0)
-    budget_tokens: int = Field(default=60_000, gt=0, description="Input budget for diff + plans.")
+    api_key_env: str | None = None
+    max_tokens: int = 2048
+    budget_tokens: int = 60_000
 
 
-class DriftConfig(_Strict):
-    auto_apply: bool = Field(default=False, description="Apply drift found by scheduled scans.")
+@dataclass(frozen=True, kw_only=True)
+class DriftConfig:
+    auto_apply: bool = False
     labels: tuple[str, ...] = ("infra-drift",)
 
 
-class MergeQueueConfig(_Strict):
-    enabled: bool = Field(
-        default=False,
-        description="The default branch merges through GitHub's merge queue: `/apply` on a pull "
-        "request is refused unless `apply_before_merge`, and the push the queue makes applies.",
-    )
-    apply_before_merge: bool = Field(
-        default=False,
-        description="Apply from pull requests before they join the queue; the merge group's "
-        "`infra/apply` then fails while a touched layer still has changes to apply.",
-    )
+@dataclass(frozen=True, kw_only=True)
+class MergeQueueConfig:
+    enabled: bool = False
+    apply_before_merge: bool = False
 
 
-# A Rego package path, as conftest's `--namespace` takes it (`main`, `terraform.aws`).
-_NAMESPACE = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$"
-
-
-class PoliciesConfig(_Strict):
+@dataclass(frozen=True, kw_only=True)
+class PoliciesConfig:
     """Rego policies (conftest's conventions) evaluated on each layer's plan."""
 
-    paths: tuple[str, ...] = Field(
-        default=("policy/",),
-        min_length=1,
-        description="Directories (or `.rego` files) relative to infra.yaml, read from the "
-        "default branch: a pull request cannot change the policies its own plan is held to.",
-    )
-    namespaces: tuple[str, ...] = Field(
-        default=("main",),
-        min_length=1,
-        description="Rego packages whose `deny`, `violation` (fail) and `warn` (annotate) "
-        "rules are evaluated, as conftest's `--namespace`.",
-    )
-    approvers: Role = Field(
-        default=Role.MAINTAIN,
-        description="Role needed to comment `/approve_policies`, which lets `/apply` go ahead "
-        "on a commit whose plan failed a policy.",
-    )
-
-    @field_validator("paths")
-    @classmethod
-    def _relative(cls, paths: tuple[str, ...]) -> tuple[str, ...]:
-        for path in paths:
-            if not path.strip() or Path(path).is_absolute() or ".." in Path(path).parts:
-                raise ValueError(
-                    f"policy path {path!r} must be relative to infra.yaml and stay inside the "
-                    "repository (no leading / and no ..)"
-                )
-        return paths
-
-    @field_validator("namespaces")
-    @classmethod
-    def _packages(cls, namespaces: tuple[str, ...]) -> tuple[str, ...]:
-        for namespace in namespaces:
-            if not re.match(_NAMESPACE, namespace):
-                raise ValueError(
-                    f"namespace {namespace!r} is not a Rego package name (letters, digits and _ "
-                    "in parts joined by dots, e.g. `main` or `terraform.aws`)"
-                )
-        return namespaces
+    paths: tuple[str, ...] = ("policy/",)
+    namespaces: tuple[str, ...] = ("main",)
+    approvers: Role = Role.MAINTAIN
 
 
-class Config(_Strict):
+@dataclass(frozen=True, kw_only=True)
+class Config:
+    """infra.yaml, read; each key's meaning is its description in `config_models`."""
+
     version: Literal[1] = 1
-    layers: dict[str, Layer] = Field(min_length=1)
-    permissions: dict[str, Role] = Field(
-        default_factory=dict, description="Role needed per command, e.g. {apply: maintain}."
-    )
+    layers: dict[str, Layer]
+    permissions: dict[str, Role] = field(default_factory=dict)
     allow_forks: bool = False
-    plan_drafts: bool = Field(default=False, description="Plan draft PRs automatically.")
-    autoplan: bool = Field(
-        default=True,
-        description="Plan the layers a pull request's push touches; `false`: pull requests get "
-        "CI Validate and the dashboard, and each layer is planned only on `/plan` (a layer's "
-        "own `autoplan` wins). `watch` still decides which layers are touched.",
-    )
+    plan_drafts: bool = False
+    autoplan: bool = True
     apply_requirements: tuple[Requirement, ...] = ()
-    codeowners: bool = Field(
-        default=False,
-        description="`/apply` of each layer needs an approval of the head commit by a code owner "
-        "of the layer's directory: the last matching line of CODEOWNERS (.github/, the root "
-        "or docs/) at the pull request's base commit; @org/team owners are resolved through "
-        "GitHub's teams API, emails cannot be checked.",
-    )
-    apply_bases: tuple[str, ...] = Field(
-        default=(),
-        description="Base branches besides the default branch whose pull requests may "
-        "`/apply` (e.g. a long-lived `release` branch); others are refused.",
-    )
-    bot_login: str = Field(
-        default="github-actions[bot]",
-        min_length=1,
-        description="The login the pipeline's token posts as; only its dashboards are read. "
-        "Set it when the workflow uses a GitHub App's token, e.g. `my-infra-app[bot]`.",
-    )
-    jobs: int = Field(default=4, ge=1, le=64, description="Layers planned at once.")
-    apply_parallelism: int = Field(
-        default=1,
-        ge=1,
-        le=64,
-        description="Layers applied at once, each after everything it depends on "
-        "(1: one at a time).",
-    )
-    on_failure: OnFailure = Field(
-        default=OnFailure.STOP,
-        description="When an apply fails: `stop` starts nothing else; `skip_dependents` skips "
-        "only the layers that depend on the failed one and goes on with the rest.",
-    )
-    stale_run_minutes: int = Field(default=180, gt=0)
-    lock_timeout: str = Field(
-        default="0s",
-        pattern=_DURATION,
-        description="Terraform's -lock-timeout for every plan and apply (e.g. `5m`): a job waits "
-        "this long for another job's state lock instead of failing at once.",
-    )
-    steps: Steps = Field(
-        default_factory=Steps,
-        description="Custom steps every layer runs at `pre_plan`, `post_plan`, `pre_apply` and "
-        "`post_apply` (tflint, checkov, infracost, ...), before the layer's own. For pull "
-        "requests they are read from the default branch.",
-    )
-    health: dict[str, Probe] = Field(default_factory=dict)
-    e2e: dict[str, E2ESuite] = Field(default_factory=dict)
-    after_apply_e2e: str | None = Field(default=None, description="Suite run after applies.")
-    review: ReviewConfig = Field(default_factory=ReviewConfig)
-    drift: DriftConfig = Field(default_factory=DriftConfig)
-    merge_queue: MergeQueueConfig = Field(default_factory=MergeQueueConfig)
-    policies: PoliciesConfig | None = Field(
-        default=None,
-        description="Policy as code: Rego files evaluated on every layer's plan; a failure "
-        "blocks `/apply` until `/approve_policies`. Read from the default branch.",
-    )
+    codeowners: bool = False
+    apply_bases: tuple[str, ...] = ()
+    bot_login: str = DEFAULT_BOT_LOGIN
+    jobs: int = 4
+    apply_parallelism: int = 1
+    on_failure: OnFailure = OnFailure.STOP
+    stale_run_minutes: int = 180
+    lock_timeout: str = "0s"
+    steps: Steps = field(default_factory=Steps)
+    health: dict[str, Probe] = field(default_factory=dict)
+    e2e: dict[str, E2ESuite] = field(default_factory=dict)
+    after_apply_e2e: str | None = None
+    review: ReviewConfig = field(default_factory=ReviewConfig)
+    drift: DriftConfig = field(default_factory=DriftConfig)
+    merge_queue: MergeQueueConfig = field(default_factory=MergeQueueConfig)
+    policies: PoliciesConfig | None = None
 
     # Where the file was read from; not part of the YAML.
-    root: Path = Field(default=Path(), exclude=True)
-    source: Path | None = Field(default=None, exclude=True)
+    root: Path = field(default_factory=Path)
+    source: Path | None = None
     # The branch the policy keys (and the `policies` files) were read from, when not this
     # checkout (adapters/base_config.policy_at).
-    policy_ref: str | None = Field(default=None, exclude=True)
-
-    @field_validator("layers", mode="before")
-    @classmethod
-    def _name_layers(cls, value: Any) -> Any:
-        if isinstance(value, Mapping):
-            # `1:` is the layer the user calls "1" (null and boolean keys: `unnamed_layers`).
-            names = {k: str(k) if isinstance(k, int | float) else k for k in value}
-            return {
-                names[k]: ({**v, "name": names[k]} if isinstance(v, Mapping) else v)
-                for k, v in value.items()
-            }
-        return value
-
-    @field_validator("permissions")
-    @classmethod
-    def _known_commands(cls, value: dict[str, Role]) -> dict[str, Role]:
-        unknown = sorted(set(value) - set(COMMANDS))
-        if unknown:
-            near = nearest(unknown[0], COMMANDS)
-            hint = f"did you mean {near!r}? " if near else ""
-            raise ValueError(
-                f"unknown command {unknown[0]!r}; {hint}commands are {', '.join(COMMANDS)}"
-            )
-        return value
-
-    @field_validator("layers")
-    @classmethod
-    def _check_layers(cls, layers: dict[str, Layer]) -> dict[str, Layer]:
-        seen: dict[int, str] = {}
-        wrong: list[str] = []  # all of them, in one message
-        for name, layer in layers.items():
-            if name == "all":
-                wrong.append("a layer cannot be called 'all' (it means every layer)")
-            elif not re.match(_LAYER_NAME, name):
-                wrong.append(f"layer name {name!r}: use lowercase letters, digits, - _ .")
-            if layer.order in seen:
-                wrong.append(
-                    f"layers {seen[layer.order]!r} and {name!r} share order {layer.order}; "
-                    "give each layer a unique order"
-                )
-            seen.setdefault(layer.order, name)
-            for dep in layer.depends_on:
-                if dep not in layers:
-                    near = nearest(dep, layers)
-                    hint = f"; did you mean {near!r}?" if near else ""
-                    wrong.append(f"{name}.depends_on names {dep!r}, which is not a layer{hint}")
-        cycles = strongly_connected({name: layer.depends_on for name, layer in layers.items()})
-        if cycles:
-            wrong.append(f"depends_on makes {describe_cycles(cycles)}")
-        if wrong:
-            raise ValueError("; ".join(wrong))
-        return layers
-
-    @model_validator(mode="after")
-    def _check(self) -> Config:
-        for layer in self.layers.values():
-            for stage in Stage:
-                _check_unique(
-                    self.steps_for(layer, stage),
-                    f"layers.{layer.name}.steps.{stage.value} (with the top-level ones)",
-                )
-        if self.after_apply_e2e is not None and self.after_apply_e2e not in self.e2e:
-            near = nearest(self.after_apply_e2e, self.e2e)
-            hint = f"; did you mean {near!r}?" if near else ""
-            raise ValueError(
-                f"after_apply_e2e names {self.after_apply_e2e!r}, not an e2e suite{hint}"
-            )
-        return self
+    policy_ref: str | None = None
 
     @property
     def ordered_layers(self) -> list[Layer]:
@@ -728,16 +440,21 @@ def parse_config(text: str, path: Path, *, check_paths: bool = True) -> Config:
             (f"unnamed-{i}" if k is None or isinstance(k, bool) else k): v
             for i, (k, v) in enumerate(data["layers"].items())
         }
-    config: Config | None = None
-    try:
-        config = Config.model_validate(
-            {**data, "root": path.parent.resolve(), "source": path.resolve(), "policy_ref": None}
-        )
-    except ValidationError as exc:
-        problems += validation_problems(exc, node, _FIELDS, _PROBE_KINDS)
-    problems += path_problems(
-        data.get("layers"), node, path.parent.resolve(), check_paths=check_paths
-    )
+    root, source = path.parent.resolve(), path.resolve()
+    config = _plain_config(data, root, source)
+    if config is None:
+        from pydantic import ValidationError
+
+        from . import config_models
+        from .config_problems import validation_problems
+
+        try:
+            config = config_models.validate(data, root, source)
+        except ValidationError as exc:
+            problems += validation_problems(
+                exc, node, config_models.FIELDS, config_models.PROBE_KINDS
+            )
+    problems += path_problems(data.get("layers"), node, root, check_paths=check_paths)
     if problems:
         raise _config_error(problems, path)
     assert config is not None  # no problem means pydantic accepted it
@@ -753,35 +470,182 @@ def _config_error(problems: list[Problem], path: Path) -> ConfigError:
     return ConfigError("\n".join(lines), "fix each as it says; every key: `infra config schema`")
 
 
-_HIDDEN = ("name", "root", "source", "policy_ref")
-_FIELDS: dict[str, list[str]] = {
-    "": model_fields(Config, _HIDDEN),
-    "layers.*": model_fields(Layer, _HIDDEN),
-    "health.*": sorted(
-        {
-            f
-            for m in (HttpProbe, TcpProbe, DnsProbe, KubernetesProbe, CommandProbe)
-            for f in m.model_fields
-        }
-    ),
-    "health.*.kubernetes": model_fields(KubeSpec),
-    "e2e.*": model_fields(E2ESuite),
-    "steps": model_fields(Steps),
-    "layers.*.steps": model_fields(Steps),
-    **{f"steps.{stage}.*": model_fields(Step) for stage in Stage},
-    **{f"layers.*.steps.{stage}.*": model_fields(Step) for stage in Stage},
-    "review": model_fields(ReviewConfig),
-    "drift": model_fields(DriftConfig),
-    "merge_queue": model_fields(MergeQueueConfig),
-    "policies": model_fields(PoliciesConfig),
-}
-
-
 def json_schema() -> dict[str, Any]:
-    schema = Config.model_json_schema(mode="validation")
-    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["title"] = "infra.yaml"
-    schema.get("properties", {}).pop("root", None)
-    schema.get("properties", {}).pop("source", None)
-    schema.get("properties", {}).pop("policy_ref", None)
-    return schema
+    """The JSON Schema of infra.yaml (`infra config schema`)."""
+    from .config_models import json_schema
+
+    return json_schema()
+
+
+class _NotPlain(Exception):
+    """The file is not in the shape `_plain_config` reads: pydantic decides."""
+
+
+def _plain_config(data: Mapping[Any, Any], root: Path, source: Path) -> Config | None:
+    """`data` as the records when it is in the common shape and valid, else None (the pydantic
+    models then validate it and word its problems). It takes a value only when its type is
+    exactly the one the field holds (no coercion), and a file only when the models would
+    accept it as it is: the same records either way."""
+    try:
+        unknown = set(data) - _PLAIN_TOP.keys() - {"version", "layers"}
+        if unknown or data.get("version", 1) != 1 or type(data.get("version", 1)) is not int:
+            raise _NotPlain
+        layers_data = data.get("layers")
+        if type(layers_data) is not dict or not layers_data:
+            raise _NotPlain
+        layers = {_text(name): _plain_layer(name, value) for name, value in layers_data.items()}
+        _check_plain_layers(layers)
+        top = {key: _PLAIN_TOP[key](data[key]) for key in data if key in _PLAIN_TOP}
+        if set(top.get("permissions", ())) - set(COMMANDS):
+            raise _NotPlain
+        return Config(layers=layers, root=root, source=source, **top)
+    except _NotPlain:
+        return None
+
+
+def _plain_layer(name: str, data: Any) -> Layer:
+    if (
+        type(data) is not dict
+        or set(data) - _PLAIN_LAYER.keys()
+        or not {"path", "order"} <= set(data)
+    ):
+        raise _NotPlain
+    fields = {key: _PLAIN_LAYER[key](value) for key, value in data.items()}
+    if set(fields.get("permissions", ())) - set(LAYER_COMMANDS):
+        raise _NotPlain
+    return Layer(name=name, **fields)
+
+
+def _check_plain_layers(layers: dict[str, Layer]) -> None:
+    """What `Config`'s model checks across layers; any doubt is pydantic's to word."""
+    orders = [layer.order for layer in layers.values()]
+    if len(set(orders)) != len(orders):
+        raise _NotPlain
+    for name, layer in layers.items():
+        if name == "all" or not re.match(_LAYER_NAME, name):
+            raise _NotPlain
+        if any(dep not in layers for dep in layer.depends_on):
+            raise _NotPlain
+    if strongly_connected({name: layer.depends_on for name, layer in layers.items()}):
+        raise _NotPlain
+
+
+def _text(value: Any) -> str:
+    if type(value) is not str:
+        raise _NotPlain
+    return value
+
+
+def _some_text(value: Any) -> str:
+    text = _text(value)
+    if not text:
+        raise _NotPlain
+    return text
+
+
+def _optional_text(value: Any) -> str | None:
+    return None if value is None else _text(value)
+
+
+def _flag(value: Any) -> bool:
+    if type(value) is not bool:
+        raise _NotPlain
+    return value
+
+
+def _optional_flag(value: Any) -> bool | None:
+    return None if value is None else _flag(value)
+
+
+def _number(low: int | None = None, high: int | None = None) -> Any:
+    """An int (never a bool) within [low, high]; pydantic's bounds are the same ones."""
+
+    def read(value: Any) -> int:
+        if type(value) is not int or not -(2**63) <= value < 2**63:
+            raise _NotPlain
+        if (low is not None and value < low) or (high is not None and value > high):
+            raise _NotPlain
+        return value
+
+    return read
+
+
+def _texts(value: Any) -> tuple[str, ...]:
+    if type(value) is not list:
+        raise _NotPlain
+    return tuple(_text(member) for member in value)
+
+
+def _text_map(value: Any) -> dict[str, str]:
+    if type(value) is not dict:
+        raise _NotPlain
+    return {_text(key): _text(member) for key, member in value.items()}
+
+
+def _roles(value: Any) -> dict[str, Role]:
+    if type(value) is not dict:
+        raise _NotPlain
+    return {_text(key): _choice(Role)(member) for key, member in value.items()}
+
+
+def _choice(kind: Any) -> Any:
+    def read(value: Any) -> Any:
+        if type(value) is not str or value not in kind._value2member_map_:
+            raise _NotPlain
+        return kind(value)
+
+    return read
+
+
+def _requirements(value: Any) -> tuple[Requirement, ...]:
+    words = _texts(value)
+    if any(word not in _REQUIREMENTS for word in words):
+        raise _NotPlain
+    return words  # type: ignore[return-value]  # each one checked above
+
+
+def _duration(value: Any) -> str:
+    if type(value) is not str or re.fullmatch(_DURATION, value) is None:
+        raise _NotPlain
+    return value
+
+
+def _optional_duration(value: Any) -> str | None:
+    return None if value is None else _duration(value)
+
+
+# The keys `_plain_config` reads and how; any other key (steps, health, e2e, review, ...)
+# sends the file to the pydantic models.
+_PLAIN_LAYER: Final = {
+    "path": _text,
+    "engine": _choice(Engine),
+    "order": _number(),
+    "depends_on": _texts,
+    "watch": _texts,
+    "env": _text_map,
+    "state_key": _optional_text,
+    "backend_config": _text_map,
+    "binary": _optional_text,
+    "auto_apply": _flag,
+    "autoplan": _optional_flag,
+    "timeout": _number(low=1),
+    "lock_timeout": _optional_duration,
+    "permissions": _roles,
+    "apply_requirements": _requirements,
+    "codeowners": _flag,
+}
+_PLAIN_TOP: Final = {
+    "permissions": _roles,
+    "allow_forks": _flag,
+    "plan_drafts": _flag,
+    "autoplan": _flag,
+    "apply_requirements": _requirements,
+    "codeowners": _flag,
+    "apply_bases": _texts,
+    "bot_login": _some_text,
+    "jobs": _number(low=1, high=64),
+    "apply_parallelism": _number(low=1, high=64),
+    "on_failure": _choice(OnFailure),
+    "stale_run_minutes": _number(low=1),
+    "lock_timeout": _duration,
+}

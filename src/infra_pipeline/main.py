@@ -622,7 +622,9 @@ def config_show(ctx: typer.Context) -> None:
 
     c = _ctx(ctx)
     config = c.config()
-    data = config.model_dump(mode="json", exclude_defaults=False)
+    from .config_models import dump
+
+    data = dump(config)
     c.console.print(f"# {config.source or config.root / 'infra.yaml'}", markup=False)
     c.console.print(yaml.safe_dump(data, sort_keys=False), markup=False)
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Protocol
 
@@ -65,7 +66,7 @@ def policy_at(
         log(f"infra: policy: {note} ({path} on {ref})")
     if base is None:  # first adoption: nothing reviewed on `ref` yet
         return policy.config
-    return policy.config.model_copy(update={"policy_ref": ref})
+    return replace(policy.config, policy_ref=ref)
 
 
 def repo_path(file: Path) -> str:

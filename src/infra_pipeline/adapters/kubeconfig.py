@@ -63,8 +63,9 @@ def kubeconfig_path(spec: KubeSpec, *, env: Mapping[str, str], root: Path) -> Pa
     """The file to read: `kubeconfig:` when set in infra.yaml, else $KUBECONFIG's first entry,
     else ~/.kube/config. Relative paths are relative to infra.yaml."""
     raw = spec.kubeconfig
-    if "kubeconfig" not in spec.model_fields_set and env.get("KUBECONFIG"):
-        raw = env["KUBECONFIG"].split(os.pathsep)[0]
+    if raw is None:
+        kubeconfig = env.get("KUBECONFIG")
+        raw = kubeconfig.split(os.pathsep)[0] if kubeconfig else "~/.kube/config"
     if raw == "~" or raw.startswith("~/"):
         home = env.get("HOME") or str(Path.home())
         raw = home + raw[1:]

@@ -20,10 +20,10 @@ stricter by anything the PR asks for, and `/apply` and `/unlock` need `admin`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Final
+from dataclasses import dataclass, replace
+from typing import Any, Final
 
-from ..config import Config, Layer, Role, Steps
+from ..config import DEFAULT_BOT_LOGIN, Config, Layer, Role, Steps
 
 # Top-level keys taken from the base commit.
 POLICY_KEYS: Final = (
@@ -84,7 +84,7 @@ def merge_policy(head: Config, base: Config | None, *, present: Callable[[Layer]
             if getattr(layer, key) != getattr(reviewed, key):
                 notes.append(f"`layers.{name}.{key}` from the base branch")
         kept = {key: getattr(reviewed, key) for key in LAYER_POLICY_KEYS}
-        layers[name] = layer.model_copy(update=kept)
+        layers[name] = replace(layer, **kept)
     for name, layer in base.layers.items():
         if name in head.layers:
             continue
@@ -94,42 +94,41 @@ def merge_policy(head: Config, base: Config | None, *, present: Callable[[Layer]
         else:
             notes.append(f"layer `{name}` and its directory are removed by this pull request")
     policy = {key: getattr(base, key) for key in POLICY_KEYS}
-    # model_copy does not validate: a layer kept from the base may share an `order` with a
+    # replace does not validate: a layer kept from the base may share an `order` with a
     # layer the head added, which only makes their relative order the config's.
-    return Policy(head.model_copy(update={**policy, "layers": layers}), tuple(notes))
+    return Policy(replace(head, **policy, layers=layers), tuple(notes))
 
 
 def first_adoption(head: Config) -> Policy:
     """The policy of a PR when the default branch has no `infra.yaml`: the built-in defaults,
     raised (never lowered) by the PR's own keys, with `/apply` and `/unlock` at `admin`."""
-    defaults = head.model_copy(update={"permissions": {}})  # role_for's built-in roles
+    defaults = replace(head, permissions={})  # role_for's built-in roles
     permissions = {}
     for command in ("plan", "apply", "health", "e2e", "review", "unlock", "help"):
         wanted = max(defaults.role_for(command), head.role_for(command), key=lambda r: r.rank)
         if command in ("apply", "unlock"):
             wanted = max(wanted, FIRST_ADOPTION_ROLE, key=lambda r: r.rank)
         permissions[command] = wanted
-    policy = {
+    policy: dict[str, Any] = {
         "permissions": permissions,
         "allow_forks": False,
         "plan_drafts": False,
         "apply_requirements": head.apply_requirements,  # the PR may only add requirements
         "codeowners": head.codeowners,  # likewise: it can only be switched on
-        "bot_login": Config.model_fields["bot_login"].default,
+        "bot_login": DEFAULT_BOT_LOGIN,
         "apply_bases": (),
         # No reviewed policies yet: the PR's own may only add failures, never approve them away.
-        "policies": head.policies
-        and head.policies.model_copy(update={"approvers": FIRST_ADOPTION_ROLE}),
+        "policies": head.policies and replace(head.policies, approvers=FIRST_ADOPTION_ROLE),
         "steps": Steps(),
     }
-    adopted = head.model_copy(update=policy)
+    adopted = replace(head, **policy)
     layers = {name: raised(layer, adopted) for name, layer in head.layers.items()}
     note = (
         "no infra.yaml on the default branch (first adoption): the built-in policy applies, "
         f"`/apply` and `/unlock` need `{FIRST_ADOPTION_ROLE}` and no custom step runs, until "
         "infra.yaml is merged"
     )
-    return Policy(adopted.model_copy(update={"layers": layers}), (note,))
+    return Policy(replace(adopted, layers=layers), (note,))
 
 
 def raised(layer: Layer, floor: Config) -> Layer:
@@ -142,4 +141,4 @@ def raised(layer: Layer, floor: Config) -> Layer:
         for command, role in layer.permissions.items()
     }
     # Steps run commands with the job's credentials: only a reviewed copy may add them.
-    return layer.model_copy(update={"permissions": permissions, "steps": Steps()})
+    return replace(layer, permissions=permissions, steps=Steps())
