@@ -245,3 +245,29 @@ def test_paths_computed_in_locals_are_evaluated(tmp_path: Path):
     specs = units_of(repo)
     touched = touched_layers(["_common/common.hcl"], specs, repo)
     assert touched == [api.replace("/", "-")]
+
+
+def test_a_module_named_by_path_relative_to_include_touches_only_its_units(tmp_path: Path):
+    # iskprinter/infrastructure: each unit generates
+    # `source = "../../../modules/${basename(path_relative_to_include("env"))}"`.
+    repo = copy("iskprinter-infrastructure", tmp_path)
+    specs = units_of(repo)
+    both = ["config-dev-mongodb-operator", "config-prod-mongodb-operator"]
+    assert touched_layers(["modules/backups/variables.tf"], specs, repo) == ["config-prod-backups"]
+    assert sorted(touched_layers(["modules/mongodb-operator/versions.tf"], specs, repo)) == both
+    assert len(touched_layers(["config/global.hcl"], specs, repo)) == 3
+    assert touched_layers(["config/dev/env.hcl"], specs, repo) == ["config-dev-mongodb-operator"]
+
+
+def test_what_terraform_reads_is_kept_beside_terragrunts_report(tmp_path: Path):
+    # `terragrunt find --reading` reports the configuration Terragrunt parses, not a module
+    # a `generate` block calls (iskprinter/infrastructure) nor a file() read: a report
+    # without them must not hide those changes.
+    repo = copy("iskprinter-infrastructure", tmp_path)
+    specs = units_of(repo)
+    backups = "config/prod/backups"
+    reported = {spec.path: UnitReads.of(spec.path, reads=["config/global.hcl"]) for spec in specs}
+    touched = touched_layers(["modules/backups/variables.tf"], specs, repo, reported)
+    assert touched == [backups.replace("/", "-")]
+    # The report is what counts for Terragrunt's own files: env.hcl is not in it.
+    assert touched_layers(["config/prod/env.hcl"], specs, repo, reported) == []

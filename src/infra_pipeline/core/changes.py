@@ -286,10 +286,18 @@ class _ModuleGraph:
         return reads
 
     def _terragrunt(self, unit_dir: str) -> UnitReads:
-        if unit_dir in self._units:
-            return self._units[unit_dir]
         if unit_dir not in self._unit_reads:
-            self._unit_reads[unit_dir] = terragrunt_reads(unit_dir, self)
+            read = terragrunt_reads(unit_dir, self)
+            reported = self._units.get(unit_dir)
+            if reported is not None:
+                # Terragrunt's report is exact for the configuration it parses (includes,
+                # read_terragrunt_config, dependencies), but leaves out what Terraform reads:
+                # `file()`, var files, a module a `generate` block calls. Those come from
+                # reading the HCL. A glob with no known file name (`common/*`: a name the
+                # HCL reading could not evaluate) may be a Terragrunt file it already named.
+                others = {p for p in read.reads if not p.endswith((".hcl", "*"))}
+                read = UnitReads.of(unit_dir, reported.reads | others, reported.depends_on)
+            self._unit_reads[unit_dir] = read
         return self._unit_reads[unit_dir]
 
     # `RepoFiles`, for the HCL reading in hcl_reads.

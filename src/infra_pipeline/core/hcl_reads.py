@@ -23,7 +23,7 @@ from __future__ import annotations
 import functools
 import posixpath
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -73,7 +73,8 @@ def terragrunt_reads(unit_dir: str, files: RepoFiles) -> UnitReads:
     scanned: set[str] = set()
     unit_file = _join(unit_dir, TERRAGRUNT_FILE)
     pending = [unit_file]
-    parent_dir: str | None = None  # where the unit's first include lives
+    unit_text = files.text(unit_file)
+    includes = _unit_includes(unit_dir, unit_text, files) if unit_text is not None else {}
     while pending:
         config = pending.pop()
         if config in scanned:
@@ -84,9 +85,7 @@ def terragrunt_reads(unit_dir: str, files: RepoFiles) -> UnitReads:
             continue
         if config.rpartition("/")[0] != unit_dir or not config.endswith(TERRAGRUNT_FILE):
             reads.add(config)
-        scope = _scope(unit_dir, config, text, files, parent_dir)
-        if config == unit_file:
-            parent_dir = scope.parent_dir
+        scope = _scope(unit_dir, config, text, files, includes)
         searched, literals = _scan(text)
         for name in searched:
             found = _find_in_parents(unit_dir, name, files)
@@ -119,29 +118,37 @@ class _Scope:
     parent_dir: str  # get_parent_terragrunt_dir(): the included file's directory
     locals: dict[str, str]  # this file's `locals`, as expression texts
     files: RepoFiles
+    includes: Mapping[str, str]  # the unit's include labels → the included files' directories
 
 
 def _scope(
-    unit_dir: str, config: str, text: str, files: RepoFiles, parent_dir: str | None
+    unit_dir: str, config: str, text: str, files: RepoFiles, includes: Mapping[str, str]
 ) -> _Scope:
+    """`includes` maps the unit's include labels ("" when it has none) to the directories of
+    the files they include: get_parent_terragrunt_dir() in the unit's own file is the first
+    of them, and in an included file that file's own directory."""
     config_dir = config.rpartition("/")[0]
+    own = config_dir == unit_dir and config.endswith(TERRAGRUNT_FILE)
+    parent_dir = next(iter(includes.values()), unit_dir) if own else config_dir
+    return _Scope(unit_dir, config_dir, parent_dir, _locals(_strip_comments(text)), files, includes)
+
+
+def _unit_includes(unit_dir: str, text: str, files: RepoFiles) -> dict[str, str]:
+    """The unit's include labels and the directories of the files they include."""
     code = _strip_comments(text)
-    scope = _Scope(unit_dir, config_dir, config_dir, _locals(code), files)
-    if config_dir != unit_dir or not config.endswith(TERRAGRUNT_FILE):
-        return scope
-    # In the unit's own file, get_parent_terragrunt_dir() is the included file's directory.
-    if parent_dir is None:
-        parent_dir = unit_dir
-        for match in _INCLUDE_PATH.finditer(code):
-            value = _value(match[1], scope)
-            path = _from_root(value) if value is not None else None
-            if path is not None:
-                parent_dir = path.rpartition("/")[0]
-                break
-    return _Scope(unit_dir, config_dir, parent_dir, scope.locals, files)
+    scope = _Scope(unit_dir, unit_dir, unit_dir, _locals(code), files, {})
+    found: dict[str, str] = {}
+    for match in _INCLUDE_PATH.finditer(code):
+        value = _value(match[2], scope)
+        if value is None:
+            continue
+        path = _from_root(value) if value.startswith("/") else repo_path(_join(unit_dir, value))
+        if path is not None:
+            found.setdefault(match[1] or "", path.rpartition("/")[0])
+    return found
 
 
-_INCLUDE_PATH = re.compile(r"\binclude\b[^{]*\{[^}]*?\bpath\s*=\s*([^\n]+)")
+_INCLUDE_PATH = re.compile(r"\binclude\b\s*(?:\"([^\"]*)\")?\s*\{[^}]*?\bpath\s*=\s*([^\n]+)")
 _LOCALS_BLOCK = re.compile(r"(?:^|\n)\s*locals\s*\{")
 _ASSIGNMENT = re.compile(r"([A-Za-z_][A-Za-z0-9_-]*)[ \t]*=(?!=)[ \t]*")
 _BARE_PATH = re.compile(r"\b(config_path|path|source)[ \t]*=[ \t]*(?=[A-Za-z])")
@@ -279,12 +286,8 @@ def terragrunt_copies(unit_dir: str, files: RepoFiles) -> frozenset[str]:
     configs += sorted(p for p in terragrunt_reads(unit_dir, files).reads if p.endswith(".hcl"))
     texts = {config: text for config in configs if (text := files.text(config)) is not None}
     unit_text = texts.get(configs[0])
-    parent_dir = (
-        _scope(unit_dir, configs[0], unit_text, files, None).parent_dir
-        if unit_text is not None
-        else None
-    )
-    scopes = {c: _scope(unit_dir, c, text, files, parent_dir) for c, text in texts.items()}
+    includes = _unit_includes(unit_dir, unit_text, files) if unit_text is not None else {}
+    scopes = {c: _scope(unit_dir, c, text, files, includes) for c, text in texts.items()}
     literals = [
         (config, literal)
         for config, text in texts.items()
@@ -414,6 +417,7 @@ _DIR_FUNCTIONS = (
     "get_parent_terragrunt_dir()",
 )
 _CALL = re.compile(r"^(dirname|basename|find_in_parent_folders)\((.*)\)$", re.DOTALL)
+_RELATIVE_TO_INCLUDE = re.compile(r'^path_relative_to_include\(\s*(?:"([^"]*)")?\s*\)$')
 _LOCAL = re.compile(r"^local\.([A-Za-z_][A-Za-z0-9_-]*)$")
 
 
@@ -432,6 +436,11 @@ def _value(expression: str, scope: _Scope, depth: int = 0) -> str | None:
     if (local := _LOCAL.match(text)) is not None:
         known = scope.locals.get(local[1])
         return None if known is None else _value(known, scope, depth + 1)
+    relative = _RELATIVE_TO_INCLUDE.match(text)
+    if relative is not None:
+        label = relative[1] or ""
+        base = scope.includes.get(label) if label else next(iter(scope.includes.values()), None)
+        return None if base is None else posixpath.relpath(scope.unit_dir or ".", base or ".")
     call = _CALL.match(text)
     if call is None:
         return None

@@ -1,0 +1,3 @@
+variable "mongodb_operator_version" {
+  type = string
+}
