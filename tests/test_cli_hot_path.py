@@ -137,3 +137,58 @@ def test_the_console_script_plans_without_importing_typer(tmp_path: Path) -> Non
         check=True,
     )
     assert result.stdout.splitlines()[-1] == "False 0"
+
+
+# Imported only after the first Terraform command has started, if at all: the CLI framework,
+# pydantic (the config models), the GitHub client, the HCL parser, TLS and package metadata.
+NOT_BEFORE_TERRAFORM = (
+    "typer",
+    "click",
+    "pydantic",
+    "pydantic_core",
+    "githubkit",
+    "httpx",
+    "hcl2",
+    "lark",
+    "ssl",
+    "importlib.metadata",
+    "platform",
+)
+
+
+def test_nothing_heavy_is_imported_before_the_first_terraform_command(tmp_path: Path) -> None:
+    """What `infra plan all` has imported when it starts its first Terraform command (seen by
+    an audit hook on subprocess.Popen): a heavy module there is start-up time every run pays.
+    Each of these once was; what the plan needs of them later is imported later."""
+    (tmp_path / "one").mkdir()
+    (tmp_path / "one" / "main.tf").write_text(LAYER)
+    (tmp_path / "infra.yaml").write_text("version: 1\nlayers:\n  one: {path: one, order: 1}\n")
+    probe = (
+        "import os, sys\n"
+        "seen = []\n"
+        "def hook(event, args):\n"
+        "    if event == 'subprocess.Popen' and not seen:\n"
+        "        if os.path.basename(str(args[1][0])) == 'terraform':\n"
+        "            seen.append(sorted(sys.modules))\n"
+        "sys.addaudithook(hook)\n"
+        "sys.argv = ['infra', 'plan', 'all']\n"
+        "from infra_pipeline import entry\n"
+        "try:\n"
+        "    entry.run()\n"
+        "except SystemExit as exc:\n"
+        "    print(exc.code)\n"
+        "print(' '.join(seen[0]) if seen else 'no terraform command')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=tmp_path,
+        env=base_env(),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    code, modules = result.stdout.splitlines()[-2:]
+    assert code == "0", result.stdout
+    loaded = set(modules.split())
+    assert "infra_pipeline.flows.plan" in loaded  # the snapshot is of the plan's start
+    assert {name for name in NOT_BEFORE_TERRAFORM if name in loaded} == set()

@@ -18,7 +18,6 @@ Only the standard library and pg8000 (pure Python) are used; the engine's own dr
 from __future__ import annotations
 
 import contextlib
-import ssl
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -164,6 +163,8 @@ def connect_args(conn_str: str, env: Mapping[str, str] | None = None) -> dict[st
         "application_name": "infra-pipeline",
     }
     mode = fields.get("sslmode") or env.get("PGSSLMODE") or "require"  # lib/pq's default
+    import ssl  # here: every start of `infra plan` would pay for it otherwise
+
     if mode in ("verify-ca", "verify-full"):
         args["ssl_context"] = ssl.create_default_context()
     elif mode != "disable":

@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import platform
 import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -61,7 +60,10 @@ def may_write(cache: Path, workdir: Path) -> bool:
         lock = (workdir / ".terraform.lock.hcl").read_text(errors="replace")
     except OSError:
         return _may_need_providers(workdir)
-    platform_dir = f"{platform.system().lower()}_{_MACHINES.get(platform.machine(), '')}"
+    # os.uname: what platform.system() and platform.machine() read on POSIX, without
+    # importing `platform` on every start.
+    system = os.uname()
+    platform_dir = f"{system.sysname.lower()}_{_MACHINES.get(system.machine, '')}"
     for source, version in _PROVIDER.findall(lock):
         if not (cache / source / version / platform_dir).exists():
             return True
