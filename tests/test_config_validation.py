@@ -237,3 +237,25 @@ def test_a_layer_named_by_a_number_is_that_name_and_null_or_true_are_refused(rep
     assert ":4: layers.~: a layer name must be text, and YAML reads `~` as null" in text
     assert ":5: layers.true: a layer name must be text" in text
     assert "both use directory" not in text
+
+
+def test_one_directory_holds_a_layer_per_terraform_workspace(repo: Path):
+    # Atlantis projects sharing a `dir`, one workspace each (its test-repos/simple-yaml).
+    text = """\
+        version: 1
+        layers:
+          network: {path: network, order: 1}
+          network-staging: {path: network, order: 2, env: {TF_WORKSPACE: staging}}
+        """
+    (repo / "infra.yaml").write_text(textwrap.dedent(text))
+    assert sorted(load_config(repo / "infra.yaml").layers) == ["network", "network-staging"]
+    error = problems(
+        repo,
+        """\
+        version: 1
+        layers:
+          network-a: {path: network, order: 1, env: {TF_WORKSPACE: staging}}
+          network-b: {path: network, order: 2, env: {TF_WORKSPACE: staging}}
+        """,
+    )
+    assert "both use directory 'network' and workspace `staging`" in error.message

@@ -91,6 +91,7 @@ def test_workspaces_and_custom_workflows_are_translated_or_reported(tmp_path: Pa
 
     assert [(x.name, x.path) for x in config.ordered_layers] == [
         ("app-staging", "app"),
+        ("app-production", "app"),  # the same directory, its own workspace
         ("dns-zones", "dns"),  # from the name DNS/Zones
     ]
     assert config.layers["app-staging"].env == {
@@ -101,9 +102,10 @@ def test_workspaces_and_custom_workflows_are_translated_or_reported(tmp_path: Pa
     }
     assert config.layers["dns-zones"].env == {"TF_WORKSPACE": "prod"}
     assert config.jobs == 1  # parallel_plan: false
-    # The production workspace is not migrated, but its approval requirement still holds, on
-    # the layer of its directory; repos.yaml's (server-side) is global.
-    assert config.layers["app-staging"].apply_requirements == ("approved",)
+    # Each workspace keeps its own approval requirement; repos.yaml's (server-side) is global.
+    assert config.layers["app-production"].env["TF_WORKSPACE"] == "production"
+    assert config.layers["app-production"].apply_requirements == ("approved",)
+    assert config.layers["app-staging"].apply_requirements == ()
     assert config.apply_requirements == ("approved",)
     assert config.layers["dns-zones"].autoplan is False
     (check,) = config.layers["app-staging"].steps.pre_plan
@@ -117,7 +119,6 @@ def test_workspaces_and_custom_workflows_are_translated_or_reported(tmp_path: Pa
     assert "run ./scripts/check-tags.sh` | a `pre_plan` step `check-tags.sh`" in translated
     missing = _section(report, "No equivalent")
     for expected in (
-        "| app-production | `dir: app, workspace: production` | a second state",
         "| legacy | `dir: old/legacy` | no such directory",
         "apply -parallelism=2",
         "workflow staging, import",
@@ -223,7 +224,7 @@ def test_a_directory_without_atlantis_yaml_is_refused(tmp_path: Path) -> None:
         migrate_atlantis(tmp_path, output=None, force=False, console=Console(file=io.StringIO()))
 
 
-def test_default_workspace_wins_a_shared_directory_and_depends_on_follows_it() -> None:
+def test_each_workspace_of_a_directory_is_a_layer_and_depends_on_follows_it() -> None:
     migration = translate(
         {
             "version": 3,
@@ -232,13 +233,34 @@ def test_default_workspace_wins_a_shared_directory_and_depends_on_follows_it() -
                 {"name": "web", "dir": "web"},
                 {"name": "edge", "dir": "edge", "depends_on": ["web-staging"]},
                 {"dir": "envs/prod/db", "execution_order_group": -1},
+                {"name": "web-copy", "dir": "web"},  # Atlantis allows it, named: one state
             ],
         }
     )
 
     assert [(x.name, x.order, x.env) for x in migration.layers] == [
         ("db", 1, {}),  # the lowest execution_order_group goes first
-        ("web", 2, {}),  # the default workspace keeps the directory
-        ("edge", 3, {}),  # depends_on the dropped workspace means on its directory's layer
+        ("web-staging", 2, {"TF_WORKSPACE": "staging"}),
+        ("web", 3, {}),
+        ("edge", 4, {}),
     ]
-    assert migration.layers[2].depends_on == ("web",)
+    assert migration.layers[3].depends_on == ("web-staging",)
+    lost = {n.setting: n.outcome for n in migration.notes if not n.equivalent}
+    assert "the same directory and workspace as `web`" in lost["dir: web, workspace: default"]
+
+
+def test_unnamed_workspaces_of_one_directory_are_named_after_both() -> None:
+    # runatlantis/atlantis server/controllers/events/testdata/test-repos/simple-yaml.
+    migration = translate(
+        {
+            "version": 3,
+            "projects": [
+                {"dir": ".", "workspace": "default"},
+                {"dir": ".", "workspace": "staging"},
+            ],
+        }
+    )
+    assert [(x.name, x.path, x.env) for x in migration.layers] == [
+        ("root", ".", {}),
+        ("root-staging", ".", {"TF_WORKSPACE": "staging"}),
+    ]

@@ -87,12 +87,13 @@ def test_apply_requirements_stay_on_their_layer_and_the_servers_go_global() -> N
     )
 
     by_name = {layer.name: layer for layer in migration.layers}
-    # A dropped workspace's requirement holds on the layer of its directory: stricter.
-    assert by_name["prod"].apply_requirements == ("approved", "mergeable")
+    # Each workspace's layer keeps its own requirements.
+    assert by_name["prod"].apply_requirements == ("approved",)
+    assert by_name["prod-blue"].apply_requirements == ("mergeable",)
     assert by_name["dev"].apply_requirements == ()
     assert migration.settings["apply_requirements"] == ["approved"]
     same, lost = notes(migration, True), notes(migration, False)
-    assert same["apply_requirements: [mergeable]"] == "`apply_requirements` of layer `prod`"
+    assert same["apply_requirements: [mergeable]"] == "`apply_requirements` of the layer"
     assert "stricter, never weaker" in same["allowed_overrides: apply_requirements"]
     assert "merged in order" in same["repos.yaml: 2 `repos` entries"]
     assert "commenter's role" in lost["plan_requirements"]

@@ -274,18 +274,29 @@ def path_problems(
             )
             continue
         shown = target.relative_to(root).as_posix() if _inside(target, root) else str(target)
-        other = by_dir.setdefault(str(target), str(name))
+        # One directory may hold several states: one per Terraform workspace (`env:
+        # {TF_WORKSPACE: …}`), as Atlantis projects sharing a `dir` have.
+        workspace = _workspace(body)
+        other = by_dir.setdefault(f"{target}\0{workspace}", str(name))
         if other != str(name):
             problems.append(
                 Problem(
                     line,
                     key,
-                    f"layers `{other}` and `{name}` both use directory '{shown or '.'}'; two "
-                    "layers on one directory would plan and apply the same state twice",
-                    f"delete the copy, or point `{name}` at its own directory",
+                    f"layers `{other}` and `{name}` both use directory '{shown or '.'}' "
+                    f"and workspace `{workspace}`; two layers on one state would plan and "
+                    "apply it twice",
+                    f"delete the copy, point `{name}` at its own directory, or give it its "
+                    "own workspace (`env: {TF_WORKSPACE: …}`)",
                 )
             )
     return problems
+
+
+def _workspace(body: Mapping[str, Any]) -> str:
+    env = body.get("env")
+    workspace = env.get("TF_WORKSPACE") if isinstance(env, Mapping) else None
+    return str(workspace) if workspace else "default"
 
 
 def _inside(path: Path, root: Path) -> bool:

@@ -113,12 +113,12 @@ class StateLockedError(InfraError):
         self.lock = lock
 
 
-def recorded_backend(workdir: Path) -> tuple[str, dict[str, str]]:
+def recorded_backend(workdir: Path, data_dir: str = ".terraform") -> tuple[str, dict[str, str]]:
     """The backend type and the settings `init` recorded in `.terraform/terraform.tfstate`
-    (settings from the environment, such as pg's PG_CONN_STR, are recorded as null); ("", {})
-    before the first init."""
+    (or the layer's own `TF_DATA_DIR`; settings from the environment, such as pg's
+    PG_CONN_STR, are recorded as null); ("", {}) before the first init."""
     try:
-        backend = json.loads((workdir / ".terraform" / "terraform.tfstate").read_text())["backend"]
+        backend = json.loads((workdir / data_dir / "terraform.tfstate").read_text())["backend"]
         kind, config = backend["type"], backend.get("config") or {}
     except (OSError, ValueError, KeyError, TypeError):
         return "", {}
@@ -215,7 +215,10 @@ class TerraformEngine:
         self.context = context
         self.steps_ran: list[StepResult] = []
         self.workdir = config.layer_dir(layer)
-        self.planfile = self.workdir / ".terraform" / PLANFILE
+        # Layers sharing a directory (one Terraform workspace each) keep their plans apart.
+        workspace = layer.env.get("TF_WORKSPACE")
+        planfile = PLANFILE if not workspace else f"infra.{layer.name}.tfplan"
+        self.planfile = self.workdir / ".terraform" / planfile
         # The sealing key is the pipeline's, not the engine's: the PR's code run by a plan
         # (providers, `external` data sources) does not get it in its environment.
         self._key = plan_key(env)
@@ -238,6 +241,16 @@ class TerraformEngine:
             # Terragrunt's default (the dependency's own .terragrunt-cache) units planned in
             # parallel re-copy the same directory under each other's feet.
             self._env["TG_DOWNLOAD_DIR"] = str(self.workdir / ".terraform" / "terragrunt")
+        if layer.engine is not Engine.TERRAGRUNT and "TF_DATA_DIR" not in self._env:
+            # Layers on one directory (one workspace each) may init it with different
+            # `-backend-config`s: each keeps its own `.terraform` (providers come from the
+            # plugin cache), so neither finds the other's backend there.
+            here = self.workdir.resolve()
+            if any(
+                other.name != layer.name and config.layer_dir(other).resolve() == here
+                for other in config.layers.values()
+            ):
+                self._env["TF_DATA_DIR"] = f".terraform/layers/{layer.name}"
         if layer.engine is not Engine.TERRAGRUNT:
             # Terragrunt runs init itself on every command that needs it: it keeps its own.
             shared = plugin_cache.default_dir(self._env)
@@ -359,7 +372,7 @@ class TerraformEngine:
         layer's .tf files; with `ask_terragrunt`, a unit Terragrunt has not run yet is
         rendered (`terragrunt render --json`, once per engine). `local` when none says."""
         terragrunt = self.layer.engine is Engine.TERRAGRUNT
-        kind, settings = recorded_backend(self.workdir)
+        kind, settings = recorded_backend(self.workdir, self._env.get("TF_DATA_DIR", ".terraform"))
         if not kind and terragrunt:
             running = terragrunt_units.working_dir(self.workdir, self._download_dir())
             if running is not None:

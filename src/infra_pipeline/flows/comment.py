@@ -43,7 +43,13 @@ def handle_comment(job: Job, event: IssueCommentEvent) -> int:
         author_type=comment.user.type,
         layers=list(config.layers),
         suites=list(config.e2e),
-        layer_paths={name: layer.path for name, layer in config.layers.items()},
+        # Atlantis's `-d DIR` means DIR's default workspace: a layer of another workspace
+        # of the same directory is named, not found by its path.
+        layer_paths={
+            name: layer.path
+            for name, layer in config.layers.items()
+            if layer.env.get("TF_WORKSPACE", "default") == "default"
+        },
     )
     if isinstance(parsed, Ignore):
         console.print(f"infra: comment ignored ({parsed.reason})")

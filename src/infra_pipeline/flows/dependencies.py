@@ -56,7 +56,8 @@ def terragrunt_dependencies(config: Config, units: UnitIndex | None = None) -> d
 def apart_layers(config: Config) -> dict[str, frozenset[str]]:
     """Layer → the layers it must not run beside (plan or apply): a Terragrunt layer copies
     its source trees, and those of every unit it reads outputs from, on each run; a layer
-    whose directory lies in one of them writes there while it runs (`unit_reads.apart`)."""
+    whose directory lies in one of them writes there while it runs (`unit_reads.apart`).
+    Layers on one directory (one workspace each) share its `.terraform`: one at a time."""
     dirs = {name: repo_path(layer.path) or "" for name, layer in config.layers.items()}
     files = DiskFiles(config.root)
     copies = {
@@ -64,7 +65,12 @@ def apart_layers(config: Config) -> dict[str, frozenset[str]]:
         for name, layer in config.layers.items()
         if layer.engine is Engine.TERRAGRUNT
     }
-    return apart(dirs, copies)
+    pairs = {name: set(others) for name, others in apart(dirs, copies).items()}
+    for name, directory in dirs.items():
+        shared = {other for other, d in dirs.items() if d == directory and other != name}
+        if shared:
+            pairs.setdefault(name, set()).update(shared)
+    return {name: frozenset(others) for name, others in pairs.items()}
 
 
 def _copied_trees(unit: str, files: RepoFiles) -> frozenset[str]:

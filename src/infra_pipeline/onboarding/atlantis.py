@@ -344,9 +344,9 @@ def _distribution(project: _Project, notes: Notes) -> None:
 def _projects(
     raw: Sequence[Mapping[str, Any]], notes: Notes, is_dir: Callable[[str], bool]
 ) -> tuple[list[_Project], list[tuple[_Project, _Project]]]:
-    """One project per directory, since infra runs one layer per root module directory; and
-    each project dropped, with the one whose layer stands in for it."""
-    by_dir: dict[str, _Project] = {}
+    """One project per state: a directory and a Terraform workspace (a layer with
+    `TF_WORKSPACE`); and each project dropped, with the one whose layer stands in for it."""
+    by_dir: dict[tuple[str, str], _Project] = {}
     dropped: list[tuple[_Project, _Project]] = []
     for index, item in enumerate(raw):
         # Atlantis joins dir to the repository's path: a leading `/` or `./` changes nothing.
@@ -359,28 +359,37 @@ def _projects(
         if not is_dir(directory):
             notes.lost(project.label, f"dir: {directory}", "no such directory; not migrated")
             continue
-        kept = by_dir.setdefault(directory, project)
+        kept = by_dir.setdefault((directory, workspace), project)
         if kept is project:
             continue
-        if kept.workspace != "default" and workspace == "default":
-            by_dir[directory], kept, project = project, project, kept  # prefer `default`
+        # Atlantis refuses two projects on one dir and workspace unless they are named; they
+        # still plan one state (a different -backend-config in their workflows aside).
         dropped.append((project, kept))
         notes.lost(
             project.label,
             f"dir: {directory}, workspace: {project.workspace}",
-            f"a second state in the directory of `{kept.label}`: infra runs one layer per "
-            "directory, so give this state a directory of its own (a root module calling the "
-            "shared code as a module)",
+            f"the same directory and workspace as `{kept.label}`: one layer for both; a "
+            "state of its own (another -backend-config) needs a directory of its own",
         )
     return sorted(by_dir.values(), key=lambda p: p.index), dropped
 
 
 def _name(projects: Sequence[_Project], notes: Notes) -> None:
-    derived = layer_names([p.dir for p in projects if not p.raw.get("name")])
+    derived = layer_names(list(dict.fromkeys(p.dir for p in projects if not p.raw.get("name"))))
+    shared = {p.dir for p in projects if sum(q.dir == p.dir for q in projects) > 1}
+    for project in projects:  # one directory, several workspaces: `app-staging`
+        if project.dir in shared and project.workspace != "default" and project.dir in derived:
+            derived[project.dir + "\0" + project.workspace] = (
+                f"{derived[project.dir]}-{slug(project.workspace)}"
+            )
     taken: set[str] = set()
     for project in projects:
         given = project.raw.get("name")
-        name = slug(str(given)) if given else derived[project.dir]
+        name = (
+            slug(str(given))
+            if given
+            else derived.get(project.dir + "\0" + project.workspace, derived[project.dir])
+        )
         base, count = name, 1
         while name in taken or name == "all":
             count += 1
