@@ -236,7 +236,7 @@ def test_a_layer_named_by_a_number_is_that_name_and_null_or_true_are_refused(rep
     assert "2 problems" in text
     assert ":4: layers.~: a layer name must be text, and YAML reads `~` as null" in text
     assert ":5: layers.true: a layer name must be text" in text
-    assert "both use directory" not in text
+    assert "both use directory" not in text and "unnamed" not in text
 
 
 def test_one_directory_holds_a_layer_per_terraform_workspace(repo: Path):

@@ -14,6 +14,7 @@ the same records, or that the plain one leaves the file to pydantic.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -433,13 +434,18 @@ def parse_config(text: str, path: Path, *, check_paths: bool = True) -> Config:
         )
     unnamed = unnamed_layers(node)
     problems = duplicate_keys(node) + unnamed
+    stand_ins: dict[str, str] = {}  # a stand-in name → the key as the user wrote it
     if unnamed and isinstance(data.get("layers"), dict):
         # Reported in the user's words; pydantic would only say "must be text". A stand-in
-        # name keeps the rest of the layer checked.
-        data["layers"] = {
-            (f"unnamed-{i}" if k is None or isinstance(k, bool) else k): v
-            for i, (k, v) in enumerate(data["layers"].items())
-        }
+        # name keeps the rest of the layer checked, and is shown as the user wrote it.
+        shown = iter(problem.key for problem in unnamed)
+        layers: dict[Any, Any] = {}
+        for index, (key, value) in enumerate(data["layers"].items()):
+            if key is None or isinstance(key, bool):
+                key = stand_in = f"unnamed-{index}"
+                stand_ins[f"layers.{stand_in}"] = next(shown, "layers.?")
+            layers[key] = value
+        data["layers"] = layers
     root, source = path.parent.resolve(), path.resolve()
     config = _plain_config(data, root, source)
     if config is None:
@@ -455,6 +461,13 @@ def parse_config(text: str, path: Path, *, check_paths: bool = True) -> Config:
                 exc, node, config_models.FIELDS, config_models.PROBE_KINDS
             )
     problems += path_problems(data.get("layers"), node, root, check_paths=check_paths)
+    for index, problem in enumerate(problems):
+        head, _, rest = problem.key.partition(".")
+        stand_in = f"{head}.{rest.partition('.')[0]}"
+        if stand_in in stand_ins:
+            key = stand_ins[stand_in] + problem.key[len(stand_in) :]
+            line = next(p.line for p in unnamed if p.key == stand_ins[stand_in])
+            problems[index] = dataclasses.replace(problem, key=key, line=line)
     if problems:
         raise _config_error(problems, path)
     assert config is not None  # no problem means pydantic accepted it
