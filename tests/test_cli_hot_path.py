@@ -140,7 +140,9 @@ def test_the_console_script_plans_without_importing_typer(tmp_path: Path) -> Non
 
 
 # Imported only after the first Terraform command has started, if at all: the CLI framework,
-# pydantic (the config models), the GitHub client, the HCL parser, TLS and package metadata.
+# pydantic (the config models), the GitHub client, the HCL parser and the Terragrunt reading
+# (a plain Terraform layer), TLS, package metadata, rich's tables, live view and emoji codes
+# (a log shows none before Terraform runs), and difflib (a valid file needs no "did you mean").
 NOT_BEFORE_TERRAFORM = (
     "typer",
     "click",
@@ -150,9 +152,14 @@ NOT_BEFORE_TERRAFORM = (
     "httpx",
     "hcl2",
     "lark",
+    "infra_pipeline.core.hcl_reads",
     "ssl",
     "importlib.metadata",
     "platform",
+    "rich.table",
+    "rich.live",
+    "rich._emoji_codes",
+    "difflib",
 )
 
 

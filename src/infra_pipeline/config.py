@@ -103,6 +103,8 @@ def duration_seconds(duration: str) -> float:
 
 @dataclass(frozen=True, kw_only=True)
 class Step:
+    """A custom step: a command a layer runs at one stage of its plan or apply."""
+
     name: str
     run: tuple[str, ...] | str
     blocking: bool = True
@@ -155,6 +157,8 @@ LAYER_COMMANDS: Final = ("apply",)
 
 @dataclass(frozen=True, kw_only=True)
 class Layer:
+    """One root module (or Terragrunt unit) of the repository, and how to run it."""
+
     name: str = ""  # filled from the mapping key
     path: str
     engine: Engine = Engine.TERRAFORM
@@ -177,6 +181,8 @@ class Layer:
 
 @dataclass(frozen=True, kw_only=True)
 class HttpProbe:
+    """A health probe: an HTTP GET that must answer `expect_status` (and hold `contains`)."""
+
     http: str
     expect_status: int = 200
     contains: str | None = None
@@ -187,6 +193,8 @@ class HttpProbe:
 
 @dataclass(frozen=True, kw_only=True)
 class TcpProbe:
+    """A health probe: a TCP connection to `tcp` (host:port) that must open."""
+
     tcp: str  # host:port
     timeout: float = 3
     retries: int = 2
@@ -194,6 +202,8 @@ class TcpProbe:
 
 @dataclass(frozen=True, kw_only=True)
 class DnsProbe:
+    """A health probe: a name that must resolve."""
+
     dns: str
     timeout: float = 3
     retries: int = 2
@@ -201,6 +211,8 @@ class DnsProbe:
 
 @dataclass(frozen=True, kw_only=True)
 class KubeSpec:
+    """Which kubeconfig, and which context in it, a Kubernetes probe reads."""
+
     # None: not set in infra.yaml, so $KUBECONFIG, else ~/.kube/config (adapters/kubeconfig).
     kubeconfig: str | None = None
     context: str | None = None
@@ -208,6 +220,8 @@ class KubeSpec:
 
 @dataclass(frozen=True, kw_only=True)
 class KubernetesProbe:
+    """A health probe: the Kubernetes API server of a kubeconfig must answer."""
+
     kubernetes: KubeSpec
     timeout: float = 5
     retries: int = 2
@@ -215,6 +229,8 @@ class KubernetesProbe:
 
 @dataclass(frozen=True, kw_only=True)
 class CommandProbe:
+    """A health probe: a command that must exit 0."""
+
     command: tuple[str, ...]
     timeout: float = 30
     retries: int = 0
@@ -226,6 +242,8 @@ Probe = HttpProbe | TcpProbe | DnsProbe | KubernetesProbe | CommandProbe
 
 @dataclass(frozen=True, kw_only=True)
 class E2ESuite:
+    """An end-to-end test suite: a command, its time limit and its JUnit report."""
+
     command: tuple[str, ...]
     timeout: int = 600
     junit: str | None = None  # JUnit XML report the suite writes
@@ -235,6 +253,8 @@ class E2ESuite:
 
 @dataclass(frozen=True, kw_only=True)
 class ReviewConfig:
+    """The LLM review of an applied change: provider, model and token budgets."""
+
     auto: bool = False
     provider: Literal["anthropic", "openai"] = "anthropic"
     model: str = "claude-sonnet-4-5"
@@ -246,12 +266,16 @@ class ReviewConfig:
 
 @dataclass(frozen=True, kw_only=True)
 class DriftConfig:
+    """What a scheduled drift scan does with drift: apply it or report it."""
+
     auto_apply: bool = False
     labels: tuple[str, ...] = ("infra-drift",)
 
 
 @dataclass(frozen=True, kw_only=True)
 class MergeQueueConfig:
+    """Whether the default branch merges through GitHub's merge queue, and how."""
+
     enabled: bool = False
     apply_before_merge: bool = False
 

@@ -13,7 +13,6 @@ repository, absolute, missing, or the same directory for two layers).
 
 from __future__ import annotations
 
-import difflib
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -127,6 +126,8 @@ def _words(error: Any, loc: tuple[str, ...], fields: FieldsAt) -> tuple[str, str
     got = f" (got {given!r})" if isinstance(given, str | int | float | bool) else ""
     if kind == "extra_forbidden":
         known = fields.get(_pattern(loc[:-1]), ())
+        import difflib  # only a file with a problem needs it
+
         near = difflib.get_close_matches(last, list(known), n=1, cutoff=0.6)
         what = f"unknown key `{last}`" + (f"; did you mean `{near[0]}`?" if near else "")
         fix = (
@@ -304,5 +305,7 @@ def _inside(path: Path, root: Path) -> bool:
 
 
 def nearest(word: str, candidates: Iterable[str]) -> str | None:
+    import difflib  # only a file with a problem needs it
+
     near = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
     return near[0] if near else None

@@ -38,6 +38,8 @@ _SYMBOLS = {
 
 @dataclass(frozen=True)
 class ResourceChange:
+    """One resource's change in a plan: its address, kind and Terraform's actions."""
+
     address: str
     kind: ChangeKind
     actions: tuple[str, ...]
@@ -47,6 +49,8 @@ class ResourceChange:
 
 @dataclass(frozen=True)
 class OutputChange:
+    """One output's change in a plan."""
+
     name: str
     kind: ChangeKind
     sensitive: bool
@@ -76,6 +80,8 @@ class Diagnostic:
 
 @dataclass(frozen=True)
 class PlanCounts:
+    """How many resources a plan adds, changes, destroys, replaces, imports and moves."""
+
     add: int = 0
     change: int = 0
     destroy: int = 0

@@ -30,6 +30,8 @@ cancelled = threading.Event()
 
 @dataclass(frozen=True)
 class ProcessResult:
+    """A finished command: its argv, exit code and output."""
+
     argv: tuple[str, ...]
     returncode: int
     stdout: str

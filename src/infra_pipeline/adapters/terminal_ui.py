@@ -13,17 +13,22 @@ import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
-from rich.console import Console, Group
-from rich.live import Live
 from rich.markup import escape
-from rich.spinner import Spinner
-from rich.table import Table
 
 from ..config import Layer
 from ..core.diagnostics import read_diagnostics
 from ..models import LayerRun, Outcome
 from . import actions_env as gha
+
+if TYPE_CHECKING:
+    # Imported where used: a log (no terminal) never draws the live view, and the tables
+    # come after Terraform's work; rich's table, live view and spinner (with the `decimal`
+    # and `fractions` they import) were a tenth of `infra plan`'s start.
+    from rich.console import Console, Group
+    from rich.live import Live
+    from rich.table import Table
 
 OUTCOME_STYLE = {
     Outcome.OK: ("✅", "green"),
@@ -63,7 +68,11 @@ class Progress:
                     self._write(gha.group(f"{layer.name}: {self._verb}"))
                 return
         if self._live is None:
-            self._console.print(f"[bold]{layer.name}[/]: {self._verb}…", highlight=False)
+            # emoji=False: no `:code:` can be in a layer name, and rich would load its table
+            # of emoji codes before the first Terraform command to find out.
+            self._console.print(
+                f"[bold]{layer.name}[/]: {self._verb}…", highlight=False, emoji=False
+            )
         self._refresh()
 
     def line(self, layer: str, text: str) -> None:
@@ -183,6 +192,10 @@ class Progress:
             self._live.update(self._render())
 
     def _render(self) -> Group:
+        from rich.console import Group
+        from rich.spinner import Spinner
+        from rich.table import Table
+
         table = Table.grid(padding=(0, 1))
         with self._lock:
             for name, started in self._started.items():
@@ -208,6 +221,8 @@ def progress(
         finally:
             view.finish()
         return
+    from rich.live import Live
+
     with Live(view._render(), console=console, refresh_per_second=8, transient=True) as live:
         view._live = live
         try:
@@ -231,6 +246,8 @@ def terraform_colour(console: Console, env: Mapping[str, str]) -> bool:
 
 
 def results_table(runs: Sequence[LayerRun], title: str) -> Table:
+    from rich.table import Table
+
     table = Table(title=title, title_justify="left")
     table.add_column("Layer")
     table.add_column("Result")

@@ -77,6 +77,8 @@ _INSTALL_HINTS = {
 
 @dataclass(frozen=True)
 class FmtResult:
+    """`fmt -check`: whether the layer is formatted, the files that are not, and the diff."""
+
     ok: bool
     files: tuple[str, ...]
     diff: str
@@ -84,6 +86,8 @@ class FmtResult:
 
 @dataclass(frozen=True)
 class ApplyResult:
+    """How an apply ended: its output, the error, and the state lock that stopped it."""
+
     ok: bool
     output: str
     error: str = ""

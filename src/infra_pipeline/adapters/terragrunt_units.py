@@ -24,7 +24,6 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from ..core.backend_block import rendered_backend as backend_of_render
-from ..core.hcl_reads import terragrunt_reads
 from ..core.unit_reads import UnitIndex, UnitReads, repo_path
 from ..errors import InfraError
 from . import process
@@ -99,6 +98,9 @@ def unit_index(
     reported = terragrunt_units(repo_root, env, runner=runner)
     if reported is not None:
         return reported
+    # The HCL reading's patterns are compiled on import: only Terragrunt repositories pay.
+    from ..core.hcl_reads import terragrunt_reads
+
     files = DiskFiles(repo_root)
     return {d: terragrunt_reads(d, files) for d in unit_dirs}
 

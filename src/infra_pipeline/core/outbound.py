@@ -36,6 +36,8 @@ class Unit(StrEnum):
 
 @dataclass(frozen=True)
 class Limit:
+    """The most a destination takes of a text, in which unit, and where the rest is."""
+
     most: int
     unit: Unit
     where_full: str  # where the uncut text can be read, for the note; "" for one-line fields

@@ -6,12 +6,16 @@ never run at the same time (`apart_layers`): Terragrunt copies trees other layer
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..adapters.repo_files import DiskFiles
 from ..config import Config, Engine
-from ..core.hcl_reads import RepoFiles, terragrunt_copies, terragrunt_reads
 from ..core.layer_graph import LayerGraph
 from ..core.unit_reads import UnitIndex, apart, is_under, repo_path
 from ..errors import ConfigError
+
+if TYPE_CHECKING:
+    from ..core.hcl_reads import RepoFiles
 
 
 def layer_graph(config: Config, units: UnitIndex | None = None) -> LayerGraph:
@@ -45,6 +49,8 @@ def terragrunt_dependencies(config: Config, units: UnitIndex | None = None) -> d
     for name, layer in config.layers.items():
         if layer.engine is not Engine.TERRAGRUNT:
             continue
+        from ..core.hcl_reads import terragrunt_reads  # Terragrunt layers only (_copied_trees)
+
         unit = dirs[name]
         reads = (units or {}).get(unit) or terragrunt_reads(unit, files)
         deps = {d for dep in reads.depends_on if (d := owner(dep)) is not None} - {name}
@@ -76,6 +82,10 @@ def apart_layers(config: Config) -> dict[str, frozenset[str]]:
 def _copied_trees(unit: str, files: RepoFiles) -> frozenset[str]:
     """What running `unit` copies: its own source trees, and (to fetch their outputs) those
     of the units it depends on, and theirs in turn."""
+    # Imported here: the HCL reading's patterns are compiled on import, and a repository
+    # without Terragrunt layers never needs them (a third of `infra plan`'s start).
+    from ..core.hcl_reads import terragrunt_copies, terragrunt_reads
+
     trees: set[str] = set()
     seen: set[str] = set()
     todo = [unit]
