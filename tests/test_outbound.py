@@ -107,3 +107,31 @@ def test_redaction_of_a_long_line_is_linear() -> None:
     assert outbound("x" * 200_000 + "\npassword=hunter22", Destination.SUMMARY).endswith(
         "password=***"
     )
+
+
+KEY = 'p@ss/w0rd+"<key>&more'  # a known secret with every character an encoding changes
+
+
+@given(before=st.binary(max_size=5), after=st.binary(max_size=5))
+def test_a_known_secret_is_masked_however_it_is_encoded(before: bytes, after: bytes) -> None:
+    import base64
+    import html
+    from urllib.parse import quote, quote_plus
+
+    blob = base64.b64encode(before + KEY.encode() + after).decode()
+    urlsafe = base64.urlsafe_b64encode(b"u:" + KEY.encode()).decode()
+    forms = [
+        quote(KEY, safe=""),
+        quote_plus(KEY),
+        json.dumps({"k": KEY}),
+        html.escape(KEY),
+        f"<failure message='{KEY.replace('&', '&amp;').replace('<', '&lt;')}'/>",
+        KEY[:9] + "\n      " + KEY[9:],  # wrapped
+        KEY[:5] + " " + KEY[5:],  # an XML attribute's line break, normalised to a space
+    ]
+    out = outbound("\n".join([f"Basic {blob}", urlsafe, *forms]), Destination.COMMENT, [KEY])
+    assert KEY not in out
+    for form in forms:
+        assert form not in out
+    middle = base64.b64encode(KEY.encode()).decode()[4:-4]
+    assert not any(middle[i : i + 12] in out for i in range(len(middle) - 12))

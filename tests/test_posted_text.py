@@ -3,6 +3,7 @@ through `infra event`, and the GitHub client and stand-in at the limit itself.""
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
 import httpx
@@ -17,10 +18,16 @@ PAT = "ghp_" + "A1b2C3d4E5f6G7h8I9j0" * 2  # the shape of a personal access toke
 JOB_TOKEN = "ghs_standin_token"  # the job's GITHUB_TOKEN in `gh_env`
 
 LEAKY = f"""
-import os, pathlib
+import base64, os, pathlib
 report = pathlib.Path("reports/leaky.xml")
 report.parent.mkdir(exist_ok=True)
-message = "login failed with {PAT} and " + os.environ["GITHUB_TOKEN"]
+token = os.environ["GITHUB_TOKEN"]
+# The token as tools quote it: in Basic auth, and wrapped over two lines.
+basic = base64.b64encode(("x-access-token:" + token).encode()).decode()
+message = (
+    "login failed with {PAT} and " + token + "; sent Basic " + basic
+    + " and " + token[:9] + "\\n    " + token[9:]
+)
 report.write_text(
     "<testsuite><testcase classname='api' name='login'>"
     f"<failure message='{{message}}'>{{message}}</failure></testcase></testsuite>"
@@ -63,6 +70,9 @@ def test_a_junit_failure_quoting_tokens_is_posted_redacted(
     assert "api.login" in reply and "login failed with ***" in reply
     everything = "\n".join(c.body for c in standin.comments(7))
     assert PAT not in everything and JOB_TOKEN not in everything
+    basic = base64.b64encode(f"x-access-token:{JOB_TOKEN}".encode()).decode()
+    assert basic[8:-4] not in everything  # the token's own base64 characters
+    assert "ghs_stand" not in everything  # the wrapped one
     e2e = parse(dashboard_body(standin, 7, standin.pulls[7].head_sha)).row(Stage.E2E)
     assert e2e is not None and e2e.status is Status.FAILED
 
@@ -103,7 +113,15 @@ def test_the_client_cannot_post_a_secret_or_an_oversized_text(
     with GitHub.from_env(env) as gh:
         body = f"token {JOB_TOKEN}, key s3cr3t-deploy-value, pat {PAT}\n" + "y" * 80_000
         comment = gh.create_issue_comment(3, body)
-        gh.create_status("a" * 40, "infra/plan", "failure", "plan failed: " + "z" * 300, None)
+        gh.create_status(
+            "a" * 40,
+            "infra/plan",
+            "failure",
+            "plan failed: " + "z" * 300,
+            f"https://ci.example/run?token={JOB_TOKEN}",  # a link is a way out too
+        )
+        deployment = gh.create_deployment("a" * 40, "platform", "x", {"note": f"by {PAT}"})
+        gh.create_deployment_status(deployment, "success", f"https://x:{PAT}@ci.example/", "ok")
         issue = gh.create_issue("drift " + "t" * 400, f"saw {PAT}", ["infra-drift"])
     stored = standin.comments(3)[0].body
     assert stored == comment.body
@@ -113,4 +131,8 @@ def test_the_client_cannot_post_a_secret_or_an_oversized_text(
     status = standin.latest_statuses("a" * 40)["infra/plan"]
     assert status.description is not None and len(status.description) == 140
     assert status.description.endswith("…")
+    assert status.target_url is not None and JOB_TOKEN not in status.target_url
+    (recorded,) = standin.deployments
+    assert PAT not in str(recorded.payload)
+    assert all(PAT not in (s.log_url or "") for s in recorded.statuses)
     assert len(issue.title) <= 256

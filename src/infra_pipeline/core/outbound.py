@@ -94,6 +94,11 @@ def redact_text(text: str, secrets: Iterable[str] = ()) -> str:
     return "".join(out)
 
 
+def redact_value(value: object, secrets: Iterable[str] = ()) -> object:
+    """A JSON value with every string in it redacted (a link, a deployment's payload)."""
+    return _walk(value, tuple(secrets))
+
+
 def _redact_json(payload: str, known: tuple[str, ...]) -> str:
     try:
         data = json.loads(payload)

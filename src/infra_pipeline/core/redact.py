@@ -8,13 +8,18 @@ the values of Terraform variables declared `sensitive = true`.
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 
 MASK = "***"
 # Known values shorter than this are not replaced: masking "1" or "true" everywhere would
 # destroy the text without protecting anything.
 MIN_SECRET_LENGTH = 6
+# A known value is also found escaped or broken by whitespace (`_spelled`) when it is at least
+# this long: a shorter one broken anywhere could match ordinary words.
+MIN_SPELLED_LENGTH = 12
 _SECRET_NAME = re.compile(
     r"(?i)(pass(word|wd|phrase)?|secret|token|api[_-]?key|private[_-]?key|credential|auth)"
 )
@@ -90,8 +95,12 @@ def redact(text: str, known: Iterable[str] = ()) -> str:
     One pass per pattern, over the whole text, and only for the patterns whose literal part
     the text contains (see `_PATTERNS`); the assignment pattern runs only on the lines around
     a secret word (`_assignments`)."""
-    for value in sorted({v for v in known if len(v) >= MIN_SECRET_LENGTH}, key=len, reverse=True):
+    values = {v for v in known if len(v) >= MIN_SECRET_LENGTH}
+    for value in sorted({e for v in values for e in encodings(v)}, key=len, reverse=True):
         text = text.replace(value, MASK)
+    for value in values:
+        if len(value) >= MIN_SPELLED_LENGTH:
+            text = _spelled(value).sub(MASK, text)
     if "sensitive" in text:
         text = _redact_sensitive_variables(text)
     folded = text.casefold()
@@ -100,6 +109,48 @@ def redact(text: str, known: Iterable[str] = ()) -> str:
             text = pattern.sub(replacement, text)
             folded = text.casefold()
     return _assignments(text, folded)
+
+
+@lru_cache(maxsize=256)
+def encodings(value: str) -> frozenset[str]:
+    """`value` and its base64 forms, each of which is masked too: Basic auth or a base64 blob
+    quotes a secret that way, where a search for the plain value misses it. As GitHub's
+    runner masks: each of the three byte alignments, keeping only the characters the value
+    alone decides (so a base64 run with the secret anywhere inside is caught), standard and
+    URL-safe. Escapes (URL, JSON, XML) are `_spelled`'s."""
+    found = {value}
+    raw = value.encode()
+    for pad in range(3):
+        encoded = base64.b64encode(b"\0" * pad + raw).decode().rstrip("=")
+        # Leading characters mix in the padding; trailing ones whatever follows the value.
+        core = encoded[(0, 2, 3)[pad] : (pad + len(raw)) * 8 // 6]
+        found |= {core, core.replace("+", "-").replace("/", "_")}
+    return frozenset(e for e in found if len(e) >= MIN_SECRET_LENGTH)
+
+
+@lru_cache(maxsize=256)
+def _spelled(value: str) -> re.Pattern[str]:
+    """`value` however output spells it: any character URL-encoded (`%2F`, `+` for a
+    space), JSON-escaped (`\\"`, `\\u0026`) or an XML/HTML entity (`&amp;`, `&#38;`, `&#x26;`),
+    mixed as a tool mixes them, and broken anywhere by whitespace (a terminal or a formatter
+    wrapping a long line; XML turns a line break inside an attribute, a JUnit failure
+    message's, into a space)."""
+    parts = []
+    for ch in value:
+        code = ord(ch)
+        forms = [re.escape(ch), f"&#0*{code};", f"(?i:&#x0*{code:x};)", rf"\\u(?i:{code:04x})"]
+        forms += [f"(?i:{''.join(f'%{b:02x}' for b in ch.encode())})"]
+        if ch in _ENTITIES:
+            forms.append(_ENTITIES[ch])
+        if ch in '"\\/':
+            forms.append(re.escape("\\" + ch))
+        if ch == " ":
+            forms.append(r"\+")
+        parts.append("(?:" + "|".join(forms) + ")")
+    return re.compile(r"\s{0,16}".join(parts))
+
+
+_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&(?:apos|#39);"}
 
 
 def _assignments(text: str, folded: str) -> str:

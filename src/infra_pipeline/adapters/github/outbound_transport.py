@@ -3,8 +3,11 @@
 The client hands this transport to githubkit, so each request body is seen here whatever
 method built it, one added next year included: the text fields GitHub shows to people
 (comment, review and issue bodies, issue titles, commit and deployment status descriptions)
-are redacted and cut to GitHub's limits before they leave. Other writes (refs, the lock
-commits, reactions, GraphQL) carry no free text from outside the job and pass as they are.
+are redacted and cut to GitHub's limits before they leave; the links and the deployment's
+payload next to them (`target_url`, `log_url`, `payload`) are redacted too, uncut, so that no
+field of a status or a deployment can carry a secret even if a caller put one there. Other
+writes (refs, the lock commits, reactions, GraphQL) carry no free text from outside the job
+and pass as they are.
 """
 
 from __future__ import annotations
@@ -16,11 +19,12 @@ from typing import Any, Final
 
 import httpx
 
-from ...core.outbound import Destination, outbound
+from ...core.outbound import Destination, outbound, redact_value
 
 _REPO: Final = r"/repos/[^/]+/[^/]+"
-# (method, path under the API root) -> the JSON fields that are text, and where they go.
-_ROUTES: Final[tuple[tuple[str, re.Pattern[str], Mapping[str, Destination]], ...]] = (
+# (method, path under the API root) -> the JSON fields that are text, and where they go;
+# None: a link or a JSON value, redacted but never cut.
+_ROUTES: Final[tuple[tuple[str, re.Pattern[str], Mapping[str, Destination | None]], ...]] = (
     ("POST", re.compile(_REPO + r"/issues/\d+/comments"), {"body": Destination.COMMENT}),
     ("PATCH", re.compile(_REPO + r"/issues/comments/\d+"), {"body": Destination.COMMENT}),
     ("POST", re.compile(_REPO + r"/pulls/\d+/reviews"), {"body": Destination.COMMENT}),
@@ -34,17 +38,25 @@ _ROUTES: Final[tuple[tuple[str, re.Pattern[str], Mapping[str, Destination]], ...
         re.compile(_REPO + r"/issues/\d+"),
         {"title": Destination.ISSUE_TITLE, "body": Destination.ISSUE_BODY},
     ),
-    ("POST", re.compile(_REPO + r"/statuses/[0-9a-fA-F]+"), {"description": Destination.STATUS}),
-    ("POST", re.compile(_REPO + r"/deployments"), {"description": Destination.DEPLOYMENT}),
+    (
+        "POST",
+        re.compile(_REPO + r"/statuses/[0-9a-fA-F]+"),
+        {"description": Destination.STATUS, "target_url": None},
+    ),
+    (
+        "POST",
+        re.compile(_REPO + r"/deployments"),
+        {"description": Destination.DEPLOYMENT, "payload": None},
+    ),
     (
         "POST",
         re.compile(_REPO + r"/deployments/\d+/statuses"),
-        {"description": Destination.DEPLOYMENT},
+        {"description": Destination.DEPLOYMENT, "log_url": None, "environment_url": None},
     ),
 )
 
 
-def text_fields(method: str, path: str) -> Mapping[str, Destination]:
+def text_fields(method: str, path: str) -> Mapping[str, Destination | None]:
     """The text fields of a write to `path` (relative to the API root), by destination."""
     for route_method, pattern, fields in _ROUTES:
         if method == route_method and pattern.fullmatch(path):
@@ -86,9 +98,13 @@ class OutboundTransport(httpx.BaseTransport):
         if not isinstance(data, dict):
             return request
         changed = {
-            name: outbound(data[name], destination, self.secrets)
+            name: (
+                redact_value(data[name], self.secrets)
+                if destination is None
+                else outbound(data[name], destination, self.secrets)
+            )
             for name, destination in fields.items()
-            if isinstance(data.get(name), str)
+            if isinstance(data.get(name), str) or (destination is None and name in data)
         }
         if all(data[name] == text for name, text in changed.items()):
             return request
