@@ -266,6 +266,22 @@ def test_minimize_is_best_effort(standin: GitHubStandIn, client: Callable[..., G
     assert standin.comments(7)[0].minimized_reason == "RESOLVED"
 
 
+def test_unminimize_unfolds_and_is_best_effort(
+    standin: GitHubStandIn, client: Callable[..., GitHub]
+) -> None:
+    standin.add_pull(7)
+    old = standin.add_comment(7, "a dashboard current again")
+    gh = client(max_attempts=2)
+    assert gh.minimize_comment(old.node_id) is True
+
+    assert gh.unminimize_comment("IC_no_such_node") is False  # GraphQL error: no exception
+    assert standin.comments(7)[0].minimized
+    assert gh.unminimize_comment(old.node_id) is True
+    assert not standin.comments(7)[0].minimized
+    standin.inject("POST", "/graphql", 500, times=5)
+    assert gh.unminimize_comment(old.node_id) is False  # GitHub failing: no exception
+
+
 # -- rate limits ----------------------------------------------------------------------------------
 
 

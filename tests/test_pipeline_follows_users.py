@@ -137,6 +137,7 @@ def test_force_push_back_to_an_earlier_head_revives_its_dashboard(
     repo.push(7, h2, [PLATFORM_FILE])
     assert repo.pr_event(7, "synchronize").code == 1  # CI Validate fails on H2
     assert dashboard_of(standin, 7, h1).superseded_by == h2
+    assert folded(standin, 7) == {h1[:7]: True, h2[:7]: False}
 
     git(repo.root, "reset", "-q", "--hard", h1)  # force-push back
     repo.push(7, h1, [PLATFORM_FILE])
@@ -149,3 +150,14 @@ def test_force_push_back_to_an_earlier_head_revives_its_dashboard(
     assert dashboard_of(standin, 7, h2).superseded_by == h1
     assert "Superseded" not in dashboard_body(standin, 7, h1)
     assert statuses(standin, h1) == {"infra/plan": "success", "infra/apply": "pending"}
+    # Shown again: H1's dashboard unfolded (GraphQL unminimizeComment), H2's folded away.
+    assert folded(standin, 7) == {h1[:7]: False, h2[:7]: True}
+
+
+def folded(standin: GitHubStandIn, number: int) -> dict[str, bool]:
+    """Whether each dashboard of the PR is minimized, by its commit's short SHA."""
+    return {
+        parse(c.body).sha7: c.minimized
+        for c in standin.comments(number)
+        if c.body.startswith("<!-- infra-dashboard:")
+    }

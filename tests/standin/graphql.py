@@ -1,4 +1,4 @@
-"""The one GraphQL mutation the client sends: `minimizeComment`.
+"""The GraphQL mutations the client sends: `minimizeComment` and `unminimizeComment`.
 
 GraphQL is not part of GitHub's REST description, so this module checks the request shape
 itself; any other operation is a violation.
@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from standin.server import GitHubStandIn
 
 CLASSIFIERS = {"SPAM", "ABUSE", "OFF_TOPIC", "OUTDATED", "DUPLICATE", "RESOLVED", "LOW_QUALITY"}
-_MINIMIZE = re.compile(r"minimizeComment\s*\(\s*input\s*:\s*\{(?P<input>[^}]*)\}")
+_MINIMIZE = re.compile(r"(?P<op>\b(?:un)?minimizeComment)\s*\(\s*input\s*:\s*\{(?P<input>[^}]*)\}")
 _FIELD = re.compile(r"(\w+)\s*:\s*(\$\w+|\"[^\"]*\"|\w+)")
 
 
@@ -38,6 +38,9 @@ def handle(gh: GitHubStandIn, body: Any) -> tuple[Reply, list[str]]:
         return Reply(200, {"errors": [{"message": f"infra stand-in: {problem}"}]}), [problem]
     fields = {name: _value(token, variables) for name, token in _FIELD.findall(match["input"])}
     subject, classifier = fields.get("subjectId"), fields.get("classifier")
+    op = match["op"]
+    if op == "unminimizeComment":
+        return _unminimize(gh, str(subject), sorted(set(fields) - {"subjectId"}))
     if classifier not in CLASSIFIERS:
         problem = f"minimizeComment classifier {classifier!r} is not a ReportedContentClassifiers"
         return Reply(200, {"errors": [{"message": problem}]}), [problem]
@@ -51,4 +54,22 @@ def handle(gh: GitHubStandIn, body: Any) -> tuple[Reply, list[str]]:
         return Reply(200, {"data": {"minimizeComment": None}, "errors": [error]}), []
     comment.minimized_reason = str(classifier)
     data = {"minimizeComment": {"minimizedComment": {"isMinimized": True}}}
+    return Reply(200, {"data": data}), []
+
+
+def _unminimize(gh: GitHubStandIn, subject: str, extra: list[str]) -> tuple[Reply, list[str]]:
+    """`unminimizeComment(input: {subjectId})`: UnminimizeCommentInput has no other field."""
+    if extra:
+        problem = f"unminimizeComment takes only subjectId, got {extra}"
+        return Reply(200, {"errors": [{"message": problem}]}), [problem]
+    comment = gh.find_comment_by_node_id(subject)
+    if comment is None:
+        error = {
+            "type": "NOT_FOUND",
+            "path": ["unminimizeComment"],
+            "message": f"Could not resolve to a node with the global id of '{subject}'",
+        }
+        return Reply(200, {"data": {"unminimizeComment": None}, "errors": [error]}), []
+    comment.minimized_reason = None
+    data = {"unminimizeComment": {"unminimizedComment": {"isMinimized": False}}}
     return Reply(200, {"data": data}), []

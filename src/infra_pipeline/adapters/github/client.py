@@ -169,6 +169,20 @@ class GitHub(Transport):
         )
         return comment_from_json(data)
 
+    def find_issue_comment(self, comment_id: int) -> Comment | None:
+        """`get_issue_comment`, or None when the comment is gone (deleted)."""
+
+        def fetch() -> Comment | None:
+            try:
+                response = self._rest.issues.get_comment(self.owner, self.repo, comment_id)
+            except RequestFailed as exc:
+                if exc.response.status_code == 404:
+                    return None
+                raise
+            return comment_from_json(response.json())
+
+        return self._call(fetch)
+
     def create_issue_comment(self, number: int, body: str) -> Comment:
         """Post a comment on an issue or pull request. After an ambiguous failure it first looks
         for a comment with this exact body posted since the call began, and returns that."""
@@ -235,6 +249,20 @@ class GitHub(Transport):
             return bool(data["minimizeComment"]["minimizedComment"]["isMinimized"])
         except Exception as exc:  # best effort by contract: never raise
             log.warning("could not minimize comment %s: %s", node_id, exc)
+            return False
+
+    def unminimize_comment(self, node_id: str) -> bool:
+        """Unfold a comment `minimize_comment` folded (GraphQL `unminimizeComment`): a
+        dashboard current again must not stay hidden as outdated. Best effort, like folding."""
+        query = (
+            "mutation($id: ID!) { unminimizeComment(input: {subjectId: $id})"
+            " { unminimizedComment { isMinimized } } }"
+        )
+        try:
+            data = self._call(lambda: self._gh.graphql.request(query, {"id": node_id}))
+            return not data["unminimizeComment"]["unminimizedComment"]["isMinimized"]
+        except Exception as exc:  # best effort by contract: never raise
+            log.warning("could not unminimize comment %s: %s", node_id, exc)
             return False
 
     # -- commit statuses -------------------------------------------------------------------------
