@@ -28,6 +28,15 @@ import posixpath
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+
+def fold(word: str) -> str:
+    """`word` case-folded as commands and names are matched: ASCII only. A word with any other
+    character stays as it is, so a look-alike whose case folding is ASCII (`ſ` folds to `s`,
+    the Kelvin sign `K` to `k`) never reads as a command or a layer name that a reviewer
+    would not see in the comment."""
+    return word.lower() if word.isascii() else word
+
+
 _RUNS = {"plan": "plan", "apply": "apply", "unlock": "unlock"}
 _HELP_FLAGS = ("-h", "--help")
 _KNOWN = (
@@ -87,19 +96,19 @@ def read_atlantis(
 
     `layer_paths` maps each layer's name to its repo-relative path, for `-d`.
     """
-    head = words[0].casefold()
+    head = fold(words[0])
     if not single_line:
         return NotACommand("Atlantis reads a command only from a one-line comment")
     rest = list(words[1:])
     if head == "terraform":
-        word = rest[0].casefold() if rest else ""
+        word = fold(rest[0]) if rest else ""
         near = _RUNS.get(word) or ("help" if word in ("", *_HELP_FLAGS, "help") else None)
         if near is None:
             return NotACommand("prose that starts with the word terraform")
         return Answer(f"Did you mean `/{near}`? Commands here start with `/`.")
-    if not rest or rest[0].casefold() in (*_HELP_FLAGS, "help"):
+    if not rest or fold(rest[0]) in (*_HELP_FLAGS, "help"):
         return AsInfra("help")
-    word, args = rest[0].casefold(), rest[1:]
+    word, args = fold(rest[0]), rest[1:]
     if word == "approve_policies":
         usage = any(arg in _HELP_FLAGS for arg in args)
         stray = _unused(args, (*_SINGLE_VALUE, "--policy-set"))

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import TypeAlias
 
-from .atlantis_comments import Answer, AsInfra, NotACommand, read_atlantis
+from .atlantis_comments import Answer, AsInfra, NotACommand, fold, read_atlantis
 from .dashboard.model import legend
 
 
@@ -169,7 +169,7 @@ def parse_comment(
     words = line.split()
     if not words:
         return Ignore("no command line")
-    if words[0].casefold() in ("atlantis", "terraform"):
+    if fold(words[0]) in ("atlantis", "terraform"):
         single_line = "\n" not in body.strip()
         return _from_atlantis(
             read_atlantis(words, single_line=single_line, layer_paths=layer_paths or {}),
@@ -242,7 +242,7 @@ _Matched: TypeAlias = tuple[CommandName, _Alias | None, list[str]]
 
 
 def _match_command(words: list[str]) -> _Matched | Reply | Ignore:
-    folded = [w.casefold() for w in words[:2]]
+    folded = [fold(w) for w in words[:2]]
     for alias in _ALIASES:
         if tuple(folded[: len(alias.words)]) == alias.words:
             return alias.command, alias, words[len(alias.words) :]
@@ -337,7 +337,7 @@ def _drop_project_flags(args: list[str]) -> list[str]:
 def _validate_layers(
     name: CommandName, args: list[str], raw: str, alias: str | None, layers: tuple[str, ...]
 ) -> Command | Reply:
-    if any(a.casefold() == _ALL for a in args):
+    if any(fold(a) == _ALL for a in args):
         return Command(name, layers, True, None, raw, alias)
     chosen: list[str] = []
     unknown: list[str] = []
@@ -372,7 +372,7 @@ def _resolve(token: str, names: tuple[str, ...]) -> str | None:
     """An exact name, else the single name that equals it ignoring case."""
     if token in names:
         return token
-    folded = [n for n in names if n.casefold() == token.casefold()]
+    folded = [n for n in names if fold(n) == fold(token)]
     return folded[0] if len(folded) == 1 else None
 
 
@@ -399,8 +399,9 @@ def _nearest(word: str, candidates: Sequence[str], cutoff: float = 0.6) -> str |
 
 
 def _code(text: str, limit: int | None = _MAX_SHOWN) -> str:
-    """Text as inline code: no backticks or control characters, so it cannot break out."""
-    clean = "".join(ch for ch in text if ch.isprintable() and ch != "`")
+    """Text as inline code: no backticks, and an invisible character (a control or a
+    zero-width one) spelled `\\u200b`, so it cannot break out nor hide why a name is unknown."""
+    clean = "".join(ch if ch.isprintable() else f"\\u{ord(ch):04x}" for ch in text if ch != "`")
     if limit is not None and len(clean) > limit:
         clean = clean[:limit] + "…"
     return f"`{clean}`" if clean.strip() else "`(blank)`"

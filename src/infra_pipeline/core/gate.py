@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from ..config import Config, Role
 from .comment_parser import Command, CommandName, parse_comment
@@ -131,6 +131,65 @@ def check_reviewed(m: Dashboard | None, layers: Sequence[str], pr: PullRequest) 
                 f"`{record.base_sha[:7]}`, now `{pr.base_sha[:7]}`). Comment `/plan` again."
             )
     return None
+
+
+def check_asked(
+    asked: Comment | None,
+    sent: str,
+    m: Dashboard,
+    layers: Sequence[str],
+    posted_at: datetime | None,
+) -> Refusal | None:
+    """Whether the `/apply` comment (`asked`, as GitHub has it now; None when it is gone) can
+    have meant the plans about to be applied: a comment only approves what was on the
+    dashboard when it was written.
+
+    A job starts seconds or minutes after its comment (a queue, the concurrency group, a
+    re-run of an old run); in between a writer may push a new head, whose plan the pipeline
+    then shows, or re-plan the same head. So the head's dashboard must have been posted
+    (GitHub's clock) and each layer's plan finished (the runner's clock, to the second)
+    before the comment was written; and the comment must still exist and say what it said
+    (`sent`, the event's copy): a deleted or reworded `/apply` is withdrawn."""
+    if asked is None:
+        return Refusal(
+            "The `/apply` comment was deleted before this job ran, so nothing was applied. "
+            "Comment `/apply` again to apply."
+        )
+    if _lf(asked.body) != _lf(sent):
+        return Refusal(
+            "The `/apply` comment was edited before this job ran, so nothing was applied: "
+            "a command runs as it was written and as it reads now. Comment `/apply` again."
+        )
+    when = asked.created_at
+    sha7 = m.sha7
+    if posted_at is not None and posted_at > when:
+        return Refusal(
+            f"The dashboard of the head commit `{sha7}` was posted after the `/apply` comment "
+            f"({_hms(posted_at)} > {_hms(when)}): a new commit was pushed since, and its plan "
+            "was not what the comment approved. Review its plan, then comment `/apply` again."
+        )
+    for name in layers:
+        finished = m.layer(name).plan.finished_at
+        if finished is not None and _second(finished) > when:
+            return Refusal(
+                f"The plan of `{name}` at `{sha7}` finished after the `/apply` comment "
+                f"({_hms(finished)} > {_hms(when)}), so the comment cannot have approved it. "
+                f"Review the plan now shown, then comment `/apply` again."
+            )
+    return None
+
+
+def _second(when: datetime) -> datetime:
+    """`when` to GitHub's precision (timestamps in whole seconds)."""
+    return when - timedelta(microseconds=when.microsecond)
+
+
+def _hms(when: datetime) -> str:
+    return (when if when.tzinfo is None else when.astimezone(UTC)).strftime("%H:%M:%S UTC")
+
+
+def _lf(text: str) -> str:
+    return text.replace("\r\n", "\n").strip()
 
 
 def check_merge_queue(config: Config) -> Refusal | None:

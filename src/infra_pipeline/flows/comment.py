@@ -25,7 +25,7 @@ from ..errors import ExitCode, InfraError
 from ..models import Outcome
 from .force_unlock import force_unlock
 from .job import Job
-from .pr_apply import applied_reply, apply_pr, failure_reply, withheld_lines
+from .pr_apply import Asked, applied_reply, apply_pr, failure_reply, withheld_lines
 from .pr_plan import touched_layers, validate_and_plan
 from .session import Session
 
@@ -55,8 +55,9 @@ def handle_comment(job: Job, event: IssueCommentEvent) -> int:
         console.print(f"infra: comment ignored ({parsed.reason})")
         return ExitCode.OK
     comment_id = comment.id
-    if isinstance(parsed, Command):
-        github.add_reaction(comment_id, "eyes")  # the first thing the commenter sees: first
+    # The first thing the commenter sees, so first; GitHub answers 404 for a comment deleted
+    # before the job ran: a withdrawn command.
+    withdrawn = isinstance(parsed, Command) and not github.add_reaction(comment_id, "eyes")
     pr = github.get_pull(event.issue.number)
     # Who may run what is decided by infra.yaml as merged, never by the PR's own copy.
     branch = event.repository.default_branch
@@ -68,6 +69,13 @@ def handle_comment(job: Job, event: IssueCommentEvent) -> int:
         tip=pr.base_sha if pr.base_ref == branch else None,
     )
     s = Session(replace(job, config=config), pr)
+    if isinstance(parsed, Command) and withdrawn:
+        s.reply(
+            f"🚫 The `{parsed.name.slash}` comment of @{user} was deleted before this job ran, "
+            "so nothing was done."
+        )
+        s.record(user, parsed.name.value, parsed.layers, "refused: comment deleted")
+        return ExitCode.FAILURE
     if isinstance(parsed, Command):
         refusal = check_open(pr, parsed.name.value)
         if refusal is not None:  # before the board: nothing is written but the reply
@@ -83,7 +91,7 @@ def handle_comment(job: Job, event: IssueCommentEvent) -> int:
         return ExitCode.USAGE
     try:
         with s.board:
-            code = _run(s, parsed, user, branch, comment_id)
+            code = _run(s, parsed, user, branch, comment_id, comment.body or "")
     except InfraError as exc:
         s.give_up_running_rows()
         s.react(comment_id, "confused")
@@ -102,7 +110,12 @@ def handle_comment(job: Job, event: IssueCommentEvent) -> int:
 
 
 def _run(
-    s: Session, cmd: Command, user: str, default_branch: str, comment_id: int | None = None
+    s: Session,
+    cmd: Command,
+    user: str,
+    default_branch: str,
+    comment_id: int | None = None,
+    body: str = "",
 ) -> int:
     if cmd.name is CommandName.HELP:
         s.reply(help_text(list(s.config.layers), list(s.config.e2e), _permissions(s.config)))
@@ -119,7 +132,8 @@ def _run(
         s.record(user, cmd.name.value, cmd.layers, f"refused: {refusal.reason}")
         return ExitCode.FAILURE
     if cmd.name is CommandName.APPLY:
-        return _apply(s, cmd, user, role)
+        asked = Asked(comment_id, body) if comment_id is not None else None
+        return _apply(s, cmd, user, role, asked)
     handler = _HANDLERS[cmd.name]
     return handler(s, cmd, user)
 
@@ -138,11 +152,11 @@ def _plan(s: Session, cmd: Command, user: str) -> int:
     return code
 
 
-def _apply(s: Session, cmd: Command, user: str, role: Role) -> int:
+def _apply(s: Session, cmd: Command, user: str, role: Role, asked: Asked | None) -> int:
     named = list(cmd.layers) if cmd.layers else []
     if cmd.all_layers:
         named = []  # `all` means every layer with reviewed changes, as a bare /apply does
-    outcome = apply_pr(s, named, user, role)
+    outcome = apply_pr(s, named, user, role, asked)
     layers = [r.layer for r in outcome.runs] or named
     skipped = ""
     if outcome.withheld:

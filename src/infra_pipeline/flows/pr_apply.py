@@ -19,6 +19,7 @@ from ..core.gate import (
     Refusal,
     apply_targets,
     check_approval,
+    check_asked,
     check_merge_queue,
     check_policies,
     check_requirements,
@@ -39,6 +40,14 @@ from .session import Session
 
 
 @dataclass(frozen=True)
+class Asked:
+    """The comment that asked for the `/apply`, as the event carried it."""
+
+    comment_id: int
+    body: str
+
+
+@dataclass(frozen=True)
 class ApplyOutcome:
     runs: tuple[LayerRun, ...] = ()
     refusal: Refusal | None = None
@@ -56,10 +65,13 @@ class ApplyOutcome:
         return self.refusal is None and all(r.outcome is Outcome.OK for r in self.runs)
 
 
-def apply_pr(s: Session, named: Sequence[str], user: str, role: Role) -> ApplyOutcome:
-    """Check that each layer's reviewed plan is current and that `role` may apply it, lock,
-    re-plan, compare, apply. Layers named are all applied or none; a bare `/apply` leaves out
-    the layers the commenter may not apply and says why."""
+def apply_pr(
+    s: Session, named: Sequence[str], user: str, role: Role, asked: Asked | None = None
+) -> ApplyOutcome:
+    """Check that each layer's reviewed plan is current, that the comment `asked` could have
+    seen it, and that `role` may apply it; lock, re-plan, compare, apply. Layers named are all
+    applied or none; a bare `/apply` leaves out the layers the commenter may not apply and
+    says why."""
     # Read every dashboard of the head before `load`, which deletes all but the first.
     shown = _shown(s)
     if isinstance(shown, Refusal):
@@ -72,7 +84,8 @@ def apply_pr(s: Session, named: Sequence[str], user: str, role: Role) -> ApplyOu
     if named and withheld:  # the layers named are applied together or not at all
         return ApplyOutcome(refusal=_withheld_refusal(withheld))
     refusal = (
-        check_merge_queue(s.config)
+        _asked(s, asked, m, targets)
+        or check_merge_queue(s.config)
         or check_reviewed(m, targets, s.pr)
         or _policies_passed(s, m, targets)
         or _requirements(s, targets, withheld)
@@ -217,6 +230,16 @@ def _shown(s: Session) -> list[dash.Dashboard] | Refusal:
             )
         models.append(checked)
     return models
+
+
+def _asked(
+    s: Session, asked: Asked | None, m: dash.Dashboard | None, targets: Sequence[str]
+) -> Refusal | None:
+    """`check_asked` on the comment as GitHub has it now (re-read: it may be gone or edited)."""
+    if asked is None or m is None:
+        return None
+    comment = s.github.find_issue_comment(asked.comment_id)
+    return check_asked(comment, asked.body, m, targets, s.board.posted_at)
 
 
 def _lock(s: Session, targets: Sequence[str], user: str) -> tuple[list[str], Refusal | None]:

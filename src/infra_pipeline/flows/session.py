@@ -89,7 +89,7 @@ class Session:
 
     def react(self, comment_id: int | None, content: ReactionContent) -> None:
         if comment_id is not None:
-            self.github.add_reaction(comment_id, content)
+            self.github.add_reaction(comment_id, content)  # False: deleted meanwhile; no matter
 
     def record(
         self,

@@ -226,14 +226,22 @@ class GitHub(Transport):
 
         return self._call(delete)
 
-    def add_reaction(self, comment_id: int, content: ReactionContent) -> None:
+    def add_reaction(self, comment_id: int, content: ReactionContent) -> bool:
         """React to an issue comment (GitHub keeps one reaction per user and content, so a
-        repeat is harmless)."""
-        self._call(
-            lambda: self._rest.reactions.create_for_issue_comment(
-                self.owner, self.repo, comment_id, data={"content": content}
-            )
-        )
+        repeat is harmless). False when the comment is gone: its author deleted it."""
+
+        def react() -> bool:
+            try:
+                self._rest.reactions.create_for_issue_comment(
+                    self.owner, self.repo, comment_id, data={"content": content}
+                )
+            except RequestFailed as exc:
+                if exc.response.status_code == 404:
+                    return False
+                raise
+            return True
+
+        return self._call(react)
 
     def minimize_comment(self, node_id: str, classifier: MinimizeReason = "OUTDATED") -> bool:
         """Fold a comment away (GraphQL `minimizeComment`). Best effort: a dashboard that stays
