@@ -24,6 +24,7 @@ from homelab import base_env, copy_example, infra
 from infra_pipeline.core.backend_block import backend_block, rendered_backend
 from infra_pipeline.core.dashboard import steps as dash
 from infra_pipeline.models import LayerRun, Outcome, StateLock
+from mainline import set_in_yaml
 from pgstate import connect, lock_holders, state_row
 from prstory import Repo, dashboard_body, git, make_repo, replies
 from standin import GitHubStandIn
@@ -136,7 +137,7 @@ def test_a_plan_and_an_apply_waiting_for_the_state_lock_show_the_holder_on_their
         status, output, _ = page.rows()["Plan: platform"]
         assert status == "⏳"
         assert output.startswith(
-            f"⏳ waiting for the state lock held by {HOLDER} from 127.0.0.1 (apply) since 20"
+            f"waiting for the state lock held by {HOLDER} from 127.0.0.1 (apply) since 20"
         ), output
         assert f"lock ID {pid}" in output
         assert (
@@ -243,11 +244,20 @@ def test_a_terragrunt_unit_with_a_generated_pg_backend_names_the_holder_and_is_f
     tmp_path: Path, pg_conn_str: str, form: str
 ) -> None:
     root = pg_units(tmp_path, form)
+    schema = "tg_platform"
+    if form == "remote_state":
+        # infra.yaml's `state_key` goes to the attribute of the backend Terragrunt generates
+        # (pg: `schema_name`), known before Terragrunt first ran from `terragrunt render`.
+        schema = "tg_keyed"
+        old = "platform:     {path: platform,          engine: terragrunt, order: 2}"
+        new = "platform: {path: platform, engine: terragrunt, order: 2, state_key: tg_keyed}"
+        assert old in (root / "infra.yaml").read_text()
+        set_in_yaml(root, old, new)
     env = base_env(PG_CONN_STR=pg_conn_str)
     applied = infra(root, "apply", "platform", "--auto-approve", env=env)
     assert applied.code == 0, applied.out
-    row = state_row(pg_conn_str, "tg_platform")
-    assert row is not None, "the state is where root.hcl put it"
+    row = state_row(pg_conn_str, schema)
+    assert row is not None, "the state is where root.hcl (or state_key) put it"
     other = connect(pg_conn_str, name="infra run 88 apply platform")
     try:
         other.run("SELECT pg_advisory_lock(:key)", key=row)
@@ -409,3 +419,41 @@ def test_a_foreign_lock_is_named_as_such_and_the_layers_own_zero_timeout_wins(
         assert not any("actions/runs" in route for _, route in standin.request_counts())
     finally:
         terminal.close()
+
+
+# Terraform 1.11's pg backend when the lock is held: the Lock Info is the requester's own.
+PG_LOCKED = """\
+╷
+│ Error: Error acquiring the state lock
+│
+│ Error message: Workspace is already locked: default
+│ Lock Info:
+│   ID:        0d6f7c3a-55a1-2b7e-1c0f-3f9e2a4b7d10
+│   Path:
+│   Operation: OperationTypePlan
+│   Who:       runner@fv-az999-1
+│   Version:   1.11.4
+│   Created:   2026-11-30 12:00:01.5 +0000 UTC
+│   Info:
+╵
+"""
+
+
+def test_a_pg_lock_whose_holder_is_gone_is_not_pinned_on_the_requester(
+    tmp_path: Path, pg_conn_str: str
+) -> None:
+    """By the time Postgres is asked, the holder may have let go: the reply then says the
+    holder is unknown, never the requester's own Lock Info as if it held the lock."""
+    from infra_pipeline.adapters.terraform import TerraformEngine
+    from infra_pipeline.config import parse_config
+
+    (tmp_path / "vault").mkdir()
+    (tmp_path / "vault" / "main.tf").write_text(FOREIGN_LAYER)
+    config = parse_config(
+        "version: 1\nlayers:\n  vault: {path: vault, order: 1}\n", tmp_path / "infra.yaml"
+    )
+    engine = TerraformEngine(config, config.layers["vault"], env=base_env(PG_CONN_STR=pg_conn_str))
+    lock = engine.state_lock(PG_LOCKED)
+    assert lock is not None
+    assert (lock.backend, lock.who, lock.run_id) == ("pg", "", None)
+    assert lock.describe().startswith("held by an unknown holder, lock ID")

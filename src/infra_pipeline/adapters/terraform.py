@@ -465,6 +465,12 @@ class TerraformEngine:
                 found = None
             if found is not None:
                 return found
+            if printed is not None:
+                # pg prints the requester's own Lock Info: it names nobody else. The holder
+                # let go since (or Postgres could not be asked): say it is not known.
+                return replace(
+                    printed, who="", operation="", created="", version="", info="", run_id=None
+                )
         return printed
 
     def _lock_args(self) -> list[str]:

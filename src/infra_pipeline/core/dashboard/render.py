@@ -271,7 +271,7 @@ def _row(
 def _waiting(m: Dashboard, lock: StateLock, *, name: bool = False) -> list[str]:
     """What a row says while its layer waits for a Terraform state lock: the holder, since
     when, and a link to the holder's run when the holder names one."""
-    who = f"`{lock.layer}` is waiting" if name else "⏳ waiting"
+    who = f"`{lock.layer}` is waiting" if name else "waiting"
     parts = [cell(f"{who} for the state lock {lock.describe()}")]
     if lock.run_id is not None:
         parts.append(f"[holder: workflow run {lock.run_id}]({m.run_url(lock.run_id)})")

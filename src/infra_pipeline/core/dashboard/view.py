@@ -29,8 +29,8 @@ def next_step(m: Dashboard) -> str:
     waiting = [layer for layer in m.layers if layer.waiting_in(m) is not None]
     if s in (State.PLAN_RUNNING, State.APPLY_RUNNING) and waiting:
         return (
-            f"⏳ {_names(waiting)} waiting for the Terraform state lock another job holds "
-            "(see the row): the run goes on once it is released"
+            f"⏳ {_names(waiting)} waiting for the Terraform state lock, held elsewhere (see "
+            "the row): the run goes on once it is released"
         )
     if s in (State.CI_PASSED, State.PLAN_RUNNING):
         return "⏳ Waiting for plan..."
