@@ -440,7 +440,9 @@ class TerraformEngine:
         kind, declared = self.backend_settings(ask_terragrunt=True)
         if kind != "pg":
             return None
-        pairs = {**self._backend_pairs(), **declared}
+        # What this engine passes with -backend-config overrides the block, as in Terraform
+        # (init records the merged settings, so they agree once it ran).
+        pairs = {**declared, **self._backend_pairs()}
         conn = pairs.get("conn_str") or self._env.get("PG_CONN_STR", "")
         if not conn:
             return None
