@@ -90,17 +90,18 @@ def repo(tmp_path: Path) -> Repo:
 
 
 def test_init_runs_once_while_nothing_it_reads_changes(repo: Repo) -> None:
+    # `infra plan` prints the plan's text only: one `show` (tests/test_plan_reads.py).
     assert "module.thing.terraform_data.a" in repo.plan()
-    assert repo.commands() == ["init", "plan", "show", "show"]
+    assert repo.commands() == ["init", "plan", "show"]
 
     out = repo.plan()
-    assert repo.commands() == ["plan", "show", "show"]
+    assert repo.commands() == ["plan", "show"]
     assert "module.thing.terraform_data.a" in out
 
     # A resource's arguments are not init's business: still no init.
     repo.write("main.tf", APP.replace('"first"', '"second"'))
     repo.plan()
-    assert repo.commands() == ["plan", "show", "show"]
+    assert repo.commands() == ["plan", "show"]
 
 
 def test_a_changed_module_source_initialises_again_and_plans_the_new_module(repo: Repo) -> None:
@@ -157,7 +158,7 @@ def test_a_changed_backend_config_or_the_env_feeding_it_initialises_again(
     repo.env["STATE_DIR"] = str(tmp_path / "one")
     repo.plan()
     repo.plan()
-    assert repo.commands() == ["init", "plan", "show", "show", "plan", "show", "show"]
+    assert repo.commands() == ["init", "plan", "show", "plan", "show"]
 
     # Another state file: Terraform refuses to switch without being told how; what matters
     # is that it is asked, not that a plan silently runs against the old state.

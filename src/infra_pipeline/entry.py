@@ -105,13 +105,20 @@ def run_hot(call: HotCall, env: Mapping[str, str], cwd: Path, console: Console) 
             console=console,
             jobs=call.jobs,
             detailed_exitcode=call.detailed_exitcode,
+            values=False,
         )
         return int(code)
     if call.command == "verify":
         from .flows.verify import drift_table, scan
 
         report = scan(
-            config, [] if call.all_layers else layers, env=env, console=console, jobs=call.jobs
+            config,
+            [] if call.all_layers else layers,
+            env=env,
+            console=console,
+            jobs=call.jobs,
+            values=False,
+            text=False,
         )
         console.print(drift_table(report))
         return int(report.exit_code(detailed=call.detailed_exitcode))

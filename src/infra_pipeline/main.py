@@ -208,6 +208,7 @@ def plan(
             console=console,
             jobs=jobs,
             detailed_exitcode=detailed_exitcode,
+            values=markdown or as_json,
         )
     _markdown(c, config, runs, markdown, applied=False)
     _json(as_json, "plan", runs, code)
@@ -387,7 +388,13 @@ def verify(
             _done(run_drift_scan(job, apply=config.drift.auto_apply))
     console = _error_console(c) if as_json else c.console
     report = scan(
-        c.config(), [] if all_layers else layers or [], env=c.env, console=console, jobs=jobs
+        c.config(),
+        [] if all_layers else layers or [],
+        env=c.env,
+        console=console,
+        jobs=jobs,
+        values=as_json,
+        text=False,
     )
     console.print(drift_table(report))
     code = report.exit_code(detailed=detailed_exitcode)

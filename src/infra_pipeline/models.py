@@ -125,8 +125,11 @@ class PlanResult:
     output_changes: tuple[OutputChange, ...]
     drift: tuple[ResourceChange, ...]  # changed outside Terraform (`resource_drift`)
     diagnostics: tuple[Diagnostic, ...]
+    # "" when the caller read no values (`PlanReads.values`: `infra plan`/`verify` output)
     fingerprint: str
-    text: str  # the human-readable plan, sensitive values already masked by Terraform
+    # The human-readable plan, sensitive values already masked by Terraform; for a plan with
+    # changes, as the caller asked (`PlanReads.text`): "" for none, or in Terraform's colours.
+    text: str
     planfile: Path | None = None
     seal: str = ""  # keyed digest incl. sensitive values (core/plan_reader.py); "" without a key
     sensitive: bool = False  # the changes carry sensitive values

@@ -18,6 +18,7 @@ import sys
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from enum import Enum
 from pathlib import Path
 
 from ..config import Config, Engine, Layer, Stage, duration_seconds
@@ -33,6 +34,7 @@ from ..core.plan_reader import (
     plan_text,
     read_diagnostics,
     read_plan,
+    read_plan_from_ui,
     read_plan_without_changes,
     read_ui_lines,
     ui_line_text,
@@ -73,6 +75,29 @@ _INSTALL_HINTS = {
         "project's checkout `make tools` builds it; or set the layer's `binary:` in infra.yaml"
     ),
 }
+
+
+class PlanText(Enum):
+    """Which rendering of a plan with changes its reader shows (each is a `show` of its own)."""
+
+    NONE = "none"  # nobody reads the text (`infra verify`'s drift table)
+    PLAIN = "plain"  # `show -no-color`: the dashboard, summaries, issues, logs
+    COLOUR = "colour"  # `show` in Terraform's colours, for `infra plan` on a terminal
+
+
+@dataclass(frozen=True)
+class PlanReads:
+    """What the caller reads of a plan with changes, so that the engine runs no Terraform
+    process for what nobody reads. `values`: `show -json`, for the fingerprint and seal that
+    `/apply` checks, `--json`, `--markdown`, and the plan document (policies and custom steps
+    get it whatever this says). Without it the changes are read from the plan's `-json` lines
+    (`read_plan_from_ui`), as a plan without changes always is. `text`: Terraform's rendering."""
+
+    values: bool = True
+    text: PlanText = PlanText.PLAIN
+
+
+READ_ALL = PlanReads()
 
 
 @dataclass(frozen=True)
@@ -210,8 +235,10 @@ class TerraformEngine:
         runner: Runner = process.run,
         context: StepContext = NO_CONTEXT,
         on_lock_wait: LockWaitSink | None = None,
+        reads: PlanReads = READ_ALL,
     ) -> None:
         self.layer = layer
+        self.reads = reads
         # Custom steps (`steps:`): which ones come from `config` (for a pull request, the
         # default branch's policy), `context` tells them the PR and commit, and `steps_ran`
         # collects this layer's results for its LayerRun (flows/pipeline.py runs them).
@@ -227,6 +254,10 @@ class TerraformEngine:
         # (providers, `external` data sources) does not get it in its environment.
         self._key = plan_key(env)
         self._env = {
+            # Every Terraform process would otherwise ask HashiCorp's checkpoint service for a
+            # newer version (a DNS lookup and an HTTPS request, ~10 ms of CPU a process) whose
+            # answer only `terraform version` prints. The job's own setting wins.
+            "CHECKPOINT_DISABLE": "1",
             **{name: value for name, value in env.items() if name != PLAN_KEY_ENV},
             **layer.env,
             "TF_IN_AUTOMATION": "1",
@@ -277,6 +308,7 @@ class TerraformEngine:
         self._keeps_plan_json = config.policies is not None or any(
             config.steps_for(layer, stage) for stage in (Stage.POST_PLAN, Stage.PRE_APPLY)
         )
+        self._reads_values = reads.values or self._keeps_plan_json
         # Terraform masks what the config marks sensitive; this also masks credentials from
         # the job's environment and secret-shaped values in anything that leaves the runner.
         self._secrets = secrets_in_env(self._env) | ({self._key.decode()} if self._key else set())
@@ -675,19 +707,23 @@ class TerraformEngine:
             return replace(plan, planfile=self.planfile)
         if result.returncode == 0:
             text, shown = NO_CHANGES, self._show("-json", "-no-color")
-        elif self.layer.engine is Engine.TERRAGRUNT:
+        elif not self._reads_values:
+            # Nobody reads the values: the changes are in the `-json` lines already, and the
+            # only `show` left is the text's, if that is read.
+            plan = read_plan_from_ui(self.layer.name, log, text=self._text(), diagnostics=warnings)
+            return replace(plan, planfile=self.planfile)
+        elif self.layer.engine is Engine.TERRAGRUNT or self.reads.text is PlanText.NONE:
             # Never two Terragrunt runs of one unit at once: each copies the unit's sources
             # into its download directory, under the other's feet.
-            human = self._show("-no-color")
+            text = self._text()
             shown = self._show("-json", "-no-color")
-            text = self._safe(plan_text(human.stdout))
         else:
             # `-json` gives the diagnostics but not the plan as people read it, nor its
             # values; the planfile has both. The two reads are independent: side by side.
             with ThreadPoolExecutor(max_workers=1) as pool:
-                future = pool.submit(self._show, "-no-color")
+                future = pool.submit(self._text)
                 shown = self._show("-json", "-no-color")
-                text = self._safe(plan_text(future.result().stdout))
+                text = future.result()
         try:
             data = json.loads(shown.stdout)
         except json.JSONDecodeError as exc:
@@ -701,6 +737,14 @@ class TerraformEngine:
 
     def _show(self, *flags: str) -> process.ProcessResult:
         return self._check(self._run("show", *flags, str(self.planfile), stream=False), "show")
+
+    def _text(self) -> str:
+        """The planned changes as Terraform renders them, as `reads.text` asks ("" for none)."""
+        if self.reads.text is PlanText.NONE:
+            return ""
+        if self.reads.text is PlanText.COLOUR:
+            return self._safe(self._show().stdout)
+        return self._safe(plan_text(self._show("-no-color").stdout))
 
     def plan_json(self, planfile: Path) -> str:
         """`show -json` of `planfile`: the one this engine just planned is not shown twice."""

@@ -22,7 +22,7 @@ import json
 import posixpath
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ..errors import InfraError
@@ -279,6 +279,10 @@ class UiLog:
     summary: str  # the change summary: "Apply complete! Resources: 2 added, 0 changed, ..."
     # Each `resource_drift` line as `show -json` writes its `resource_drift` entries.
     drift: tuple[dict[str, Any], ...] = ()
+    # Each `planned_change` line as `show -json` writes its `resource_changes` entries, and
+    # the `outputs` line's changes as its `output_changes` (actions and sensitivity; no values).
+    changes: tuple[dict[str, Any], ...] = ()
+    outputs: tuple[tuple[str, dict[str, Any]], ...] = ()
 
     @property
     def errors(self) -> tuple[Diagnostic, ...]:
@@ -296,6 +300,8 @@ def read_ui_lines(stdout: str) -> UiLog:
     messages: list[str] = []
     diagnostics: list[Diagnostic] = []
     drift: list[dict[str, Any]] = []
+    changes: list[dict[str, Any]] = []
+    outputs: list[tuple[str, dict[str, Any]]] = []
     summary = ""
     for line in stdout.splitlines():
         try:
@@ -314,10 +320,16 @@ def read_ui_lines(stdout: str) -> UiLog:
         elif item.get("type") == "change_summary":
             summary = message
         elif item.get("type") == "resource_drift" and isinstance(item.get("change"), dict):
-            drift.append(_drift_entry(item["change"]))
+            drift.append(_change_entry(item["change"]))
+        elif item.get("type") == "planned_change" and isinstance(item.get("change"), dict):
+            changes.append(_change_entry(item["change"]))
+        elif item.get("type") == "outputs" and isinstance(item.get("outputs"), dict):
+            outputs += _output_entries(item["outputs"])
         if message:
             messages.append(message)
-    return UiLog(tuple(messages), tuple(diagnostics), summary, tuple(drift))
+    return UiLog(
+        tuple(messages), tuple(diagnostics), summary, tuple(drift), tuple(changes), tuple(outputs)
+    )
 
 
 # A `-json` UI change's action as `show -json` spells its `actions` (views/json/change.go).
@@ -330,9 +342,10 @@ _UI_ACTIONS = {
 }
 
 
-def _drift_entry(change: Mapping[str, Any]) -> dict[str, Any]:
-    """A `resource_drift` UI line's change in the shape of `show -json`'s `resource_drift`
-    entries (address, previous address, actions, importing): what `read_plan` reads of them."""
+def _change_entry(change: Mapping[str, Any]) -> dict[str, Any]:
+    """A `resource_drift` or `planned_change` UI line's change in the shape of `show -json`'s
+    `resource_drift` and `resource_changes` entries (address, previous address, actions,
+    importing): what `read_plan` reads of them, values aside."""
     resource = change.get("resource") or {}
     previous = change.get("previous_resource") or {}
     action = str(change.get("action", ""))
@@ -344,6 +357,38 @@ def _drift_entry(change: Mapping[str, Any]) -> dict[str, Any]:
             "importing": change.get("importing"),
         },
     }
+
+
+def _output_entries(outputs: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The `outputs` UI line's entries in the shape of `show -json`'s `output_changes`: the
+    actions and whether the value is sensitive, never the value (an apply's line has it)."""
+    found = []
+    for name, output in outputs.items():
+        if isinstance(output, dict) and output.get("action"):
+            action = str(output["action"])
+            change = {
+                "actions": _UI_ACTIONS.get(action, [action]),
+                "after_sensitive": bool(output.get("sensitive")),
+            }
+            found.append((str(name), change))
+    return found
+
+
+def read_plan_from_ui(
+    layer: str, log: UiLog, *, text: str, diagnostics: tuple[Diagnostic, ...] = ()
+) -> PlanResult:
+    """The PlanResult of a plan with changes from its `-json` UI lines alone, for a caller
+    that reads no values (`infra plan` and `infra verify` printing to a terminal or a log):
+    the changes, their counts, the output changes and the drift as `read_plan` reads them
+    from `show -json`. The lines carry no values, so there is no fingerprint and no seal
+    (both ""), and a replace's `actions` are delete, create whichever order Terraform takes."""
+    shown = {
+        "resource_changes": list(log.changes),
+        "output_changes": dict(log.outputs),
+        "resource_drift": list(log.drift),
+    }
+    plan = read_plan(layer, shown, text=text, diagnostics=diagnostics)
+    return replace(plan, fingerprint="")
 
 
 def read_plan_without_changes(

@@ -21,8 +21,10 @@ from typing import TypeVar
 from ..adapters import process
 from ..adapters.step_runner import run_stage
 from ..adapters.terraform import (
+    READ_ALL,
     ApplyResult,
     LockWaitSink,
+    PlanReads,
     StateLockedError,
     TerraformEngine,
     TerraformFailed,
@@ -306,6 +308,7 @@ def make_engine_factory(
     on_line: Callable[[str, str], None] | None = None,
     context: StepContext = NO_CONTEXT,
     on_lock_wait: LockWaitSink | None = None,
+    reads: PlanReads = READ_ALL,
 ) -> EngineFactory:
     """Engines for `config`'s layers; `on_line` gets each layer's output lines, `on_lock_wait`
     the holder of a state lock a layer starts waiting for (both on the engine's thread)."""
@@ -313,7 +316,13 @@ def make_engine_factory(
     def factory(layer: Layer) -> TerraformEngine:
         sink = (lambda line: on_line(layer.name, line)) if on_line else None
         return TerraformEngine(
-            config, layer, env=env, on_line=sink, context=context, on_lock_wait=on_lock_wait
+            config,
+            layer,
+            env=env,
+            on_line=sink,
+            context=context,
+            on_lock_wait=on_lock_wait,
+            reads=reads,
         )
 
     return factory

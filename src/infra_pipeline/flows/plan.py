@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from rich.console import Console
 
 from ..adapters.terminal_ui import progress, results_table, terraform_colour, write_as_is
-from ..adapters.terraform import LockWaitSink
+from ..adapters.terraform import READ_ALL, LockWaitSink, PlanReads, PlanText
 from ..config import Config, Layer
 from ..core.custom_steps import NO_CONTEXT, StepContext
 from ..core.state_lock import what_to_do
@@ -27,14 +27,16 @@ def plan_with_progress(
     verb: str = "planning",
     context: StepContext = NO_CONTEXT,
     on_lock_wait: LockWaitSink | None = None,
+    reads: PlanReads = READ_ALL,
 ) -> list[LayerRun]:
     """Plan `layers` in parallel (but those that must run apart one after another) while the
     terminal shows each one's progress; `context` is what their custom steps are told (the PR
-    and commit), `on_lock_wait` who holds a state lock a plan starts waiting for."""
+    and commit), `on_lock_wait` who holds a state lock a plan starts waiting for, `reads` what
+    the caller reads of each plan."""
     with progress(console, verb, env) as view:
         return plan_layers(
             layers,
-            make_engine_factory(config, env, view.line, context, on_lock_wait),
+            make_engine_factory(config, env, view.line, context, on_lock_wait, reads),
             jobs=jobs or config.jobs,
             apart=apart_layers(config),
             on_start=view.start,
@@ -51,14 +53,32 @@ def run_plan(
     jobs: int | None = None,
     detailed_exitcode: bool = False,
     context: StepContext = NO_CONTEXT,
+    values: bool = True,
 ) -> tuple[ExitCode, list[LayerRun]]:
+    """Plan, print each plan with changes, then the results. Without `values` (nothing after
+    this reads the plans' fingerprints or JSON: no `--json`, `--markdown` or result files) a
+    plan with changes costs one `show` fewer: its text, rendered for this console, is all
+    that is printed."""
+    reads = READ_ALL
+    if not values:
+        colour = terraform_colour(console, env)
+        reads = PlanReads(values=False, text=PlanText.COLOUR if colour else PlanText.PLAIN)
     runs = plan_with_progress(
-        config, select_layers(config, names), env=env, console=console, jobs=jobs, context=context
+        config,
+        select_layers(config, names),
+        env=env,
+        console=console,
+        jobs=jobs,
+        context=context,
+        reads=reads,
     )
     for run in runs:
         if run.plan is not None and run.plan.has_changes:
             console.rule(f"[bold]{run.layer}[/] {run.plan.counts.short()}")
-            show_plan(config, config.layers[run.layer], run.plan, env=env, console=console)
+            if reads.values:
+                show_plan(config, config.layers[run.layer], run.plan, env=env, console=console)
+            else:
+                write_as_is(console, run.plan.text)
     console.print(results_table(runs, "Plan"))
     print_locks(console, runs)
     return exit_code(runs, detailed=detailed_exitcode), runs

@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from ..adapters.terraform import PlanReads, PlanText
 from ..config import Config
 from ..errors import ExitCode
 from ..models import LayerRun, Outcome
@@ -59,9 +60,18 @@ def scan(
     env: Mapping[str, str],
     console: Console,
     jobs: int | None = None,
+    values: bool = True,
+    text: bool = True,
 ) -> DriftReport:
+    """Plan `layers` for drift. `infra verify` prints only `drift_table` (and with `--json`
+    the fingerprints and actions of `show -json`, `values`): it reads no plan `text`, so a
+    drifted layer costs no `show -no-color`, and without `values` no `show` at all (the
+    plan's `-json` lines have what the table shows). The scheduled scan reads both."""
     layers = select_layers(config, names)
-    runs = plan_with_progress(config, layers, env=env, console=console, jobs=jobs, verb="scanning")
+    reads = PlanReads(values=values, text=PlanText.PLAIN if text else PlanText.NONE)
+    runs = plan_with_progress(
+        config, layers, env=env, console=console, jobs=jobs, verb="scanning", reads=reads
+    )
     return DriftReport(tuple(runs))
 
 
