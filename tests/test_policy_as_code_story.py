@@ -177,16 +177,29 @@ def test_destroying_a_database_waits_for_an_admins_approval_of_that_commit(
     assert not prod_database(repo)
 
 
+CONTENTS = ("GET", "/repos/{owner}/{repo}/contents/{path}")
+
+
+@pytest.mark.parametrize("read_from", ["checkout", "api"])
 def test_a_policy_weakened_in_the_pull_request_is_not_the_one_used(
-    repo: Repo, standin: GitHubStandIn
+    repo: Repo, standin: GitHubStandIn, read_from: str
 ) -> None:
+    """main's Rego files, byte for byte: from git's object store when the checkout has main's
+    tip (no request), else (`api`: the checkout's main is elsewhere, as in a shallow clone)
+    through the contents API."""
     # The pull request deletes the rule that would stop it, and the policies key too.
     (repo.root / POLICY).write_text("package main\n")
     config = repo.root / "infra.yaml"
     config.write_text(config.read_text().replace("policies: {paths: [policy/]}\n", ""))
     git(repo.root, "commit", "-qam", "relax the policy")
+    if read_from == "api":
+        git(repo.root, "branch", "-f", "main", f"{repo.base}~1")
+    before = standin.request_counts()
     head = drop_prod_database(repo)
 
+    asked = standin.request_counts() - before
+    # infra.yaml, then the policy directory's listing and its one file
+    assert asked[CONTENTS] == (0 if read_from == "checkout" else 3)
     board = dashboard_body(standin, 7, head)
     # main's policy and main's settings
     assert shown_policy(board, "data-prod") == PolicyResult("data-prod", (DESTROYED,))

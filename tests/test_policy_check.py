@@ -4,13 +4,19 @@ policies in both Rego syntaxes."""
 
 from __future__ import annotations
 
+import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from infra_pipeline.adapters.rego import PolicyLoadError, RegoPolicies, local_modules
+from infra_pipeline.adapters.rego import (
+    PolicyLoadError,
+    RegoPolicies,
+    committed_modules,
+    local_modules,
+)
 from infra_pipeline.config import Role
 from infra_pipeline.core.dashboard import steps as dash
 from infra_pipeline.core.gate import approve_refusal, check_approval, check_policies
@@ -146,6 +152,40 @@ def test_no_policy_files_is_an_error_not_a_pass(tmp_path: Path) -> None:
         RegoPolicies(local_modules(tmp_path, ["policy/"]))
     with pytest.raises(PolicyLoadError, match="does not exist"):
         local_modules(tmp_path, ["elsewhere/"])
+
+
+def git(repo: Path, *args: str) -> str:
+    done = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, check=True)
+    return done.stdout.strip()
+
+
+def test_the_default_branch_s_policies_are_read_from_its_commit_not_the_work_tree(
+    tmp_path: Path,
+) -> None:
+    """What the contents API would answer at that commit, by the same names (repository
+    paths; infra.yaml in `infra/`), without a request per file."""
+    repo = tmp_path / "repo"
+    (repo / "infra" / "policy" / "nested").mkdir(parents=True)
+    (repo / "infra" / "policy" / "a.rego").write_text("package a\n")
+    (repo / "infra" / "policy" / "nested" / "b.rego").write_text("package b\n")
+    (repo / "infra" / "policy" / "README.md").write_text("not a policy\n")
+    (repo / "infra" / "extra.rego").write_text("package extra\n")
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", "-A")
+    git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "policies")
+    base = git(repo, "rev-parse", "HEAD")
+    (repo / "infra" / "policy" / "a.rego").write_text("package weakened\n")  # the PR's copy
+
+    found = committed_modules(repo, base, "infra", ["policy/", "extra.rego"], "main")
+
+    assert found == {
+        "infra/policy/a.rego": "package a\n",
+        "infra/policy/nested/b.rego": "package b\n",
+        "infra/extra.rego": "package extra\n",
+    }
+    with pytest.raises(PolicyLoadError, match="'gone/' does not exist on main"):
+        committed_modules(repo, base, "infra", ["gone/"], "main")
+    assert committed_modules(repo, "f" * 40, "infra", ["policy/"], "main") is None  # not here
 
 
 # -- the dashboard and the gate -----------------------------------------------------------------

@@ -323,6 +323,9 @@ class Config:
     # The branch the policy keys (and the `policies` files) were read from, when not this
     # checkout (adapters/base_config.policy_at).
     policy_ref: str | None = None
+    # The commit of `policy_ref` they were read at, when read from this checkout's object
+    # store (the `policies` files are then read there too, not through the contents API).
+    policy_commit: str | None = None
 
     @property
     def ordered_layers(self) -> list[Layer]:

@@ -426,6 +426,7 @@ class Config(_Strict):
     # The branch the policy keys (and the `policies` files) were read from, when not this
     # checkout (adapters/base_config.policy_at).
     policy_ref: str | None = Field(default=None, exclude=True)
+    policy_commit: str | None = Field(default=None, exclude=True)  # see config.Config
 
     @field_validator("layers", mode="before")
     @classmethod
@@ -499,7 +500,9 @@ class Config(_Strict):
 def validate(data: Mapping[str, Any], root: Path, source: Path) -> records.Config:
     """`data` (a parsed infra.yaml) as the typed records; pydantic's ValidationError when it
     is not valid."""
-    model = Config.model_validate({**data, "root": root, "source": source, "policy_ref": None})
+    model = Config.model_validate(
+        {**data, "root": root, "source": source, "policy_ref": None, "policy_commit": None}
+    )
     record: records.Config = _record(model)
     return record
 
@@ -540,7 +543,7 @@ def _data(value: Any) -> Any:
     return value
 
 
-_HIDDEN = ("name", "root", "source", "policy_ref")
+_HIDDEN = ("name", "root", "source", "policy_ref", "policy_commit")
 FIELDS: dict[str, list[str]] = {
     "": model_fields(Config, _HIDDEN),
     "layers.*": model_fields(Layer, _HIDDEN),
@@ -571,4 +574,5 @@ def json_schema() -> dict[str, Any]:
     schema.get("properties", {}).pop("root", None)
     schema.get("properties", {}).pop("source", None)
     schema.get("properties", {}).pop("policy_ref", None)
+    schema.get("properties", {}).pop("policy_commit", None)
     return schema

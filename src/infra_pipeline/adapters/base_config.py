@@ -66,7 +66,8 @@ def policy_at(
         log(f"infra: policy: {note} ({path} on {ref})")
     if base is None:  # first adoption: nothing reviewed on `ref` yet
         return policy.config
-    return replace(policy.config, policy_ref=ref)
+    commit = tip if local is not None else None  # the checkout has it: read the rest there
+    return replace(policy.config, policy_ref=ref, policy_commit=commit)
 
 
 def repo_path(file: Path) -> str:

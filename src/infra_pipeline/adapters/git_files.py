@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -58,6 +59,45 @@ def file_at(top: Path, commit: str, path: str) -> AtCommit | None:
         raise InfraError(f"{path} at {commit[:12]} is not UTF-8 text: {exc}") from exc
 
 
+def files_under(top: Path, commit: str, paths: Sequence[str]) -> dict[str, str] | None:
+    """Every file at or below `paths` (repository paths) in `commit` (a full SHA), by path,
+    read from the checkout at `top` in two git runs; None when the checkout does not have
+    the commit or git fails: the caller asks GitHub then. A path naming nothing is absent
+    from the answer; symlinks and submodules are no files (as for `file_at`)."""
+    if not _SHA.fullmatch(commit) or not paths:
+        return None
+    wanted = [p.strip("/") or "." for p in paths]
+    listed = _git(top, "ls-tree", "-r", "-z", "--full-tree", commit, "--", *wanted)
+    if listed is None:
+        return None
+    blobs: dict[str, str] = {}
+    for entry in listed.split(b"\0"):
+        meta, _, name = entry.decode("utf-8", errors="replace").partition("\t")
+        mode, kind, blob = [*meta.split(" "), "", "", ""][:3]
+        if kind == "blob" and mode in _FILE_MODES:
+            blobs[name] = blob
+    if not blobs:
+        return {}
+    out = _git(top, "cat-file", "--batch", stdin="\n".join(blobs.values()).encode() + b"\n")
+    if out is None:
+        return None
+    texts: dict[str, str] = {}
+    at = 0
+    for name, blob in blobs.items():
+        header_end = out.find(b"\n", at)
+        header = out[at:header_end].split(b" ")
+        if header_end < 0 or len(header) != 3 or header[0] != blob.encode():
+            return None  # not the answer asked for (a missing object): trust none of it
+        size = int(header[2])
+        data = out[header_end + 1 : header_end + 1 + size]
+        at = header_end + 1 + size + 1
+        try:
+            texts[name] = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InfraError(f"{name} at {commit[:12]} is not UTF-8 text: {exc}") from exc
+    return texts
+
+
 def _branch_head(top: Path, branch: str) -> str | None:
     for ref in (f"refs/remotes/origin/{branch}", f"refs/heads/{branch}"):
         out = _git(top, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
@@ -66,11 +106,11 @@ def _branch_head(top: Path, branch: str) -> str | None:
     return None
 
 
-def _git(top: Path, *args: str) -> bytes | None:
+def _git(top: Path, *args: str, stdin: bytes | None = None) -> bytes | None:
     """`git ARGS` in `top`: its stdout, or None when it failed."""
     try:
         result = subprocess.run(
-            ["git", *args], cwd=top, capture_output=True, timeout=30, check=False
+            ["git", *args], cwd=top, input=stdin, capture_output=True, timeout=30, check=False
         )
     except (OSError, subprocess.TimeoutExpired):
         return None

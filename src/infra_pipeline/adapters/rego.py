@@ -1,7 +1,8 @@
 """Rego policies evaluated in-process with regopy (an OPA-compatible engine, no binary), and
 the policy files read from where they are kept: a directory on disk (`infra policy test`, a
-first adoption) or a commit of the repository through the contents API (a pull request's
-job, whose checkout is the pull request's own copy).
+first adoption) or the default branch's commit (a pull request's job, whose work tree is the
+pull request's own copy): from git's object store when the checkout has that commit, else
+through the contents API.
 
 What the answers mean is core/policy_check.py's; this module only loads and queries.
 """
@@ -15,6 +16,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Final
 
 from ..errors import InfraError
+from . import git_files
 from .github.client import GitHub
 
 SUFFIX: Final = ".rego"
@@ -109,13 +111,37 @@ def local_modules(root: Path, paths: Sequence[str]) -> dict[str, str]:
     return modules
 
 
+def committed_modules(
+    top: Path, commit: str, prefix: str, paths: Sequence[str], ref: str
+) -> dict[str, str] | None:
+    """The `.rego` files at `paths` in `commit` (the tip of branch `ref` the checkout at `top`
+    has), read from git's object store: what `remote_modules` reads at `ref`, by the same
+    names, without a request per file. None when the checkout cannot answer (a shallow clone
+    without the commit): ask GitHub then."""
+    starts = [_start(prefix, entry) for entry in paths]
+    found = git_files.files_under(top, commit, starts)
+    if found is None:
+        return None
+    modules: dict[str, str] = {}
+    for entry, start in zip(paths, starts, strict=True):
+        below = [
+            name
+            for name in sorted(found)
+            if name == start or (name.endswith(SUFFIX) and _inside(name, start))
+        ]
+        if not below:
+            raise _missing(entry, ref)
+        for name in below[: _MAX_FILES - len(modules)]:
+            modules[name] = found[name]
+    return modules
+
+
 def remote_modules(github: GitHub, prefix: str, paths: Sequence[str], ref: str) -> dict[str, str]:
     """The `.rego` files at `paths` in commit or branch `ref`. `prefix` is where infra.yaml
     sits in the repository ("" at its root): the paths are relative to it."""
     modules: dict[str, str] = {}
     for entry in paths:
-        start = str(PurePosixPath(prefix, entry.strip("/"))).strip("/").removeprefix("./")
-        pending = [start]
+        pending = [_start(prefix, entry)]
         found_any = False
         while pending and len(modules) < _MAX_FILES:
             path = pending.pop()
@@ -136,8 +162,21 @@ def remote_modules(github: GitHub, prefix: str, paths: Sequence[str], ref: str) 
                     if text is not None:
                         modules[name] = text
         if not found_any:
-            raise PolicyLoadError(
-                f"policy path {entry!r} does not exist on {ref}, where the policies are read from",
-                f"merge the policy files into {ref} first, or fix `policies.paths` there",
-            )
+            raise _missing(entry, ref)
     return modules
+
+
+def _inside(name: str, directory: str) -> bool:
+    return directory in ("", ".") or name.startswith(directory + "/")
+
+
+def _start(prefix: str, entry: str) -> str:
+    """A `policies.paths` entry as a repository path (`prefix`: where infra.yaml sits)."""
+    return str(PurePosixPath(prefix, entry.strip("/"))).strip("/").removeprefix("./")
+
+
+def _missing(entry: str, ref: str) -> PolicyLoadError:
+    return PolicyLoadError(
+        f"policy path {entry!r} does not exist on {ref}, where the policies are read from",
+        f"merge the policy files into {ref} first, or fix `policies.paths` there",
+    )

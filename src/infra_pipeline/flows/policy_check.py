@@ -15,9 +15,15 @@ from pathlib import Path, PurePosixPath
 
 from rich.console import Console
 
-from ..adapters.base_config import repo_path
+from ..adapters.base_config import checkout_path
 from ..adapters.github.client import GitHub
-from ..adapters.rego import PolicyLoadError, RegoPolicies, local_modules, remote_modules
+from ..adapters.rego import (
+    PolicyLoadError,
+    RegoPolicies,
+    committed_modules,
+    local_modules,
+    remote_modules,
+)
 from ..config import CONFIG_NAME, Config
 from ..core.policy_check import PolicyResult, broken, result_of
 from ..models import LayerRun, Outcome, PlanResult
@@ -52,8 +58,15 @@ class PolicyCheck:
         if ref is None or self._github is None:
             return local_modules(self._config.root, policies.paths)
         source = self._config.source or self._config.root / CONFIG_NAME
-        prefix = str(PurePosixPath(repo_path(Path(source))).parent)
-        return remote_modules(self._github, "" if prefix == "." else prefix, policies.paths, ref)
+        top, path = checkout_path(Path(source))
+        parent = str(PurePosixPath(path).parent)
+        prefix = "" if parent == "." else parent
+        commit = self._config.policy_commit
+        if commit is not None:
+            found = committed_modules(top, commit, prefix, policies.paths, ref)
+            if found is not None:
+                return found
+        return remote_modules(self._github, prefix, policies.paths, ref)
 
     def check(self, plan: PlanResult) -> PolicyResult:
         """The policies' verdict on one layer's plan."""
