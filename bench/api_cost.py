@@ -36,12 +36,12 @@ from standin import DEFAULT_REPO, GitHubStandIn  # noqa: E402
 PR = 7
 TARGET_PR_OPEN = 11  # issue 18: from 15
 WRITES = ("POST", "PATCH", "PUT", "DELETE")
-# One file in each layer of the example, so the PR touches all four.
+# One file of each layer's code (the Terragrunt units' is in modules/), so the PR touches all four.
 EDITS = [
     ("bootstrap/main.tf", '"home-1"', '"home-2"'),
-    ("platform/main.tf", "replicas    = 2", "replicas    = 3"),
-    ("envs/staging/data/main.tf", '"small"', '"medium"'),
-    ("envs/prod/data/main.tf", "replicas    = 3", "replicas    = 4"),
+    ("modules/platform/main.tf", "replicas    = 2", "replicas    = 3"),
+    ("modules/data-staging/main.tf", '"small"', '"medium"'),
+    ("modules/data-prod/main.tf", "replicas    = 3", "replicas    = 4"),
 ]
 
 

@@ -21,6 +21,15 @@ LAYER_DIRS = {
     "data-staging": "envs/staging/data",
     "data-prod": "envs/prod/data",
 }
+# Where each layer's Terraform code is as shipped: the Terragrunt units take theirs from the
+# modules tree (`terraform { source = "…/modules//<unit>" }`); bootstrap is plain Terraform.
+CODE_DIRS = {
+    "bootstrap": "bootstrap",
+    "platform": "modules/platform",
+    "data-staging": "modules/data-staging",
+    "data-prod": "modules/data-prod",
+}
+_MODULE_SOURCE = re.compile(r'(\bsource\s*=\s*")(\.\.?/[^"]*)(")')
 
 
 @dataclass
@@ -40,15 +49,42 @@ def copy_example(dest: Path) -> Path:
 
 
 def set_engine(root: Path, engine: str, *layers: str) -> None:
-    """Run `layers` (default: all four) of the example with another engine: the Terragrunt
-    units hold their Terraform code beside terragrunt.hcl, so `tofu` or `terraform` runs the
-    same directories (without Terragrunt's inputs: main.tf's defaults are the same values)."""
+    """Run `layers` (default: all four) of the example with another engine. For `tofu` or
+    `terraform` each Terragrunt unit becomes a plain root module in its own directory, as a
+    repository without Terragrunt keeps it: its code moves there from the modules tree (module
+    sources rebased) and its terragrunt.hcl goes. Terragrunt's inputs are then main.tf's
+    defaults, which are the same values."""
     path = root / "infra.yaml"
     text = path.read_text()
     for layer in layers or tuple(LAYER_DIRS):
         line = next(x for x in text.splitlines() if x.strip().startswith(f"{layer}:"))
         text = text.replace(line, re.sub(r"engine: [a-z]+", f"engine: {engine}", line))
+        if engine != "terragrunt" and CODE_DIRS[layer] != LAYER_DIRS[layer]:
+            _plain_root(root, LAYER_DIRS[layer], CODE_DIRS[layer])
     path.write_text(text)
+
+
+def _plain_root(root: Path, unit: str, code: str) -> None:
+    def rebased(match: re.Match[str]) -> str:
+        target = os.path.normpath(os.path.join(code, match[2]))
+        return match[1] + os.path.relpath(target, unit) + match[3]
+
+    for file in sorted((root / code).glob("*.tf")):
+        (root / unit / file.name).write_text(_MODULE_SOURCE.sub(rebased, file.read_text()))
+    shutil.rmtree(root / code)
+    (root / unit / "terragrunt.hcl").unlink()
+
+
+def code_file(root: Path, layer: str) -> Path:
+    """The file holding `layer`'s Terraform code: in the modules tree as shipped, in the
+    layer's own directory once `set_engine` made it a plain root module."""
+    own = root / LAYER_DIRS[layer] / "main.tf"
+    return own if own.is_file() else root / CODE_DIRS[layer] / "main.tf"
+
+
+def code_path(root: Path, layer: str) -> str:
+    """`code_file` as a repository path, as a pull request lists it."""
+    return code_file(root, layer).relative_to(root).as_posix()
 
 
 def base_env(**extra: str) -> dict[str, str]:

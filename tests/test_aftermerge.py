@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from homelab import LAYER_DIRS, add_node, base_env, infra, state_resources
+from homelab import LAYER_DIRS, add_node, base_env, code_file, infra, state_resources
 from infra_pipeline.adapters.github.client import GitHub
 from infra_pipeline.adapters.locks import Holder, Locks
 from infra_pipeline.adapters.terraform import TerraformEngine
@@ -41,7 +41,7 @@ def merged(standin: GitHubStandIn) -> int:
 
 
 def bump_prod_replicas(root: Path) -> None:
-    main_tf = root / LAYER_DIRS["data-prod"] / "main.tf"
+    main_tf = code_file(root, "data-prod")
     main_tf.write_text(main_tf.read_text().replace("replicas    = 3", "replicas    = 4"))
 
 
@@ -92,7 +92,7 @@ def test_drift_in_two_layers_is_applied_in_layer_order(
     """platform and data-prod are Terragrunt units as shipped (data-prod depends on platform);
     the variant runs every layer on OpenTofu."""
     homelab = applied_example(tmp_path, engine=engine)
-    platform = homelab / LAYER_DIRS["platform"] / "main.tf"
+    platform = code_file(homelab, "platform")
     platform.write_text(platform.read_text().replace("replicas    = 2", "replicas    = 5"))
     bump_prod_replicas(homelab)
 

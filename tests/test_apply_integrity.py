@@ -18,8 +18,8 @@ from infra_pipeline.core.dashboard import steps as dash
 from prstory import EventRun, Repo, dashboard_body, make_repo, replies
 from standin import GitHubStandIn, make_event
 
-PLATFORM_FILE = "platform/main.tf"
-STAGING_FILE = "envs/staging/data/main.tf"
+PLATFORM_FILE = "modules/platform/main.tf"
+STAGING_FILE = "modules/data-staging/main.tf"
 MONITORING = """module "monitoring" {
   source      = "../modules/service"
   name        = "prometheus"
@@ -414,7 +414,7 @@ def test_apply_bases_on_the_default_branch_lets_a_listed_base_apply() -> None:
 def test_a_second_name_for_a_locked_state_is_locked_too(repo: Repo, standin: GitHubStandIn) -> None:
     from prstory import git
 
-    prod = "envs/prod/data/main.tf"
+    prod = "modules/data-prod/main.tf"
     head = repo.commit(prod, "replicas    = 3", "replicas    = 4", "one more prod replica")
     repo.open_pr(7, head, [prod])
     assert repo.pr_event(7).code == 0
@@ -458,14 +458,14 @@ def test_a_foreign_ref_in_the_lock_namespace_is_an_unknown_writer_and_stops_only
 def test_the_after_merge_run_skips_only_the_layer_behind_a_foreign_ref(
     tmp_path: Path, standin: GitHubStandIn, gh_env: dict[str, str]
 ) -> None:
-    from homelab import LAYER_DIRS, add_node
+    from homelab import add_node, code_file
     from mainline import MERGE_SHA, applied_example, push_to_main, rows
 
     homelab = applied_example(tmp_path)
     standin.add_pull(12, state="closed", merged=True, merge_commit_sha=MERGE_SHA)
     standin.set_ref("refs/infra-locks/bootstrap", standin.add_commit(message="hand-made"))
     add_node(homelab, "node-4")  # drift in bootstrap
-    main_tf = homelab / LAYER_DIRS["data-prod"] / "main.tf"
+    main_tf = code_file(homelab, "data-prod")
     main_tf.write_text(main_tf.read_text().replace("replicas    = 3", "replicas    = 4"))
 
     job = push_to_main(homelab, gh_env)

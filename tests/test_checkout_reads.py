@@ -5,6 +5,9 @@ the checkout cannot tell (a shallow clone, a stale base)."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import stat
 from pathlib import Path
 
 import pytest
@@ -21,7 +24,7 @@ from standin import GitHubStandIn
 
 CONTENTS = ("GET", "/repos/{owner}/{repo}/contents/{path}")
 FILES = ("GET", "/repos/{owner}/{repo}/pulls/{pull_number}/files")
-PLATFORM_FILE = "platform/main.tf"
+PLATFORM_FILE = "modules/platform/main.tf"
 
 
 @pytest.fixture
@@ -102,7 +105,7 @@ def test_what_is_no_file_in_the_commit_reads_as_none(repo: Repo) -> None:
     assert file_at_tip(repo.root, "main", head, "link.yaml") == AtCommit(None)
     assert file_at_tip(repo.root, "main", head, "platform") == AtCommit(None)
     assert file_at_tip(repo.root, "main", head, "nothing/here.yaml") == AtCommit(None)
-    found = file_at_tip(repo.root, "main", head, "platform/main.tf")
+    found = file_at_tip(repo.root, "main", head, PLATFORM_FILE)
     assert found is not None and found.text == (repo.root / PLATFORM_FILE).read_text()
     with pytest.raises(InfraError, match="not UTF-8"):
         file_at_tip(repo.root, "main", head, "latin1.yaml")
@@ -122,10 +125,10 @@ def test_the_remote_tracking_branch_actions_checkout_fetched_is_preferred(repo: 
 
 def test_changed_files_since_the_fork_match_github_s_list(repo: Repo) -> None:
     root = repo.root
-    git(root, "mv", "platform/main.tf", "platform/platform.tf")
-    git(root, "rm", "-q", "envs/prod/data/main.tf")
+    git(root, "mv", "modules/platform/main.tf", "modules/platform/platform.tf")
+    git(root, "rm", "-q", "modules/data-prod/main.tf")
     (root / "bootstrap" / "new.tf").write_text("# new\n")
-    (root / "envs" / "staging" / "data" / "main.tf").write_text("# changed\n")
+    (root / "modules" / "data-staging" / "main.tf").write_text("# changed\n")
     git(root, "add", "-A")
     git(root, "commit", "-qm", "rename, delete, add, modify")
     head = git(root, "rev-parse", "HEAD")
@@ -137,10 +140,10 @@ def test_changed_files_since_the_fork_match_github_s_list(repo: Repo) -> None:
     assert files is not None
     assert sorted(files) == [
         "bootstrap/new.tf",
-        "envs/prod/data/main.tf",
-        "envs/staging/data/main.tf",
-        "platform/main.tf",
-        "platform/platform.tf",
+        "modules/data-prod/main.tf",
+        "modules/data-staging/main.tf",
+        "modules/platform/main.tf",
+        "modules/platform/platform.tf",
     ]
 
 
@@ -155,7 +158,7 @@ def test_a_pr_job_lists_its_files_from_git_and_reads_main_s_policy_locally(
 ) -> None:
     head = repo.commit(PLATFORM_FILE, "replicas    = 2", "replicas    = 3", "more replicas")
     # GitHub would list a file the PR does not change: the job must not have asked.
-    repo.open_pr(7, head, [PLATFORM_FILE, "envs/prod/data/main.tf"])
+    repo.open_pr(7, head, [PLATFORM_FILE, "modules/data-prod/main.tf"])
     before = standin.request_counts()
 
     opened = repo.pr_event(7)
@@ -164,6 +167,36 @@ def test_a_pr_job_lists_its_files_from_git_and_reads_main_s_policy_locally(
     asked = standin.request_counts() - before
     assert asked[FILES] == 0 and asked[CONTENTS] == 0
     assert "touches platform\n" in opened.out or "touches platform " in opened.out
+
+
+COUNTING = """#!/bin/sh
+echo "$*" >> {log}
+exec "{terragrunt}" "$@"
+"""
+
+
+def test_a_pr_job_asks_terragrunt_about_the_units_once(repo: Repo, tmp_path: Path) -> None:
+    """Change detection and CI Validate's order check read the same report of `terragrunt
+    find`: one run of it per job, not one each."""
+    real = shutil.which("terragrunt", path=repo.env["PATH"])
+    assert real is not None, "terragrunt is not on PATH: run `make tools`"
+    shims = tmp_path / "shims"
+    shims.mkdir()
+    log = tmp_path / "terragrunt.log"
+    shim = shims / "terragrunt"
+    shim.write_text(COUNTING.format(log=log, terragrunt=real))
+    shim.chmod(shim.stat().st_mode | stat.S_IXUSR)
+    head = repo.commit(PLATFORM_FILE, "replicas    = 2", "replicas    = 3", "more replicas")
+    repo.open_pr(7, head, [PLATFORM_FILE])
+
+    opened = repo.event(
+        "pull_request", repo.pr_payload(7), PATH=f"{shims}{os.pathsep}{repo.env['PATH']}"
+    )
+
+    assert opened.code == 0, opened.out + opened.err
+    finds = [line for line in log.read_text().splitlines() if line.startswith("find ")]
+    assert len(finds) == 1, finds
+    assert any(line.startswith("plan ") for line in log.read_text().splitlines())
 
 
 def test_a_pr_job_in_a_shallow_clone_asks_github(repo: Repo, standin: GitHubStandIn) -> None:

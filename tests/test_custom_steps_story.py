@@ -17,8 +17,8 @@ from infra_pipeline.models import Outcome, StepOutcome, StepResult
 from prstory import Repo, dashboard_body, git, make_repo, replies
 from standin import GitHubStandIn
 
-PLATFORM_FILE = "platform/main.tf"
-STAGING_FILE = "envs/staging/data/main.tf"
+PLATFORM_FILE = "modules/platform/main.tf"
+STAGING_FILE = "modules/data-staging/main.tf"
 TOKEN = "ghs_standin_token"  # gh_env's GITHUB_TOKEN
 
 # The team's check script, run by the steps below; what it does is its first argument.

@@ -14,8 +14,8 @@ from homelab import state_resources
 from prstory import Repo, dashboard_body, git, make_repo, replies
 from standin import GitHubStandIn
 
-PLATFORM_FILE = "platform/main.tf"
-STAGING_FILE = "envs/staging/data/main.tf"
+PLATFORM_FILE = "modules/platform/main.tf"
+STAGING_FILE = "modules/data-staging/main.tf"
 
 
 @pytest.fixture
@@ -98,7 +98,7 @@ def test_a_layers_autoplan_overrides_the_global_one(repo: Repo, standin: GitHubS
     assert state_resources(repo.root, "platform") == []  # planned, never applied
 
 
-PROD_FILE = "envs/prod/data/main.tf"
+PROD_FILE = "modules/data-prod/main.tf"
 
 
 def prod_needs_admin(text: str) -> str:

@@ -9,15 +9,16 @@ trees do not meet still plan in parallel."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import stat
 from pathlib import Path
 
-from homelab import EXAMPLE, base_env, copy_example
+from homelab import EXAMPLE, LAYER_DIRS, base_env, copy_example
 from infra_pipeline.adapters.repo_files import DiskFiles
 from infra_pipeline.config import Layer, load_config
 from infra_pipeline.core.custom_steps import NO_CONTEXT
-from infra_pipeline.core.hcl_reads import terragrunt_copies
+from infra_pipeline.core.hcl_reads import terragrunt_code_dir, terragrunt_copies
 from infra_pipeline.core.unit_reads import apart
 from infra_pipeline.errors import InfraError
 from infra_pipeline.flows.dependencies import apart_layers, layer_graph
@@ -57,7 +58,8 @@ def test_the_tree_a_units_source_copies(tmp_path: Path) -> None:
     for directory, hcl in sources.items():
         unit(root, directory, hcl)
     files = DiskFiles(root)
-    assert {d: set(terragrunt_copies(d, files)) for d in sources} == {
+    # The unit's own directory is always copied: Terragrunt lays its files over the source.
+    assert {d: set(terragrunt_copies(d, files)) - {d} for d in sources} == {
         "a": {""},
         "live/b": {"modules"},
         "live/c": {"modules/vpc"},
@@ -66,8 +68,21 @@ def test_the_tree_a_units_source_copies(tmp_path: Path) -> None:
         "live/f": set(),
         "live/g": set(),
         "live/h": {""},
-        "live/i": {"live/i"},
+        "live/i": set(),
         "live/j": {""},
+    }
+    assert all(d in terragrunt_copies(d, files) for d in sources)
+    assert {d: terragrunt_code_dir(d, files) for d in sources} == {
+        "a": "a",
+        "live/b": "modules/vpc",
+        "live/c": "modules/vpc",
+        "live/d": "modules/vpc",
+        "live/e": None,  # `${path_relative_to_include()}`: not known without Terragrunt
+        "live/f": None,
+        "live/g": None,
+        "live/h": None,
+        "live/i": None,
+        "live/j": None,
     }
 
 
@@ -78,14 +93,51 @@ def test_a_layer_whose_directory_lies_in_a_copied_tree_runs_apart() -> None:
     assert apart(dirs, {"db": {""}})["db"] == frozenset({"net", "app", "tf"})
 
 
-def test_every_layer_of_the_example_runs_apart_from_the_others() -> None:
-    """Each unit's source is `..//<unit>`, a copy of the whole example, which holds every
-    layer's directory and local state."""
+def test_the_example_keeps_only_platform_apart_from_the_units_that_read_its_outputs() -> None:
+    """The units take their code from the modules tree (`../modules//platform`), which holds
+    no layer; the data units copy platform's directory to read its outputs, where platform's
+    own run creates and removes its state file."""
     config = load_config(EXAMPLE / "infra.yaml")
     found = apart_layers(config)
-    names = set(config.layers)
-    assert found == {name: frozenset(names - {name}) for name in names}
+    assert found == {
+        "platform": frozenset({"data-staging", "data-prod"}),
+        "data-staging": frozenset({"platform"}),
+        "data-prod": frozenset({"platform"}),
+    }
     assert layer_graph(config).apart == found
+
+
+def test_units_whose_source_copies_the_whole_repository_all_run_apart(tmp_path: Path) -> None:
+    """The race this rule exists for: with `..//<unit>` (the example's earlier layout, the
+    unit's code beside its terragrunt.hcl), every copy holds every layer's directory."""
+    root = copy_example(tmp_path)
+    for layer in ("platform", "data-staging", "data-prod"):
+        unit_dir = LAYER_DIRS[layer]
+        hcl = root / unit_dir / "terragrunt.hcl"
+        whole = f'source = "..{"/.." * unit_dir.count("/")}//{unit_dir}"'  # ../../..//envs/…
+        hcl.write_text(re.sub(r'source = "[^"]*"', whole, hcl.read_text()))
+    config = load_config(root / "infra.yaml")
+    names = set(config.layers)
+    assert apart_layers(config) == {name: frozenset(names - {name}) for name in names}
+
+
+def test_the_example_plans_platform_first_then_both_data_units_side_by_side() -> None:
+    config = load_config(EXAMPLE / "infra.yaml")
+    events: list[str] = []
+    plan_layers(
+        config.ordered_layers,
+        Engine,  # type: ignore[arg-type]
+        jobs=4,
+        apart=apart_layers(config),
+        on_start=lambda layer: events.append(f"start {layer.name}"),
+        on_done=lambda run: events.append(f"done {run.layer}"),
+    )
+    assert events[:2] == ["start bootstrap", "start platform"]
+    done_platform = events.index("done platform")
+    assert events.index("start data-staging") > done_platform
+    assert events.index("start data-prod") > done_platform
+    # Nothing keeps the two data units apart: the second starts before the first is done.
+    assert events.index("start data-prod") < events.index("done data-staging")
 
 
 def test_a_dependency_without_a_source_runs_apart_from_its_dependents(tmp_path: Path) -> None:

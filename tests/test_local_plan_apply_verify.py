@@ -13,6 +13,7 @@ from homelab import (
     LAYER_DIRS,
     add_node,
     base_env,
+    code_file,
     copy_example,
     infra,
     set_engine,
@@ -86,6 +87,22 @@ def test_failing_layer_stops_the_later_layers_untouched(homelab: Path) -> None:
     assert not (homelab / LAYER_DIRS["data-prod"] / ".terraform").exists()
 
 
+def test_a_units_code_in_the_modules_tree_is_validated_and_named_there(homelab: Path) -> None:
+    """platform's code is modules/platform (`source = "../modules//platform"`): CI Validate
+    checks its format and names its files where they are, not where Terragrunt copied them."""
+    code = code_file(homelab, "platform")
+    code.write_text(code.read_text().replace("replicas    = 2", "replicas  =   var.missing"))
+    in_actions = base_env(GITHUB_ACTIONS="true")
+
+    result = infra(homelab, "validate", "platform", env=in_actions)
+
+    assert result.code == 1
+    assert "not formatted: ../modules/platform/main.tf" in result.out
+    assert "::error file=modules/platform/main.tf,line=" in result.out  # the undeclared variable
+    assert "::error file=modules/platform/main.tf,title=terraform fmt::not formatted" in result.out
+    assert "file=platform/main.tf" not in result.out
+
+
 def _plan(homelab: Path, layer: str, **env: str) -> str:
     config = load_config(homelab / "infra.yaml")
     engine = TerraformEngine(config, config.layers[layer], env=base_env(**env))
@@ -97,7 +114,7 @@ def test_fingerprint_is_stable_for_the_same_change_and_moves_with_any_other(
 ) -> None:
     first = _plan(homelab, "data-prod")
     assert _plan(homelab, "data-prod") == first
-    main_tf = homelab / LAYER_DIRS["data-prod"] / "main.tf"
+    main_tf = code_file(homelab, "data-prod")
     main_tf.write_text(main_tf.read_text().replace("replicas    = 3", "replicas    = 4"))
     assert _plan(homelab, "data-prod") != first
 

@@ -24,8 +24,8 @@ from infra_pipeline.flows.validate import LayerCheck
 from prstory import SRC, Repo, dashboard_body, dashboard_of, git, make_repo
 from standin import GitHubStandIn
 
-PLATFORM_FILE = "platform/main.tf"
-STAGING_FILE = "envs/staging/data/main.tf"
+PLATFORM_FILE = "modules/platform/main.tf"
+STAGING_FILE = "modules/data-staging/main.tf"
 
 
 @dataclass
@@ -198,7 +198,7 @@ def test_a_layer_failing_ci_validate_fails_the_dashboards_ci_row(
     [plan] = run.plan("platform")
     refreshed = run.refresh()
 
-    assert plan.code == 1 and "::error file=platform/main.tf,line=" in plan.out
+    assert plan.code == 1 and "::error file=modules/platform/main.tf,line=" in plan.out
     assert refreshed.code == 1
     m = dashboard_of(standin, 7, head)
     assert m.ci.status is dash.Status.FAILED

@@ -21,8 +21,8 @@ from infra_pipeline.core.dashboard.steps import (
 from prstory import Repo, dashboard_body, dashboard_of, git, make_repo, replies
 from standin import GitHubStandIn
 
-PLATFORM_FILE = "platform/main.tf"
-STAGING_FILE = "envs/staging/data/main.tf"
+PLATFORM_FILE = "modules/platform/main.tf"
+STAGING_FILE = "modules/data-staging/main.tf"
 
 
 @pytest.fixture

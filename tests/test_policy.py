@@ -16,7 +16,7 @@ from infra_pipeline.errors import InfraError
 from prstory import Repo, dashboard_body, git, make_repo, replies
 from standin import GitHubStandIn
 
-PLATFORM_FILE = "platform/main.tf"
+PLATFORM_FILE = "modules/platform/main.tf"
 BASE = """
 version: 1
 layers:
@@ -201,8 +201,8 @@ def test_a_pull_request_cannot_opt_itself_into_planning(
 def test_a_pull_request_that_adds_a_layer_plans_it(repo: Repo, standin: GitHubStandIn) -> None:
     dev = repo.root / "envs" / "dev" / "data"
     dev.mkdir(parents=True)
-    staging = (repo.root / "envs" / "staging" / "data" / "main.tf").read_text()
-    (dev / "main.tf").write_text(staging)
+    staging = (repo.root / "modules" / "data-staging" / "main.tf").read_text()
+    (dev / "main.tf").write_text(staging.replace('"../service"', '"../../../modules/service"'))
     head = repo.commit(
         "infra.yaml",
         "  data-prod:",

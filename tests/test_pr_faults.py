@@ -27,7 +27,7 @@ from prstory import Job, Repo, dashboard_body, dashboard_of, git, make_repo, rep
 from standin import GitHubStandIn, make_event
 
 PLATFORM = "platform"
-PLATFORM_FILE = "platform/main.tf"
+PLATFORM_FILE = "modules/platform/main.tf"
 LOCK_INFO = ".terraform.tfstate.lock.info"
 COMMENTS = "/repos/{owner}/{repo}/issues/{issue_number}/comments"
 COMMENT = "/repos/{owner}/{repo}/issues/comments/{comment_id}"

@@ -8,15 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from homelab import state_resources
+from homelab import code_path, state_resources
 from infra_pipeline.core.dashboard.model import Status
 from infra_pipeline.core.dashboard.state_machine import State
 from infra_pipeline.models import Outcome
 from prstory import Repo, dashboard_of, make_repo, replies
 from standin import GitHubStandIn
 
-PLATFORM_FILE = "platform/main.tf"
-STAGING_FILE = "envs/staging/data/main.tf"
+PLATFORM_FILE = "modules/platform/main.tf"
+STAGING_FILE = "modules/data-staging/main.tf"
 
 
 @pytest.fixture
@@ -28,12 +28,15 @@ def repo(tmp_path: Path, standin: GitHubStandIn, gh_env: dict[str, str]) -> Repo
 
 
 def change_platform(repo: Repo) -> str:
-    return repo.commit(PLATFORM_FILE, "replicas    = 2", "replicas    = 3", "more ingress replicas")
+    """A commit to platform's code (in the modules tree as shipped, in the layer's directory
+    on plain OpenTofu)."""
+    path = code_path(repo.root, "platform")
+    return repo.commit(path, "replicas    = 2", "replicas    = 3", "more ingress replicas")
 
 
 def open_pr(repo: Repo, number: int = 7) -> str:
     head = change_platform(repo)
-    repo.open_pr(number, head, [PLATFORM_FILE])
+    repo.open_pr(number, head, [code_path(repo.root, "platform")])
     result = repo.pr_event(number)
     assert result.code == 0, result.out + result.err
     return head
@@ -212,7 +215,7 @@ def test_ci_validate_failure_annotates_the_file_and_skips_the_plan(
     repo.open_pr(7, head, [PLATFORM_FILE])
     result = repo.pr_event(7)
     assert result.code == 1
-    assert "::error file=platform/main.tf,line=" in result.out
+    assert "::error file=modules/platform/main.tf,line=" in result.out
     m = dashboard_of(standin, 7, head)
     assert m.ci.status is Status.FAILED
     assert m.layer("platform").plan.status is not Status.OK and m.state is State.CI_FAILED

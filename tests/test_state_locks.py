@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from homelab import LAYER_DIRS, add_node, base_env, copy_example, infra, set_engine
+from homelab import add_node, base_env, code_file, copy_example, infra, set_engine
 from infra_pipeline.config import Role, parse_config
 from infra_pipeline.core.comment_parser import Command, CommandName, Reply, parse_comment
 from infra_pipeline.core.state_lock import lock_reply, parse_lock_error
@@ -410,7 +410,7 @@ def test_after_merge_scan_reports_a_locked_layer_and_goes_on_with_the_others(
         == 0
     )
     add_node(root, "node-4")  # drift before the locked layer (order 1) ...
-    prod = root / LAYER_DIRS["data-prod"] / "main.tf"  # ... and after it (order 4)
+    prod = code_file(root, "data-prod")  # ... and after it (order 4)
     prod.write_text(prod.read_text().replace("replicas    = 3", "replicas    = 4"))
     row = state_row(pg_conn_str, "platform")
     assert row is not None

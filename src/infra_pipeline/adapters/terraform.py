@@ -9,6 +9,7 @@ every command line itself (nothing from a PR comment reaches it), and returns ty
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.util
 import json
 import os
@@ -24,6 +25,7 @@ from pathlib import Path
 from ..config import Config, Engine, Layer, Stage, duration_seconds
 from ..core.backend_block import Backend, backend_block
 from ..core.custom_steps import NO_CONTEXT, StepContext
+from ..core.hcl_reads import terragrunt_code_dir
 from ..core.plan_reader import (
     NO_CHANGES_TEXT,
     PLAN_KEY_ENV,
@@ -45,6 +47,7 @@ from ..errors import InfraError
 from ..models import Diagnostic, PlanResult, StateLock, StepResult
 from . import init_record, pg_locks, plugin_cache, process, terragrunt_units
 from .actions_env import run_id_of
+from .repo_files import DiskFiles
 
 Runner = Callable[..., process.ProcessResult]
 # Told once per wait, with the holder, when a call starts waiting for a held state lock.
@@ -434,13 +437,32 @@ class TerraformEngine:
         times the text: a 10,000-resource plan prints 4 MB of JSON around 0.4 MB of
         messages.)"""
         log = read_ui_lines(result.stdout)
-        diagnostics = tuple(
-            in_repository(self._safe_diagnostic(d), self.layer.path) for d in log.diagnostics
-        )
+        diagnostics = tuple(self._located(d) for d in log.diagnostics)
         messages = (self._safe(log.text),) if log.messages else ()
         return replace(
             log, messages=messages, diagnostics=diagnostics, summary=self._safe(log.summary)
         )
+
+    def _located(self, diag: Diagnostic) -> Diagnostic:
+        """`diag` redacted, its file named from the repository root. Terraform names it from
+        the directory it runs in: the layer's, or for a Terragrunt unit with a local source
+        (`../modules//platform`) the copy of that source, where the unit's own files are laid
+        over the code: a file the code directory has is the code's."""
+        diag = self._safe_diagnostic(diag)
+        code = self._code_dir
+        if (
+            code is not None
+            and diag.filename
+            and (self.config.root / code / diag.filename).is_file()
+        ):
+            return in_repository(diag, code)
+        return in_repository(diag, self.layer.path)
+
+    @functools.cached_property
+    def _code_dir(self) -> str | None:
+        if not self._terragrunt:
+            return None
+        return terragrunt_code_dir(self.layer.path, DiskFiles(self.config.root))
 
     def _safe_diagnostic(self, diag: Diagnostic) -> Diagnostic:
         return replace(
@@ -626,7 +648,17 @@ class TerraformEngine:
         or OpenTofu it runs (Terragrunt does not wrap `fmt`), plus `hcl format --check` of its
         Terragrunt files."""
         prefix = terragrunt_engine(self._env) if self._terragrunt else self._prefix
-        result = self._run("fmt", "-check", "-diff", "-no-color", "-recursive", prefix=prefix)
+        # A unit's code in the modules tree (`../modules//platform`) is checked with it; its
+        # files are then named from the unit's directory (`../modules/platform/main.tf`).
+        code = self._code_dir
+        targets: tuple[str, ...] = (".",)
+        if code is not None and (self.config.root / code).is_dir():
+            relative = os.path.relpath(self.config.root / code, self.workdir)
+            if relative != ".":
+                targets = (".", relative.replace(os.sep, "/"))
+        result = self._run(
+            "fmt", "-check", "-diff", "-no-color", "-recursive", *targets, prefix=prefix
+        )
         if result.timed_out or result.cancelled:
             self._check(result, "terraform fmt")
         files = [
@@ -656,7 +688,7 @@ class TerraformEngine:
                 + _tail(result.output),
                 "run `terraform init` in the layer to see the error",
             ) from exc
-        return read_diagnostics(data)
+        return tuple(self._located(d) for d in read_diagnostics(data))
 
     def plan(self, *, extra: tuple[str, ...] = ()) -> PlanResult:
         """init (unless current) + plan to a planfile + the planfile read back: its text and

@@ -43,6 +43,7 @@ _FILE_FUNCTIONS = (
     "read_terragrunt_config",
     "sops_decrypt_file",
     "read_tfvars_file",
+    "mark_as_read",  # Terragrunt's way to name a file it cannot see read (`file(mark_as_read(…))`)
 )
 _CALL_BEFORE = re.compile(r"\b([a-z_][a-z0-9_]*)\(\s*$")
 _FILESET_BEFORE = re.compile(r"\bfileset\(\s*(path\.(?:module|root|cwd)|\"[^\"]*\")\s*,\s*$")
@@ -277,11 +278,33 @@ _LOCAL_REF = re.compile(r"^(?:include\.[A-Za-z0-9_]+\.)?locals?\.([A-Za-z0-9_]+)
 
 def terragrunt_copies(unit_dir: str, files: RepoFiles) -> frozenset[str]:
     """The directories Terragrunt copies to run the unit in `unit_dir`, not counting the
-    units it depends on: each local `terraform { source }` up to its `//` (the whole source
-    directory without one), or the unit's own directory when it has no source (Terragrunt
-    copies even that into its cache). A remote source copies nothing from the repository; a
-    local one that cannot be read here (`${local.x}//vpc`, with `x` computed) or that leaves
-    the repository counts as the whole repository ("")."""
+    units it depends on: the unit's own directory, always (Terragrunt lays its files over the
+    source's copy in its cache, even with a remote source or none), and each local
+    `terraform { source }` up to its `//` (the whole source directory without one). A remote
+    source copies nothing more from the repository; a local one that cannot be read here
+    (`${local.x}//vpc`, with `x` computed) or that leaves the repository counts as the whole
+    repository ("")."""
+    roots = (_source_root(value, unit_dir, scope) for scope, value in _sources(unit_dir, files))
+    return frozenset({unit_dir, *(root for root in roots if root is not None)})
+
+
+def terragrunt_code_dir(unit_dir: str, files: RepoFiles) -> str | None:
+    """The repository directory whose copy Terraform runs in for the unit in `unit_dir`, when
+    its `terraform { source }` is local and readable here (`../modules//platform` →
+    `modules/platform`): where the files Terraform names in its errors are. None for a unit
+    without a source (Terraform then runs in the unit's own copy) or with a remote one."""
+    for scope, value in _sources(unit_dir, files)[:1]:  # the unit's own file comes first
+        root = _local_root(value, unit_dir, scope)
+        subdir = value.split("?", 1)[0].split("//", 1)[1] if "//" in value else ""
+        if root is None or root == _UNTOLD or "${" in subdir:
+            return None
+        return repo_path(_join(root, subdir.strip("/") or "."))
+    return None
+
+
+def _sources(unit_dir: str, files: RepoFiles) -> list[tuple[_Scope, str]]:
+    """Each `terraform { source }` of the unit and the files it includes, with the scope of
+    the file that holds it; the unit's own terragrunt.hcl first."""
     configs = [_join(unit_dir, TERRAGRUNT_FILE)]
     configs += sorted(p for p in terragrunt_reads(unit_dir, files).reads if p.endswith(".hcl"))
     texts = {config: text for config in configs if (text := files.text(config)) is not None}
@@ -294,8 +317,6 @@ def terragrunt_copies(unit_dir: str, files: RepoFiles) -> frozenset[str]:
         for literal in (*_scan(text)[1], *_bare_paths(text, scopes[config]))
     ]
     sources = [(c, lit.value) for c, lit in literals if _SOURCE_BEFORE.search(lit.before)]
-    if not sources:
-        return frozenset({unit_dir})
     # A source built from a local (`${local.base_url}?ref=v1`, the local set in an included
     # file): the local's string literal, when one file assigns it.
     assigned = {
@@ -303,20 +324,27 @@ def terragrunt_copies(unit_dir: str, files: RepoFiles) -> frozenset[str]:
         for _, literal in literals
         if (match := re.search(r"\b([A-Za-z0-9_]+)\s*=\s*$", literal.before))
     }
-    roots = set()
+    found = []
     for config, value in sources:
         ref = _LOCAL_REF.match(value.strip().removeprefix("${").partition("}")[0].strip())
         if value.startswith("${") and ref and ref[1] in assigned:
             value = assigned[ref[1]] + value.partition("}")[2]
-        root = _source_root(value, unit_dir, scopes[config])
-        if root is not None:
-            roots.add(root)
-    return frozenset(roots)
+        found.append((scopes[config], value))
+    return found
 
 
 def _source_root(value: str, unit_dir: str, scope: _Scope) -> str | None:
-    """The repository directory a `source` copies (None for a remote one); relative paths
-    are relative to the unit, wherever the `terraform` block that holds them is."""
+    """The repository directory a `source` copies (None for a remote one; the whole
+    repository, "", for one that cannot be told here); relative paths are relative to the
+    unit, wherever the `terraform` block that holds them is."""
+    root = _local_root(value, unit_dir, scope)
+    return "" if root == _UNTOLD else root
+
+
+_UNTOLD = "\0"  # a local source whose directory this reading cannot tell
+
+
+def _local_root(value: str, unit_dir: str, scope: _Scope) -> str | None:
     text = value.strip()
     remote = "::" in text or "://" in text or "?" in text  # git::…, tfr:///…, …?ref=v1
     if remote or not text.startswith((".", "/", "${")):
@@ -327,14 +355,14 @@ def _source_root(value: str, unit_dir: str, scope: _Scope) -> str | None:
         end = _closing_brace(root, 2)
         known = _evaluate(root[2:end].strip(), scope)
         if known is None:
-            return ""
+            return _UNTOLD
         base, root = known, "." + root[end + 1 :]
     if "${" in root:
-        return ""
+        return _UNTOLD
     if root.startswith("/"):
         return None  # absolute: outside the repository, nothing of it is written here
     path = repo_path(_join(base, root))
-    return "" if path is None else path
+    return _UNTOLD if path is None else path
 
 
 def terraform_reads(module_dir: str, root_dir: str, text: str, files: RepoFiles) -> set[str]:

@@ -18,6 +18,7 @@ from ..core.changes import LayerSpec, analyse_changes
 from ..core.custom_steps import StepContext
 from ..core.dashboard import steps as dash
 from ..core.state_lock import lock_reply
+from ..core.unit_reads import UnitIndex
 from ..errors import ExitCode
 from ..models import LayerRun, Outcome
 from .plan import plan_with_progress
@@ -29,7 +30,7 @@ from .validate import check_layers, ci_verdict, workflow_annotations
 def touched_layers(s: Session) -> list[Layer]:
     """The layers the PR's changed files touch (paths, `watch` globs, local modules, and the
     files Terragrunt says a unit includes or reads)."""
-    return layers_touched_by(s.config, pull_files(s), s.console, env=s.env)
+    return layers_touched_by(s.config, pull_files(s), s.console, env=s.env, units=s.units)
 
 
 def pull_files(s: Session) -> list[str]:
@@ -41,16 +42,23 @@ def pull_files(s: Session) -> list[str]:
 
 
 def layers_touched_by(
-    config: Config, files: Sequence[str], console: Console, env: Mapping[str, str] | None = None
+    config: Config,
+    files: Sequence[str],
+    console: Console,
+    env: Mapping[str, str] | None = None,
+    *,
+    units: UnitIndex | None = None,
 ) -> list[Layer]:
     """The layers `files` (repo-relative) touch; what could not be read is a warning. With
-    `env` and a Terragrunt layer, the `terragrunt` on its PATH reports what each unit reads."""
+    `env` and a Terragrunt layer, the `terragrunt` on its PATH reports what each unit reads,
+    unless the caller has its report already (`units`)."""
     specs = [
         LayerSpec(layer.name, layer.path, layer.order, layer.watch)
         for layer in config.ordered_layers
     ]
     uses_terragrunt = any(layer.engine is Engine.TERRAGRUNT for layer in config.ordered_layers)
-    units = terragrunt_units(config.root, env) if env is not None and uses_terragrunt else None
+    if units is None and env is not None and uses_terragrunt:
+        units = terragrunt_units(config.root, env)
     report = analyse_changes(files, specs, config.root, units)
     for warning in report.warnings:
         line = annotation("warning", warning, title="infra change detection")
@@ -128,7 +136,7 @@ def validate_and_plan(
 def _validate(s: Session, layers: Sequence[Layer], *, planned: Sequence[str]) -> tuple[bool, str]:
     """CI Validate of `layers`, as many at once as plans run; the `planned` ones are
     initialised in full, so that their plan reuses the init."""
-    checks = check_layers(s.config, layers, s.env, s.config.jobs, planned=planned)
+    checks = check_layers(s.config, layers, s.env, s.config.jobs, planned=planned, units=s.units)
     for line in workflow_annotations(s.config, checks, s.actions.secrets):
         s.console.print(line, markup=False, highlight=False, soft_wrap=True)
     return ci_verdict(checks)

@@ -3,6 +3,7 @@ terminal, clock), the PR, its dashboard and the layer locks."""
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -16,9 +17,11 @@ from ..adapters.audit import AuditRecord, emit
 from ..adapters.board import Board
 from ..adapters.github.client import GitHub
 from ..adapters.locks import Locks, lock_keys, now_iso
-from ..config import Config
+from ..adapters.terragrunt_units import terragrunt_units
+from ..config import Config, Engine
 from ..core.dashboard import steps as dash
 from ..core.github_models import PullRequest, ReactionContent
+from ..core.unit_reads import UnitIndex
 from ..models import StateLock
 from .job import Job
 
@@ -70,6 +73,15 @@ class Session:
             clock=self.clock,
             new_pull=self.new_pull,
         )
+
+    @functools.cached_property
+    def units(self) -> UnitIndex | None:
+        """The repository's Terragrunt units as the `terragrunt` binary reports them, asked
+        once per job (change detection and CI Validate's order check both read it); None
+        without the binary or without Terragrunt layers (the HCL is read instead)."""
+        if not any(layer.engine is Engine.TERRAGRUNT for layer in self.config.ordered_layers):
+            return None
+        return terragrunt_units(self.config.root, self.env)
 
     @property
     def run_id(self) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
@@ -16,6 +17,7 @@ from ..config import Config, Engine, Layer
 from ..core.changes import LayerSpec
 from ..core.redact import secrets_in_env
 from ..core.unit_order import order_conflicts
+from ..core.unit_reads import UnitIndex
 from ..errors import ExitCode, InfraError
 from ..models import Diagnostic
 from .dependencies import apart_layers
@@ -67,29 +69,33 @@ def check_layers(
     jobs: int = 1,
     *,
     planned: Collection[str] = (),
+    units: UnitIndex | None = None,
 ) -> list[LayerCheck]:
     """`check_layer` of each layer, at most `jobs` at once and never two that must run apart
     (`planned`: the layers a plan follows, initialised in full), plus whether its `order`
-    respects its units' dependencies (as Terragrunt reports them, or the HCL says without
-    the binary)."""
+    respects its units' dependencies (as Terragrunt reports them, `units` when the caller
+    has the report already, or the HCL says without the binary)."""
 
     def one(layer: Layer) -> LayerCheck:
         return check_layer(config, layer, env, full_init=layer.name in planned)
 
     # Side by side as plans run: a Terragrunt init copies trees another layer's init writes in.
     checks = each_layer(layers, one, jobs=jobs, apart=apart_layers(config) if layers else {})
-    problems = dependency_order(config, env)
+    problems = dependency_order(config, env, units)
     return [
         replace(c, error=c.error or problems[c.layer]) if c.layer in problems else c for c in checks
     ]
 
 
-def dependency_order(config: Config, env: Mapping[str, str]) -> dict[str, str]:
+def dependency_order(
+    config: Config, env: Mapping[str, str], units: UnitIndex | None = None
+) -> dict[str, str]:
     """Per layer, why its `order` puts it before a layer its Terragrunt units depend on."""
     grunt = [layer for layer in config.ordered_layers if layer.engine is Engine.TERRAGRUNT]
     if not grunt:
         return {}
-    units = unit_index(config.root, [layer.path for layer in grunt], env)
+    if units is None:
+        units = unit_index(config.root, [layer.path for layer in grunt], env)
     specs = [LayerSpec(layer.name, layer.path, layer.order) for layer in config.ordered_layers]
     return order_conflicts(specs, units)
 
@@ -120,13 +126,13 @@ def workflow_annotations(
     lines = []
     for check in checks:
         base = PurePosixPath(config.layers[check.layer].path)
-        for name in check.unformatted:
-            where = str(base / name)
+        for name in check.unformatted:  # named from the layer (`../modules/x/main.tf`)
+            where = posixpath.normpath(str(base / name))
             lines.append(
                 annotation("error", "not formatted", title=FMT, file=where, secrets=secrets)
             )
-        for diag in check.diagnostics:
-            where = str(base / diag.filename) if diag.filename else ""
+        for diag in check.diagnostics:  # their files are named from the repository root
+            where = diag.filename or ""
             text = f"{diag.summary}: {diag.detail}".replace("\n", " ")
             lines.append(
                 annotation(

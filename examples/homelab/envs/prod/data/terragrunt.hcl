@@ -1,12 +1,12 @@
-# Terragrunt unit: the Terraform code is main.tf beside this file.
+# Terragrunt unit: its Terraform code is modules/data-prod.
 include "root" {
   path = find_in_parent_folders("root.hcl")
 }
 
-# Terragrunt runs a unit in a copy of its source; `//` makes that copy the whole example, so
-# main.tf's relative paths (../modules, ../live) resolve in it as they do here.
+# Terragrunt runs a unit in a copy of its source up to `//`: the modules tree, which holds no
+# layer (see platform/terragrunt.hcl).
 terraform {
-  source = "../../..//envs/prod/data"
+  source = "../../../modules//data-prod"
 }
 
 locals {

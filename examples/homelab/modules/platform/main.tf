@@ -1,5 +1,6 @@
-# Cluster-wide services, deployed with the shared service module. A Terragrunt unit
-# (terragrunt.hcl beside this file); `owner` comes from root.hcl.
+# Cluster-wide services, deployed with the shared service module: the code of the `platform`
+# Terragrunt unit (platform/terragrunt.hcl), which passes `owner` from root.hcl and `cluster`
+# from live/cluster.json. The defaults are the same values, for plain Terraform or OpenTofu.
 
 terraform {
   required_version = ">= 1.5"
@@ -10,23 +11,24 @@ variable "owner" {
   default = "homelab"
 }
 
-locals {
-  cluster = jsondecode(file("${path.module}/../live/cluster.json")).name
+variable "cluster" {
+  type    = string
+  default = "homelab"
 }
 
 module "ingress" {
-  source      = "../modules/service"
+  source      = "../service"
   name        = "ingress-nginx"
   environment = "platform"
   replicas    = 2
   settings = {
-    cluster = local.cluster
+    cluster = var.cluster
     owner   = var.owner
   }
 }
 
 module "monitoring" {
-  source      = "../modules/service"
+  source      = "../service"
   name        = "prometheus"
   environment = "platform"
   settings = {

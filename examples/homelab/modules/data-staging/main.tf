@@ -1,6 +1,7 @@
-# The prod data services. A Terragrunt unit (terragrunt.hcl beside this file): Terragrunt
-# passes `environment` from ../../env.hcl, `ingress` from the platform unit's outputs and
-# `owner` from root.hcl. The defaults are the same values, for plain Terraform or OpenTofu.
+# The staging data services: the code of the `data-staging` Terragrunt unit
+# (envs/staging/data/terragrunt.hcl), which passes `environment` from envs/staging/env.hcl,
+# `ingress` from the platform unit's outputs and `owner` from root.hcl.
+# The defaults are the same values, for plain Terraform or OpenTofu.
 
 terraform {
   required_version = ">= 1.5"
@@ -8,7 +9,7 @@ terraform {
 
 variable "environment" {
   type    = string
-  default = "prod"
+  default = "staging"
 }
 
 variable "ingress" {
@@ -24,16 +25,16 @@ variable "owner" {
 variable "db_password" {
   type      = string
   sensitive = true
-  default   = "change-me-prod"
+  default   = "change-me-staging"
 }
 
 module "postgres" {
-  source      = "../../../modules/service"
+  source      = "../service"
   name        = "postgres"
   environment = var.environment
-  replicas    = 3
+  replicas    = 1
   settings = {
-    size    = "large"
+    size    = "small"
     ingress = var.ingress
     owner   = var.owner
   }

@@ -1,6 +1,7 @@
-# The staging data services. A Terragrunt unit (terragrunt.hcl beside this file): Terragrunt
-# passes `environment` from ../../env.hcl, `ingress` from the platform unit's outputs and
-# `owner` from root.hcl. The defaults are the same values, for plain Terraform or OpenTofu.
+# The prod data services: the code of the `data-prod` Terragrunt unit
+# (envs/prod/data/terragrunt.hcl), which passes `environment` from envs/prod/env.hcl,
+# `ingress` from the platform unit's outputs and `owner` from root.hcl.
+# The defaults are the same values, for plain Terraform or OpenTofu.
 
 terraform {
   required_version = ">= 1.5"
@@ -8,7 +9,7 @@ terraform {
 
 variable "environment" {
   type    = string
-  default = "staging"
+  default = "prod"
 }
 
 variable "ingress" {
@@ -24,16 +25,16 @@ variable "owner" {
 variable "db_password" {
   type      = string
   sensitive = true
-  default   = "change-me-staging"
+  default   = "change-me-prod"
 }
 
 module "postgres" {
-  source      = "../../../modules/service"
+  source      = "../service"
   name        = "postgres"
   environment = var.environment
-  replicas    = 1
+  replicas    = 3
   settings = {
-    size    = "small"
+    size    = "large"
     ingress = var.ingress
     owner   = var.owner
   }
