@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from dashboard_html import page_of
-from homelab import base_env, copy_example, infra
+from homelab import base_env, copy_example, infra, set_engine
 from infra_pipeline.core.backend_block import backend_block, rendered_backend
 from infra_pipeline.core.dashboard import steps as dash
 from infra_pipeline.models import LayerRun, Outcome, StateLock
@@ -42,9 +42,10 @@ def pg_pr(tmp_path: Path, standin: GitHubStandIn, gh_env: dict[str, str], pg_con
     the lock's key), a 10 minute lock timeout for that layer only (none for the others)."""
     standin.set_permission("alice", "maintain")
     repo = make_repo(tmp_path, standin, gh_env)
+    set_engine(repo.root, "terraform", "platform")  # its code in its directory, on plain Terraform
     (repo.root / "platform" / "backend.tf").write_text(PG_BACKEND)
     config = repo.root / "infra.yaml"
-    old = "platform:     {path: platform,          engine: terragrunt, order: 2}"
+    old = "platform:     {path: platform,          engine: terraform, order: 2}"
     new = "platform: {path: platform, order: 2, state_key: platform, lock_timeout: 10m}"
     assert old in config.read_text()
     config.write_text(config.read_text().replace(old, new))
