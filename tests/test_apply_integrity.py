@@ -21,7 +21,7 @@ from standin import GitHubStandIn, make_event
 PLATFORM_FILE = "modules/platform/main.tf"
 STAGING_FILE = "modules/data-staging/main.tf"
 MONITORING = """module "monitoring" {
-  source      = "../modules/service"
+  source      = "../service"
   name        = "prometheus"
   environment = "platform"
   settings = {
