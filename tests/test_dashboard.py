@@ -260,14 +260,39 @@ def test_hostile_plan_text_stays_inside_its_code_block() -> None:
 def test_diff_markers_follow_terraform_symbols() -> None:
     text = '  + resource "a" {\n      ~ x = 1\n  - y\n-/+ resource "b"\n <= data "c"\nplain'
     assert to_diff(text) == [
-        '+   resource "a" {',
-        "!       x = 1",
-        "-   y",
-        '-/+ resource "b"',
+        '+    resource "a" {',
+        "!        x = 1",
+        "-    y",
+        '-/+  resource "b"',
         '  <= data "c"',
         " plain",
     ]
     assert from_diff(to_diff(text)) == text
+
+
+def test_a_diff_keeps_terraforms_alignment() -> None:
+    """Every line moves one column right, the symbol's place left blank: a closing brace stays
+    under its `resource`, an unchanged attribute lines up with the changed ones."""
+    text = (
+        '  # terraform_data.web must be replaced\n-/+ resource "terraform_data" "web" {\n'
+        '      ~ id     = "b1d7" -> (known after apply)\n        input  = "v1"\n'
+        "      + output = (known after apply)\n    }\n\nPlan: 1 to add, 0 to change."
+    )
+    for original, shown in zip(text.split("\n"), to_diff(text), strict=True):
+        # The line's text, after any indentation and symbol, starts one column further right.
+        words = original.lstrip(" -/+~")
+        assert shown.endswith(words) and len(shown) == len(original) + 1
+    assert from_diff(to_diff(text)) == text
+
+
+def test_a_plan_block_of_state_v2_still_reads() -> None:
+    text = '  + resource "a" "b" {\n      + id = 1\n    }'
+    body = d.render(planned(fresh(), plan("platform", ("a.b", ChangeKind.CREATE), text=text)))
+    v3 = ['+    resource "a" "b" {', "+        id = 1", "     }"]
+    v2 = ['+   resource "a" "b" {', "+       id = 1", "     }"]
+    assert "\n".join(v3) in body
+    old = body.replace("\n".join(v3), "\n".join(v2)).replace("infra-state:v3 ", "infra-state:v2 ")
+    assert d.parse(old).layer("platform").record.text == text  # type: ignore[union-attr]
 
 
 def test_ten_thousand_resources_fit_in_one_comment() -> None:
@@ -603,8 +628,8 @@ def test_a_damaged_dashboard_parses_or_raises_dashboard_error(data: st.DataObjec
 
 
 def test_parse_rejects_a_state_from_a_newer_version() -> None:
-    body = d.render(fresh()).replace("infra-state:v2 ", "infra-state:v3 ")
-    with pytest.raises(DashboardError, match="v3 is not v2"):
+    body = d.render(fresh()).replace("infra-state:v3 ", "infra-state:v4 ")
+    with pytest.raises(DashboardError, match="v4 is not v3"):
         d.parse(body)
 
 
@@ -667,4 +692,4 @@ def test_a_dashboard_written_by_the_previous_version_still_parses() -> None:
     assert m.layer("data").plan.status is Status.STALE
     assert m.apply.status is Status.PENDING
     again = d.render(m)
-    assert "infra-state:v2 " in again and d.parse(again) == m
+    assert "infra-state:v3 " in again and d.parse(again) == m

@@ -60,7 +60,7 @@ def test_autoplan_false_plans_nothing_on_open_and_plans_on_comment(
     assert "| CI Validate | ✅ |" in board  # validated all the same
     assert "| Plan: platform | ⏭️ | not planned automatically: comment /plan platform |" in board
     assert "| Plan: data-staging | ⏭️ | not planned automatically: comment " in board
-    assert "not touched by this commit: bootstrap, data-prod" in board
+    assert "not touched: bootstrap, data-prod" in board
     assert "| Plan: platform | ✅ |" not in board
     audit = [line for line in opened.out.splitlines() if line.startswith("infra-audit ")]
     record = json.loads(audit[-1].removeprefix("infra-audit "))
@@ -72,7 +72,7 @@ def test_autoplan_false_plans_nothing_on_open_and_plans_on_comment(
     board = dashboard_body(standin, 7, head)
     assert "| Plan: platform | ✅ |" in board
     assert "| Plan: data-staging | ✅ |" in board
-    assert "not touched by this commit: bootstrap, data-prod" in board
+    assert "not touched: bootstrap, data-prod" in board
 
 
 def test_a_layers_autoplan_overrides_the_global_one(repo: Repo, standin: GitHubStandIn) -> None:

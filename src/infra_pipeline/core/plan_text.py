@@ -2,16 +2,20 @@
 
 A `diff` block gets GitHub's red/green highlighting from the first character of each line, while
 Terraform indents its `+`/`~`/`-` markers. `to_diff` moves a line's Terraform symbol to the
-front and leaves its indentation behind it (`      + id` becomes `+       id`; `~` shows as
-`!`, which GitHub colours as a change), so each line shows one marker; any other line gets a
-blank first column. The conversion is exactly reversible (`from_diff`), which is what lets the
-dashboard keep plan text in the visible details only, not a second time in its state.
-(Dashboards of state v1 put a marker column in front of every line instead: `from_diff_v1`.)
+front and leaves a space in its place (`      + id` becomes `+        id`; `~` shows as `!`,
+which GitHub colours as a change), so each line shows one marker; any other line gets a blank
+first column. So every line moves one column right and the plan keeps Terraform's alignment: a
+closing brace stays under its `resource`, an unchanged attribute beside the changed ones. The
+conversion is exactly reversible (`from_diff`), which is what lets the dashboard keep plan text
+in the visible details only, not a second time in its state. (Dashboards of state v2 moved the
+symbol into its indentation, so only the symbol lines kept their columns: `from_diff_v2`; state
+v1 put a marker column in front of every line: `from_diff_v1`.)
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Final
 
 # Terraform's action symbols at the start of a (indented) line, longest first.
@@ -57,30 +61,55 @@ def to_diff(text: str) -> list[str]:
             lines.append(" " + line)
         else:
             indent, symbol, rest = match.groups()
-            lines.append(_SHOWN[symbol] + indent + rest)
+            lines.append(_SHOWN[symbol] + indent + " " + rest)
     return lines
 
 
 def from_diff(lines: list[str]) -> str:
     """The inverse of `to_diff`; ValueError for a line `to_diff` cannot have written."""
+    return _back(lines, _line_back)
+
+
+def from_diff_v2(lines: list[str]) -> str:
+    """The inverse of state v2's `to_diff`, which left no space where the symbol was."""
+    return _back(lines, _line_back_v2)
+
+
+def _back(lines: list[str], line_back: Callable[[str], str]) -> str:
     if not lines:
         raise ValueError("not a plan block: no lines")
-    return "\n".join(_line_back(line) for line in lines)
+    return "\n".join(line_back(line) for line in lines)
+
+
+def _split(line: str) -> tuple[str, str, int]:
+    """A marked line as (Terraform's symbol, what follows the marker, its leading spaces)."""
+    shown = line[:3] if line[:3] in ("-/+", "+/-") else line[:1]
+    if shown not in _SHOWN_BACK:
+        raise ValueError("not a plan block: every line starts with one of + - ! or a space")
+    body = line[len(shown) :]  # the symbol's indentation, its place, then its text
+    return _SHOWN_BACK[shown], body, len(body) - len(body.lstrip(" "))
 
 
 def _line_back(line: str) -> str:
     if line.startswith(" "):
         return line[1:]
-    shown = line[:3] if line[:3] in ("-/+", "+/-") else line[:1]
-    if shown not in _SHOWN_BACK:
-        raise ValueError("not a plan block: every line starts with one of + - ! or a space")
-    body = line[len(shown) :]  # the symbol's indentation, then its text
-    spaces = len(body) - len(body.lstrip(" "))
+    symbol, body, spaces = _split(line)
+    if spaces == len(body) and spaces:  # the symbol alone on its line
+        return body[:-1] + symbol
+    if spaces < 2:
+        raise ValueError("not a plan block: a marker stuck to its text")
+    return body[: spaces - 2] + symbol + body[spaces - 1 :]
+
+
+def _line_back_v2(line: str) -> str:
+    if line.startswith(" "):
+        return line[1:]
+    symbol, body, spaces = _split(line)
     if spaces == len(body):
-        return body + _SHOWN_BACK[shown]
+        return body + symbol
     if spaces == 0:
         raise ValueError("not a plan block: a marker stuck to its text")
-    return body[: spaces - 1] + _SHOWN_BACK[shown] + body[spaces - 1 :]
+    return body[: spaces - 1] + symbol + body[spaces - 1 :]
 
 
 def from_diff_v1(lines: list[str]) -> str:

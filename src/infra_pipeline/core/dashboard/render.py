@@ -46,6 +46,7 @@ from infra_pipeline.core.plan_text import (
     fence_for,
     from_diff,
     from_diff_v1,
+    from_diff_v2,
     one_line,
     size,
     to_diff,
@@ -56,7 +57,9 @@ from infra_pipeline.models import Outcome, StateLock, StepOutcome, StepResult
 
 LIMIT: Final = 65_536  # GitHub's maximum comment body, in characters
 SUMMARY_LIMIT: Final = 1_000_000  # a step summary above 1 MiB is dropped by GitHub
-VERSION: Final = 2  # v2: rows default to "pending", one marker per diff line; v1 still parses
+# v2: rows default to "pending", one marker per diff line; v3: every diff line one column
+# right, so the plan keeps its alignment. v1 and v2 still parse.
+VERSION: Final = 3
 MARKER: Final = re.compile(r"<!-- infra-dashboard:([0-9a-f]{7}) -->")
 _STATE: Final = re.compile(r"<!-- infra-state:v(\d+) (\{.*\}) -->")
 _FENCE: Final = re.compile(r"(`{3,})diff")
@@ -67,7 +70,8 @@ _NO_TEXT: Final = {"layers": {"__all__": {"record": {"text"}}}}
 # `>`) means nothing inside a table cell.
 _PUNCT: Final = re.compile(r"([\\`*_\[\]<>&|~!])")
 _CODE_SPAN: Final = re.compile(r"`([^`]+)`")
-_UNTOUCHED_NAMED: Final = 8  # layers named in the folded row
+# Layers named in the folded row: few enough that the table keeps its one-line rows.
+_UNTOUCHED_NAMED: Final = 3
 _PLAN_LINES: Final = 40  # from a layer's anchor to its diff block, at most
 _STALE_V1: Final = "run stopped without reporting"
 
@@ -210,9 +214,8 @@ def _untouched_row(names: list[str]) -> str:
     shown = ", ".join(names[:_UNTOUCHED_NAMED])
     more = len(names) - _UNTOUCHED_NAMED
     listed = shown + (f" and {more} more" if more > 0 else "")
-    what = f"{len(names)} layer{'s' if len(names) != 1 else ''} not touched by this commit"
     label = f"Plan: {len(names)} other{'s' if len(names) != 1 else ''}"
-    return f"| {label} | {Status.UNTOUCHED.icon} | {cell(what + ': ' + listed)} | - |"
+    return f"| {label} | {Status.UNTOUCHED.icon} | {cell('not touched: ' + listed)} | - |"
 
 
 def _failure(m: Dashboard, layer: LayerState) -> list[str]:
@@ -371,7 +374,7 @@ def parse(body: str) -> Dashboard:
     if state is None:
         raise DashboardError("the infra-state comment is missing")
     version = state.group(1)
-    if version not in ("1", str(VERSION)):
+    if version not in ("1", "2", str(VERSION)):
         raise DashboardError(f"state version v{version} is not v{VERSION}: upgrade infra")
     try:
         data = json.loads(state.group(2))
@@ -383,7 +386,7 @@ def parse(body: str) -> Dashboard:
     layers = []
     for layer in model.layers:
         if layer.record is not None:
-            text = _plan_text(lines, model, layer.name, v1=version == "1")
+            text = _plan_text(lines, model, layer.name, version=version)
             layer = replace(layer, record=replace(layer.record, text=text))
         layers.append(layer)
     return replace(model, layers=tuple(layers))
@@ -422,7 +425,9 @@ def _from_v1(data: object) -> object:
     return data
 
 
-def _plan_text(lines: list[str], m: Dashboard, name: str, *, v1: bool) -> str:
+def _plan_text(lines: list[str], m: Dashboard, name: str, *, version: str) -> str:
+    v1 = version == "1"
+    back = {"1": from_diff_v1, "2": from_diff_v2}.get(version, from_diff)
     target = f'<a name="{"plan-" + name if v1 else anchor(m, name)}"></a>'
     try:
         start = lines.index(target)
@@ -435,7 +440,7 @@ def _plan_text(lines: list[str], m: Dashboard, name: str, *, v1: bool) -> str:
         close = fence.group(1)
         try:
             end = lines.index(close, index + 1)
-            return (from_diff_v1 if v1 else from_diff)(lines[index + 1 : end])
+            return back(lines[index + 1 : end])
         except ValueError:
             break
     raise DashboardError(f"the plan of {name} is not a diff block")
