@@ -1,7 +1,7 @@
 """The dashboard stories a reviewer meets, made with real Terraform on small repositories:
 a failed plan (a precondition), a replace, a destroy in a 16-layer repository, a partial and a
-full `/apply`. `test_dashboard_stories` asserts what each shows; `make screenshots` pictures
-them for `docs/dashboard.md`."""
+full `/apply`, a drift issue and a merged pull request's summary. `test_dashboard_stories`
+asserts what each shows; `make screenshots` pictures them for `docs/dashboard.md`."""
 
 from __future__ import annotations
 
@@ -15,6 +15,14 @@ from infra_pipeline.adapters.terraform import TerraformEngine
 from infra_pipeline.config import Config, load_config
 from infra_pipeline.core.apply_report import apply_comment
 from infra_pipeline.core.dashboard import steps as d
+from infra_pipeline.core.reconcile import LayerReport, Verdict
+from infra_pipeline.core.summary import (
+    E2EResult,
+    ReconcileRun,
+    Trigger,
+    render_issue_body,
+    render_merge_summary,
+)
 from infra_pipeline.flows.dependencies import layer_graph
 from infra_pipeline.flows.pipeline import apply_layers, make_engine_factory, plan_fresh, plan_layers
 from infra_pipeline.models import LayerRun, Outcome
@@ -136,6 +144,11 @@ def failed_plan(tmp: Path) -> d.Dashboard:
 
 def replace_plan(tmp: Path) -> d.Dashboard:
     """A change that forces a replacement, next to an add and an in-place change."""
+    return planned(["platform"], ["platform"], replace_runs(tmp))
+
+
+def replace_runs(tmp: Path) -> list[LayerRun]:
+    """The plan of `replace_plan`: a replace, an add and an in-place change."""
     infra = Infra.make(
         tmp,
         {"platform": node("web", "v1", replace_on="ami-1") + node("dns", "web.example.com")},
@@ -147,7 +160,35 @@ def replace_plan(tmp: Path) -> d.Dashboard:
         + node("dns", "web2.example.com")
         + node("cache", "redis"),
     )
-    return planned(infra.names, ["platform"], infra.plan(["platform"]))
+    return infra.plan(["platform"])
+
+
+def drift_and_merge(tmp: Path) -> tuple[str, str]:
+    """The drift issue of `platform` (the scheduled scan found the replace story's plan, and
+    `drift.auto_apply` is off), and a merged pull request's summary: `network` in sync,
+    `platform` applied, `data-prod` failed, `edge` skipped because of it, the smoke suite not
+    run."""
+    [run] = replace_runs(tmp)
+    assert run.plan is not None
+    scan = ReconcileRun(HEAD, RUN_URL, NOW, Trigger.SCHEDULED)
+    issue = render_issue_body(
+        LayerReport("platform", Verdict.DRIFTED, run.plan, "drift.auto_apply is off"), scan
+    )
+    reports = [
+        LayerReport("network", Verdict.IN_SYNC, None),
+        LayerReport("platform", Verdict.APPLIED, run.plan, duration=12.4),
+        LayerReport(
+            "data-prod",
+            Verdict.FAILED,
+            None,
+            "Error: Resource precondition failed (data-prod/main.tf:11)",
+            error="Error: Resource precondition failed\n\n  on data-prod/main.tf line 11",
+        ),
+        LayerReport("edge", Verdict.SKIPPED, None, "skipped: `data-prod` failed"),
+    ]
+    merged = ReconcileRun(HEAD, RUN_URL, NOW, Trigger.AFTER_MERGE)
+    e2e = E2EResult("smoke", None, "not run: `data-prod` failed")
+    return issue, render_merge_summary(reports, merged, e2e=e2e, branch="main")
 
 
 LAYERS_16 = [

@@ -11,6 +11,7 @@ import pytest
 
 import stories
 from dashboard_html import Page, page_of
+from infra_pipeline.core.comment_parser import help_text
 from infra_pipeline.core.dashboard import steps as d
 from infra_pipeline.core.dashboard.plan_view import layer_view, view_digest
 from infra_pipeline.models import Outcome
@@ -164,6 +165,49 @@ def test_the_digest_covers_exactly_what_a_layer_shows(tmp_path: Path) -> None:
     again = d.parse(d.render(m)).layer("platform").record
     assert again is not None and view_digest("platform", again) == view_digest("platform", record)
     assert record.digest == view_digest("platform", record)  # recorded at review time
+
+
+def test_help_explains_each_icon_once(tmp_path: Path) -> None:
+    body = help_text(stories.LAYERS_16[:4], ["smoke"], {"apply": "maintain"})
+    page = look("help", body, tmp_path)
+
+    icons = page.rows()  # the legend is the last table
+    assert icons.pop("Icon") == ["Meaning"]
+    assert set(icons) == {status.icon for status in d.Status}  # every icon the rows use
+    meanings = [meaning for [meaning] in icons.values()]
+    assert len(set(meanings)) == len(meanings)  # one meaning each
+    assert icons["➖"] == ["layers this commit does not touch, folded into one row"]
+    commands = page.rows(0)
+    assert commands["/apply"][-1] == "maintain"
+    assert "\\" not in page.text and "\\`" not in page.text  # nothing escaped shows
+
+
+def test_the_drift_issue_and_the_merged_summary_speak_the_dashboards_language(
+    tmp_path: Path,
+) -> None:
+    issue, merged = stories.drift_and_merge(tmp_path / "repo")
+
+    page = look("drift-issue", issue, tmp_path, unfold=True)
+    assert "Changes: 1 to add, 1 to change, 1 to replace" in page.blocks
+    changes = page.rows()
+    assert changes["⚠️ replace"] == ["terraform_data.web", "code or inputs"]
+    [(lang, diff)] = page.code_blocks
+    assert lang == "diff"
+    lines = diff.splitlines()
+    assert '-/+  resource "terraform_data" "web" {' in lines  # the dashboard's diff style
+    assert "     }" in lines  # aligned under its resource, as on the dashboard
+    assert page.summaries == ["The plan of platform"]
+
+    page = look("merged-summary", merged, tmp_path)
+    assert page.headings == ["🔁 After merge: 9f2c4e1 on main"]
+    rows = page.rows()
+    assert rows["platform"][:2] == ["🚀 applied", "1 to add, 1 to change, 1 to replace"]
+    assert rows["network"][:2] == ["✅ in sync", "-"]
+    assert rows["data-prod"][0] == "❌ failed"
+    assert rows["edge"][2] == "skipped: data-prod failed"
+    assert "E2E smoke: ⏭️ not run: data-prod failed" in page.blocks
+    assert page.summaries == ["data-prod: error"]
+    assert "\\`" not in page.text
 
 
 @pytest.mark.skipif(chromium() is None, reason="chromium is not installed (Debian: chromium)")
