@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from dashboard_html import page_of
 from homelab import state_resources
 from prstory import Repo, dashboard_body, git, make_repo, replies
 from standin import GitHubStandIn
@@ -56,12 +57,17 @@ def test_autoplan_false_plans_nothing_on_open_and_plans_on_comment(
 
     opened = repo.pr_event(7)
     assert opened.code == 0, opened.out + opened.err
-    board = dashboard_body(standin, 7, head)
-    assert "| CI Validate | ✅ |" in board  # validated all the same
-    assert "| Plan: platform | ⏭️ | not planned automatically: comment /plan platform |" in board
-    assert "| Plan: data-staging | ⏭️ | not planned automatically: comment " in board
-    assert "not touched: bootstrap, data-prod" in board
-    assert "| Plan: platform | ✅ |" not in board
+    rows = page_of(dashboard_body(standin, 7, head)).rows()
+    assert rows["CI Validate"][0] == "✅"  # validated all the same
+    assert rows["Plan: platform"][:2] == [
+        "⏭️",
+        "not planned automatically: comment /plan platform",
+    ]
+    assert rows["Plan: data-staging"][:2] == [
+        "⏭️",
+        "not planned automatically: comment /plan data-staging",
+    ]
+    assert rows["Plan: 2 others"][:2] == ["➖", "not touched: bootstrap, data-prod"]
     audit = [line for line in opened.out.splitlines() if line.startswith("infra-audit ")]
     record = json.loads(audit[-1].removeprefix("infra-audit "))
     assert record["command"] == "auto-plan" and record["layers"] == []  # no plan ran
@@ -69,10 +75,9 @@ def test_autoplan_false_plans_nothing_on_open_and_plans_on_comment(
 
     planned, _ = repo.comment(7, "/plan", "bob")
     assert planned.code == 0, planned.out + planned.err
-    board = dashboard_body(standin, 7, head)
-    assert "| Plan: platform | ✅ |" in board
-    assert "| Plan: data-staging | ✅ |" in board
-    assert "not touched: bootstrap, data-prod" in board
+    rows = page_of(dashboard_body(standin, 7, head)).rows()
+    assert rows["Plan: platform"][0] == rows["Plan: data-staging"][0] == "✅"
+    assert rows["Plan: 2 others"][:2] == ["➖", "not touched: bootstrap, data-prod"]
 
 
 def test_a_layers_autoplan_overrides_the_global_one(repo: Repo, standin: GitHubStandIn) -> None:
