@@ -4,7 +4,6 @@ faults, statuses and superseded commits, all through the real client over HTTP."
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -24,8 +23,7 @@ LAYERS = ["bootstrap", "platform", "data-staging", "data-prod"]
 RUN = 4242
 NOW = datetime(2026, 3, 4, 12, 34, tzinfo=UTC)
 PR = 7
-# How long a job waits before checking its last write stuck: longer than another job's
-# read-to-write window, even on a busy test machine.
+# The settle delay the racing jobs below are given; what they wait for is `Settle`.
 SETTLE = 0.3
 
 
@@ -222,27 +220,62 @@ def _together(*jobs: Callable[[], object]) -> None:
         raise errors[0]
 
 
+class Settle:
+    """The settle wait of jobs racing each other: it ends once every other job's updates have
+    returned, where production waits a fixed time. A fixed time is what a loaded machine
+    outruns: another job's read-to-write window took longer than the 0.3 s these tests once
+    slept, its write landed after this job had checked its own, and the test failed now and
+    then. What is tested here is that the board converges once the writes are in."""
+
+    def __init__(self, jobs: int) -> None:
+        self._updated = [threading.Event() for _ in range(jobs)]
+        self.waited: set[int] = set()
+
+    def sleep_of(self, job: int) -> Callable[[float], None]:
+        def sleep(seconds: float) -> None:
+            self.waited.add(job)
+            for other, updated in enumerate(self._updated):
+                if other != job:
+                    assert updated.wait(timeout=60), f"job {other} never finished its updates"
+
+        return sleep
+
+    def updated(self, job: int) -> None:
+        self._updated[job].set()
+
+
+COMMENTS = "/repos/{owner}/{repo}/issues/{issue_number}/comments"
+
+
 @pytest.mark.parametrize("round_", range(3))
 def test_two_jobs_creating_at_once_leave_one_dashboard_with_both_results(
     standin: GitHubStandIn, make: Callable[..., Board], round_: int
 ) -> None:
     for run_id in (RUN, RUN + 1):
         standin.add_workflow_run(run_id, "in_progress")
-    a = make(settle_delay=SETTLE, sleep=time.sleep)
-    b = make(run_id=RUN + 1, settle_delay=SETTLE, sleep=time.sleep)
+    settle, created = Settle(2), threading.Barrier(2, timeout=60)
+    a = make(settle_delay=SETTLE, sleep=settle.sleep_of(0))
+    b = make(run_id=RUN + 1, settle_delay=SETTLE, sleep=settle.sleep_of(1))
+    # Both list the comments before either creates one: both find none, both create.
+    standin.hold("GET", COMMENTS, 2)
 
-    def job(board: Board, stage: Stage, run_id: int) -> None:
+    def job(board: Board, stage: Stage, run_id: int, number: int) -> None:
         with board:
             board.update(lambda m: d.start_stage(m, stage, run_id, NOW))
+            created.wait()
             board.update(lambda m: d.finish_stage(m, stage, Status.OK, run_id, NOW, stage.label))
+            settle.updated(number)
 
-    _together(lambda: job(a, Stage.HEALTH, RUN), lambda: job(b, Stage.E2E, RUN + 1))
+    _together(lambda: job(a, Stage.HEALTH, RUN, 0), lambda: job(b, Stage.E2E, RUN + 1, 1))
 
+    created_twice = [r for r in standin.log if r.method == "POST" and r.route == COMMENTS]
+    assert len(created_twice) == 2
     (comment,) = dashboards(standin)
     final = d.parse(comment.body)
     assert final.health is not None and final.health.status is Status.OK
     assert final.e2e is not None and final.e2e.status is Status.OK
     assert "| Health | ✅ |" in comment.body and "| E2E | ✅ |" in comment.body
+    assert settle.waited == {0, 1}  # each saw the other and read back after its writes
 
 
 @pytest.mark.parametrize("round_", range(3))
@@ -254,14 +287,17 @@ def test_matrix_jobs_finishing_at_once_both_land(
     setup.update(lambda m: d.finish_stage(m, Stage.CI, Status.OK, RUN, NOW))
     setup.update(lambda m: d.start_plan(m, ["bootstrap", "platform"], RUN, NOW))
     setup.flush()
-    jobs = [make(settle_delay=SETTLE, sleep=time.sleep) for _ in range(2)]
+    settle = Settle(2)
+    jobs = [make(settle_delay=SETTLE, sleep=settle.sleep_of(n)) for n in range(2)]
 
-    def finish(board: Board, result: PlanResult) -> None:
+    def finish(board: Board, result: PlanResult, number: int) -> None:
         with board:
             board.update(lambda m: d.finish_plan(m, result, RUN, NOW, base_sha=BASE))
+            settle.updated(number)
 
     _together(
-        lambda: finish(jobs[0], plan("bootstrap")), lambda: finish(jobs[1], plan("platform", 1))
+        lambda: finish(jobs[0], plan("bootstrap"), 0),
+        lambda: finish(jobs[1], plan("platform", 1), 1),
     )
 
     (comment,) = dashboards(standin)
@@ -342,15 +378,20 @@ def test_two_writers_of_a_new_pull_request_at_once_converge(
     the same commit starts: one dashboard, both jobs' results."""
     for run_id in (RUN, RUN + 1):
         standin.add_workflow_run(run_id, "in_progress")
-    opened = make(new_pull=True, settle_delay=SETTLE, sleep=time.sleep)
-    comment = make(run_id=RUN + 1, settle_delay=SETTLE, sleep=time.sleep)
+    settle, started = Settle(2), threading.Barrier(2, timeout=60)
+    opened = make(new_pull=True, settle_delay=SETTLE, sleep=settle.sleep_of(0))
+    comment = make(run_id=RUN + 1, settle_delay=SETTLE, sleep=settle.sleep_of(1))
 
-    def job(board: Board, stage: Stage, run_id: int) -> None:
+    def job(board: Board, stage: Stage, run_id: int, number: int) -> None:
         with board:
             board.update(lambda m: d.start_stage(m, stage, run_id, NOW))
+            started.wait()
             board.update(lambda m: d.finish_stage(m, stage, Status.OK, run_id, NOW, stage.label))
+            settle.updated(number)
 
-    _together(lambda: job(opened, Stage.HEALTH, RUN), lambda: job(comment, Stage.E2E, RUN + 1))
+    _together(
+        lambda: job(opened, Stage.HEALTH, RUN, 0), lambda: job(comment, Stage.E2E, RUN + 1, 1)
+    )
 
     (only,) = dashboards(standin)
     final = d.parse(only.body)

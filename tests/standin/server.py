@@ -82,6 +82,25 @@ class Fault:
         return Reply(self.status, body, headers)
 
 
+@dataclass
+class Hold:
+    """The next `barrier.parties` requests matching `method` and `route` are answered only once
+    all of them have arrived: two jobs' requests meet at the stand-in, so a test can make a race
+    happen every time instead of when the machine's timing allows."""
+
+    method: str
+    route: str  # a route template or an fnmatch pattern over templates
+    barrier: threading.Barrier
+    taken: int = 0
+
+    def takes(self, method: str, route: str) -> bool:
+        return (
+            self.taken < self.barrier.parties
+            and self.method in ("*", method)
+            and fnmatch.fnmatchcase(route, self.route)
+        )
+
+
 @dataclass(frozen=True)
 class LoggedRequest:
     method: str
@@ -100,6 +119,7 @@ class GitHubStandIn:
         self.violations: list[str] = []
         self.log: list[LoggedRequest] = []
         self.faults: list[Fault] = []
+        self.holds: list[Hold] = []
         self._repos: dict[str, RepoState] = {}
         # "org/team-slug" (lower case) -> member logins; a team missing here is one the token
         # cannot see, which GitHub answers with 404 as it does for one that does not exist.
@@ -428,6 +448,14 @@ class GitHubStandIn:
             self.faults.append(fault)
         return fault
 
+    def hold(self, method: str, route: str, count: int = 2, *, timeout: float = 60.0) -> Hold:
+        """Keep the next `count` requests matching `method` and `route` waiting until all
+        `count` have arrived, then answer each (in the order the stand-in takes them)."""
+        held = Hold(method.upper(), route, threading.Barrier(count, timeout=timeout))
+        with self._lock:
+            self.holds.append(held)
+        return held
+
     def clear_faults(self) -> None:
         with self._lock:
             self.faults.clear()
@@ -480,6 +508,7 @@ class GitHubStandIn:
         api_base = f"http://{host}"
         if path.startswith(GHES_PREFIX + "/"):
             path, api_base = path[len(GHES_PREFIX) :], api_base + GHES_PREFIX
+        self._wait_if_held(method, path)
         with self._lock:
             self.render.api, self.render.web = api_base, f"http://{host}"
             problems: list[str] = []
@@ -494,6 +523,17 @@ class GitHubStandIn:
                 self.violations.append(f"{method} {split.path}: {problem}")
             self.log.append(LoggedRequest(method, split.path, route, query, body, reply.status))
             return reply
+
+    def _wait_if_held(self, method: str, path: str) -> None:
+        """Outside the lock, so the requests held can all arrive."""
+        matched = self.spec.match(method, path)
+        route = matched[0].template if matched is not None else path
+        with self._lock:
+            held = next((h for h in self.holds if h.takes(method, route)), None)
+            if held is not None:
+                held.taken += 1
+        if held is not None:
+            held.barrier.wait()
 
     def _dispatch(
         self,
