@@ -212,7 +212,7 @@ FAILING_GUARD = """
 resource "terraform_data" "guard" {
   lifecycle {
     precondition {
-      condition     = local.cluster == "prod"
+      condition     = var.cluster == "prod"
       error_message = "platform must only run on the prod cluster"
     }
   }
@@ -231,7 +231,9 @@ def test_a_failed_plan_shows_terraforms_diagnostic_and_the_steps_as_the_single_j
     config = (repo.root / "infra.yaml").read_text()
     repo.merge_to_main("infra.yaml", config.replace("layers:\n", STEP + "layers:\n", 1), "steps")
     main_tf = repo.root / PLATFORM_FILE
-    main_tf.write_text(main_tf.read_text() + FAILING_GUARD)
+    code = main_tf.read_text()
+    main_tf.write_text(code + FAILING_GUARD)
+    where = f"{PLATFORM_FILE}:{code.count(chr(10)) + 5}"  # the guard's `condition` line
     repo.commit(STAGING_FILE, '"small"', '"medium"', "a guard on platform, bigger staging db")
     single = git(repo.root, "rev-parse", "HEAD")
     files = [PLATFORM_FILE, STAGING_FILE]
@@ -248,7 +250,7 @@ def test_a_failed_plan_shows_terraforms_diagnostic_and_the_steps_as_the_single_j
     assert [p.code for p in plans] == [1, 0] and refreshed.code == 1
     m = dashboard_of(standin, 8, head)
     (diag,) = m.layer("platform").diagnostics
-    assert (diag.summary, diag.location) == ("Resource precondition failed", "platform/main.tf:44")
+    assert (diag.summary, diag.location) == ("Resource precondition failed", where)
     assert "platform must only run on the prod cluster" in diag.detail
     assert [(s.name, s.tail) for s in m.layer("data-staging").steps] == [
         ("summary", "summary of the plan")
@@ -257,7 +259,7 @@ def test_a_failed_plan_shows_terraforms_diagnostic_and_the_steps_as_the_single_j
     assert substance(matrix_board) == substance(dashboard_body(standin, 7, single))
     page = page_of(matrix_board)
     assert page.rows()["Plan: platform"][:2] == ["❌", "Resource precondition failed · Log"]
-    at = page.blocks.index("Error: Resource precondition failed · platform/main.tf:44")
+    at = page.blocks.index(f"Error: Resource precondition failed · {where}")
     assert page.blocks[at + 1] == "platform must only run on the prod cluster"
     assert "/tmp/" not in page.text and "-out=" not in page.text
 
