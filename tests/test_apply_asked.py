@@ -18,9 +18,9 @@ from infra_pipeline.core.dashboard import steps as dash
 from prstory import EventRun, Repo, dashboard_of, make_repo, replies
 from standin import GitHubStandIn, make_event
 
-PLATFORM_FILE = "platform/main.tf"
+PLATFORM_FILE = "modules/platform/main.tf"
 MONITORING = """module "monitoring" {
-  source      = "../modules/service"
+  source      = "../service"
   name        = "prometheus"
   environment = "platform"
   settings = {
