@@ -135,3 +135,12 @@ def test_a_known_secret_is_masked_however_it_is_encoded(before: bytes, after: by
         assert form not in out
     middle = base64.b64encode(KEY.encode()).decode()[4:-4]
     assert not any(middle[i : i + 12] in out for i in range(len(middle) - 12))
+
+
+def test_a_word_that_starts_with_pass_is_not_a_password() -> None:
+    # An e2e row without JUnit reads "chatty passed: exit code 0": `passed:` is no key.
+    assert outbound("chatty passed: exit code 0", Destination.COMMENT) == (
+        "chatty passed: exit code 0"
+    )
+    for assignment in ("db_pass: hunter22x", "PASSWORD=hunter22x", 'passwd = "hunter22x"'):
+        assert "hunter22x" not in outbound(assignment, Destination.COMMENT), assignment

@@ -67,7 +67,7 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str, tuple[str, ...]], ...] = (
 _ASSIGNMENT = re.compile(
     r"""(?ix)
     (?P<key>(?<![\w.-])["']?
-        (?=[\w.-]*?(?:pass(?:word|wd|phrase)?|secret|token|api[_-]?key|private[_-]?key
+        (?=[\w.-]*?(?:pass(?:word|wd|phrase)?s?(?![a-z])|secret|token|api[_-]?key|private[_-]?key
             |access[_-]?key|credentials?))
         [\w.-]+["']?\s*[:=]\s*)
     (?P<value>"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'|[^\s,;"'{}\[\]()=\\]+)
