@@ -25,7 +25,6 @@ from pathlib import Path
 from ..config import Config, Engine, Layer, Stage, duration_seconds
 from ..core.backend_block import Backend, backend_block
 from ..core.custom_steps import NO_CONTEXT, StepContext
-from ..core.hcl_reads import terragrunt_code_dir
 from ..core.plan_reader import (
     NO_CHANGES_TEXT,
     PLAN_KEY_ENV,
@@ -462,6 +461,9 @@ class TerraformEngine:
     def _code_dir(self) -> str | None:
         if not self._terragrunt:
             return None
+        # Imported here: the HCL reading stays off the start of a plain Terraform plan.
+        from ..core.hcl_reads import terragrunt_code_dir
+
         return terragrunt_code_dir(self.layer.path, DiskFiles(self.config.root))
 
     def _safe_diagnostic(self, diag: Diagnostic) -> Diagnostic:
