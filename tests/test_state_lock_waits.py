@@ -42,7 +42,9 @@ def pg_pr(tmp_path: Path, standin: GitHubStandIn, gh_env: dict[str, str], pg_con
     the lock's key), a 10 minute lock timeout for that layer only (none for the others)."""
     standin.set_permission("alice", "maintain")
     repo = make_repo(tmp_path, standin, gh_env)
-    set_engine(repo.root, "terraform", "platform")  # its code in its directory, on plain Terraform
+    # Plain Terraform throughout, each layer's code in its directory: the data units'
+    # `dependency` on platform would otherwise need platform to stay a Terragrunt unit.
+    set_engine(repo.root, "terraform")
     (repo.root / "platform" / "backend.tf").write_text(PG_BACKEND)
     config = repo.root / "infra.yaml"
     old = "platform:     {path: platform,          engine: terraform, order: 2}"
