@@ -78,6 +78,12 @@ def test_a_path_outside_the_repository_is_refused(repo: Path, path: str):
     assert "outside the repository" in error.message or "absolute path" in error.message
 
 
+def test_a_path_holding_a_nul_character_is_a_problem_not_a_crash(repo: Path):
+    # YAML's "\0" escape reaches the path as a NUL, which every path call raises on.
+    error = problems(repo, 'version: 1\nlayers:\n  x: {path: "plat\\0form", order: 1}\n')
+    assert "layers.x.path" in error.message and "NUL" in error.message
+
+
 def test_a_layer_symlinked_out_of_the_repository_is_refused(repo: Path):
     outside = repo.parent / "elsewhere"
     outside.mkdir()

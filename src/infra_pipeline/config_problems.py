@@ -252,6 +252,17 @@ def path_problems(
                 )
             )
             continue
+        if "\0" in raw:  # no file system takes it, and the path calls below would raise
+            problems.append(
+                Problem(
+                    line,
+                    key,
+                    f"{raw!r} holds a NUL character, which no directory name can",
+                    "write the layer's directory relative to infra.yaml, without control "
+                    "characters",
+                )
+            )
+            continue
         lexical = Path(os.path.normpath(config_dir / raw))
         target = (config_dir / raw).resolve() if check_paths else lexical
         if not _inside(lexical, root) or not _inside(target, root):
