@@ -13,22 +13,11 @@ from typing import Any
 
 import pytest
 
-from homelab import infra, state_resources
+from homelab import state_resources
 from infra_pipeline.core.dashboard import steps as dash
 from prstory import EventRun, Repo, dashboard_of, make_repo, replies
 from standin import GitHubStandIn, make_event
-
-PLATFORM_FILE = "modules/platform/main.tf"
-MONITORING = """module "monitoring" {
-  source      = "../service"
-  name        = "prometheus"
-  environment = "platform"
-  settings = {
-    owner = var.owner
-  }
-}
-"""
-DESTROYED = "module.monitoring.terraform_data.deployment"
+from test_apply_integrity import DESTROYED, PLATFORM_FILE, drop_monitoring, harmless, live_platform
 
 
 @pytest.fixture
@@ -36,24 +25,6 @@ def repo(tmp_path: Path, standin: GitHubStandIn, gh_env: dict[str, str]) -> Repo
     standin.set_permission("alice", "maintain")
     standin.set_permission("walter", "write")
     return make_repo(tmp_path, standin, gh_env)
-
-
-def live_platform(repo: Repo) -> list[str]:
-    assert infra(repo.root, "apply", "platform", "--auto-approve").code == 0
-    live = state_resources(repo.root, "platform")
-    assert DESTROYED in live
-    return live
-
-
-def harmless(repo: Repo) -> str:
-    return repo.commit(PLATFORM_FILE, "replicas    = 2", "replicas    = 3", "more replicas")
-
-
-def drop_monitoring(repo: Repo) -> str:
-    repo.commit(PLATFORM_FILE, MONITORING, "", "drop monitoring")
-    return repo.commit(
-        PLATFORM_FILE, ", module.monitoring.name]", "]", "drop monitoring from the outputs"
-    )
 
 
 def payload(number: int, body: str, user: str, comment_id: int) -> dict[str, Any]:
