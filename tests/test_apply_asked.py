@@ -15,9 +15,16 @@ import pytest
 
 from homelab import state_resources
 from infra_pipeline.core.dashboard import steps as dash
-from prstory import EventRun, Repo, dashboard_of, make_repo, replies
+from prstory import Repo, dashboard_of, make_repo, replies
 from standin import GitHubStandIn, make_event
-from test_apply_integrity import DESTROYED, PLATFORM_FILE, drop_monitoring, harmless, live_platform
+from test_apply_integrity import (
+    DESTROYED,
+    PLATFORM_FILE,
+    drop_monitoring,
+    harmless,
+    live_platform,
+    refused,
+)
 
 
 @pytest.fixture
@@ -44,11 +51,6 @@ def nothing_applied(repo: Repo, live: list[str]) -> None:
     assert state_resources(repo.root, "platform") == live
     assert not [r for r in repo.standin.refs if r.startswith("refs/infra-locks/")]
     assert not [d for d in repo.standin.deployments if d.environment == "platform"]
-
-
-def refused(repo: Repo, result: EventRun, number: int = 7) -> str:
-    assert result.code != 0, result.out + result.err
-    return replies(repo.standin, number)[-1]
 
 
 def test_an_apply_never_reaches_a_head_pushed_after_the_comment(
