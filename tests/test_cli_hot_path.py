@@ -115,28 +115,38 @@ def test_each_hot_form_ends_as_the_typer_app_ends_it(tmp_path: Path) -> None:
     assert _hot(["plan", "one", "--detailed-exitcode"], tmp_path)[0] == 3
 
 
-def test_the_console_script_plans_without_importing_typer(tmp_path: Path) -> None:
-    (tmp_path / "one").mkdir()
-    (tmp_path / "one" / "main.tf").write_text(LAYER)
-    (tmp_path / "infra.yaml").write_text("version: 1\nlayers:\n  one: {path: one, order: 1}\n")
+def _plan_all_in_a_new_process(root: Path, before: str = "", after: str = "") -> list[str]:
+    """`infra plan all` on a one-layer repository at `root`, in a fresh interpreter as the
+    console script runs it: `before` runs first (say, an audit hook), then the plan, whose exit
+    code is printed, then `after`. Returns the lines printed."""
+    (root / "one").mkdir()
+    (root / "one" / "main.tf").write_text(LAYER)
+    (root / "infra.yaml").write_text("version: 1\nlayers:\n  one: {path: one, order: 1}\n")
     probe = (
-        "import sys\n"
+        "import os, sys\n"
+        f"{before}"
         "sys.argv = ['infra', 'plan', 'all']\n"
         "from infra_pipeline import entry\n"
         "try:\n"
         "    entry.run()\n"
         "except SystemExit as exc:\n"
-        "    print('typer' in sys.modules, exc.code)\n"
+        "    print(exc.code)\n"
+        f"{after}"
     )
     result = subprocess.run(
         [sys.executable, "-c", probe],
-        cwd=tmp_path,
+        cwd=root,
         env=base_env(),
         capture_output=True,
         text=True,
         check=True,
     )
-    assert result.stdout.splitlines()[-1] == "False 0"
+    return result.stdout.splitlines()
+
+
+def test_the_console_script_plans_without_importing_typer(tmp_path: Path) -> None:
+    lines = _plan_all_in_a_new_process(tmp_path, after="print('typer' in sys.modules)\n")
+    assert lines[-2:] == ["0", "False"]
 
 
 # Imported only after the first Terraform command has started, if at all: the CLI framework,
@@ -167,35 +177,18 @@ def test_nothing_heavy_is_imported_before_the_first_terraform_command(tmp_path: 
     """What `infra plan all` has imported when it starts its first Terraform command (seen by
     an audit hook on subprocess.Popen): a heavy module there is start-up time every run pays.
     Each of these once was; what the plan needs of them later is imported later."""
-    (tmp_path / "one").mkdir()
-    (tmp_path / "one" / "main.tf").write_text(LAYER)
-    (tmp_path / "infra.yaml").write_text("version: 1\nlayers:\n  one: {path: one, order: 1}\n")
-    probe = (
-        "import os, sys\n"
+    hook = (
         "seen = []\n"
         "def hook(event, args):\n"
         "    if event == 'subprocess.Popen' and not seen:\n"
         "        if os.path.basename(str(args[1][0])) == 'terraform':\n"
         "            seen.append(sorted(sys.modules))\n"
         "sys.addaudithook(hook)\n"
-        "sys.argv = ['infra', 'plan', 'all']\n"
-        "from infra_pipeline import entry\n"
-        "try:\n"
-        "    entry.run()\n"
-        "except SystemExit as exc:\n"
-        "    print(exc.code)\n"
-        "print(' '.join(seen[0]) if seen else 'no terraform command')\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", probe],
-        cwd=tmp_path,
-        env=base_env(),
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    code, modules = result.stdout.splitlines()[-2:]
-    assert code == "0", result.stdout
+    snapshot = "print(' '.join(seen[0]) if seen else 'no terraform command')\n"
+    lines = _plan_all_in_a_new_process(tmp_path, before=hook, after=snapshot)
+    code, modules = lines[-2:]
+    assert code == "0", lines
     loaded = set(modules.split())
     assert "infra_pipeline.flows.plan" in loaded  # the snapshot is of the plan's start
     assert {name for name in NOT_BEFORE_TERRAFORM if name in loaded} == set()
