@@ -149,10 +149,37 @@ def test_the_console_script_plans_without_importing_typer(tmp_path: Path) -> Non
     assert lines[-2:] == ["0", "False"]
 
 
+def test_the_console_script_prints_to_a_log_what_rich_prints(tmp_path: Path) -> None:
+    """On a stdout that is no terminal the console script loads rich only once it prints a
+    table (`entry._Log`), and the progress lines before it are written as they are: the whole
+    output is still what the typer app prints through rich's console for such a file."""
+    (tmp_path / "script").mkdir()
+    lines = _plan_all_in_a_new_process(tmp_path / "script")
+    root = tmp_path / "app"
+    root.mkdir()
+    (root / "one").mkdir()
+    (root / "one" / "main.tf").write_text(LAYER)
+    (root / "infra.yaml").write_text("version: 1\nlayers:\n  one: {path: one, order: 1}\n")
+    buffer = io.StringIO()
+    obj = Invocation(
+        env=base_env(), _console=Console(file=buffer, width=80, highlight=False), cwd=root
+    )
+
+    def cli() -> int:
+        app(args=["plan", "all"], prog_name="infra", standalone_mode=True, obj=obj)
+        return 0
+
+    assert outcome(cli, obj.env) == 0
+    assert lines[-1] == "0"
+    printed = "\n".join(lines[:-1]) + "\n"
+    assert "one: planning…\n" in printed
+    assert _same(printed) == _same(buffer.getvalue())
+
+
 # Imported only after the first Terraform command has started, if at all: the CLI framework,
 # pydantic (the config models), the GitHub client, the HCL parser and the Terragrunt reading
-# (a plain Terraform layer), TLS, package metadata, rich's tables, live view and emoji codes
-# (a log shows none before Terraform runs), and difflib (a valid file needs no "did you mean").
+# (a plain Terraform layer), TLS, package metadata, rich (a log's lines before Terraform runs are
+# plain text: `entry._Log`), and difflib (a valid file needs no "did you mean").
 NOT_BEFORE_TERRAFORM = (
     "typer",
     "click",
@@ -166,6 +193,8 @@ NOT_BEFORE_TERRAFORM = (
     "ssl",
     "importlib.metadata",
     "platform",
+    "rich.console",
+    "rich.markup",
     "rich.table",
     "rich.live",
     "rich._emoji_codes",

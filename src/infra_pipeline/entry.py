@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Any, Final
+from typing import IO, TYPE_CHECKING, Any, Final, cast
 
 from .errors import ExitCode, InfraError
 
@@ -184,11 +185,53 @@ def error_console() -> Console:
     return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-def terminal() -> Console:
-    """The console commands print to."""
+def terminal(env: Mapping[str, str]) -> Console:
+    """The console commands print to: rich's, or on a stdout rich would find no terminal on (a
+    log, a pipe) one that loads rich only when something is printed through it."""
+    if _no_terminal(env):
+        return cast("Console", _Log())
     from rich.console import Console
 
     return Console(highlight=False)
+
+
+def _no_terminal(env: Mapping[str, str]) -> bool:
+    """Whether stdout is certainly not a terminal to rich's `Console.is_terminal`: no TTY, and
+    none of what makes rich take a pipe for one (FORCE_COLOR, TTY_COMPATIBLE) or look at it
+    differently (an IPython shell). In any doubt, False: rich decides."""
+    import builtins
+
+    if "FORCE_COLOR" in env or "TTY_COMPATIBLE" in env or hasattr(builtins, "get_ipython"):
+        return False
+    isatty = getattr(sys.stdout, "isatty", None)
+    try:
+        return isatty is not None and not isatty()
+    except ValueError:
+        return False
+
+
+class _Log:
+    """rich's `Console` for a stdout that is no terminal, made on first use. Until a command
+    prints through rich, which on `infra plan` is after Terraform's work (its results table),
+    only `is_terminal` and `file` are asked (the progress view writes plain lines there), and
+    rich's import and console, a fifth of the start, are not paid before the first Terraform
+    command. Everything else is the console's own (`__getattr__`)."""
+
+    is_terminal: Final = False
+
+    def __init__(self) -> None:
+        self._console: Console | None = None
+
+    @property
+    def file(self) -> IO[str]:
+        return sys.stdout if self._console is None else self._console.file
+
+    def __getattr__(self, name: str) -> Any:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(highlight=False)
+        return getattr(self._console, name)
 
 
 def _on_signal(signum: int, frame: FrameType | None) -> None:
@@ -203,14 +246,12 @@ def _on_signal(signum: int, frame: FrameType | None) -> None:
 
 def run(*args: Any) -> None:
     """The console script."""
-    import sys
-
     signal.signal(signal.SIGINT, _on_signal)
     signal.signal(signal.SIGTERM, _on_signal)
     call = parse_hot(sys.argv[1:])
     if call is not None:
         env = os.environ
-        raise SystemExit(outcome(lambda: run_hot(call, env, Path.cwd(), terminal()), env))
+        raise SystemExit(outcome(lambda: run_hot(call, env, Path.cwd(), terminal(env)), env))
     from .main import main
 
     raise SystemExit(main())

@@ -15,8 +15,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from rich.markup import escape
-
 from ..config import Layer
 from ..core.diagnostics import read_diagnostics
 from ..models import LayerRun, Outcome
@@ -67,9 +65,12 @@ class Progress:
                     self._open = layer.name
                     self._write(gha.group(f"{layer.name}: {self._verb}"))
                 return
-        if self._live is None:
-            # emoji=False: no `:code:` can be in a layer name, and rich would load its table
-            # of emoji codes before the first Terraform command to find out.
+        if self._live is None and not self._console.is_terminal:
+            # Written as it is, like the lines below: a layer name holds no markup, and rich's
+            # print would load rich (and its emoji codes) before the first Terraform command
+            # to write the same characters.
+            self._write(f"{layer.name}: {self._verb}…")
+        elif self._live is None:
             self._console.print(
                 f"[bold]{layer.name}[/]: {self._verb}…", highlight=False, emoji=False
             )
@@ -193,6 +194,7 @@ class Progress:
 
     def _render(self) -> Group:
         from rich.console import Group
+        from rich.markup import escape
         from rich.spinner import Spinner
         from rich.table import Table
 
@@ -246,6 +248,7 @@ def terraform_colour(console: Console, env: Mapping[str, str]) -> bool:
 
 
 def results_table(runs: Sequence[LayerRun], title: str) -> Table:
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title=title, title_justify="left")

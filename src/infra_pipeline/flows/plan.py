@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-
-from rich.console import Console
+from typing import TYPE_CHECKING
 
 from ..adapters.terminal_ui import progress, results_table, terraform_colour, write_as_is
 from ..adapters.terraform import READ_ALL, LockWaitSink, PlanReads, PlanText
@@ -15,6 +14,9 @@ from ..errors import ExitCode, InfraError
 from ..models import LayerRun, PlanResult
 from .dependencies import apart_layers
 from .pipeline import exit_code, make_engine_factory, plan_layers, select_layers
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 def plan_with_progress(
