@@ -179,7 +179,8 @@ def test_the_console_script_prints_to_a_log_what_rich_prints(tmp_path: Path) -> 
 # Imported only after the first Terraform command has started, if at all: the CLI framework,
 # pydantic (the config models), the GitHub client, the HCL parser and the Terragrunt reading
 # (a plain Terraform layer), TLS, package metadata, rich (a log's lines before Terraform runs are
-# plain text: `entry._Log`), and difflib (a valid file needs no "did you mean").
+# plain text: `entry._Log`), difflib (a valid file needs no "did you mean"), and what reads or
+# posts a layer's result (diagnostics, the outbound text's limits).
 NOT_BEFORE_TERRAFORM = (
     "typer",
     "click",
@@ -199,6 +200,8 @@ NOT_BEFORE_TERRAFORM = (
     "rich.live",
     "rich._emoji_codes",
     "difflib",
+    "infra_pipeline.core.outbound",
+    "infra_pipeline.core.diagnostics",
 )
 
 

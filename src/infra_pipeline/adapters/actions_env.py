@@ -12,13 +12,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..core import outbound
-from ..core.outbound import LIMITS, Destination, cap_to, measure, redact_text
 from ..core.redact import secrets_in_env
 from ..errors import ExitCode, InfraError
 
 if TYPE_CHECKING:  # pydantic loads only once an event is to be handled (ignored ones start fast)
     from ..core.webhook_events import Event
+
+# `core.outbound` (its records and patterns) is imported where something is written: the
+# progress view imports this module before the first Terraform command, and writes nothing
+# through outbound until a layer ends.
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,8 @@ class ActionsEnv:
         data for the next job), a secret in it masked."""
         if not self.output:
             return
+        from ..core.outbound import LIMITS, Destination, measure, redact_text
+
         value = redact_text(value, self.secrets)
         limit = LIMITS[Destination.OUTPUT]
         if measure(value, limit.unit) > limit.most:
@@ -115,6 +119,8 @@ class ActionsEnv:
         GitHub's 1 MiB (beyond which GitHub drops the summary entirely)."""
         if not self.step_summary:
             return
+        from ..core.outbound import LIMITS, Destination, cap_to, redact_text
+
         path = Path(self.step_summary)
         used = path.stat().st_size if path.exists() else 0
         room = LIMITS[Destination.SUMMARY].most - used - 2
@@ -224,6 +230,8 @@ def annotation(
 ) -> str:
     """`::error file=…,line=…,title=…::message`, escaped as the runner expects, with the
     message redacted and bounded (`core.outbound.annotation`)."""
+    from ..core import outbound
+
     where = line if file else None
     return outbound.annotation(severity, message, secrets, file=file, line=where, title=title)
 

@@ -16,7 +16,6 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from ..config import Layer
-from ..core.diagnostics import read_diagnostics
 from ..models import LayerRun, Outcome
 from . import actions_env as gha
 
@@ -137,6 +136,8 @@ class Progress:
         base = self._paths.get(run.layer, "").rstrip("/")
         found = run.diagnostics
         if not found:
+            from ..core.diagnostics import read_diagnostics  # a failure's only
+
             log = "\n".join(self._logs.get(run.layer, [])) or run.log or run.error
             found = read_diagnostics(log)
         else:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Iterable, Mapping
-from functools import lru_cache
+from functools import cache, lru_cache
 
 MASK = "***"
 # Known values shorter than this are not replaced: masking "1" or "true" everywhere would
@@ -24,68 +24,87 @@ _SECRET_NAME = re.compile(
     r"(?i)(pass(word|wd|phrase)?|secret|token|api[_-]?key|private[_-]?key|credential|auth)"
 )
 
-# Each pattern with the literal text any match contains (in casefolded text): a text without
-# it is not scanned at all. A regex scan of a 4 MB plan costs about 0.3 s per pattern; `in`
-# costs a few milliseconds, and plans rarely hold any of these.
-_PATTERNS: tuple[tuple[re.Pattern[str], str, tuple[str, ...]], ...] = (
-    # PEM private keys of any kind, also when a diff prefixes every line with + or -.
-    (
-        re.compile(
-            r"-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY-----.*?-----END \1PRIVATE KEY-----", re.DOTALL
+# The patterns below are compiled on their first use, not on import: Terraform's adapter
+# imports this module, and compiling them was a fiftieth of the time before its first command.
+
+
+@cache
+def _patterns() -> tuple[tuple[re.Pattern[str], str, tuple[str, ...]], ...]:
+    """Each pattern with the literal text any match contains (in casefolded text): a text
+    without it is not scanned at all. A regex scan of a 4 MB plan costs about 0.3 s per
+    pattern; `in` costs a few milliseconds, and plans rarely hold any of these."""
+    return (
+        # PEM private keys of any kind, also when a diff prefixes every line with + or -.
+        (
+            re.compile(
+                r"-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY-----.*?-----END \1PRIVATE KEY-----", re.DOTALL
+            ),
+            f"-----BEGIN PRIVATE KEY-----{MASK}-----END PRIVATE KEY-----",
+            ("private key-----",),
         ),
-        f"-----BEGIN PRIVATE KEY-----{MASK}-----END PRIVATE KEY-----",
-        ("private key-----",),
-    ),
-    (
-        re.compile(r"\b(AKIA|ASIA|AGPA|AIDA|AROA|ANPA)[A-Z0-9]{16}\b"),
-        MASK,
-        ("akia", "asia", "agpa", "aida", "aroa", "anpa"),
-    ),
-    (
-        re.compile(r"\b(gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,})\b"),
-        MASK,
-        ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
-    ),
-    (re.compile(r"\b(sk-ant-[A-Za-z0-9_-]{10,}|sk-[A-Za-z0-9_-]{20,})"), MASK, ("sk-",)),
-    (
-        re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*"),  # JWT
-        MASK,
-        ("eyj",),
-    ),
-    (re.compile(r"\bxox[abprs]-[A-Za-z0-9-]{10,}"), MASK, ("xox",)),
-    (
-        re.compile(r"(?i)\b(bearer|token)\s+[A-Za-z0-9._~+/=-]{12,}"),
-        rf"\1 {MASK}",
-        ("bearer", "token"),
-    ),
-    (re.compile(r"(?i)(https?://[^\s:/@]+:)[^\s@/]+@"), rf"\1{MASK}@", ("://",)),
-)
-# name = "value", name: value, NAME=value, "name": "value" where the name says secret. A name
-# starts at a word's start and is one run of name characters that contains a secret word (the
-# lookahead): written as `\w*secret\w*` instead, a long run of letters with no `=` in sight
-# (a 100,000-character output line) took cubic time to give up on.
-_ASSIGNMENT = re.compile(
-    r"""(?ix)
-    (?P<key>(?<![\w.-])["']?
-        (?=[\w.-]*?(?:pass(?:word|wd|phrase)?s?(?![a-z])|secret|token|api[_-]?key|private[_-]?key
-            |access[_-]?key|credentials?))
-        [\w.-]+["']?\s*[:=]\s*)
-    (?P<value>"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'|[^\s,;"'{}\[\]()=\\]+)
-    """
-)
-# Values that name a secret instead of holding one: references, numbers, booleans.
-_NOT_A_SECRET = re.compile(
-    r"(?i)^(true|false|null|none|\d+|(var|local|module|data|each|os|env|secrets)\.[\w.\[\]-]+"
-    r"|[a-z_]\w*(\.[\w-]+){2,})$"
-)
-
-_SENSITIVE_VAR = re.compile(
-    r'variable\s+"(?P<name>[\w-]+)"\s*\{(?P<body>.*?)\n[+\- ]?\}', re.DOTALL
-)
-_DEFAULT = re.compile(r'(default\s*=\s*)("[^"\n]*"|[^\s\n]+)')
+        (
+            re.compile(r"\b(AKIA|ASIA|AGPA|AIDA|AROA|ANPA)[A-Z0-9]{16}\b"),
+            MASK,
+            ("akia", "asia", "agpa", "aida", "aroa", "anpa"),
+        ),
+        (
+            re.compile(r"\b(gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,})\b"),
+            MASK,
+            ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
+        ),
+        (re.compile(r"\b(sk-ant-[A-Za-z0-9_-]{10,}|sk-[A-Za-z0-9_-]{20,})"), MASK, ("sk-",)),
+        (
+            re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*"),  # JWT
+            MASK,
+            ("eyj",),
+        ),
+        (re.compile(r"\bxox[abprs]-[A-Za-z0-9-]{10,}"), MASK, ("xox",)),
+        (
+            re.compile(r"(?i)\b(bearer|token)\s+[A-Za-z0-9._~+/=-]{12,}"),
+            rf"\1 {MASK}",
+            ("bearer", "token"),
+        ),
+        (re.compile(r"(?i)(https?://[^\s:/@]+:)[^\s@/]+@"), rf"\1{MASK}@", ("://",)),
+    )
 
 
-# The words one of which every `_ASSIGNMENT` key contains, casefolded.
+@cache
+def _assignment() -> re.Pattern[str]:
+    """name = "value", name: value, NAME=value, "name": "value" where the name says secret. A
+    name starts at a word's start and is one run of name characters that contains a secret
+    word (the lookahead): written as `\\w*secret\\w*` instead, a long run of letters with no
+    `=` in sight (a 100,000-character output line) took cubic time to give up on."""
+    return re.compile(
+        r"""(?ix)
+        (?P<key>(?<![\w.-])["']?
+            (?=[\w.-]*?(?:pass(?:word|wd|phrase)?s?(?![a-z])|secret|token|api[_-]?key
+                |private[_-]?key|access[_-]?key|credentials?))
+            [\w.-]+["']?\s*[:=]\s*)
+        (?P<value>"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'|[^\s,;"'{}\[\]()=\\]+)
+        """
+    )
+
+
+@cache
+def _not_a_secret() -> re.Pattern[str]:
+    """Values that name a secret instead of holding one: references, numbers, booleans."""
+    return re.compile(
+        r"(?i)^(true|false|null|none|\d+|(var|local|module|data|each|os|env|secrets)\.[\w.\[\]-]+"
+        r"|[a-z_]\w*(\.[\w-]+){2,})$"
+    )
+
+
+@cache
+def _sensitive_var() -> re.Pattern[str]:
+    return re.compile(r'variable\s+"(?P<name>[\w-]+)"\s*\{(?P<body>.*?)\n[+\- ]?\}', re.DOTALL)
+
+
+@cache
+def _default() -> re.Pattern[str]:
+    return re.compile(r'(default\s*=\s*)("[^"\n]*"|[^\s\n]+)')
+
+
+# The words one of which every `_assignment()` key contains, casefolded.
 _SECRET_WORDS = ("pass", "secret", "token", "api", "private", "access", "credential")
 
 
@@ -93,7 +112,7 @@ def redact(text: str, known: Iterable[str] = ()) -> str:
     """`text` with every known secret value and every secret-shaped string replaced by ***.
 
     One pass per pattern, over the whole text, and only for the patterns whose literal part
-    the text contains (see `_PATTERNS`); the assignment pattern runs only on the lines around
+    the text contains (see `_patterns`); the assignment pattern runs only on the lines around
     a secret word (`_assignments`)."""
     values = {v for v in known if len(v) >= MIN_SECRET_LENGTH}
     for value in sorted({e for v in values for e in encodings(v)}, key=len, reverse=True):
@@ -104,7 +123,7 @@ def redact(text: str, known: Iterable[str] = ()) -> str:
     if "sensitive" in text:
         text = _redact_sensitive_variables(text)
     folded = text.casefold()
-    for pattern, replacement, needles in _PATTERNS:
+    for pattern, replacement, needles in _patterns():
         if any(needle in folded for needle in needles):
             text = pattern.sub(replacement, text)
             folded = text.casefold()
@@ -154,7 +173,7 @@ _ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&(?:ap
 
 
 def _assignments(text: str, folded: str) -> str:
-    """`_ASSIGNMENT` applied to `text`, scanning only the lines where a key could be.
+    """`_assignment()` applied to `text`, scanning only the lines where a key could be.
 
     A key holds a secret word and never spans lines, so a match starts on a line that holds
     one; after the key, `\\s*[:=]\\s*value` can only cross blank lines, so the match ends by
@@ -164,7 +183,7 @@ def _assignments(text: str, folded: str) -> str:
     if not any(word in folded for word in _SECRET_WORDS):
         return text
     if len(folded) != len(text):  # casefolding moved positions (ß -> ss): scan it all
-        return _ASSIGNMENT.sub(_mask_assignment, text)
+        return _assignment().sub(_mask_assignment, text)
     regions: list[tuple[int, int]] = []
     for word in _SECRET_WORDS:
         at = folded.find(word)
@@ -182,7 +201,7 @@ def _assignments(text: str, folded: str) -> str:
             merged.append([start, end])
     for start, end in merged:
         out.append(text[done:start])
-        out.append(_ASSIGNMENT.sub(_mask_assignment, text[start:end]))
+        out.append(_assignment().sub(_mask_assignment, text[start:end]))
         done = end
     out.append(text[done:])
     return "".join(out)
@@ -201,7 +220,7 @@ def _after_non_blank_lines(text: str, newline: int, count: int) -> int:
 
 def _mask_assignment(match: re.Match[str]) -> str:
     value = match.group("value")
-    if value == MASK or _NOT_A_SECRET.match(value) or MASK in value:
+    if value == MASK or _not_a_secret().match(value) or MASK in value:
         return match.group(0)
     # The value's own quotes (or none) are kept, and a backslash never starts a value: text
     # that sits inside a JSON string (the dashboard's state) stays valid JSON.
@@ -227,9 +246,9 @@ def _redact_sensitive_variables(text: str) -> str:
         if not re.search(r"sensitive\s*=\s*true", body):
             return match.group(0)
         names.append(match.group("name"))
-        return match.group(0).replace(body, _DEFAULT.sub(rf'\1"{MASK}"', body))
+        return match.group(0).replace(body, _default().sub(rf'\1"{MASK}"', body))
 
-    text = _SENSITIVE_VAR.sub(mask_default, text)
+    text = _sensitive_var().sub(mask_default, text)
     for name in names:
         text = re.sub(
             rf'(?m)^([+\- ]?\s*{re.escape(name)}\s*=\s*)("[^"\n]*"|\S+)',
