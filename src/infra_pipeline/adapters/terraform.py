@@ -17,7 +17,6 @@ import re
 import shutil
 import sys
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from enum import Enum
 from pathlib import Path
@@ -754,6 +753,8 @@ class TerraformEngine:
         else:
             # `-json` gives the diagnostics but not the plan as people read it, nor its
             # values; the planfile has both. The two reads are independent: side by side.
+            from concurrent.futures import ThreadPoolExecutor  # after the plan: see pipeline
+
             with ThreadPoolExecutor(max_workers=1) as pool:
                 future = pool.submit(self._text)
                 shown = self._show("-json", "-no-color")
