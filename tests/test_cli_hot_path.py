@@ -181,7 +181,7 @@ def test_the_console_script_prints_to_a_log_what_rich_prints(tmp_path: Path) -> 
 # (a plain Terraform layer), TLS, package metadata, rich (a log's lines before Terraform runs are
 # plain text: `entry._Log`), difflib (a valid file needs no "did you mean"), and what reads or
 # posts a layer's result (the outbound text's limits), and `concurrent.futures` with the `logging`
-# it imports (the layers run on plain threads).
+# it imports (the layers run on plain threads), and tempfile (a custom step's plan JSON only).
 NOT_BEFORE_TERRAFORM = (
     "typer",
     "click",
@@ -204,6 +204,7 @@ NOT_BEFORE_TERRAFORM = (
     "infra_pipeline.core.outbound",
     "concurrent.futures",
     "logging",
+    "tempfile",
 )
 
 

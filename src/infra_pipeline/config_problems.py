@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Problem:
+    """One thing wrong in infra.yaml: where (its line, when known), what, and how to fix it."""
+
     line: int | None
     key: str  # dotted, as in the file: layers.platform.path
     what: str

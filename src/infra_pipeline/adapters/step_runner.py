@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -148,7 +147,10 @@ def _plan_json(
         return
     text = engine.plan_json(planfile)
     # Only this user may read it (mkdtemp makes the directory 0700), and it is gone after the
-    # stage, whatever the steps did.
+    # stage, whatever the steps did. (tempfile, and the `random` it imports, only here: a plan
+    # imports this module before its first Terraform command.)
+    import tempfile
+
     directory = Path(tempfile.mkdtemp(prefix=f"infra-plan-{engine.layer.name}-"))
     path = directory / "plan.json"
     try:
