@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
-from infra_pipeline import config, config_models
+from infra_pipeline import config, config_checks, config_models
 from infra_pipeline.config import _plain_config, parse_config
 
 ROOT = Path("/repo")
@@ -31,8 +31,9 @@ EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "homelab" / "inf
 
 RECORDS = [
     value
-    for value in vars(config).values()
-    if dataclasses.is_dataclass(value) and value.__module__ == config.__name__
+    for module in (config, config_checks)
+    for value in vars(module).values()
+    if dataclasses.is_dataclass(value) and value.__module__ == module.__name__
 ]
 
 
@@ -58,7 +59,7 @@ def test_each_record_has_the_fields_and_defaults_of_its_model(record: Any) -> No
         else:
             assert declared.is_required(), f.name
             continue
-        if (record, f.name) == (config.KubeSpec, "kubeconfig"):
+        if (record, f.name) == (config_checks.KubeSpec, "kubeconfig"):
             assert default is None  # "not set": $KUBECONFIG decides (adapters/kubeconfig)
             continue
         expected = declared.get_default(call_default_factory=True)
@@ -255,7 +256,7 @@ def test_what_the_plain_reader_leaves_is_read_by_the_models(tmp_path: Path) -> N
     data = yaml.safe_load(EXAMPLE.read_text())
     assert _plain_config(data, ROOT, SOURCE) is None
     loaded = parse_config(EXAMPLE.read_text(), EXAMPLE, check_paths=False)
-    assert isinstance(loaded.health["cluster"], config.CommandProbe)
+    assert isinstance(loaded.health["cluster"], config_checks.CommandProbe)
     assert loaded.e2e["smoke"].timeout == 300
 
 

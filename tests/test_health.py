@@ -20,14 +20,14 @@ import pytest
 from rich.console import Console
 
 from infra_pipeline.adapters.probes import ProbeKind, check_health
-from infra_pipeline.config import (
+from infra_pipeline.config import parse_config
+from infra_pipeline.config_checks import (
     CommandProbe,
     DnsProbe,
     HttpProbe,
     KubernetesProbe,
     KubeSpec,
     TcpProbe,
-    parse_config,
 )
 from infra_pipeline.core.dashboard.model import Status
 from infra_pipeline.errors import ExitCode, InfraError

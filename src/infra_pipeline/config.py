@@ -21,13 +21,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Final, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Final, Literal, Protocol
 
 import yaml
 
 from .config_problems import Problem, duplicate_keys, path_problems, unnamed_layers
 from .digraph import strongly_connected
 from .errors import ConfigError
+
+if TYPE_CHECKING:
+    # The records of the `health` and `e2e` keys are in `config_checks`, loaded only when a
+    # file has them: seven records fewer to build before every plan's first Terraform command.
+    from .config_checks import E2ESuite, Probe
 
 CONFIG_NAME = "infra.yaml"
 _LAYER_NAME = r"^[a-z0-9][a-z0-9_.-]*$"
@@ -177,78 +182,6 @@ class Layer:
     apply_requirements: tuple[Requirement, ...] = ()
     codeowners: bool = False
     steps: Steps = field(default_factory=Steps)
-
-
-@dataclass(frozen=True, kw_only=True)
-class HttpProbe:
-    """A health probe: an HTTP GET that must answer `expect_status` (and hold `contains`)."""
-
-    http: str
-    expect_status: int = 200
-    contains: str | None = None
-    headers: dict[str, str] = field(default_factory=dict)
-    timeout: float = 5
-    retries: int = 2
-
-
-@dataclass(frozen=True, kw_only=True)
-class TcpProbe:
-    """A health probe: a TCP connection to `tcp` (host:port) that must open."""
-
-    tcp: str  # host:port
-    timeout: float = 3
-    retries: int = 2
-
-
-@dataclass(frozen=True, kw_only=True)
-class DnsProbe:
-    """A health probe: a name that must resolve."""
-
-    dns: str
-    timeout: float = 3
-    retries: int = 2
-
-
-@dataclass(frozen=True, kw_only=True)
-class KubeSpec:
-    """Which kubeconfig, and which context in it, a Kubernetes probe reads."""
-
-    # None: not set in infra.yaml, so $KUBECONFIG, else ~/.kube/config (adapters/kubeconfig).
-    kubeconfig: str | None = None
-    context: str | None = None
-
-
-@dataclass(frozen=True, kw_only=True)
-class KubernetesProbe:
-    """A health probe: the Kubernetes API server of a kubeconfig must answer."""
-
-    kubernetes: KubeSpec
-    timeout: float = 5
-    retries: int = 2
-
-
-@dataclass(frozen=True, kw_only=True)
-class CommandProbe:
-    """A health probe: a command that must exit 0."""
-
-    command: tuple[str, ...]
-    timeout: float = 30
-    retries: int = 0
-
-
-# The probe's kind is the one key among http/tcp/dns/kubernetes/command that it has.
-Probe = HttpProbe | TcpProbe | DnsProbe | KubernetesProbe | CommandProbe
-
-
-@dataclass(frozen=True, kw_only=True)
-class E2ESuite:
-    """An end-to-end test suite: a command, its time limit and its JUnit report."""
-
-    command: tuple[str, ...]
-    timeout: int = 600
-    junit: str | None = None  # JUnit XML report the suite writes
-    cwd: str | None = None  # relative to infra.yaml
-    env: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -26,6 +26,7 @@ from pydantic import (
 )
 
 from . import config as records
+from . import config_checks
 from .config import (
     _DURATION,
     _LAYER_NAME,
@@ -510,7 +511,8 @@ def validate(data: Mapping[str, Any], root: Path, source: Path) -> records.Confi
 def _record(value: Any) -> Any:
     """A validated model as the record class of the same name, members converted likewise."""
     if isinstance(value, BaseModel):
-        kind = getattr(records, type(value).__name__)
+        name = type(value).__name__
+        kind = getattr(records, name, None) or getattr(config_checks, name)
         fields = {f.name: _record(getattr(value, f.name)) for f in dataclasses.fields(kind)}
         if isinstance(value, KubeSpec) and "kubeconfig" not in value.model_fields_set:
             fields["kubeconfig"] = None  # the record's "not set": $KUBECONFIG may decide

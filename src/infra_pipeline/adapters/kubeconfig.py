@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from ..config import KubeSpec
+from ..config_checks import KubeSpec
 from ..errors import InfraError
 from .usercmd import run_user_command
 

@@ -23,7 +23,7 @@ from typing import TypeVar
 
 import httpx
 
-from ..config import CommandProbe, DnsProbe, HttpProbe, KubernetesProbe, Probe, TcpProbe
+from ..config_checks import CommandProbe, DnsProbe, HttpProbe, KubernetesProbe, Probe, TcpProbe
 from ..core.redact import redact, secrets_in_env
 from ..errors import ExitCode, InfraError
 from . import kubeconfig
