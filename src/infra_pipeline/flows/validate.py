@@ -6,9 +6,7 @@ import posixpath
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
-
-from rich.console import Console
-from rich.markup import escape
+from typing import TYPE_CHECKING
 
 from ..adapters.actions_env import annotation, in_actions
 from ..adapters.terraform import TerraformEngine
@@ -22,6 +20,10 @@ from ..errors import ExitCode, InfraError
 from ..models import Diagnostic
 from .dependencies import apart_layers
 from .pipeline import each_layer
+
+if TYPE_CHECKING:
+    # rich is imported where the results are printed, after Terraform's work (`entry._Log`).
+    from rich.console import Console
 
 
 @dataclass(frozen=True)
@@ -156,6 +158,8 @@ def run_validate(
     planned: Collection[str] = (),
 ) -> tuple[ExitCode, list[LayerCheck]]:
     checks = check_layers(config, layers, env, jobs or config.jobs, planned=planned)
+    from rich.markup import escape
+
     for check in checks:
         mark = "✅" if check.ok else "❌"
         console.print(f"{mark} [bold]{escape(check.layer)}[/]")

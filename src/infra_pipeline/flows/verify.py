@@ -4,10 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
+from typing import TYPE_CHECKING
 
 from ..adapters.terraform import PlanReads, PlanText
 from ..config import Config
@@ -15,6 +12,11 @@ from ..errors import ExitCode
 from ..models import LayerRun, Outcome
 from .pipeline import select_layers
 from .plan import plan_with_progress
+
+if TYPE_CHECKING:
+    # rich is imported where the table is drawn, after Terraform's work (`entry._Log`).
+    from rich.console import Console
+    from rich.table import Table
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,9 @@ def scan(
 
 
 def drift_table(report: DriftReport) -> Table:
+    from rich.markup import escape
+    from rich.table import Table
+
     table = Table(title="Drift scan", title_justify="left")
     for column in ("Layer", "Status", "+/~/-", "Resources", "Duration"):
         table.add_column(column)
