@@ -18,7 +18,13 @@ import pytest
 
 from homelab import base_env, infra
 from infra_pipeline.adapters import init_record, plugin_cache
-from infra_pipeline.adapters.terraform import NO_CHANGES, TerraformEngine, TerraformFailed
+from infra_pipeline.adapters.terraform import (
+    NO_CHANGES,
+    READ_ALL,
+    PlanReads,
+    TerraformEngine,
+    TerraformFailed,
+)
 from infra_pipeline.config import load_config
 from infra_pipeline.core.plan_reader import read_plan, read_plan_without_changes, read_ui_lines
 from infra_pipeline.flows.validate import check_layers
@@ -75,9 +81,9 @@ class Repo:
         assert result.code == 0, result.out
         return result.out
 
-    def engine(self) -> TerraformEngine:
+    def engine(self, reads: PlanReads = READ_ALL) -> TerraformEngine:
         config = load_config(self.root / "infra.yaml")
-        return TerraformEngine(config, config.layers["app"], env=self.env)
+        return TerraformEngine(config, config.layers["app"], env=self.env, reads=reads)
 
 
 @pytest.fixture
@@ -90,18 +96,18 @@ def repo(tmp_path: Path) -> Repo:
 
 
 def test_init_runs_once_while_nothing_it_reads_changes(repo: Repo) -> None:
-    # `infra plan` prints the plan's text only: one `show` (tests/test_plan_reads.py).
+    # `infra plan` prints the plan's text only: its own output (tests/test_plan_reads.py).
     assert "module.thing.terraform_data.a" in repo.plan()
-    assert repo.commands() == ["init", "plan", "show"]
+    assert repo.commands() == ["init", "plan"]
 
     out = repo.plan()
-    assert repo.commands() == ["plan", "show"]
+    assert repo.commands() == ["plan"]
     assert "module.thing.terraform_data.a" in out
 
     # A resource's arguments are not init's business: still no init.
     repo.write("main.tf", APP.replace('"first"', '"second"'))
     repo.plan()
-    assert repo.commands() == ["plan", "show"]
+    assert repo.commands() == ["plan"]
 
 
 def test_a_changed_module_source_initialises_again_and_plans_the_new_module(repo: Repo) -> None:
@@ -129,21 +135,23 @@ def test_a_nested_local_modules_call_counts_too(repo: Repo) -> None:
     assert "module.thing.module.inner.terraform_data.b" in out
 
 
+@pytest.mark.parametrize("human", [False, True], ids=["json", "human"])
 def test_a_stale_record_is_caught_by_terraform_and_the_plan_initialises_again(
-    repo: Repo,
+    repo: Repo, human: bool
 ) -> None:
     """Should the fingerprint ever miss an input, Terraform's own check ("run terraform
-    init") makes the engine initialise and plan again rather than fail or plan stale."""
+    init") makes the engine initialise and plan again rather than fail or plan stale,
+    whether the plan speaks `-json` or to people (`infra plan`)."""
     repo.plan()
     repo.commands()
     repo.write("main.tf", APP.replace("./mod-a", "./mod-b"))
-    engine = repo.engine()
+    engine = repo.engine(PlanReads(values=False) if human else READ_ALL)
     # Forge a record that says the init is current for the new source.
     init_record.remember(repo.layer, engine._env, engine._init_fingerprint())
 
     plan = engine.plan()
 
-    assert repo.commands()[:4] == ["plan", "init", "plan", "show"]
+    assert repo.commands()[:3] == ["plan", "init", "plan"]
     assert "module.thing.terraform_data.b" in {c.address for c in plan.resource_changes}
 
 
@@ -158,7 +166,7 @@ def test_a_changed_backend_config_or_the_env_feeding_it_initialises_again(
     repo.env["STATE_DIR"] = str(tmp_path / "one")
     repo.plan()
     repo.plan()
-    assert repo.commands() == ["init", "plan", "show", "plan", "show"]
+    assert repo.commands() == ["init", "plan", "plan"]
 
     # Another state file: Terraform refuses to switch without being told how; what matters
     # is that it is asked, not that a plan silently runs against the old state.

@@ -1,11 +1,13 @@
-"""Stories: a plan with changes runs only the `show`s its reader needs (`PlanReads`).
+"""Stories: a plan with changes runs only the Terraform processes its reader needs
+(`PlanReads`).
 
-`infra plan` prints the plan's text and the results table: one `show` for the text, in
-Terraform's colours on a terminal; no `show -json` unless `--json`/`--markdown` (or policies
-and custom steps) read the values. `infra verify` prints the drift table: no `show` at all, and
-with `--json` only `show -json`. Everything else (the pull request's dashboard, `/apply`, the
-drift scan's issues and summaries) reads both, as before. Real Terraform throughout; a
-`terraform` shim on PATH logs each command (with its flags) and runs the real one.
+`infra plan` prints the plan's text and the results table: one `plan` whose human output is
+the text (in Terraform's colours on a terminal) and says the changes (`core/plan_human.py`);
+no `show` unless `--json`/`--markdown` (or policies and custom steps) read the values.
+`infra verify` prints the drift table: `plan -json` and no `show` at all, and with `--json`
+only `show -json`. Everything else (the pull request's dashboard, `/apply`, the drift scan's
+issues and summaries) reads both shows, as before. Real Terraform throughout; a `terraform`
+shim on PATH logs each command (with its flags) and runs the real one.
 """
 
 from __future__ import annotations
@@ -194,14 +196,23 @@ def _essentials(plan: PlanResult) -> object:
     )
 
 
-def test_the_json_lines_say_what_show_json_says_of_every_kind_of_change(repo: Repo) -> None:
+@pytest.mark.parametrize("text", [PlanText.NONE, PlanText.PLAIN], ids=["json-lines", "human"])
+def test_the_plan_alone_says_what_show_json_says_of_every_kind_of_change(
+    repo: Repo, text: PlanText
+) -> None:
     """Create, update, replace (both orders), delete, move, and output changes (one
-    sensitive) read from a real plan's `-json` lines equal what `show -json` gives."""
+    sensitive) read from a real plan alone, from its `-json` lines (`infra verify`) or from
+    its human output (`infra plan`), equal what `show -json` gives."""
     full = repo.engine().plan()
-    lines = repo.engine(PlanReads(values=False, text=PlanText.PLAIN)).plan()
+    repo.commands()
+    lines = repo.engine(PlanReads(values=False, text=text)).plan()
 
+    assert repo.commands() == [
+        "plan -no-color -json" if text is PlanText.NONE else "plan -no-color"
+    ]
     assert _essentials(lines) == _essentials(full)
-    assert lines.text == full.text and "terraform_data.new_name" in lines.text
+    if text is PlanText.PLAIN:
+        assert lines.text == full.text and "terraform_data.new_name" in lines.text
     assert lines.fingerprint == "" and full.fingerprint
     assert lines.document is None and full.document is not None
     kinds = {c.address: c.kind.value for c in full.resource_changes}
@@ -235,14 +246,14 @@ def test_the_ui_lines_reader_keeps_no_output_value() -> None:
     assert [(o.name, o.sensitive) for o in plan.output_changes] == [("token", True)]
 
 
-def test_plan_prints_the_text_from_one_show_and_the_same_as_a_full_read(repo: Repo) -> None:
+def test_plan_prints_the_text_of_one_plan_and_the_same_as_a_full_read(repo: Repo) -> None:
     full = repo.engine().plan()
     repo.commands()
 
     result = infra(repo.root, "plan", "app", env=repo.env)
 
     assert result.code == 0, result.out
-    assert repo.commands() == ["plan -no-color -json", "show -no-color"]
+    assert repo.commands() == ["plan -no-color"]
     assert full.text in result.out
     assert "⚠️ destroys/replaces:" in result.out  # the results table still names them
 
@@ -270,8 +281,8 @@ def test_plan_with_json_or_markdown_reads_the_values(
 
 
 def test_plan_on_a_terminal_renders_the_colours_once_and_nothing_else(repo: Repo) -> None:
-    """On a terminal the text is Terraform's colour rendering, made beside the plan: no
-    `show -no-color` whose text nobody would read, no `show -json`, no second render."""
+    """On a terminal the text is Terraform's colour rendering, the plan's own: no `show`
+    at all, and the changes read from it are those of the plain text."""
     buffer = io.StringIO()
     console = Console(file=buffer, width=200, force_terminal=True, color_system="standard")
     env = {k: v for k, v in repo.env.items() if k not in ("NO_COLOR", "CI")}
@@ -279,8 +290,11 @@ def test_plan_on_a_terminal_renders_the_colours_once_and_nothing_else(repo: Repo
     code = main(["plan", "app"], env=env, console=console, cwd=repo.root)
 
     assert code == 0, buffer.getvalue()
-    assert repo.commands() == ["plan -no-color -json", "show"]
+    assert repo.commands() == ["plan"]
     assert "\x1b[" in buffer.getvalue() and "terraform_data.new_name" in buffer.getvalue()
+    coloured = repo.engine(PlanReads(values=False, text=PlanText.COLOUR)).plan()
+    assert _essentials(coloured) == _essentials(repo.engine().plan())
+    assert "\x1b[" in coloured.text and "Saved the plan" not in coloured.text
 
 
 def test_verify_reads_the_drift_table_from_the_plan_alone(repo: Repo) -> None:

@@ -24,6 +24,8 @@ from pathlib import Path
 from ..config import Config, Engine, Layer, Stage, duration_seconds
 from ..core.backend_block import Backend, backend_block
 from ..core.custom_steps import NO_CONTEXT, StepContext
+from ..core.diagnostics import read_diagnostics as read_human_diagnostics
+from ..core.plan_human import Chatter, read_human_plan
 from ..core.plan_reader import (
     NO_CHANGES_TEXT,
     PLAN_KEY_ENV,
@@ -39,6 +41,7 @@ from ..core.plan_reader import (
     read_ui_lines,
     ui_line_text,
 )
+from ..core.plan_text import clean
 from ..core.redact import redact, secrets_in_env
 from ..core.state_lock import ACQUIRING, is_lock_error, parse_lock_error, session_name
 from ..errors import InfraError
@@ -126,9 +129,12 @@ class TerraformFailed(InfraError):
     """Terraform ran and refused: its own diagnostics (files relative to the repository) say
     why. The message is built from them, never from the command line or a runner's path."""
 
-    def __init__(self, message: str, hint: str, diagnostics: tuple[Diagnostic, ...]) -> None:
+    def __init__(
+        self, message: str, hint: str, diagnostics: tuple[Diagnostic, ...], log: str = ""
+    ) -> None:
         super().__init__(message, hint)
         self.diagnostics = diagnostics
+        self.log = log  # what Terraform said, redacted
 
 
 class StateLockedError(InfraError):
@@ -310,6 +316,10 @@ class TerraformEngine:
             config.steps_for(layer, stage) for stage in (Stage.POST_PLAN, Stage.PRE_APPLY)
         )
         self._reads_values = reads.values or self._keeps_plan_json
+        # Only the text and the changes are read: Terraform's human output of the plan has
+        # both, so one process does (`core/plan_human.py`) where `-json` needs a `show`.
+        self._human = not self._reads_values and reads.text is not PlanText.NONE
+        self._chatter: Chatter | None = None  # which lines of a human plan are streamed
         # Terraform masks what the config marks sensitive; this also masks credentials from
         # the job's environment and secret-shaped values in anything that leaves the runner.
         self._secrets = secrets_in_env(self._env) | ({self._key.decode()} if self._key else set())
@@ -339,7 +349,7 @@ class TerraformEngine:
             self._sink(self._safe(line))
 
     def _on_line(self, line: str) -> None:
-        if self._sink is not None:
+        if self._sink is not None and (self._chatter is None or self._chatter.keep(line)):
             self._sink(self._safe(ui_line_text(line) if self._ui_lines else line))
         # Terraform prints this once per call, before it tries the lock; with a timeout it
         # then waits (polling) while another holds it. Without one it fails at once, and the
@@ -485,7 +495,7 @@ class TerraformEngine:
             # No diagnostic: the engine crashed or a wrapper failed; its last words say why.
             message = f"{what} of `{self.layer.name}` failed: {first_error(result.stderr)}"
         return TerraformFailed(
-            message, "fix the error, then push (or comment `/plan`)", log.diagnostics
+            message, "fix the error, then push (or comment `/plan`)", log.diagnostics, log.text
         )
 
     def pg_state(self) -> pg_locks.PgState | None:
@@ -708,6 +718,8 @@ class TerraformEngine:
 
     def _plan(self, extra: tuple[str, ...]) -> PlanResult:
         self.planfile.parent.mkdir(parents=True, exist_ok=True)
+        if self._human:
+            return self._plan_human(extra)
         result = self._run(
             "plan",
             "-input=false",
@@ -769,6 +781,49 @@ class TerraformEngine:
         self._shown = (self.planfile, shown.stdout)
         plan = read_plan(self.layer.name, data, text=text, diagnostics=warnings, key=self._key)
         return replace(plan, planfile=self.planfile, document=data)
+
+    def _plan_human(self, extra: tuple[str, ...]) -> PlanResult:
+        """The plan as `_plan` reads it, from Terraform's human output: its text is the plan's
+        text, and its changes are read from it (`read_human_plan`), or from the planfile's
+        JSON when they do not read."""
+        colour = self.reads.text is PlanText.COLOUR
+        self._chatter = Chatter()
+        try:
+            result = self._run(
+                "plan",
+                "-input=false",
+                *(() if colour else ("-no-color",)),
+                "-detailed-exitcode",
+                *self._lock_args(),
+                f"-out={self.planfile}",
+                *extra,
+            )
+        finally:
+            self._chatter = None
+        if result.cancelled or result.timed_out:
+            self._check(result, "terraform plan")
+        if result.returncode not in (0, 2):
+            output = clean(result.output)
+            lock = self.state_lock(output)
+            if lock is not None:
+                raise StateLockedError(lock)
+            errors = tuple(self._located(d) for d in read_human_diagnostics(output))
+            log = UiLog(messages=(self._safe(output),), diagnostics=errors, summary="")
+            raise self._refused(result, "terraform plan", log)
+        output = clean(result.stdout)
+        warnings = tuple(self._located(d) for d in read_human_diagnostics(output, warnings=True))
+        changed = result.returncode == 2
+        text = self._safe(plan_text(result.stdout)) if changed else NO_CHANGES
+        plan = read_human_plan(
+            self.layer.name, output, text=text, diagnostics=warnings, changes=changed
+        )
+        if plan is None:
+            # Not as Terraform's renderer writes a plan (see core/plan_human.py): the planfile
+            # says what it holds.
+            shown = self._show("-json", "-no-color")
+            plan = read_plan(self.layer.name, json.loads(shown.stdout), text=text)
+            plan = replace(plan, diagnostics=warnings)
+        return replace(plan, planfile=self.planfile)
 
     def _show(self, *flags: str) -> process.ProcessResult:
         return self._check(self._run("show", *flags, str(self.planfile), stream=False), "show")
@@ -835,7 +890,7 @@ class TerraformEngine:
 
 
 def _asks_for_init(exc: TerraformFailed) -> bool:
-    texts = [exc.message, *(f"{d.summary} {d.detail}" for d in exc.diagnostics)]
+    texts = [exc.message, exc.log, *(f"{d.summary} {d.detail}" for d in exc.diagnostics)]
     return any(_NEEDS_INIT.search(text) for text in texts)
 
 

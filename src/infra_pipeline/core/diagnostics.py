@@ -23,17 +23,19 @@ _WHERE = re.compile(r"^on (?P<file>\S+) line (?P<line>\d+)")
 _SOURCE = re.compile(r"^\d+:")
 
 
-def read_diagnostics(output: str) -> tuple[Diagnostic, ...]:
-    """Every `Error:` block of Terraform's output (warnings are left to the log)."""
+def read_diagnostics(output: str, *, warnings: bool = False) -> tuple[Diagnostic, ...]:
+    """Every `Error:` block of Terraform's output, and with `warnings` every `Warning:` block
+    too (else they are left to the log)."""
     found: list[Diagnostic] = []
     current: dict[str, str] | None = None
     detail: list[str] = []
+    kept = ("Error", "Warning") if warnings else ("Error",)
 
     def close() -> None:
         if current is not None:
             found.append(
                 Diagnostic(
-                    severity="error",
+                    severity=current["severity"],
                     summary=current["summary"],
                     detail=" ".join(detail).strip(),
                     filename=current.get("file"),
@@ -46,7 +48,10 @@ def read_diagnostics(output: str) -> tuple[Diagnostic, ...]:
         heading = _SEVERITY.match(text)
         if heading:
             close()
-            current = {"summary": heading["summary"]} if heading[1] == "Error" else None
+            kind = heading[1]
+            current = None
+            if kind in kept:
+                current = {"summary": heading["summary"], "severity": kind.lower()}
             detail = []
             continue
         if current is not None and not text and detail:

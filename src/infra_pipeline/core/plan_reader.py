@@ -34,6 +34,7 @@ from ..models import (
     PlanResult,
     ResourceChange,
 )
+from .plan_text import clean
 
 SENSITIVE = "(sensitive value)"
 NO_CHANGES_TEXT = "No changes. Your infrastructure matches the configuration."
@@ -41,12 +42,14 @@ PLAN_KEY_ENV = "INFRA_PLAN_KEY"  # the repository secret that keys `seal`
 MIN_KEY_LENGTH = 16
 # OpenTofu says "OpenTofu" where Terraform says "Terraform".
 _TEXT_START = re.compile(
-    r"^((?:Terraform|OpenTofu) used the selected providers|(?:Terraform|OpenTofu) will perform"
+    r"(?:Terraform|OpenTofu) used the selected providers|(?:Terraform|OpenTofu) will perform"
     r"|Note: Objects have changed"
-    r"|No changes\.|Changes to Outputs:)",
-    re.MULTILINE,
+    r"|No changes\.|Changes to Outputs:"
 )
-_TEXT_END = re.compile(r"^─{10,}|^Saved the plan to:", re.MULTILINE)
+# What `plan` prints after the plan: a rule, then where it saved the plan or that it did not.
+_TEXT_END = re.compile(r"(?:Saved the plan to:|Note: You didn't use the -out option)")
+_RULE = re.compile(r"─{10,}")
+_TAIL = 12  # that note is in the last lines of the output
 
 
 def kind_of(actions: list[str]) -> ChangeKind:
@@ -207,12 +210,31 @@ def count(changes: list[ResourceChange]) -> PlanCounts:
     )
 
 
+def starts_plan_text(line: str) -> bool:
+    """Whether `line` (no colour codes) is the first of what `plan_text` keeps."""
+    return _TEXT_START.match(line) is not None
+
+
 def plan_text(stdout: str) -> str:
-    """The part of `terraform plan -no-color` output a reviewer reads (no refresh chatter)."""
-    start = _TEXT_START.search(stdout)
-    text = stdout[start.start() :] if start else stdout
-    end = _TEXT_END.search(text)
-    return (text[: end.start()] if end else text).strip("\n")
+    """The part of `terraform plan` or `show` output a reviewer reads, in Terraform's colours
+    if it has them: no refresh chatter before it, nor the note on the saved plan after it. A
+    rule inside stays: it parts the drift Terraform found from the plan. (Lines are judged
+    without their colour codes and kept with them; the end is looked for from the back, as a
+    plan of 10,000 resources prints 10,000 refresh lines before and 140,000 lines in it.)"""
+    lines = stdout.split("\n")
+    start = next((i for i, line in enumerate(lines) if _TEXT_START.match(clean(line))), 0)
+    end = len(lines)
+    for i in range(len(lines) - 1, max(start, len(lines) - _TAIL) - 1, -1):
+        if _TEXT_END.match(clean(lines[i])):
+            end = i
+            break
+    while end > start and (
+        not clean(lines[end - 1]).strip() or _RULE.fullmatch(clean(lines[end - 1]))
+    ):
+        end -= 1
+    while start < end and not clean(lines[start]).strip():
+        start += 1
+    return "\n".join(lines[start:end])
 
 
 def read_plan(
