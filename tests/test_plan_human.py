@@ -16,12 +16,19 @@ import json
 import shutil
 import stat
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from homelab import base_env, infra
-from infra_pipeline.adapters.terraform import PlanReads, PlanText, TerraformEngine, TerraformFailed
+from infra_pipeline.adapters.terraform import (
+    NO_CHANGES,
+    PlanReads,
+    PlanText,
+    TerraformEngine,
+    TerraformFailed,
+)
 from infra_pipeline.config import load_config
 from infra_pipeline.core.plan_human import Chatter, read_human_plan
 from infra_pipeline.core.plan_reader import plan_text, read_plan
@@ -401,3 +408,27 @@ def test_infra_plan_runs_one_terraform_process_per_changed_layer(tmp_path: Path)
     assert "# terraform_data.a will be created" in result.out
     assert result.out.count("# terraform_data.a will be created") == 1  # not streamed too
     assert "app │ Plan: 1 to add, 0 to change, 0 to destroy." in result.out
+
+
+def test_a_plan_without_changes_is_one_process_and_reads_as_the_json_lines_read_it(
+    tmp_path: Path,
+) -> None:
+    layer = Layer(tmp_path / "repo")
+    (layer.root / "app" / "main.tf").write_text('resource "terraform_data" "a" {}\n')
+    applied = infra(layer.root, "apply", "app", "--auto-approve", env=layer.env)
+    assert applied.code == 0, applied.out
+    layer.commands()
+
+    human = layer.engine().plan()
+    assert layer.commands() == ["plan"]
+    # The same plan read from its `-json` lines (`infra verify`): one process too.
+    config = load_config(layer.root / "infra.yaml")
+    lines = TerraformEngine(
+        config,
+        config.layers["app"],
+        env=layer.env,
+        reads=PlanReads(values=False, text=PlanText.NONE),
+    )
+    assert replace(human, fingerprint="") == replace(lines.plan(), fingerprint="")
+    assert layer.commands() == ["plan"]
+    assert not human.has_changes and human.text == NO_CHANGES
