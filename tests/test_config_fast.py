@@ -12,6 +12,7 @@ defaults, or the two readers would drift apart.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -267,3 +268,64 @@ def test_infra_config_prints_what_the_models_print(tmp_path: Path) -> None:
     record = config_models.validate(data, ROOT, SOURCE)
     model = config_models.Config.model_validate(data)
     assert config_models.dump(record) == model.model_dump(mode="json", exclude_defaults=False)
+
+
+# One parse gives the node tree (problems' lines) and the data (config._read_yaml), as
+# `yaml.compose` and `yaml.safe_load` each gave them from a parse of their own.
+ONE_PARSE_TEXTS = [
+    "",
+    "# only a comment\n",
+    "version: 1\nlayers:\n  one: {path: one, order: 1}\n",
+    "layers:\n  a: &base {path: a, order: 1}\n  b:\n    <<: *base\n    path: b\n",
+    "a: &x {k: 1}\nb: {<<: [*x, {j: 2}], k: 3}\n",
+    "=: 1\nx: {=: 2}\n",
+    "a: &x [1, {b: 2}]\nc: *x\n",
+    "when: 2001-12-14\nblob: !!binary aGk=\nset: !!set {a, b}\n",
+    "---\nlist: [1, 2.5, true, ~, 0x10, '0x10']\n",
+]
+
+
+def _shape(node: yaml.Node | None) -> Any:
+    """A node tree as comparable values: kind, tag, where it starts, and its members."""
+    if node is None:
+        return None
+    where = (type(node).__name__, node.tag, node.start_mark.line, node.start_mark.column)
+    if isinstance(node, yaml.MappingNode):
+        return (*where, [(_shape(key), _shape(value)) for key, value in node.value])
+    if isinstance(node, yaml.SequenceNode):
+        return (*where, [_shape(member) for member in node.value])
+    return (*where, node.value)
+
+
+def _same_as_two_parses(text: str) -> None:
+    node, data = config._read_yaml(text)
+    assert data == yaml.safe_load(text)
+    assert _shape(node) == _shape(yaml.compose(text, Loader=yaml.SafeLoader))
+
+
+@pytest.mark.parametrize("text", ONE_PARSE_TEXTS)
+def test_one_parse_gives_the_node_tree_and_the_data_of_two(text: str) -> None:
+    _same_as_two_parses(text)
+
+
+@settings(max_examples=60, deadline=None)
+@given(value=values)
+def test_one_parse_gives_the_same_on_generated_documents(value: Any) -> None:
+    _same_as_two_parses(yaml.safe_dump({"v": value, "w": [value, value]}))
+
+
+def _raised(call: Callable[[], object]) -> tuple[type[Exception], str]:
+    try:
+        call()
+    except Exception as exc:
+        return type(exc), str(exc)
+    raise AssertionError("nothing raised")
+
+
+@pytest.mark.parametrize("text", ["a: [1\n", "a: !!python/name:os.system x\n", "a: !!int x\n"])
+def test_one_parse_fails_as_the_two_did(text: str) -> None:
+    def two() -> None:
+        yaml.compose(text, Loader=yaml.SafeLoader)
+        yaml.safe_load(text)
+
+    assert _raised(lambda: config._read_yaml(text)) == _raised(two)

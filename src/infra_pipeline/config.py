@@ -360,6 +360,45 @@ def load_config(path: Path) -> Config:
     return parse_config(text, path)
 
 
+def _read_yaml(text: str) -> tuple[yaml.Node | None, Any]:
+    """`text`'s node tree (whose marks place each problem at its line) and its data, as
+    `yaml.compose` and `yaml.safe_load` give them, from one parse: PyYAML's pure-Python parser
+    takes about 2 ms for the 30 lines of examples/homelab/infra.yaml, and every plan paid it
+    twice before its first Terraform command. Building the data rewrites a mapping with a
+    merge (`<<`) or value (`=`) key inside the node tree, so such a file's data comes from a
+    parse of its own (tests/test_config_fast.py compares both ways)."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None, None
+        if _rewritten_by_construction(node):
+            return node, yaml.safe_load(text)
+        return node, loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def _rewritten_by_construction(root: yaml.Node) -> bool:
+    """Whether a mapping in `root` has a key that `SafeConstructor.flatten_mapping` rewrites."""
+    special = ("tag:yaml.org,2002:merge", "tag:yaml.org,2002:value")
+    seen: set[int] = set()
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:  # an alias: the node it names is walked once
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                if key.tag in special:
+                    return True
+                stack += (key, value)
+        elif isinstance(node, yaml.SequenceNode):
+            stack += node.value
+    return False
+
+
 def parse_config(text: str, path: Path, *, check_paths: bool = True) -> Config:
     """`text` as the config file at `path`. `check_paths=False` skips checking that each layer's
     directory exists: another commit's copy (the base branch's) may name layers that this
@@ -370,8 +409,7 @@ def parse_config(text: str, path: Path, *, check_paths: bool = True) -> Config:
     repository, missing, or shared by two layers.
     """
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node, data = _read_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}" if mark is not None else ""
