@@ -214,12 +214,12 @@ NOT_BEFORE_TERRAFORM = (
 
 @pytest.mark.parametrize(
     ("argv", "flow"),
-    [(("plan", "all"), "plan"), (("verify", "--all"), "verify")],
+    [(("plan", "all"), "plan"), (("verify", "--all"), "verify"), (("validate",), "validate")],
 )
 def test_nothing_heavy_is_imported_before_the_first_terraform_command(
     tmp_path: Path, argv: tuple[str, ...], flow: str
 ) -> None:
-    """What `infra plan all` (and `verify --all`) has imported when it starts its first
+    """What `infra plan all` (and `verify --all`, `validate`) has imported when it starts its first
     Terraform command (seen by an audit hook on subprocess.Popen): a heavy module there is
     start-up time every run pays. Each of these once was; what the command needs of them
     later is imported later."""

@@ -8,9 +8,12 @@ plan against outputs that are about to change, or fail on outputs that do not ex
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from .changes import LayerSpec
 from .unit_reads import UnitIndex, repo_path
+
+if TYPE_CHECKING:  # change detection's module loads the HCL parser; this one reads no HCL
+    from .changes import LayerSpec
 
 
 def order_conflicts(layers: Sequence[LayerSpec], units: UnitIndex) -> dict[str, str]:

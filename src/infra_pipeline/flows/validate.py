@@ -12,7 +12,6 @@ from ..adapters.actions_env import annotation, in_actions
 from ..adapters.terraform import TerraformEngine
 from ..adapters.terragrunt_units import unit_index
 from ..config import Config, Engine, Layer
-from ..core.changes import LayerSpec
 from ..core.redact import secrets_in_env
 from ..core.unit_order import order_conflicts
 from ..core.unit_reads import UnitIndex
@@ -98,6 +97,10 @@ def dependency_order(
         return {}
     if units is None:
         units = unit_index(config.root, [layer.path for layer in grunt], env)
+    # Only for Terragrunt layers: change detection's module loads the HCL parser (hcl2, lark),
+    # which a repository of plain Terraform layers never needs.
+    from ..core.changes import LayerSpec
+
     specs = [LayerSpec(layer.name, layer.path, layer.order) for layer in config.ordered_layers]
     return order_conflicts(specs, units)
 
