@@ -238,3 +238,31 @@ def test_nothing_heavy_is_imported_before_the_first_terraform_command(
     loaded = set(modules.split())
     assert f"infra_pipeline.flows.{flow}" in loaded  # the snapshot is of the command's start
     assert {name for name in NOT_BEFORE_TERRAFORM if name in loaded} == set()
+
+
+LOAD_AFTER_THE_FIRST_CHILD = """
+import sys, threading
+from infra_pipeline import entry
+from infra_pipeline.adapters import process
+
+loader = threading.Thread(target=entry._load_the_printing, daemon=True)
+loader.start()
+loader.join(0.05)
+before = loader.is_alive(), "rich.table" in sys.modules
+process.first_child.set()
+loader.join()
+print(before, "rich.table" in sys.modules)
+"""
+
+
+def test_what_prints_the_results_loads_once_terraform_runs_and_not_before() -> None:
+    """`run_hot` loads rich beside Terraform's work: the loader waits for the first child
+    (a process of its own, so that no earlier test has loaded rich or started a child)."""
+    done = subprocess.run(
+        [sys.executable, "-c", LOAD_AFTER_THE_FIRST_CHILD],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=base_env(),
+    )
+    assert done.stdout.split() == ["(True,", "False)", "True"]

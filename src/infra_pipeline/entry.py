@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -95,6 +96,7 @@ def run_hot(call: HotCall, env: Mapping[str, str], cwd: Path, console: Console) 
         from .config import find_config, load_config
 
     config = load_config(find_config(cwd, call.config_path, env))
+    threading.Thread(target=_load_the_printing, daemon=True).start()
     layers = list(call.layers)
     if call.command == "plan":
         from .flows.plan import run_plan
@@ -130,6 +132,18 @@ def run_hot(call: HotCall, env: Mapping[str, str], cwd: Path, console: Console) 
         config, select_layers(config, layers), env=env, console=console, jobs=call.jobs
     )
     return int(code)
+
+
+def _load_the_printing() -> None:
+    """Import what prints the results (rich's console and table, about 30 ms) while Terraform
+    works, once its first process runs: not before it, where it would delay that process,
+    nor after the last, between Terraform's end and the table a user waits for."""
+    from .adapters import process
+
+    process.first_child.wait()
+    import rich.console
+    import rich.markup
+    import rich.table  # noqa: F401
 
 
 @contextmanager

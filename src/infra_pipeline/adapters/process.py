@@ -26,6 +26,9 @@ _GRACE_SECONDS = 30.0
 _active: set[subprocess.Popen[bytes]] = set()
 _active_lock = threading.Lock()
 cancelled = threading.Event()
+# Set once a child runs: what is needed only after the children's work may load from then on,
+# beside it, instead of before the first one or after the last (entry.py).
+first_child = threading.Event()
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,7 @@ def run(
             f"cannot start `{argv[0]}`: {exc.strerror}",
             "check that it is installed and on PATH (or set `binary:` for the layer)",
         ) from exc
+    first_child.set()
     with _active_lock:
         _active.add(proc)
     out: list[str] = []
