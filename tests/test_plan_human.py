@@ -429,3 +429,27 @@ def test_a_plan_without_changes_is_one_process_and_reads_as_the_json_lines_read_
     assert replace(human, fingerprint="") == replace(lines.plan(), fingerprint="")
     assert layer.commands() == ["plan"]
     assert not human.has_changes and human.text == NO_CHANGES
+
+
+def test_index_keys_that_hold_the_renderers_words_stay_in_their_address() -> None:
+    output = """\
+Terraform will perform the following actions:
+
+  # t.x["a has moved to b"] has moved to t.y["q \\" r"]
+    resource "t" "y" {
+        id = "1"
+    }
+
+  # t.z["k will be created"] will be created
+  + resource "t" "z" {
+    }
+
+Plan: 1 to add, 0 to change, 0 to destroy.
+"""
+    plan = read_human_plan("app", output, text="")
+
+    assert plan is not None
+    assert [(c.address, c.moved_from, c.kind.value) for c in plan.resource_changes] == [
+        ('t.y["q \\" r"]', 't.x["a has moved to b"]', "no-op"),
+        ('t.z["k will be created"]', None, "create"),
+    ]

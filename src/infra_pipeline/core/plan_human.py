@@ -38,16 +38,19 @@ _FORGOTTEN: Final = (
     rf"|will be removed from the {_ENGINE} state but will not be destroyed"
 )
 _FORGOTTEN_WHAT: Final = re.compile(_FORGOTTEN)
+# A resource instance's address: names and dots, and index keys in brackets, whose strings
+# (quoted, escaped) may hold anything, the renderer's own words included.
+_ADDRESS: Final = r'(?:[^\s\["]|\[(?:\d+|"(?:[^"\\]|\\.)*")\])+'
 _HEADER: Final = re.compile(
-    r" {0,2}# (?P<address>.+?)(?: \(deposed object \w+\))? (?P<what>"
+    rf" {{0,2}}# (?P<address>{_ADDRESS})(?: \(deposed object \w+\))? (?P<what>"
     r"will be created|will be destroyed|will be updated in-place|must be replaced"
     r"|is tainted, so (?:it )?must be replaced|will be replaced, as requested"
     r"|will be read during apply|will be imported"
     rf"|{_FORGOTTEN}"
-    r"|has moved to (?P<moved_to>.+)|has changed|has been deleted)"
+    rf"|has moved to (?P<moved_to>{_ADDRESS})|has changed|has been deleted)"
 )
 # The second comment line of a header: where the object was, or what it was imported from.
-_MOVED_FROM: Final = re.compile(r" {0,2}# \(moved from (?P<address>.+)\)")
+_MOVED_FROM: Final = re.compile(rf" {{0,2}}# \(moved from (?P<address>{_ADDRESS})\)")
 _IMPORTED: Final = re.compile(r" {0,2}# \(imported from .+\)")
 _REPLACE_SYMBOL: Final = re.compile(r"(?P<symbol>-/\+|\+/-) ")
 _OUTPUT: Final = re.compile(r"  (?P<symbol>[-+~]) (?P<name>[^\s=]+)\s*=(?P<value>.*)")
