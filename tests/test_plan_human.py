@@ -117,6 +117,9 @@ class Planned:
         found = shutil.which(binary)
         assert found, f"{binary} is built by `make tools` and put on PATH by conftest.py"
         self.env = base_env()
+        if not Path(self.env.get("TF_CLI_CONFIG_FILE", "/")).is_file():
+            # As the engine does: OpenTofu would print a warning about it before the JSON.
+            self.env.pop("TF_CLI_CONFIG_FILE", None)
         self.root = root
         (root / "inner").mkdir(parents=True)
         (root / "inner" / "main.tf").write_text('resource "terraform_data" "inner" {}\n')
