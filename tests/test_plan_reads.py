@@ -147,6 +147,9 @@ class Repo:
         applied = infra(root, "apply", "app", "--auto-approve", env=self.env)
         assert applied.code == 0, applied.out
         (self.layer / "main.tf").write_text(SECOND)
+        # SECOND's new blocks are init's business: initialise once here, so that no test's
+        # commands depend on whether it is the first its worker runs on this repository.
+        self.engine().init()
         self.commands()
 
     def commands(self) -> list[str]:
