@@ -102,11 +102,16 @@ def infra(root: Path, *args: str, env: dict[str, str] | None = None) -> CliResul
 
 
 def state_resources(root: Path, layer: str) -> list[str]:
-    """Addresses of the managed resources in a layer's local state (empty when never applied)."""
+    """Addresses of the managed resources in a layer's local state (empty when never applied).
+
+    An empty file is no state, as Terraform reads it: the local backend creates the file to
+    lock it when an apply starts, and writes it first when a resource completes, so an apply
+    killed before that leaves it empty (tests/test_pr_faults.py kills one mid-apply)."""
     path = root / LAYER_DIRS[layer] / "terraform.tfstate"
-    if not path.exists():
+    text = path.read_text() if path.exists() else ""
+    if not text.strip():
         return []
-    state = json.loads(path.read_text())
+    state = json.loads(text)
     found = []
     for res in state.get("resources", []):
         prefix = f"{res['module']}." if "module" in res else ""
