@@ -12,6 +12,7 @@ runs each form both ways and compares.
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import sys
@@ -265,7 +266,12 @@ def run(*args: Any) -> None:
     call = parse_hot(sys.argv[1:])
     if call is not None:
         env = os.environ
-        raise SystemExit(outcome(lambda: run_hot(call, env, Path.cwd(), terminal(env)), env))
-    from .main import main
+        code = outcome(lambda: run_hot(call, env, Path.cwd(), terminal(env)), env)
+    else:
+        from .main import main
 
-    raise SystemExit(main())
+        code = main()
+    # The interpreter's last collections walk every object the run made, to free what the
+    # process's exit frees anyway: frozen, they are skipped (~13 ms of every exit).
+    gc.freeze()
+    raise SystemExit(code)
