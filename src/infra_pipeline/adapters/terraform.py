@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from enum import Enum
 from pathlib import Path
+from typing import Any
 
 from ..config import Config, Engine, Layer, Stage, duration_seconds
 from ..core.backend_block import Backend, backend_block
@@ -771,13 +772,7 @@ class TerraformEngine:
                 future = pool.submit(self._text)
                 shown = self._show("-json", "-no-color")
                 text = future.result()
-        try:
-            data = json.loads(shown.stdout)
-        except json.JSONDecodeError as exc:
-            raise InfraError(
-                f"`terraform show -json` of `{self.layer.name}` did not print JSON",
-                "check the engine version (Terraform >= 1.0 or OpenTofu)",
-            ) from exc
+        data = self._document(shown)
         self._shown = (self.planfile, shown.stdout)
         plan = read_plan(self.layer.name, data, text=text, diagnostics=warnings, key=self._key)
         return replace(plan, planfile=self.planfile, document=data)
@@ -820,10 +815,20 @@ class TerraformEngine:
         if plan is None:
             # Not as Terraform's renderer writes a plan (see core/plan_human.py): the planfile
             # says what it holds.
-            shown = self._show("-json", "-no-color")
-            plan = read_plan(self.layer.name, json.loads(shown.stdout), text=text)
-            plan = replace(plan, diagnostics=warnings)
+            data = self._document(self._show("-json", "-no-color"))
+            plan = read_plan(self.layer.name, data, text=text, diagnostics=warnings)
         return replace(plan, planfile=self.planfile)
+
+    def _document(self, shown: process.ProcessResult) -> dict[str, Any]:
+        """The JSON plan `show -json` printed."""
+        try:
+            data: dict[str, Any] = json.loads(shown.stdout)
+        except json.JSONDecodeError as exc:
+            raise InfraError(
+                f"`terraform show -json` of `{self.layer.name}` did not print JSON",
+                "check the engine version (Terraform >= 1.0 or OpenTofu)",
+            ) from exc
+        return data
 
     def _show(self, *flags: str) -> process.ProcessResult:
         return self._check(self._run("show", *flags, str(self.planfile), stream=False), "show")

@@ -28,7 +28,7 @@ from dataclasses import replace
 from typing import Any, Final
 
 from ..models import Diagnostic, PlanCounts, PlanResult
-from .plan_reader import read_plan, starts_plan_text
+from .plan_reader import RULE, SENSITIVE, read_plan, starts_plan_text
 from .plan_text import clean
 
 _ENGINE: Final = r"(?:Terraform|OpenTofu)"
@@ -61,7 +61,6 @@ _SUMMARY: Final = re.compile(
 )
 _DRIFT_START: Final = re.compile(rf"Note: Objects have changed outside of {_ENGINE}")
 _CHANGES_START: Final = re.compile(rf"{_ENGINE} will perform the following actions:")
-_SEPARATOR: Final = re.compile(r"─{10,}")
 _ACTIONS: Final = {
     "will be created": ["create"],
     "will be destroyed": ["delete"],
@@ -73,7 +72,6 @@ _ACTIONS: Final = {
 }
 _REPLACED: Final = {"-/+": ["delete", "create"], "+/-": ["create", "delete"]}
 _OUTPUT_ACTIONS: Final = {"+": ["create"], "~": ["update"], "-": ["delete"]}
-_SENSITIVE: Final = "(sensitive value)"
 
 
 class _Unreadable(Exception):
@@ -155,7 +153,7 @@ class _Reading:
             self.section, self.entry = "changes", None
         elif line == "Changes to Outputs:":
             self.section, self.entry = "outputs", None
-        elif _SEPARATOR.match(line) or _SUMMARY.match(line):
+        elif RULE.match(line) or _SUMMARY.match(line):
             self.section, self.entry = "", None
         elif self.section == "outputs":
             self._output(line)
@@ -170,7 +168,7 @@ class _Reading:
             return
         found = _OUTPUT.fullmatch(line)
         if found is not None:
-            sensitive = found["value"].strip().startswith(_SENSITIVE)
+            sensitive = found["value"].strip().startswith(SENSITIVE)
             actions = _OUTPUT_ACTIONS[found["symbol"]]
             self.outputs[found["name"]] = {"actions": actions, "after_sensitive": sensitive}
 

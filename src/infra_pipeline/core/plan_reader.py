@@ -48,7 +48,8 @@ _TEXT_START = re.compile(
 )
 # What `plan` prints after the plan: a rule, then where it saved the plan or that it did not.
 _TEXT_END = re.compile(r"(?:Saved the plan to:|Note: You didn't use the -out option)")
-_RULE = re.compile(r"─{10,}")
+# The rule Terraform draws between the parts of its output (the drift, the plan, the note).
+RULE = re.compile(r"─{10,}")
 _TAIL = 12  # that note is in the last lines of the output
 
 
@@ -228,9 +229,10 @@ def plan_text(stdout: str) -> str:
         if _TEXT_END.match(clean(lines[i])):
             end = i
             break
-    while end > start and (
-        not clean(lines[end - 1]).strip() or _RULE.fullmatch(clean(lines[end - 1]))
-    ):
+    while end > start:
+        last = clean(lines[end - 1])
+        if last.strip() and not RULE.fullmatch(last):
+            break
         end -= 1
     while start < end and not clean(lines[start]).strip():
         start += 1
