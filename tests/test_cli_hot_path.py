@@ -15,6 +15,7 @@ from rich.console import Console
 
 from homelab import base_env
 from infra_pipeline.entry import HotCall, outcome, parse_hot
+from infra_pipeline.errors import ExitCode
 from infra_pipeline.main import Invocation, app, main
 
 LAYER = 'resource "terraform_data" "x" {\n  input = 1\n}\n'
@@ -238,6 +239,62 @@ def test_nothing_heavy_is_imported_before_the_first_terraform_command(
     loaded = set(modules.split())
     assert f"infra_pipeline.flows.{flow}" in loaded  # the snapshot is of the command's start
     assert {name for name in NOT_BEFORE_TERRAFORM if name in loaded} == set()
+
+
+FIRST_TERRAFORM_COMMAND = (
+    "seen = []\n"
+    "def hook(event, args):\n"
+    "    if event == 'subprocess.Popen' and not seen:\n"
+    "        if os.path.basename(str(args[1][0])) == 'terraform':\n"
+    "            seen.append(gc.isenabled())\n"
+    "sys.addaudithook(hook)\n"
+)
+AFTER_THE_LOADER = (
+    "import threading\n"
+    "from infra_pipeline.entry import LOADER\n"
+    "for thread in threading.enumerate():\n"
+    "    if thread.name == LOADER:\n"
+    "        thread.join()\n"
+    "print(seen, gc.isenabled())\n"
+)
+
+
+def test_the_collector_is_off_until_the_first_terraform_command_and_on_after(
+    tmp_path: Path,
+) -> None:
+    """The console script's hot commands start with the garbage collector off (what the start
+    makes lives as long as the process) and turn it back on once Terraform runs."""
+    lines = _plan_all_in_a_new_process(
+        tmp_path, before="import gc\n" + FIRST_TERRAFORM_COMMAND, after=AFTER_THE_LOADER
+    )
+    assert lines[-2:] == ["0", "[False] True"]
+
+
+def test_a_hot_command_that_fails_before_terraform_ends_as_before(tmp_path: Path) -> None:
+    """No Terraform command ever runs: the collector stays off to the end, which changes nothing
+    of how the command ends."""
+    probe = (
+        "import sys\n"
+        "sys.argv = ['infra', 'plan', 'all']\n"
+        "from infra_pipeline import entry\n"
+        "entry.run()\n"
+    )
+    (tmp_path / "infra.yaml").write_text("version: 1\nlayers: [not, a, mapping\n")
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=tmp_path, env=base_env(), capture_output=True, text=True
+    )
+    assert (done.returncode, done.stdout) == (ExitCode.USAGE, "")
+    assert done.stderr.startswith(f"error: {tmp_path / 'infra.yaml'}:3: YAML syntax error")
+
+
+def test_the_typer_app_runs_with_the_collector_on(tmp_path: Path) -> None:
+    lines = _plan_all_in_a_new_process(
+        tmp_path,
+        before="import gc\n",
+        after="print(gc.isenabled())\n",
+        argv=("validate", "--detailed-exitcode"),  # not a hot form: typer refuses it
+    )
+    assert lines[-2:] == ["2", "True"]
 
 
 LOAD_AFTER_THE_FIRST_CHILD = """

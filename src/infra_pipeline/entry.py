@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
 _HOT: Final = ("plan", "verify", "validate")
+LOADER: Final = "load-the-printing"  # the thread of `_load_the_printing`
 
 
 @dataclass(frozen=True)
@@ -97,7 +98,7 @@ def run_hot(call: HotCall, env: Mapping[str, str], cwd: Path, console: Console) 
         from .config import find_config, load_config
 
     config = load_config(find_config(cwd, call.config_path, env))
-    threading.Thread(target=_load_the_printing, daemon=True).start()
+    threading.Thread(target=_load_the_printing, name=LOADER, daemon=True).start()
     layers = list(call.layers)
     if call.command == "plan":
         from .flows.plan import run_plan
@@ -138,10 +139,15 @@ def run_hot(call: HotCall, env: Mapping[str, str], cwd: Path, console: Console) 
 def _load_the_printing() -> None:
     """Import what prints the results (rich's console and table, about 30 ms) while Terraform
     works, once its first process runs: not before it, where it would delay that process,
-    nor after the last, between Terraform's end and the table a user waits for."""
+    nor after the last, between Terraform's end and the table a user waits for. The garbage
+    collector, if the console script turned it off for the start (`run`), is back on from
+    then too, with what the start made frozen: it lives as long as the process."""
     from .adapters import process
 
     process.first_child.wait()
+    if not gc.isenabled():
+        gc.freeze()
+        gc.enable()
     import rich.console
     import rich.markup
     import rich.table  # noqa: F401
@@ -265,6 +271,11 @@ def run(*args: Any) -> None:
     signal.signal(signal.SIGTERM, _on_signal)
     call = parse_hot(sys.argv[1:])
     if call is not None:
+        # The start makes modules, classes and functions that live as long as the process, and
+        # next to no garbage: the collector's two dozen passes over them before Terraform's
+        # first command (~4 ms) would free nothing. `_load_the_printing` turns it back on once
+        # that command runs; a command that ends before any (a broken infra.yaml) ends as is.
+        gc.disable()
         env = os.environ
         code = outcome(lambda: run_hot(call, env, Path.cwd(), terminal(env)), env)
     else:
