@@ -184,8 +184,10 @@ def test_the_console_script_prints_to_a_log_what_rich_prints(tmp_path: Path) -> 
 # (a plain Terraform layer), TLS, package metadata, rich (a log's lines before Terraform runs are
 # plain text: `entry._Log`), difflib (a valid file needs no "did you mean"), and what reads or
 # posts a layer's result (the outbound text's limits), and `concurrent.futures` with the `logging`
-# it imports (the layers run on plain threads), tempfile (a custom step's plan JSON only), and
-# the records of `health` probes and `e2e` suites (a file without them needs none).
+# it imports (the layers run on plain threads), tempfile (a custom step's plan JSON only),
+# the records of `health` probes and `e2e` suites (a file without them needs none), and what
+# reads Terraform's output once it has printed (the plan and diagnostics readers, and the
+# `hmac` of a plan's seal).
 NOT_BEFORE_TERRAFORM = (
     "typer",
     "click",
@@ -210,6 +212,10 @@ NOT_BEFORE_TERRAFORM = (
     "logging",
     "tempfile",
     "infra_pipeline.config_checks",
+    "infra_pipeline.core.plan_reader",
+    "infra_pipeline.core.plan_human",
+    "infra_pipeline.core.diagnostics",
+    "hmac",
 )
 
 

@@ -30,7 +30,8 @@ from infra_pipeline.adapters.terraform import (
     TerraformFailed,
 )
 from infra_pipeline.config import load_config
-from infra_pipeline.core.plan_human import Chatter, read_human_plan
+from infra_pipeline.core.plan_human import read_human_plan
+from infra_pipeline.core.plan_landmarks import Chatter
 from infra_pipeline.core.plan_reader import plan_text, read_plan
 from infra_pipeline.core.plan_text import clean
 from infra_pipeline.models import PlanResult

@@ -20,28 +20,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..config import Config, Engine, Layer, Stage, duration_seconds
 from ..core.backend_block import Backend, backend_block
 from ..core.custom_steps import NO_CONTEXT, StepContext
-from ..core.diagnostics import read_diagnostics as read_human_diagnostics
-from ..core.plan_human import Chatter, read_human_plan
-from ..core.plan_reader import (
-    NO_CHANGES_TEXT,
-    PLAN_KEY_ENV,
-    UiLog,
-    diagnostic_text,
-    in_repository,
-    plan_key,
-    plan_text,
-    read_diagnostics,
-    read_plan,
-    read_plan_from_ui,
-    read_plan_without_changes,
-    read_ui_lines,
-    ui_line_text,
-)
+from ..core.plan_key import PLAN_KEY_ENV, plan_key
+from ..core.plan_landmarks import NO_CHANGES_TEXT, Chatter
 from ..core.plan_text import clean
 from ..core.redact import redact, secrets_in_env
 from ..core.state_lock import ACQUIRING, is_lock_error, parse_lock_error, session_name
@@ -50,6 +35,12 @@ from ..models import Diagnostic, PlanResult, StateLock, StepResult
 from . import init_record, pg_locks, plugin_cache, process, terragrunt_units
 from .actions_env import run_id_of
 from .repo_files import DiskFiles
+
+# What reads Terraform's output (`plan_reader`, `plan_human`, `diagnostics`: their patterns
+# and records) is imported where it is read: it is needed once Terraform has printed, and
+# imported here it cost every command ~4 ms before its first Terraform process.
+if TYPE_CHECKING:
+    from ..core.plan_reader import UiLog
 
 Runner = Callable[..., process.ProcessResult]
 # Told once per wait, with the holder, when a call starts waiting for a held state lock.
@@ -351,7 +342,7 @@ class TerraformEngine:
 
     def _on_line(self, line: str) -> None:
         if self._sink is not None and (self._chatter is None or self._chatter.keep(line)):
-            self._sink(self._safe(ui_line_text(line) if self._ui_lines else line))
+            self._sink(self._safe(self._ui_line_text(line) if self._ui_lines else line))
         # Terraform prints this once per call, before it tries the lock; with a timeout it
         # then waits (polling) while another holds it. Without one it fails at once, and the
         # failure reports the holder (`state_lock`).
@@ -370,6 +361,13 @@ class TerraformEngine:
             except Exception as exc:
                 if self._sink is not None:
                     self._sink(self._safe(f"could not show the wait on the dashboard: {exc}"))
+
+    @functools.cached_property
+    def _ui_line_text(self) -> Callable[[str], str]:
+        """How a `-json` line reads in the log: imported with the first such line, once."""
+        from ..core.plan_reader import ui_line_text
+
+        return ui_line_text
 
     def _waiting_for(self) -> StateLock | None:
         """Who holds the lock this call is about to wait for (pg only: other backends do not
@@ -445,6 +443,8 @@ class TerraformEngine:
         text, the diagnostics and the summary. (Redacting the raw stream instead scanned ten
         times the text: a 10,000-resource plan prints 4 MB of JSON around 0.4 MB of
         messages.)"""
+        from ..core.plan_reader import read_ui_lines
+
         log = read_ui_lines(result.stdout)
         diagnostics = tuple(self._located(d) for d in log.diagnostics)
         messages = (self._safe(log.text),) if log.messages else ()
@@ -457,6 +457,8 @@ class TerraformEngine:
         the directory it runs in: the layer's, or for a Terragrunt unit with a local source
         (`../modules//platform`) the copy of that source, where the unit's own files are laid
         over the code: a file the code directory has is the code's."""
+        from ..core.plan_reader import in_repository
+
         diag = self._safe_diagnostic(diag)
         code = self._code_dir
         if (
@@ -486,6 +488,8 @@ class TerraformEngine:
 
     def _refused(self, result: process.ProcessResult, what: str, log: UiLog) -> TerraformFailed:
         """The error of a `-json` run that ended with an error code (not cancelled)."""
+        from ..core.plan_reader import diagnostic_text
+
         if log.errors:
             first = log.errors[0]
             message = f"{what} of `{self.layer.name}` failed: {diagnostic_text(first)}"
@@ -692,6 +696,8 @@ class TerraformEngine:
         result = self._run("validate", "-json", "-no-color")
         if result.timed_out or result.cancelled:
             self._check(result, "terraform validate")
+        from ..core.plan_reader import read_diagnostics
+
         try:
             data = json.loads(result.stdout)
         except json.JSONDecodeError as exc:
@@ -734,6 +740,8 @@ class TerraformEngine:
         )
         if result.cancelled or result.timed_out:
             self._check(result, "terraform plan")
+        from ..core.plan_reader import read_plan, read_plan_from_ui, read_plan_without_changes
+
         log = self._ui(result)
         if result.returncode not in (0, 2):
             lock = self.state_lock(log.text + "\n" + result.stderr)
@@ -797,6 +805,10 @@ class TerraformEngine:
             self._chatter = None
         if result.cancelled or result.timed_out:
             self._check(result, "terraform plan")
+        from ..core.diagnostics import read_diagnostics as read_human_diagnostics
+        from ..core.plan_human import read_human_plan
+        from ..core.plan_reader import UiLog, plan_text, read_plan
+
         if result.returncode not in (0, 2):
             output = clean(result.output)
             lock = self.state_lock(output)
@@ -839,6 +851,8 @@ class TerraformEngine:
             return ""
         if self.reads.text is PlanText.COLOUR:
             return self._safe(self._show().stdout)
+        from ..core.plan_reader import plan_text
+
         return self._safe(plan_text(self._show("-no-color").stdout))
 
     def plan_json(self, planfile: Path) -> str:
@@ -882,6 +896,8 @@ class TerraformEngine:
         elif result.cancelled:
             reason = "the apply was cancelled"
         elif log.errors:
+            from ..core.plan_reader import diagnostic_text
+
             reason = diagnostic_text(log.errors[0])
         else:
             reason = first_error(output)

@@ -28,8 +28,8 @@ from dataclasses import replace
 from typing import Any, Final
 
 from ..models import Diagnostic, PlanCounts, PlanResult
-from .plan_reader import RULE, SENSITIVE, read_plan, starts_plan_text
-from .plan_text import clean
+from .plan_landmarks import SUMMARY
+from .plan_reader import RULE, SENSITIVE, read_plan
 
 _ENGINE: Final = r"(?:Terraform|OpenTofu)"
 # Terraform and OpenTofu word a `removed` block's `destroy = false` each their own way.
@@ -54,11 +54,6 @@ _MOVED_FROM: Final = re.compile(rf" {{0,2}}# \(moved from (?P<address>{_ADDRESS}
 _IMPORTED: Final = re.compile(r" {0,2}# \(imported from .+\)")
 _REPLACE_SYMBOL: Final = re.compile(r"(?P<symbol>-/\+|\+/-) ")
 _OUTPUT: Final = re.compile(r"  (?P<symbol>[-+~]) (?P<name>[^\s=]+)\s*=(?P<value>.*)")
-_SUMMARY: Final = re.compile(
-    r"^Plan: (?:(?P<import>\d+) to import, )?(?P<add>\d+) to add, (?P<change>\d+) to change, "
-    r"(?P<destroy>\d+) to destroy",
-    re.MULTILINE,
-)
 _DRIFT_START: Final = re.compile(rf"Note: Objects have changed outside of {_ENGINE}")
 _CHANGES_START: Final = re.compile(rf"{_ENGINE} will perform the following actions:")
 _ACTIONS: Final = {
@@ -97,7 +92,7 @@ def read_human_plan(
     plan = replace(read_plan(layer, shown, text=text, diagnostics=diagnostics), fingerprint="")
     if not changes:
         return None if plan.has_changes else plan
-    summary = _SUMMARY.search(output)
+    summary = SUMMARY.search(output)
     if summary is None:
         # Terraform leaves the line out only when no resource changes: outputs alone.
         readable = not plan.resource_changes and bool(plan.output_changes)
@@ -105,23 +100,6 @@ def read_human_plan(
         counted = _terraform_counts(summary) == _counts_as_terraform(plan.counts)
         readable = counted and plan.has_changes
     return plan if readable else None
-
-
-class Chatter:
-    """Which lines of a plan's human output go to the progress log as they come: what comes
-    before the plan (refreshing, reading, errors) and Terraform's `Plan:` line, not the plan
-    itself, which is printed whole when it ends."""
-
-    def __init__(self) -> None:
-        self._in_plan = False
-
-    def keep(self, line: str) -> bool:
-        text = clean(line)
-        if _SUMMARY.match(text) or text.startswith("No changes."):
-            return True
-        if not self._in_plan and starts_plan_text(text):
-            self._in_plan = True
-        return not self._in_plan
 
 
 class _Reading:
@@ -153,7 +131,7 @@ class _Reading:
             self.section, self.entry = "changes", None
         elif line == "Changes to Outputs:":
             self.section, self.entry = "outputs", None
-        elif RULE.match(line) or _SUMMARY.match(line):
+        elif RULE.match(line) or SUMMARY.match(line):
             self.section, self.entry = "", None
         elif self.section == "outputs":
             self._output(line)

@@ -7,11 +7,12 @@ neither the fingerprint input nor anything printed ever carries a secret. Equal 
 changes give equal fingerprints; any other change gives another.
 
 Sensitive values still count: `seal` is an HMAC, keyed with the repository secret
-`INFRA_PLAN_KEY`, over the layer, the fingerprint and the sensitive values themselves. A change
-of a sensitive value (20 -> 500) changes the seal, and without the key nobody can test guesses
-of a low-entropy value against it (a plain hash of "20" could be brute-forced from the
-dashboard in microseconds). Without a key there is no seal, and `sensitive` says whether the
-plan has any sensitive value that `/apply` would then be unable to check (docs/security.md).
+`INFRA_PLAN_KEY` (`core/plan_key.py`), over the layer, the fingerprint and the sensitive values
+themselves. A change of a sensitive value (20 -> 500) changes the seal, and without the key
+nobody can test guesses of a low-entropy value against it (a plain hash of "20" could be
+brute-forced from the dashboard in microseconds). Without a key there is no seal, and
+`sensitive` says whether the plan has any sensitive value that `/apply` would then be unable to
+check (docs/security.md).
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ..errors import InfraError
 from ..models import (
     ChangeKind,
     Diagnostic,
@@ -34,18 +34,10 @@ from ..models import (
     PlanResult,
     ResourceChange,
 )
+from .plan_landmarks import NO_CHANGES_TEXT, starts_plan_text
 from .plan_text import clean
 
 SENSITIVE = "(sensitive value)"
-NO_CHANGES_TEXT = "No changes. Your infrastructure matches the configuration."
-PLAN_KEY_ENV = "INFRA_PLAN_KEY"  # the repository secret that keys `seal`
-MIN_KEY_LENGTH = 16
-# OpenTofu says "OpenTofu" where Terraform says "Terraform".
-_TEXT_START = re.compile(
-    r"(?:Terraform|OpenTofu) used the selected providers|(?:Terraform|OpenTofu) will perform"
-    r"|Note: Objects have changed"
-    r"|No changes\.|Changes to Outputs:"
-)
 # What `plan` prints after the plan: a rule, then where it saved the plan or that it did not.
 _TEXT_END = re.compile(r"(?:Saved the plan to:|Note: You didn't use the -out option)")
 # The rule Terraform draws between the parts of its output (the drift, the plan, the note).
@@ -83,22 +75,6 @@ def _masked_change(change: Mapping[str, Any]) -> dict[str, Any]:
         "after_unknown": change.get("after_unknown"),
         "importing": change.get("importing") is not None,
     }
-
-
-def plan_key(env: Mapping[str, str]) -> bytes | None:
-    """The sealing key from `INFRA_PLAN_KEY`, or None when it is unset. A short key is an
-    error: a guessable key would make the seal as brute-forceable as the values it hides."""
-    value = env.get(PLAN_KEY_ENV, "")
-    if not value:
-        return None
-    if len(value) < MIN_KEY_LENGTH:
-        raise InfraError(
-            f"{PLAN_KEY_ENV} is {len(value)} characters long: too short to keep sensitive "
-            "values from being guessed",
-            f"set the secret to a random value of at least {MIN_KEY_LENGTH} characters, "
-            "e.g. `openssl rand -hex 32`",
-        )
-    return value.encode()
 
 
 def _sensitive_parts(value: Any, sensitive: Any, path: str) -> list[tuple[str, Any]]:
@@ -211,11 +187,6 @@ def count(changes: list[ResourceChange]) -> PlanCounts:
     )
 
 
-def starts_plan_text(line: str) -> bool:
-    """Whether `line` (no colour codes) is the first of what `plan_text` keeps."""
-    return _TEXT_START.match(line) is not None
-
-
 def plan_text(stdout: str) -> str:
     """The part of `terraform plan` or `show` output a reviewer reads, in Terraform's colours
     if it has them: no refresh chatter before it, nor the note on the saved plan after it. A
@@ -223,7 +194,7 @@ def plan_text(stdout: str) -> str:
     without their colour codes and kept with them; the end is looked for from the back, as a
     plan of 10,000 resources prints 10,000 refresh lines before and 140,000 lines in it.)"""
     lines = stdout.split("\n")
-    start = next((i for i, line in enumerate(lines) if _TEXT_START.match(clean(line))), 0)
+    start = next((i for i, line in enumerate(lines) if starts_plan_text(clean(line))), 0)
     end = len(lines)
     for i in range(len(lines) - 1, max(start, len(lines) - _TAIL) - 1, -1):
         if _TEXT_END.match(clean(lines[i])):

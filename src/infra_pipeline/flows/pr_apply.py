@@ -26,7 +26,7 @@ from ..core.gate import (
     check_reviewed,
     permitted,
 )
-from ..core.plan_reader import plan_key
+from ..core.plan_key import plan_key
 from ..core.policy_check import unapproved
 from ..core.reviewed import check_body, compare
 from ..core.state_lock import what_to_do
