@@ -185,9 +185,10 @@ def test_the_console_script_prints_to_a_log_what_rich_prints(tmp_path: Path) -> 
 # plain text: `entry._Log`), difflib (a valid file needs no "did you mean"), and what reads or
 # posts a layer's result (the outbound text's limits), and `concurrent.futures` with the `logging`
 # it imports (the layers run on plain threads), tempfile (a custom step's plan JSON only),
-# the records of `health` probes and `e2e` suites (a file without them needs none), and what
+# the records of `health` probes and `e2e` suites (a file without them needs none), what
 # reads Terraform's output once it has printed (the plan and diagnostics readers, and the
-# `hmac` of a plan's seal).
+# `hmac` of a plan's seal), and what only some layers need: the pg backend's locks,
+# Terragrunt's units and their order check, custom steps, and the embedded engine's lookup.
 NOT_BEFORE_TERRAFORM = (
     "typer",
     "click",
@@ -216,6 +217,11 @@ NOT_BEFORE_TERRAFORM = (
     "infra_pipeline.core.plan_human",
     "infra_pipeline.core.diagnostics",
     "hmac",
+    "infra_pipeline.adapters.pg_locks",
+    "infra_pipeline.adapters.terragrunt_units",
+    "infra_pipeline.core.unit_order",
+    "infra_pipeline.adapters.step_runner",
+    "importlib.util",
 )
 
 

