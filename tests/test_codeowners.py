@@ -3,9 +3,8 @@ wins, gitignore-style patterns, users, teams and emails) and the decision for on
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
+from msgspec.structs import replace
 
 from infra_pipeline.core import codeowners as co
 from infra_pipeline.core.github_models import PullRequest, Review

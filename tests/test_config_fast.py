@@ -11,11 +11,11 @@ defaults, or the two readers would drift apart.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
@@ -34,7 +34,9 @@ RECORDS = [
     value
     for module in (config, config_checks)
     for value in vars(module).values()
-    if dataclasses.is_dataclass(value) and value.__module__ == module.__name__
+    if isinstance(value, type)
+    and issubclass(value, msgspec.Struct)
+    and value.__module__ == module.__name__
 ]
 
 
@@ -49,22 +51,31 @@ def through_models(data: dict[str, Any]) -> config.Config | None:
 def test_each_record_has_the_fields_and_defaults_of_its_model(record: Any) -> None:
     model = getattr(config_models, record.__name__)
     assert issubclass(model, BaseModel)
-    fields = dataclasses.fields(record)
-    assert [f.name for f in fields] == list(model.model_fields)
-    for f in fields:
-        declared = model.model_fields[f.name]
-        if f.default_factory is not dataclasses.MISSING:
-            default: Any = f.default_factory()
-        elif f.default is not dataclasses.MISSING:
-            default = f.default
-        else:
-            assert declared.is_required(), f.name
+    names = record.__struct_fields__
+    assert list(names) == list(model.model_fields)
+    for name, default in defaults_of(record).items():
+        declared = model.model_fields[name]
+        if default is msgspec.NODEFAULT:
+            assert declared.is_required(), name
             continue
-        if (record, f.name) == (config_checks.KubeSpec, "kubeconfig"):
+        if (record, name) == (config_checks.KubeSpec, "kubeconfig"):
             assert default is None  # "not set": $KUBECONFIG decides (adapters/kubeconfig)
             continue
         expected = declared.get_default(call_default_factory=True)
-        assert default == through_models_default(expected), f"{record.__name__}.{f.name}"
+        assert default == through_models_default(expected), f"{record.__name__}.{name}"
+
+
+def defaults_of(record: Any) -> dict[str, Any]:
+    """Each field's default (what its factory makes), or NODEFAULT. Read off the class, not
+    through `msgspec.structs.fields`, which evaluates the annotations (and config's name
+    config_checks' records only for the type checker)."""
+    names = record.__struct_fields__
+    given = record.__struct_defaults__
+    defaults = (msgspec.NODEFAULT,) * (len(names) - len(given)) + given
+    return {
+        name: default.factory() if hasattr(default, "factory") else default
+        for name, default in zip(names, defaults, strict=True)
+    }
 
 
 def through_models_default(value: Any) -> Any:
@@ -122,8 +133,8 @@ values = st.recursive(
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(scalars, inner, max_size=3),
     max_leaves=8,
 )
-LAYER_KEYS = [f.name for f in dataclasses.fields(config.Layer)] + ["bogus"]
-TOP_KEYS = [f.name for f in dataclasses.fields(config.Config)] + ["bogus"]
+LAYER_KEYS = [*config.Layer.__struct_fields__, "bogus"]
+TOP_KEYS = [*config.Config.__struct_fields__, "bogus"]
 texts = st.lists(st.sampled_from(["a", "b", "c", "z", "**/x"]), max_size=2)
 text_maps = st.dictionaries(st.sampled_from(["A", "B"]), st.sampled_from(["1", "${X}", ""]))
 durations = st.sampled_from(["5m", "30s", "500ms", "1h", "5m\n", "5 m", "soon", ""])

@@ -4,11 +4,11 @@ and reviewed at this head (that the fresh plan is the reviewed one: test_apply_i
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from msgspec.structs import replace
 
 from infra_pipeline.config import Config, Role, parse_config
 from infra_pipeline.core.dashboard import steps as d

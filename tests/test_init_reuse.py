@@ -11,10 +11,10 @@ import stat
 import subprocess
 import textwrap
 import threading
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from msgspec.structs import replace
 
 from homelab import base_env, infra
 from infra_pipeline.adapters import init_record, plugin_cache

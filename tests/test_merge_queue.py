@@ -5,10 +5,10 @@ the statuses a queue waits for."""
 from __future__ import annotations
 
 import subprocess
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from msgspec.structs import replace
 
 from homelab import infra
 from infra_pipeline.config import MergeQueueConfig, parse_config

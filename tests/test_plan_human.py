@@ -16,10 +16,10 @@ import json
 import shutil
 import stat
 import subprocess
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from msgspec.structs import replace
 
 from homelab import base_env, infra
 from infra_pipeline.adapters.terraform import (

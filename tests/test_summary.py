@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import cmarkgfm
 from cmarkgfm.cmark import Options
+from msgspec.structs import replace
 
 from infra_pipeline.config import Layer, OnFailure
 from infra_pipeline.core.drift_issues import IssueAction, IssueOp, decide_issue_actions
@@ -237,7 +238,7 @@ def test_status_description_fits_a_commit_status() -> None:
 
 def test_issue_body_lists_what_differs_and_keeps_a_huge_plan_under_githubs_limit() -> None:
     big = plan("bootstrap", *(f"terraform_data.n[{i}]" for i in range(80)))
-    big = PlanResult(**{**big.__dict__, "text": "x" * 100_000})
+    big = replace(big, text="x" * 100_000)
     body = render_issue_body(LayerReport("bootstrap", Verdict.DRIFTED, big), ORIGIN)
     assert len(body) < 65_536
     assert "… and 30 more" in body and "full output in the run log" in body

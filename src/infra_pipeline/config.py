@@ -14,16 +14,16 @@ the same records, or that the plain one leaves the file to pydantic.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal, Protocol
 
 import yaml
+from msgspec import Struct, field
+from msgspec.structs import replace
 
 from .config_problems import Problem, duplicate_keys, path_problems, unnamed_layers
 from .digraph import strongly_connected
@@ -106,8 +106,7 @@ def duration_seconds(duration: str) -> float:
     return int(duration.removesuffix(unit)) * _DURATION_SECONDS[unit]
 
 
-@dataclass(frozen=True, kw_only=True)
-class Step:
+class Step(Struct, frozen=True, kw_only=True):
     """A custom step: a command a layer runs at one stage of its plan or apply."""
 
     name: str
@@ -126,8 +125,7 @@ class Step:
         return duration_seconds(self.timeout)
 
 
-@dataclass(frozen=True, kw_only=True)
-class Steps:
+class Steps(Struct, frozen=True, kw_only=True):
     """Custom steps by stage. They are policy: a pull request's jobs run the default branch's."""
 
     pre_plan: tuple[Step, ...] = ()
@@ -160,8 +158,7 @@ _REQUIREMENTS: Final = ("approved", "mergeable")
 LAYER_COMMANDS: Final = ("apply",)
 
 
-@dataclass(frozen=True, kw_only=True)
-class Layer:
+class Layer(Struct, frozen=True, kw_only=True):
     """One root module (or Terragrunt unit) of the repository, and how to run it."""
 
     name: str = ""  # filled from the mapping key
@@ -184,8 +181,7 @@ class Layer:
     steps: Steps = field(default_factory=Steps)
 
 
-@dataclass(frozen=True, kw_only=True)
-class ReviewConfig:
+class ReviewConfig(Struct, frozen=True, kw_only=True):
     """The LLM review of an applied change: provider, model and token budgets."""
 
     auto: bool = False
@@ -197,24 +193,21 @@ class ReviewConfig:
     budget_tokens: int = 60_000
 
 
-@dataclass(frozen=True, kw_only=True)
-class DriftConfig:
+class DriftConfig(Struct, frozen=True, kw_only=True):
     """What a scheduled drift scan does with drift: apply it or report it."""
 
     auto_apply: bool = False
     labels: tuple[str, ...] = ("infra-drift",)
 
 
-@dataclass(frozen=True, kw_only=True)
-class MergeQueueConfig:
+class MergeQueueConfig(Struct, frozen=True, kw_only=True):
     """Whether the default branch merges through GitHub's merge queue, and how."""
 
     enabled: bool = False
     apply_before_merge: bool = False
 
 
-@dataclass(frozen=True, kw_only=True)
-class PoliciesConfig:
+class PoliciesConfig(Struct, frozen=True, kw_only=True):
     """Rego policies (conftest's conventions) evaluated on each layer's plan."""
 
     paths: tuple[str, ...] = ("policy/",)
@@ -222,8 +215,7 @@ class PoliciesConfig:
     approvers: Role = Role.MAINTAIN
 
 
-@dataclass(frozen=True, kw_only=True)
-class Config:
+class Config(Struct, frozen=True, kw_only=True):
     """infra.yaml, read; each key's meaning is its description in `config_models`."""
 
     version: Literal[1] = 1
@@ -465,7 +457,7 @@ def parse_config(text: str, path: Path, *, check_paths: bool = True) -> Config:
         if stand_in in stand_ins:
             key = stand_ins[stand_in] + problem.key[len(stand_in) :]
             line = next(p.line for p in unnamed if p.key == stand_ins[stand_in])
-            problems[index] = dataclasses.replace(problem, key=key, line=line)
+            problems[index] = replace(problem, key=key, line=line)
     if problems:
         raise _config_error(problems, path)
     assert config is not None  # no problem means pydantic accepted it

@@ -8,11 +8,10 @@ Terraform command.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from msgspec import Struct, field
 
 
-@dataclass(frozen=True, kw_only=True)
-class HttpProbe:
+class HttpProbe(Struct, frozen=True, kw_only=True):
     """A health probe: an HTTP GET that must answer `expect_status` (and hold `contains`)."""
 
     http: str
@@ -23,8 +22,7 @@ class HttpProbe:
     retries: int = 2
 
 
-@dataclass(frozen=True, kw_only=True)
-class TcpProbe:
+class TcpProbe(Struct, frozen=True, kw_only=True):
     """A health probe: a TCP connection to `tcp` (host:port) that must open."""
 
     tcp: str  # host:port
@@ -32,8 +30,7 @@ class TcpProbe:
     retries: int = 2
 
 
-@dataclass(frozen=True, kw_only=True)
-class DnsProbe:
+class DnsProbe(Struct, frozen=True, kw_only=True):
     """A health probe: a name that must resolve."""
 
     dns: str
@@ -41,8 +38,7 @@ class DnsProbe:
     retries: int = 2
 
 
-@dataclass(frozen=True, kw_only=True)
-class KubeSpec:
+class KubeSpec(Struct, frozen=True, kw_only=True):
     """Which kubeconfig, and which context in it, a Kubernetes probe reads."""
 
     # None: not set in infra.yaml, so $KUBECONFIG, else ~/.kube/config (adapters/kubeconfig).
@@ -50,8 +46,7 @@ class KubeSpec:
     context: str | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
-class KubernetesProbe:
+class KubernetesProbe(Struct, frozen=True, kw_only=True):
     """A health probe: the Kubernetes API server of a kubeconfig must answer."""
 
     kubernetes: KubeSpec
@@ -59,8 +54,7 @@ class KubernetesProbe:
     retries: int = 2
 
 
-@dataclass(frozen=True, kw_only=True)
-class CommandProbe:
+class CommandProbe(Struct, frozen=True, kw_only=True):
     """A health probe: a command that must exit 0."""
 
     command: tuple[str, ...]
@@ -72,8 +66,7 @@ class CommandProbe:
 Probe = HttpProbe | TcpProbe | DnsProbe | KubernetesProbe | CommandProbe
 
 
-@dataclass(frozen=True, kw_only=True)
-class E2ESuite:
+class E2ESuite(Struct, frozen=True, kw_only=True):
     """An end-to-end test suite: a command, its time limit and its JUnit report."""
 
     command: tuple[str, ...]

@@ -9,12 +9,12 @@ first Terraform command. `validate` turns a valid file into the records.
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+from msgspec import Struct
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -513,7 +513,7 @@ def _record(value: Any) -> Any:
     if isinstance(value, BaseModel):
         name = type(value).__name__
         kind = getattr(records, name, None) or getattr(config_checks, name)
-        fields = {f.name: _record(getattr(value, f.name)) for f in dataclasses.fields(kind)}
+        fields = {name: _record(getattr(value, name)) for name in kind.__struct_fields__}
         if isinstance(value, KubeSpec) and "kubeconfig" not in value.model_fields_set:
             fields["kubeconfig"] = None  # the record's "not set": $KUBECONFIG may decide
         return kind(**fields)
@@ -532,11 +532,11 @@ def dump(config: records.Config) -> dict[str, Any]:
 
 def _data(value: Any) -> Any:
     """A record as the mapping it was read from (None for "not set" leaves the default)."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+    if isinstance(value, Struct):
         return {
-            f.name: _data(getattr(value, f.name))
-            for f in dataclasses.fields(value)
-            if getattr(value, f.name) is not None
+            name: _data(getattr(value, name))
+            for name in value.__struct_fields__
+            if getattr(value, name) is not None
         }
     if isinstance(value, dict):
         return {key: _data(member) for key, member in value.items()}

@@ -15,18 +15,17 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
+from msgspec import Struct
 
 if TYPE_CHECKING:
     from pydantic import BaseModel, ValidationError
 
 
-@dataclass(frozen=True)
-class Problem:
+class Problem(Struct, frozen=True):
     """One thing wrong in infra.yaml: where (its line, when known), what, and how to fix it."""
 
     line: int | None

@@ -19,10 +19,11 @@ import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import IO, TYPE_CHECKING, Any, Final, cast
+
+from msgspec import Struct
 
 from .errors import ExitCode, InfraError
 
@@ -33,8 +34,7 @@ _HOT: Final = ("plan", "verify", "validate")
 LOADER: Final = "load-the-printing"  # the thread of `_load_the_printing`
 
 
-@dataclass(frozen=True)
-class HotCall:
+class HotCall(Struct, frozen=True):
     """A plain `plan`, `verify` or `validate` command line, as the typer app would parse it."""
 
     command: str

@@ -7,13 +7,13 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from msgspec import Struct, field
 
 from .entry import error_console, outcome, parse_hot, run_hot
 from .entry import run as run  # the console script of installs made before it moved
@@ -48,8 +48,7 @@ policy_app = typer.Typer(help="Policy as code (`policies:` in infra.yaml).", no_
 app.add_typer(policy_app, name="policy")
 
 
-@dataclass
-class Invocation:
+class Invocation(Struct):
     """What this run of the CLI was given: the environment (a dict in tests), `--config` and
     the working directory; the terminal and the Actions environment are built from them once,
     on first use, and handed to the command (which builds its `flows.job.Job` from them)."""

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from msgspec import Struct
+
 from .config import Stage
+from .records import compared, shown
 
 
 class ChangeKind(StrEnum):
@@ -36,8 +38,7 @@ _SYMBOLS = {
 }
 
 
-@dataclass(frozen=True)
-class ResourceChange:
+class ResourceChange(Struct, frozen=True):
     """One resource's change in a plan: its address, kind and Terraform's actions."""
 
     address: str
@@ -47,8 +48,7 @@ class ResourceChange:
     moved_from: str | None = None
 
 
-@dataclass(frozen=True)
-class OutputChange:
+class OutputChange(Struct, frozen=True):
     """One output's change in a plan."""
 
     name: str
@@ -56,8 +56,7 @@ class OutputChange:
     sensitive: bool
 
 
-@dataclass(frozen=True)
-class Diagnostic:
+class Diagnostic(Struct, frozen=True):
     """One of Terraform's own error or warning messages, from its `-json` output.
 
     `filename` is relative to the repository root (never a runner's path), so the same record
@@ -78,8 +77,7 @@ class Diagnostic:
         return f"{self.filename}:{self.line}" if self.line else self.filename
 
 
-@dataclass(frozen=True)
-class PlanCounts:
+class PlanCounts(Struct, frozen=True):
     """How many resources a plan adds, changes, destroys, replaces, imports and moves."""
 
     add: int = 0
@@ -115,8 +113,7 @@ class PlanCounts:
         return f"+{self.add + self.replace} ~{self.change} -{self.destroy + self.replace}"
 
 
-@dataclass(frozen=True)
-class PlanResult:
+class PlanResult(Struct, frozen=True):
     """What one `terraform plan` of one layer found."""
 
     layer: str
@@ -135,7 +132,19 @@ class PlanResult:
     sensitive: bool = False  # the changes carry sensitive values
     # The plan as `terraform show -json` printed it, for the policy check: in memory only, never
     # written or posted (it holds sensitive values in clear).
-    document: Mapping[str, Any] | None = field(default=None, repr=False, compare=False)
+    # Kept out of repr and equality (`__repr__`, `__eq__`).
+    document: Mapping[str, Any] | None = None
+
+    def __repr__(self) -> str:
+        return shown(self, "document")
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not PlanResult:
+            return NotImplemented
+        return compared(self, "document") == compared(other, "document")
+
+    def __hash__(self) -> int:
+        return hash(compared(self, "document"))
 
     @property
     def has_changes(self) -> bool:
@@ -148,8 +157,7 @@ class PlanResult:
         )
 
 
-@dataclass(frozen=True)
-class StateLock:
+class StateLock(Struct, frozen=True):
     """A state lock that stopped (or is holding up) a plan or apply of `layer`."""
 
     layer: str
@@ -193,8 +201,7 @@ class StepOutcome(StrEnum):
     CANCELLED = "cancelled"  # the job was cancelled while it ran
 
 
-@dataclass(frozen=True)
-class StepResult:
+class StepResult(Struct, frozen=True):
     """One custom step's run: what the dashboard shows of it. `tail` is the end of its
     output, already redacted and capped (core/custom_steps.py)."""
 
@@ -208,8 +215,7 @@ class StepResult:
     tail: str = ""
 
 
-@dataclass(frozen=True)
-class LayerRun:
+class LayerRun(Struct, frozen=True):
     """The outcome of planning or applying one layer."""
 
     layer: str
@@ -217,10 +223,13 @@ class LayerRun:
     duration: float = 0.0
     plan: PlanResult | None = None
     error: str = ""
-    log: str = field(default="", repr=False)
+    log: str = ""  # kept out of repr (`__repr__`): a whole Terraform log
     lock: StateLock | None = None  # the state lock that stopped it
     # Terraform's own messages when the plan or apply failed (and its warnings).
     diagnostics: tuple[Diagnostic, ...] = ()
     # Terraform's closing line of an apply: "Apply complete! Resources: 2 added, ...".
     summary: str = ""
     steps: tuple[StepResult, ...] = ()  # the custom steps this plan or apply ran, in order
+
+    def __repr__(self) -> str:
+        return shown(self, "log")

@@ -8,12 +8,14 @@ from __future__ import annotations
 import json
 import subprocess
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from msgspec import Struct
+
 from ..core.redact import secrets_in_env
 from ..errors import ExitCode, InfraError
+from ..records import shown
 
 if TYPE_CHECKING:  # pydantic loads only once an event is to be handled (ignored ones start fast)
     from ..core.webhook_events import Event
@@ -23,8 +25,7 @@ if TYPE_CHECKING:  # pydantic loads only once an event is to be handled (ignored
 # through outbound until a layer ends.
 
 
-@dataclass(frozen=True)
-class ActionsEnv:
+class ActionsEnv(Struct, frozen=True):
     """`GITHUB_*` variables of the job (GitHub Actions sets them; tests pass a dict), and the
     one writer of what the job hands back to Actions: the job summary, step outputs and log
     annotations all pass `core.outbound` (secrets masked, GitHub's size limits kept)."""
@@ -41,7 +42,10 @@ class ActionsEnv:
     step_summary: str | None
     output: str | None
     ref_name: str = ""  # the branch or tag short name (`main`)
-    secrets: frozenset[str] = field(default=frozenset(), repr=False)
+    secrets: frozenset[str] = frozenset()  # never shown (`__repr__`)
+
+    def __repr__(self) -> str:
+        return shown(self, "secrets")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ActionsEnv:
@@ -144,14 +148,16 @@ class ActionsEnv:
         )
 
 
-@dataclass(frozen=True)
-class ApiAccess:
+class ApiAccess(Struct, frozen=True):
     """Where and as whom the GitHub client talks: `GITHUB_TOKEN`, `GITHUB_REPOSITORY` and
     `GITHUB_API_URL` (empty strings when unset; the client says what is missing)."""
 
-    token: str = field(repr=False)
+    token: str  # never shown (`__repr__`)
     repository: str
     api_url: str  # "" for github.com's
+
+    def __repr__(self) -> str:
+        return shown(self, "token")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ApiAccess:

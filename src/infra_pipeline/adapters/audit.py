@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
 
+from msgspec import Struct, field
+from msgspec.structs import asdict
 from rich.console import Console
 
 AUDIT_PREFIX = "infra-audit "
 
 
-@dataclass(frozen=True)
-class AuditRecord:
+class AuditRecord(Struct, frozen=True):
     who: str
     command: str
     layers: tuple[str, ...]

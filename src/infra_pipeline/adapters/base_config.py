@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 from typing import Protocol
+
+from msgspec.structs import replace
 
 from ..config import CONFIG_NAME, Config, parse_config
 from ..core.policy import merge_policy

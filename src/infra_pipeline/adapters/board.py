@@ -52,9 +52,10 @@ import logging
 import secrets
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Final, Protocol
+
+from msgspec.structs import replace
 
 from infra_pipeline.adapters.actions_env import ActionsEnv
 from infra_pipeline.config import Config

@@ -9,8 +9,9 @@ request's `/apply` record their deployments through it.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+from msgspec import Struct, field
 
 from ..core.github_models import DeploymentState
 from ..errors import InfraError
@@ -29,8 +30,7 @@ class DeploymentApi(Protocol):
     ) -> None: ...
 
 
-@dataclass(frozen=True)
-class DeploymentHandle:
+class DeploymentHandle(Struct, frozen=True):
     github: DeploymentApi
     id: int
     layer: str
@@ -53,8 +53,7 @@ def record_deployment(
     return DeploymentHandle(github, deployment_id, layer, run_url)
 
 
-@dataclass
-class DeploymentRecorder:
+class DeploymentRecorder(Struct):
     """The deployments of one apply: `start` before Terraform applies a layer, `finish` after.
 
     With `warn`, a GitHub error is reported through it and the apply goes on (the post-merge

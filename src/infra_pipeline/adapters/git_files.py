@@ -6,9 +6,10 @@ from __future__ import annotations
 import re
 import subprocess
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
+
+from msgspec import Struct
 
 from ..errors import InfraError
 
@@ -16,8 +17,7 @@ _SHA: Final = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 _FILE_MODES: Final = ("100644", "100755")  # a symlink (120000) is no file to the contents API
 
 
-@dataclass(frozen=True)
-class AtCommit:
+class AtCommit(Struct, frozen=True):
     """What a commit has at a path: its text, or None when nothing there is a file."""
 
     text: str | None

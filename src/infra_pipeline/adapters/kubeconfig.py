@@ -15,28 +15,32 @@ import os
 import ssl
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+from msgspec import Struct
 
 from ..config_checks import KubeSpec
 from ..errors import InfraError
+from ..records import shown
 from .usercmd import run_user_command
 
 EXEC_TIMEOUT_SECONDS = 30.0
 _HINT = "fix the kubeconfig, or the `kubernetes.kubeconfig` path in infra.yaml"
 
 
-@dataclass(frozen=True)
-class KubeTarget:
+class KubeTarget(Struct, frozen=True):
     server: str
     ca_pem: str | None = None  # None: the system's trust store
     insecure: bool = False
-    token: str | None = field(default=None, repr=False)
-    client_cert_pem: str | None = field(default=None, repr=False)
-    client_key_pem: str | None = field(default=None, repr=False)
+    # The credentials: never shown (`__repr__`).
+    token: str | None = None
+    client_cert_pem: str | None = None
+    client_key_pem: str | None = None
+
+    def __repr__(self) -> str:
+        return shown(self, "token", "client_cert_pem", "client_key_pem")
 
     @property
     def secrets(self) -> tuple[str, ...]:

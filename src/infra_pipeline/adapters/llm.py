@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import httpx
+from msgspec import Struct
 
 from ..config import ReviewConfig
 
@@ -32,8 +32,7 @@ class ModelError(Exception):
     """The model could not be asked; the message says why (status and the API's words)."""
 
 
-@dataclass(frozen=True)
-class Credentials:
+class Credentials(Struct, frozen=True):
     key_env: str  # the variable the key is read from
     key: str | None
     base_url: str

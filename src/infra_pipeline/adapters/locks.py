@@ -19,10 +19,12 @@ import json
 import posixpath
 import re
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
+
+from msgspec import Struct
+from msgspec.structs import asdict
 
 from ..config import Config
 from ..errors import InfraError
@@ -45,8 +47,7 @@ class GitRefs(Protocol):
     def create_commit(self, message: str, tree: str, parents: list[str]) -> str: ...
 
 
-@dataclass(frozen=True)
-class Holder:
+class Holder(Struct, frozen=True):
     pr: int
     user: str
     at: str  # ISO time the lock was taken
@@ -85,8 +86,7 @@ class LockState(StrEnum):
     HELD = "held"  # by someone else
 
 
-@dataclass(frozen=True)
-class LockResult:
+class LockResult(Struct, frozen=True):
     layer: str
     state: LockState
     holder: Holder

@@ -19,29 +19,42 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 
+from msgspec import Struct, field
+
 from ..core.state_lock import parse_session_name
 from ..errors import InfraError
 from ..models import StateLock
+from ..records import compared, shown
 
 DEFAULT_SCHEMA = "terraform_remote_state"  # the pg backend's default `schema_name`
 CREATION_KEY = -1  # the key the pg backend locks while it creates a workspace's row
 CONNECT_TIMEOUT = 10
 
 
-@dataclass(frozen=True)
-class PgState:
+class PgState(Struct, frozen=True):
     """Where one layer's state lives in Postgres."""
 
     conn_str: str
     schema: str = DEFAULT_SCHEMA
     workspace: str = "default"
     # The engine's environment: lib/pq takes what conn_str leaves out from PGHOST, PGUSER, ...
-    env: Mapping[str, str] = field(default_factory=dict, compare=False)
+    # Not part of where the state is (`__eq__`), and never shown (it may hold PGPASSWORD).
+    env: Mapping[str, str] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return shown(self, "env")
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not PgState:
+            return NotImplemented
+        return compared(self, "env") == compared(other, "env")
+
+    def __hash__(self) -> int:
+        return hash(compared(self, "env"))
 
 
 def holder(state: PgState, layer: str, *, exclude_session: str | None = None) -> StateLock | None:

@@ -16,12 +16,12 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import TypeVar
 
 import httpx
+from msgspec import Struct
 
 from ..config_checks import CommandProbe, DnsProbe, HttpProbe, KubernetesProbe, Probe, TcpProbe
 from ..core.redact import redact, secrets_in_env
@@ -43,8 +43,7 @@ class ProbeKind(StrEnum):
     COMMAND = "command"
 
 
-@dataclass(frozen=True)
-class ProbeResult:
+class ProbeResult(Struct, frozen=True):
     name: str
     kind: ProbeKind
     ok: bool
@@ -53,8 +52,7 @@ class ProbeResult:
     attempts: int
 
 
-@dataclass(frozen=True)
-class HealthReport:
+class HealthReport(Struct, frozen=True):
     results: tuple[ProbeResult, ...]
 
     @property

@@ -15,8 +15,9 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
+
+from msgspec import Struct
 
 from ..errors import InfraError
 
@@ -31,8 +32,7 @@ cancelled = threading.Event()
 first_child = threading.Event()
 
 
-@dataclass(frozen=True)
-class ProcessResult:
+class ProcessResult(Struct, frozen=True):
     """A finished command: its argv, exit code and output."""
 
     argv: tuple[str, ...]

@@ -12,9 +12,10 @@ from __future__ import annotations
 import contextlib
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
-from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+
+from msgspec import Struct
 
 from ..config import Config
 from ..core.redact import redact, secrets_in_env
@@ -35,16 +36,14 @@ class SuiteStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
-@dataclass(frozen=True)
-class TestFailure:
+class TestFailure(Struct, frozen=True):
     __test__ = False  # not a pytest test class, despite the name
 
     name: str  # classname.name, as JUnit viewers show it
     message: str  # first line of the failure message
 
 
-@dataclass(frozen=True)
-class JUnitSummary:
+class JUnitSummary(Struct, frozen=True):
     passed: int
     failed: int
     skipped: int
@@ -56,8 +55,7 @@ class JUnitSummary:
         return self.passed + self.failed + self.skipped + self.errors
 
 
-@dataclass(frozen=True)
-class E2EReport:
+class E2EReport(Struct, frozen=True):
     suite: str
     status: SuiteStatus
     duration: float

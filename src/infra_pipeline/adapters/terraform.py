@@ -16,10 +16,12 @@ import re
 import shutil
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from msgspec import Struct
+from msgspec.structs import replace
 
 from ..config import Config, Engine, Layer, Stage, duration_seconds
 from ..core.backend_block import Backend, backend_block
@@ -82,8 +84,7 @@ class PlanText(Enum):
     COLOUR = "colour"  # `show` in Terraform's colours, for `infra plan` on a terminal
 
 
-@dataclass(frozen=True)
-class PlanReads:
+class PlanReads(Struct, frozen=True):
     """What the caller reads of a plan with changes, so that the engine runs no Terraform
     process for what nobody reads. `values`: `show -json`, for the fingerprint and seal that
     `/apply` checks, `--json`, `--markdown`, and the plan document (policies and custom steps
@@ -97,8 +98,7 @@ class PlanReads:
 READ_ALL = PlanReads()
 
 
-@dataclass(frozen=True)
-class FmtResult:
+class FmtResult(Struct, frozen=True):
     """`fmt -check`: whether the layer is formatted, the files that are not, and the diff."""
 
     ok: bool
@@ -106,8 +106,7 @@ class FmtResult:
     diff: str
 
 
-@dataclass(frozen=True)
-class ApplyResult:
+class ApplyResult(Struct, frozen=True):
     """How an apply ended: its output, the error, and the state lock that stopped it."""
 
     ok: bool

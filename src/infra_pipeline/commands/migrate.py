@@ -7,10 +7,11 @@ import os
 import posixpath
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
 from pathlib import Path
 
 import yaml
+from msgspec import Struct
+from msgspec.structs import replace
 from rich.console import Console
 from rich.markdown import Markdown
 
@@ -87,8 +88,7 @@ def _discovered(root: Path, data: object) -> list[Found]:
     ]
 
 
-@dataclass(frozen=True)
-class Leftover:
+class Leftover(Struct, frozen=True):
     path: str  # relative to the repository root
     why: str
 
@@ -159,8 +159,7 @@ def migrate_atlantis(
     return ExitCode.OK
 
 
-@dataclass(frozen=True)
-class _Tree:
+class _Tree(Struct, frozen=True):
     files: list[str]  # every file, repository-relative
     rego_dirs: list[str]  # directories holding .rego files (and the .rego files themselves)
 

@@ -26,7 +26,8 @@ import difflib
 import fnmatch
 import posixpath
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+
+from msgspec import Struct
 
 
 def fold(word: str) -> str:
@@ -67,8 +68,7 @@ _SINGLE_VALUE = ("-p", "--project", "-d", "--dir", "-w", "--workspace", "--auto-
 _SWITCHES = ("--verbose", "--auto-merge-disabled")
 
 
-@dataclass(frozen=True)
-class AsInfra:
+class AsInfra(Struct, frozen=True):
     """The infra command an Atlantis comment means; `layers` as the user named them."""
 
     command: str  # plan, apply, unlock or help
@@ -76,16 +76,14 @@ class AsInfra:
     usage: bool = False  # `atlantis plan -h`: show the command's usage
 
 
-@dataclass(frozen=True)
-class Answer:
+class Answer(Struct, frozen=True):
     """A reply to post; `command` is the infra command it is about, if any."""
 
     text: str
     command: str | None = None
 
 
-@dataclass(frozen=True)
-class NotACommand:
+class NotACommand(Struct, frozen=True):
     reason: str
 
 

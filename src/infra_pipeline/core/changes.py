@@ -28,13 +28,13 @@ import os
 import posixpath
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import hcl2
 import pathspec
 from lark import Token, Tree
+from msgspec import Struct
 
 from infra_pipeline.errors import InfraError
 
@@ -55,8 +55,7 @@ CONFIG_SUFFIXES = (
 _READ_MARKERS = ("path.module", "path.root", "path.cwd", "file(", "fileset(")
 
 
-@dataclass(frozen=True)
-class LayerSpec:
+class LayerSpec(Struct, frozen=True):
     """What change detection needs of a layer; `path` is posix and relative to the repo root."""
 
     name: str
@@ -65,8 +64,7 @@ class LayerSpec:
     watch: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class ChangeReport:
+class ChangeReport(Struct, frozen=True):
     layers: tuple[str, ...]
     warnings: tuple[str, ...]  # files that could not be read or parsed as HCL
 

@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
 
 import pathspec
+from msgspec import Struct
 
 from .github_models import PullRequest, Review
 
@@ -39,8 +39,7 @@ class OwnerKind(StrEnum):
     EMAIL = "email"
 
 
-@dataclass(frozen=True)
-class Owner:
+class Owner(Struct, frozen=True):
     text: str  # as written: @login, @org/team or an email
     kind: OwnerKind
 
@@ -55,15 +54,13 @@ class Owner:
         return org, slug
 
 
-@dataclass(frozen=True)
-class Rule:
+class Rule(Struct, frozen=True):
     line: int
     pattern: str
     owners: tuple[Owner, ...]
 
 
-@dataclass(frozen=True)
-class CodeOwners:
+class CodeOwners(Struct, frozen=True):
     path: str  # where in the repository it was read, e.g. ".github/CODEOWNERS"
     rules: tuple[Rule, ...]
     skipped: tuple[str, ...] = ()  # lines GitHub would reject, each with why
@@ -155,8 +152,7 @@ def approvers(reviews: Sequence[Review], pr: PullRequest) -> list[str]:
     )
 
 
-@dataclass(frozen=True)
-class Verdict:
+class Verdict(Struct, frozen=True):
     met: bool
     by: str = ""  # the owner whose approval counts ("@carol", or "@bob (@acme/dba)")
     unchecked: tuple[str, ...] = ()  # owners that cannot be checked, each with why

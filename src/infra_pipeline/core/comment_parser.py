@@ -10,9 +10,10 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from enum import Enum
 from typing import TypeAlias
+
+from msgspec import Struct
 
 from .atlantis_comments import Answer, AsInfra, NotACommand, fold, read_atlantis
 from .dashboard.model import legend
@@ -34,8 +35,7 @@ class CommandName(Enum):
         return f"/{self.value}"
 
 
-@dataclass(frozen=True)
-class Command:
+class Command(Struct, frozen=True):
     """A valid command. `layers` is empty when none were named (the command picks a default)."""
 
     name: CommandName
@@ -47,16 +47,14 @@ class Command:
     lock_id: str | None = None  # `/force-unlock LAYER LOCK_ID`: checked against _LOCK_ID
 
 
-@dataclass(frozen=True)
-class Reply:
+class Reply(Struct, frozen=True):
     """The comment was meant as a command but is invalid; `text` is Markdown to post back."""
 
     text: str
     command: CommandName | None
 
 
-@dataclass(frozen=True)
-class Ignore:
+class Ignore(Struct, frozen=True):
     reason: str
 
 
@@ -71,8 +69,7 @@ class _Args(Enum):
     LAYER_AND_LOCK = "layer-and-lock"  # exactly one layer and one state lock ID
 
 
-@dataclass(frozen=True)
-class _Spec:
+class _Spec(Struct, frozen=True):
     args: _Args
     usage: str
     summary: str
@@ -106,8 +103,7 @@ _SPECS: dict[CommandName, _Spec] = {
 }
 
 
-@dataclass(frozen=True)
-class _Alias:
+class _Alias(Struct, frozen=True):
     words: tuple[str, ...]
     command: CommandName
     # `@claude` is usually followed by a request in prose; the words stay in `Command.raw`.

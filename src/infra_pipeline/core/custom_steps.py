@@ -9,9 +9,10 @@ the dashboard keeps, and the words and icons for each result.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
+
+from msgspec import Struct
 
 from ..config import Stage
 from ..models import LayerRun, StepOutcome, StepResult
@@ -23,8 +24,7 @@ TAIL_BYTES: Final = 3_000
 CUT: Final = "… (earlier output cut; the job log has it all)"
 
 
-@dataclass(frozen=True)
-class StepContext:
+class StepContext(Struct, frozen=True):
     """What a step is told about the run: the pull request (None outside one) and the commit
     whose code is planned or applied ("" when unknown)."""
 

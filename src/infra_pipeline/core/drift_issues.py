@@ -10,8 +10,9 @@ is reopened rather than a new one made; a layer whose scan failed is left as it 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from enum import StrEnum
+
+from msgspec import Struct
 
 from .github_models import Issue
 from .reconcile import LayerReport
@@ -33,8 +34,7 @@ class IssueOp(StrEnum):
     CLOSE = "close"  # comment, then close
 
 
-@dataclass(frozen=True)
-class IssueAction:
+class IssueAction(Struct, frozen=True):
     op: IssueOp
     layer: str
     number: int | None = None  # None only for CREATE

@@ -5,8 +5,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+
+from msgspec import Struct
 
 from ..config import Config, Role
 from .comment_parser import Command, CommandName, parse_comment
@@ -15,8 +16,7 @@ from .github_models import Comment, PullRequest, Review
 from .policy_check import Approval
 
 
-@dataclass(frozen=True)
-class Refusal:
+class Refusal(Struct, frozen=True):
     reason: str  # Markdown, one or two sentences: what is wrong and what to do
 
 

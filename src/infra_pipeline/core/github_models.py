@@ -8,9 +8,10 @@ GitHub's JSON into them; githubkit's TypedDicts type that JSON for mypy only.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, TypedDict
+
+from msgspec import Struct, field
 
 if TYPE_CHECKING:
     from githubkit_schemas.v2026_03_10.types import (
@@ -34,8 +35,7 @@ MinimizeReason = Literal[
 ]
 
 
-@dataclass(frozen=True, slots=True)
-class PullRequest:
+class PullRequest(Struct, frozen=True):
     number: int
     title: str
     state: str  # "open" | "closed"
@@ -53,8 +53,7 @@ class PullRequest:
     node_id: str
 
 
-@dataclass(frozen=True, slots=True)
-class Comment:
+class Comment(Struct, frozen=True):
     id: int
     node_id: str
     body: str
@@ -69,8 +68,7 @@ class Comment:
         return self.user_type == "Bot"
 
 
-@dataclass(frozen=True, slots=True)
-class Review:
+class Review(Struct, frozen=True):
     id: int
     user: str
     state: str  # APPROVED, CHANGES_REQUESTED, COMMENTED, DISMISSED, PENDING
@@ -79,8 +77,7 @@ class Review:
     submitted_at: datetime | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class CommitStatus:
+class CommitStatus(Struct, frozen=True):
     context: str
     state: str
     description: str | None
@@ -88,8 +85,7 @@ class CommitStatus:
     created_at: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class Deployment:
+class Deployment(Struct, frozen=True):
     id: int
     ref: str
     sha: str
@@ -99,8 +95,7 @@ class Deployment:
     created_at: datetime | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Issue:
+class Issue(Struct, frozen=True):
     number: int
     title: str
     state: str
@@ -110,8 +105,7 @@ class Issue:
     created_at: datetime | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class WorkflowRun:
+class WorkflowRun(Struct, frozen=True):
     id: int
     status: str | None  # queued, in_progress, completed, waiting, ...
     conclusion: str | None  # success, failure, cancelled, ... once completed

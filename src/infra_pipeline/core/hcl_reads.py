@@ -24,8 +24,9 @@ import functools
 import posixpath
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from typing import Literal, Protocol
+
+from msgspec import Struct
 
 from .unit_reads import UnitReads, repo_path
 
@@ -61,8 +62,7 @@ class RepoFiles(Protocol):
     def kind(self, path: str) -> Literal["file", "dir"] | None: ...
 
 
-@dataclass(frozen=True)
-class _Literal:
+class _Literal(Struct, frozen=True):
     value: str  # the string's raw content, interpolations kept as `${…}`
     before: str  # up to 80 characters of code before its opening quote
 
@@ -110,8 +110,7 @@ def terragrunt_reads(unit_dir: str, files: RepoFiles) -> UnitReads:
     return UnitReads.of(unit_dir, reads - {unit_dir}, depends - {unit_dir})
 
 
-@dataclass(frozen=True)
-class _Scope:
+class _Scope(Struct, frozen=True):
     """What a Terragrunt expression in one file can be evaluated against."""
 
     unit_dir: str

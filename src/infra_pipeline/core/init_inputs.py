@@ -18,7 +18,8 @@ init on any edit, never the reverse.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+
+from msgspec import Struct
 
 _WHOLE_BLOCKS = frozenset({"terraform", "module", "check"})
 _NO_PROVIDER = frozenset({"variable", "output", "locals", "moved", "removed", "import"})
@@ -44,8 +45,7 @@ _SOURCE_OR_VERSION = re.compile(r"(?m)^[ \t]*(?:source|version)[ \t]*=.*$")
 _VALUE_REFERENCE = re.compile(r"\b(?:var|local)\.")
 
 
-@dataclass(frozen=True)
-class InitReads:
+class InitReads(Struct, frozen=True):
     """What init reads from one file: `text` to fingerprint, and the local modules it calls."""
 
     blocks: tuple[str, ...]  # each top-level block as kept (whole, or its header)

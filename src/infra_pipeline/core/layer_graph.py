@@ -18,15 +18,15 @@ dependencies" and "skip exactly the dependents" checkable without running Terraf
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from itertools import pairwise
+
+from msgspec import Struct, field
 
 from ..config import OnFailure
 from ..digraph import topological
 
 
-@dataclass(frozen=True)
-class LayerGraph:
+class LayerGraph(Struct, frozen=True):
     """Which layer needs which, over a fixed set of layer names."""
 
     deps: Mapping[str, frozenset[str]]  # layer → the layers it directly depends on
@@ -93,22 +93,21 @@ class LayerGraph:
         return sorted((dep, name) for name, deps in self.deps.items() for dep in deps)
 
 
-@dataclass
 class Scheduler:
     """Which layers may start now, given which ended how. Deterministic and thread-free: the
     runner calls `ready`, `start`, and `finish` (all from one thread)."""
 
-    graph: LayerGraph
-    on_failure: OnFailure = OnFailure.STOP
-    parallelism: int = 1
-    _order: list[str] = field(init=False)
-    _running: set[str] = field(init=False, default_factory=set)
-    _succeeded: set[str] = field(init=False, default_factory=set)
-    _failed: list[str] = field(init=False, default_factory=list)
-    skipped: dict[str, str] = field(init=False, default_factory=dict)  # layer → why
-
-    def __post_init__(self) -> None:
-        self._order = self.graph.ordered()
+    def __init__(
+        self, graph: LayerGraph, on_failure: OnFailure = OnFailure.STOP, parallelism: int = 1
+    ) -> None:
+        self.graph = graph
+        self.on_failure = on_failure
+        self.parallelism = parallelism
+        self._order = graph.ordered()
+        self._running: set[str] = set()
+        self._succeeded: set[str] = set()
+        self._failed: list[str] = []
+        self.skipped: dict[str, str] = {}  # layer → why
 
     @property
     def pending(self) -> list[str]:

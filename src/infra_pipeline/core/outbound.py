@@ -21,9 +21,10 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
+
+from msgspec import Struct
 
 from .plan_text import size
 from .redact import redact
@@ -34,8 +35,7 @@ class Unit(StrEnum):
     BYTES = "bytes"  # UTF-8, as files are measured
 
 
-@dataclass(frozen=True)
-class Limit:
+class Limit(Struct, frozen=True):
     """The most a destination takes of a text, in which unit, and where the rest is."""
 
     most: int

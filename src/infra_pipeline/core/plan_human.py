@@ -24,8 +24,9 @@ they are not, `read_human_plan` gives None and the caller reads the planfile's J
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 from typing import Any, Final
+
+from msgspec.structs import replace
 
 from ..models import Diagnostic, PlanCounts, PlanResult
 from .plan_landmarks import SUMMARY

@@ -23,8 +23,10 @@ import json
 import posixpath
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
 from typing import Any
+
+from msgspec import Struct
+from msgspec.structs import replace
 
 from ..models import (
     ChangeKind,
@@ -265,8 +267,7 @@ def _diagnostic(diag: Mapping[str, Any]) -> Diagnostic:
     )
 
 
-@dataclass(frozen=True)
-class UiLog:
+class UiLog(Struct, frozen=True):
     """What a `terraform plan -json` / `apply -json` run said, read from its JSON lines."""
 
     messages: tuple[str, ...]  # every line's human `@message`, in order (the readable log)

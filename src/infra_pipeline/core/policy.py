@@ -20,8 +20,10 @@ stricter by anything the PR asks for, and `/apply` and `/unlock` need `admin`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
 from typing import Any, Final
+
+from msgspec import Struct
+from msgspec.structs import replace
 
 from ..config import DEFAULT_BOT_LOGIN, Config, Layer, Role, Steps
 
@@ -50,8 +52,7 @@ LAYER_POLICY_KEYS: Final = (
 FIRST_ADOPTION_ROLE: Final = Role.ADMIN
 
 
-@dataclass(frozen=True)
-class Policy:
+class Policy(Struct, frozen=True):
     config: Config  # the head's config with the base's policy in it
     notes: tuple[str, ...]  # where the head's copy was overruled, for the job log
 

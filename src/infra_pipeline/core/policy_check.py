@@ -16,15 +16,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, Final
+
+from msgspec import Struct
 
 _FAIL: Final = ("deny", "violation")
 _WARN: Final = ("warn",)
 
 
-@dataclass(frozen=True)
-class PolicyResult:
+class PolicyResult(Struct, frozen=True):
     """The policy check of one layer's plan."""
 
     layer: str
@@ -36,8 +36,7 @@ class PolicyResult:
         return bool(self.failures)
 
 
-@dataclass(frozen=True)
-class Approval:
+class Approval(Struct, frozen=True):
     """`/approve_policies` on one commit: who, and the failures it saw (a re-plan of the same
     commit that fails differently needs a new approval)."""
 

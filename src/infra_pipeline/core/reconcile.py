@@ -19,8 +19,9 @@ The rules, along the layers' dependency graph:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from enum import StrEnum
+
+from msgspec import Struct
 
 from ..config import Layer, OnFailure
 from ..models import LayerRun, Outcome, PlanResult
@@ -52,16 +53,14 @@ _ICONS = {
 }
 
 
-@dataclass(frozen=True)
-class Held:
+class Held(Struct, frozen=True):
     """Why a drifted layer is not applied, and how it is reported."""
 
     verdict: Verdict
     reason: str
 
 
-@dataclass(frozen=True)
-class LayerReport:
+class LayerReport(Struct, frozen=True):
     layer: str
     verdict: Verdict
     plan: PlanResult | None  # what the scan found (None when the scan failed)
@@ -88,8 +87,7 @@ class LayerReport:
         return not self.in_sync and self.plan is not None and self.plan.has_changes
 
 
-@dataclass(frozen=True)
-class ApplyChoice:
+class ApplyChoice(Struct, frozen=True):
     candidates: tuple[Layer, ...]  # drifted layers to lock and apply, in order
     held: Mapping[str, Held]
 

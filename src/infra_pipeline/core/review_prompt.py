@@ -10,8 +10,9 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
 from enum import StrEnum
+
+from msgspec import Struct
 
 from ..models import PlanResult
 from . import md
@@ -52,8 +53,7 @@ class _Fate(StrEnum):
     LEFT_OUT = "left out"
 
 
-@dataclass(frozen=True)
-class LayerSummary:
+class LayerSummary(Struct, frozen=True):
     name: str
     counts_short: str  # "+2 ~1 -0"
     destructive: tuple[str, ...]  # "delete aws_db_instance.main", "replace …"
@@ -69,8 +69,7 @@ class LayerSummary:
         )
 
 
-@dataclass(frozen=True)
-class ReviewInput:
+class ReviewInput(Struct, frozen=True):
     pr_number: int
     title: str
     diff: str
@@ -82,8 +81,7 @@ class ReviewInput:
         return any(layer.destructive for layer in self.layers)
 
 
-@dataclass(frozen=True)
-class Prompt:
+class Prompt(Struct, frozen=True):
     system: str
     user: str
     files_sent: tuple[str, ...]  # whole
@@ -95,8 +93,7 @@ class Prompt:
         return estimate_tokens(self.system + self.user)
 
 
-@dataclass(frozen=True)
-class FileDiff:
+class FileDiff(Struct, frozen=True):
     path: str
     text: str
 

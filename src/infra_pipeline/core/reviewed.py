@@ -19,7 +19,8 @@ Each check returns what differs, in words; the caller refuses with them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from msgspec import Struct
+from msgspec.structs import replace
 
 from infra_pipeline.core.dashboard.model import Dashboard, PlanRecord
 from infra_pipeline.core.dashboard.plan_view import row_detail, row_status
@@ -33,8 +34,7 @@ KEY_HINT = (
 )
 
 
-@dataclass(frozen=True)
-class Shown:
+class Shown(Struct, frozen=True):
     """One dashboard comment of the head commit, by the trusted author."""
 
     comment_id: int

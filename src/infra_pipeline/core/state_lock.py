@@ -14,7 +14,8 @@ holding the advisory lock, whose `application_name` a job sets to name its run; 
 from __future__ import annotations
 
 import re
-from dataclasses import replace
+
+from msgspec.structs import replace
 
 from ..models import StateLock
 

@@ -5,9 +5,10 @@ summary) and the drift issues' bodies and comments. Pure: rendering is separate 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+
+from msgspec import Struct
 
 from ..models import ChangeKind, PlanResult
 from . import md
@@ -29,8 +30,7 @@ class Trigger(StrEnum):
     SCHEDULED = "the scheduled drift scan"
 
 
-@dataclass(frozen=True)
-class ReconcileRun:
+class ReconcileRun(Struct, frozen=True):
     """Where and when a reconcile run happened, for links and timestamps."""
 
     sha: str
@@ -51,8 +51,7 @@ class ReconcileRun:
         return ", ".join(parts)
 
 
-@dataclass(frozen=True)
-class E2EResult:
+class E2EResult(Struct, frozen=True):
     """The after-apply suite's result, as the summary shows it."""
 
     suite: str

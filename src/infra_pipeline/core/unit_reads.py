@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+
+from msgspec import Struct
 
 
-@dataclass(frozen=True)
-class UnitReads:
+class UnitReads(Struct, frozen=True):
     """One unit's reads and dependencies, repo-relative.
 
     `reads` holds files, directories (everything below them counts) and globs (a path with

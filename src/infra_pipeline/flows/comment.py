@@ -7,8 +7,9 @@ comment reaches a shell: the parser only hands over names from the configured li
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
 
+from msgspec import Struct
+from msgspec.structs import replace
 from rich.console import Console
 
 from ..adapters.actions_env import ActionsEnv
@@ -221,8 +222,7 @@ def _approve_policies(s: Session, user: str, role: Role, comment_id: int | None)
     return ExitCode.OK
 
 
-@dataclass(frozen=True)
-class StageDone:
+class StageDone(Struct, frozen=True):
     """How a stage (health, e2e, review) ended, for its dashboard row, reply and audit line."""
 
     status: dash.Status

@@ -6,9 +6,9 @@ client, the terminal and the clock. A flow reads these from the `Job`, never fro
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from msgspec import Struct
 from rich.console import Console
 
 from ..adapters.actions_env import ActionsEnv
@@ -21,8 +21,7 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-@dataclass(frozen=True)
-class Job:
+class Job(Struct, frozen=True):
     config: Config
     env: Mapping[str, str]
     actions: ActionsEnv

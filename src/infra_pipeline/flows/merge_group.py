@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
+from msgspec import Struct
 from rich.console import Console
 
 from ..adapters import process
@@ -48,8 +48,7 @@ _QUEUE_REF = re.compile(r"gh-readonly-queue/.+/pr-(\d+)-[0-9a-f]{40}$")
 _PR_IN_MESSAGE = re.compile(r"(?:pull request #|\(#)(\d+)")
 
 
-@dataclass(frozen=True)
-class QueueVerdict:
+class QueueVerdict(Struct, frozen=True):
     plan: StatusState
     plan_text: str
     apply: StatusState

@@ -14,12 +14,13 @@ from the default branch. The file travels between jobs as a workflow artifact.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Final, Literal
 
-from pydantic import TypeAdapter, ValidationError
+import msgspec
+from msgspec import Struct
+from msgspec.structs import replace
 
 from ..config import Config
 from ..core.dashboard import steps as dash
@@ -32,8 +33,7 @@ SUFFIX: Final = ".json"
 NOT_VALID: Final = "not planned: CI Validate failed"
 
 
-@dataclass(frozen=True)
-class LayerResult:
+class LayerResult(Struct, frozen=True):
     layer: str
     head_sha: str  # the commit planned (the checkout)
     base_sha: str  # the pull request's base then; "" when the job could not tell
@@ -50,9 +50,6 @@ class LayerResult:
     lock: StateLock | None = None  # the state lock that stopped the plan
     steps: tuple[StepResult, ...] = ()  # the custom steps the plan ran, in order
     policy: PolicyResult | None = None  # None: not checked (no policies, or no token to read them)
-
-
-_ADAPTER: Final = TypeAdapter(LayerResult)
 
 
 def result_of(
@@ -102,7 +99,7 @@ def with_base(result: LayerResult, base_sha: str) -> LayerResult:
 def write(directory: Path, result: LayerResult) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{result.layer}{SUFFIX}"
-    path.write_bytes(_ADAPTER.dump_json(result, indent=1) + b"\n")
+    path.write_bytes(msgspec.json.format(msgspec.json.encode(result), indent=1) + b"\n")
     return path
 
 
@@ -114,8 +111,8 @@ def read_all(directory: Path, config: Config) -> list[LayerResult]:
     found: dict[str, LayerResult] = {}
     for path in sorted(directory.glob(f"*{SUFFIX}")):
         try:
-            result = _ADAPTER.validate_json(path.read_bytes())
-        except (OSError, ValidationError) as exc:
+            result = msgspec.json.decode(path.read_bytes(), type=LayerResult)
+        except (OSError, msgspec.DecodeError) as exc:
             raise InfraError(
                 f"{path} is not a plan result of this version of infra-pipeline: {exc}",
                 "let `infra plan LAYER --results-dir DIR` of the same version write it",

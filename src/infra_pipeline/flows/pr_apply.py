@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from functools import partial
+
+from msgspec import Struct
 
 from ..adapters.actions_env import require_workspace_at
 from ..adapters.deployments import DeploymentRecorder
@@ -39,16 +40,14 @@ from .policy_check import PolicyCheck
 from .session import Session
 
 
-@dataclass(frozen=True)
-class Asked:
+class Asked(Struct, frozen=True):
     """The comment that asked for the `/apply`, as the event carried it."""
 
     comment_id: int
     body: str
 
 
-@dataclass(frozen=True)
-class ApplyOutcome:
+class ApplyOutcome(Struct, frozen=True):
     runs: tuple[LayerRun, ...] = ()
     refusal: Refusal | None = None
     nothing_to_do: str = ""

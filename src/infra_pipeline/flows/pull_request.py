@@ -3,8 +3,7 @@ when the PR is closed."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-
+from msgspec.structs import replace
 from rich.console import Console
 
 from ..adapters.base_config import policy_at

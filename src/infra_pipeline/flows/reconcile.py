@@ -12,9 +12,10 @@ default-branch runs apart, and a lock left by a crashed run is taken over by the
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
 from typing import Literal, Protocol
 
+from msgspec import Struct
+from msgspec.structs import replace
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -41,8 +42,7 @@ from .pipeline import apply_layers, make_engine_factory
 STALE_PLAN = "Saved plan is stale"  # Terraform's (and OpenTofu's) refusal of an outdated plan
 
 
-@dataclass(frozen=True)
-class Reconciled:
+class Reconciled(Struct, frozen=True):
     reports: tuple[LayerReport, ...]
     applied: tuple[LayerRun, ...]  # the layers apply ran on (skipped ones included)
 

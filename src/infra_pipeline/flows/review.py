@@ -7,9 +7,9 @@ failed: a repository that has not set it up should see ⏭️ with the reason, n
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Literal, Protocol
 
+from msgspec import Struct
 from rich.console import Console
 from rich.text import Text
 
@@ -31,8 +31,7 @@ class ReviewGitHub(Protocol):
     def create_review(self, number: int, body: str, event: Literal["COMMENT"] = ...) -> object: ...
 
 
-@dataclass(frozen=True)
-class ReviewResult:
+class ReviewResult(Struct, frozen=True):
     outcome: Outcome  # OK (posted), SKIPPED (no key, nothing to review) or FAILED
     reason: str = ""  # why it was skipped or failed
     body: str = ""  # the review as posted

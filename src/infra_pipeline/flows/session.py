@@ -6,7 +6,6 @@ from __future__ import annotations
 import functools
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from rich.console import Console
@@ -28,15 +27,24 @@ from .job import Job
 REPLY_MARKER = "<!-- infra-pipeline -->"
 
 
-@dataclass
 class Session:
-    job: Job  # its config has the policy of the PR's base commit
-    pr: PullRequest
-    new_pull: bool = False  # the event says the PR was just opened: it has no dashboard yet
-    board: Board = field(init=False)
-    # Engines report lock waits from their own threads, several layers at once: one write at
-    # a time (the board is not thread-safe; the job's own thread waits for the layers then).
-    _waits: threading.Lock = field(init=False, default_factory=threading.Lock, repr=False)
+    def __init__(self, job: Job, pr: PullRequest, *, new_pull: bool = False) -> None:
+        self.job = job  # its config has the policy of the PR's base commit
+        self.pr = pr
+        self.new_pull = new_pull  # the event says the PR was just opened: it has no dashboard yet
+        self.board = Board.for_run(
+            job.github,
+            job.config,
+            job.actions,
+            pr_number=pr.number,
+            head_sha=pr.head_sha,
+            base_sha=pr.base_sha,
+            clock=job.clock,
+            new_pull=new_pull,
+        )
+        # Engines report lock waits from their own threads, several layers at once: one write
+        # at a time (the board is not thread-safe; the job's own thread waits for the layers).
+        self._waits = threading.Lock()
 
     @property
     def config(self) -> Config:
@@ -61,18 +69,6 @@ class Session:
     @property
     def clock(self) -> Callable[[], datetime]:
         return self.job.clock
-
-    def __post_init__(self) -> None:
-        self.board = Board.for_run(
-            self.github,
-            self.config,
-            self.actions,
-            pr_number=self.pr.number,
-            head_sha=self.pr.head_sha,
-            base_sha=self.pr.base_sha,
-            clock=self.clock,
-            new_pull=self.new_pull,
-        )
 
     @functools.cached_property
     def units(self) -> UnitIndex | None:

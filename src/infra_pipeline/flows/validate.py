@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
+
+from msgspec import Struct
+from msgspec.structs import replace
 
 from ..adapters.actions_env import annotation, in_actions
 from ..adapters.terraform import TerraformEngine
@@ -23,8 +25,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
 
-@dataclass(frozen=True)
-class LayerCheck:
+class LayerCheck(Struct, frozen=True):
     layer: str
     unformatted: tuple[str, ...] = ()
     diagnostics: tuple[Diagnostic, ...] = ()

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from msgspec import Struct
 
 from ..adapters.terraform import PlanReads, PlanText
 from ..config import Config
@@ -19,8 +20,7 @@ if TYPE_CHECKING:
     from rich.table import Table
 
 
-@dataclass(frozen=True)
-class DriftReport:
+class DriftReport(Struct, frozen=True):
     runs: tuple[LayerRun, ...]
 
     @property

@@ -10,8 +10,9 @@ from __future__ import annotations
 import datetime
 import posixpath
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
+
+from msgspec import Struct, field
 
 from ..config import Engine
 from ..core.atlantis_comments import glob_match
@@ -57,15 +58,13 @@ _REPO_KEYS = {
 }
 
 
-@dataclass(frozen=True)
-class Migration:
+class Migration(Struct, frozen=True):
     layers: tuple[LayerDraft, ...]
     settings: Mapping[str, Any]  # top-level infra.yaml keys
     notes: tuple[Note, ...]
 
 
-@dataclass
-class _Project:
+class _Project(Struct):
     index: int
     raw: Mapping[str, Any]
     label: str  # the project's name, else its dir (and workspace)
@@ -79,8 +78,7 @@ class _Project:
     steps: dict[str, list[atlantis_steps.Step]] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class Found:
+class Found(Struct, frozen=True):
     """A root module that autodiscovery found (what `infra init`'s discovery proposes)."""
 
     dir: str

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import yaml
+from msgspec import Struct
 
 from . import atlantis_steps
 from .migration_notes import REPOSITORY, Notes
@@ -58,8 +58,7 @@ _KNOWN = {
 }
 
 
-@dataclass(frozen=True)
-class ServerConfig:
+class ServerConfig(Struct, frozen=True):
     source: str  # where it was read, e.g. "deploy/atlantis/values.yaml"
     repo: Mapping[str, Any]  # the `repos` entries, merged
     workflows: Mapping[str, Any]

@@ -19,8 +19,9 @@ import posixpath
 import re
 import shlex
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
+
+from msgspec import Struct, field
 
 from .migration_notes import REPOSITORY, Notes
 
@@ -58,8 +59,7 @@ def _uses(command: str, variable: str) -> bool:
     return re.search(r"\$(\{)?" + variable + r"\b", command) is not None
 
 
-@dataclass
-class Layer:
+class Layer(Struct):
     """What a workflow's steps need to know of the project, and what they add to its layer."""
 
     label: str  # the project, for the report

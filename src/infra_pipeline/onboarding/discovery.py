@@ -23,13 +23,13 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 import hcl2
 from hcl2.utils import SerializationOptions
 from lark.exceptions import LarkError
+from msgspec import Struct, field
 
 from ..adapters.repo_files import DiskFiles
 from ..config import Engine
@@ -64,24 +64,21 @@ _PATH_REF = re.compile(r"\$\{path\.(?:module|root|cwd)\}(/[^\"\\$}\s]*)")
 _LAYER_CHARS = re.compile(r"[^a-z0-9_.-]+")
 
 
-@dataclass(frozen=True)
-class Skipped:
+class Skipped(Struct, frozen=True):
     """A directory that holds configuration but is not proposed as a layer, and why."""
 
     path: str
     why: str
 
 
-@dataclass(frozen=True)
-class Discovery:
+class Discovery(Struct, frozen=True):
     layers: tuple[LayerDraft, ...]
     warnings: tuple[str, ...] = ()
     skipped: tuple[Skipped, ...] = ()
     cycles: tuple[tuple[str, ...], ...] = ()  # layer names that depend on each other
 
 
-@dataclass
-class _Module:
+class _Module(Struct):
     path: str
     engine: Engine
     tf: list[Mapping[str, Any]] = field(default_factory=list)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from msgspec import Struct
 
 REPOSITORY = "repository"  # the subject of notes about repo-level settings
 
 
-@dataclass(frozen=True)
-class Note:
+class Note(Struct, frozen=True):
     subject: str  # REPOSITORY, or a project's name
     setting: str  # the Atlantis setting, e.g. "workspace: staging"
     outcome: str  # what infra does instead, or why nothing does

@@ -12,11 +12,11 @@ import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+from msgspec import Struct, field
 
 from .. import templates
 from ..adapters import process
@@ -29,8 +29,7 @@ SCHEMA_URL = "https://infra-pipeline.dev/schema/infra.schema.json"
 _PLAIN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_./-]*$")
 
 
-@dataclass(frozen=True)
-class LayerDraft:
+class LayerDraft(Struct, frozen=True):
     """A layer about to be written to infra.yaml."""
 
     name: str
@@ -185,8 +184,7 @@ def shown(path: Path, root: Path) -> str:
         return str(path)
 
 
-@dataclass(frozen=True)
-class Workflows:
+class Workflows(Struct, frozen=True):
     root: Path  # the repository's root, where .github/workflows lives
     values: templates.TemplateValues
     files: dict[Path, str]

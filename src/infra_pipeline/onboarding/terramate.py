@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import hcl2
 from hcl2.utils import SerializationOptions
 from lark.exceptions import LarkError
+from msgspec import Struct
 
 from ..core.unit_reads import is_under, repo_path
 
@@ -27,8 +27,7 @@ _OPTIONS = SerializationOptions(
 )
 
 
-@dataclass(frozen=True)
-class Stack:
+class Stack(Struct, frozen=True):
     path: str  # repo-relative, "" for the root
     tags: frozenset[str]
     after: tuple[str, ...]

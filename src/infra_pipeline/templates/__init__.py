@@ -10,8 +10,9 @@ root).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from importlib import metadata, resources
+
+from msgspec import Struct
 
 CI = "ci.yml"
 CI_LONG = "ci-long.yml"
@@ -23,8 +24,7 @@ NAMES = (CI, CI_LONG, CI_MATRIX, DOCS)
 ACTION_REPOSITORY = "infra-pipeline/infra-pipeline"
 
 
-@dataclass(frozen=True)
-class TemplateValues:
+class TemplateValues(Struct, frozen=True):
     default_branch: str = "main"
     action: str = ""  # OWNER/REPO@REF; empty: ACTION_REPOSITORY at the installed version's tag
     config_path: str = "infra.yaml"

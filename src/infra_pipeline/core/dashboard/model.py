@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Final
+
+from msgspec import Struct
 
 from infra_pipeline.config import _LAYER_NAME
 from infra_pipeline.core.dashboard.state_machine import State
@@ -107,8 +108,7 @@ _LABELS: Final = {
 }
 
 
-@dataclass(frozen=True)
-class Row:
+class Row(Struct, frozen=True):
     status: Status = Status.PENDING
     run_id: int | None = None  # the Actions run that reported it (the Output link)
     started_at: datetime | None = None
@@ -116,8 +116,7 @@ class Row:
     detail: str = ""  # short: "+2 ~1 -0", "run stopped without reporting", a skip reason
 
 
-@dataclass(frozen=True)
-class PlanRecord:
+class PlanRecord(Struct, frozen=True):
     """A successful plan of one layer: what `/apply` checks before applying."""
 
     head_sha: str
@@ -145,8 +144,7 @@ class PlanRecord:
         return len(self.destroys) + len(self.replaces) + self.more_destructive
 
 
-@dataclass(frozen=True)
-class LayerState:
+class LayerState(Struct, frozen=True):
     name: str
     plan: Row = Row()
     record: PlanRecord | None = None  # cleared when a new plan starts
@@ -177,16 +175,14 @@ class LayerState:
         return self.record is not None and self.record.has_changes and self.applied != Outcome.OK
 
 
-@dataclass(frozen=True)
-class Revision:
+class Revision(Struct, frozen=True):
     """Who wrote the comment last: `Board` uses these to notice a write another job lost."""
 
     writer: str
     seq: int
 
 
-@dataclass(frozen=True)
-class Dashboard:
+class Dashboard(Struct, frozen=True):
     repo: str
     pr: int
     head_sha: str

@@ -17,11 +17,11 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Final
 
-from pydantic import TypeAdapter, ValidationError
+import msgspec
+from msgspec.structs import replace
 
 from infra_pipeline.core.custom_steps import tail
 from infra_pipeline.core.dashboard.model import (
@@ -54,6 +54,7 @@ from infra_pipeline.core.plan_text import (
 )
 from infra_pipeline.errors import InfraError
 from infra_pipeline.models import Outcome, StateLock, StepOutcome, StepResult
+from infra_pipeline.records import lean
 
 LIMIT: Final = 65_536  # GitHub's maximum comment body, in characters
 SUMMARY_LIMIT: Final = 1_000_000  # a step summary above 1 MiB is dropped by GitHub
@@ -63,8 +64,6 @@ VERSION: Final = 3
 MARKER: Final = re.compile(r"<!-- infra-dashboard:([0-9a-f]{7}) -->")
 _STATE: Final = re.compile(r"<!-- infra-state:v(\d+) (\{.*\}) -->")
 _FENCE: Final = re.compile(r"(`{3,})diff")
-_ADAPTER: Final = TypeAdapter(Dashboard)
-_NO_TEXT: Final = {"layers": {"__all__": {"record": {"text"}}}}
 # The characters that mean something inline (emphasis, code, links, images, HTML, entities,
 # strikethrough, table pipes). Backslash-escaped they are plain text; block syntax (`#`, `-`,
 # `>`) means nothing inside a table cell.
@@ -357,7 +356,12 @@ def cell(text: str) -> str:
 
 
 def _state_comment(m: Dashboard) -> str:
-    data = _ADAPTER.dump_json(m, exclude_defaults=True, exclude=_NO_TEXT).decode()
+    # The plans' texts are in the visible details (`_plan_text` reads them back from there).
+    layers = tuple(
+        replace(layer, record=replace(layer.record, text="")) if layer.record else layer
+        for layer in m.layers
+    )
+    data = msgspec.json.encode(lean(replace(m, layers=layers))).decode()
     # `<`, `>` and `&` only occur inside JSON strings; escaped, no text can end the comment.
     data = data.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
     return f"<!-- infra-state:v{VERSION} {data} -->"
@@ -378,7 +382,7 @@ def parse(body: str) -> Dashboard:
         raise DashboardError(f"state version v{version} is not v{VERSION}: upgrade infra")
     try:
         data = json.loads(state.group(2))
-        model = _ADAPTER.validate_python(_from_v1(data) if version == "1" else data)
+        model = msgspec.convert(_from_v1(data) if version == "1" else data, Dashboard)
     except ValueError as exc:
         raise DashboardError(f"bad state: {_reason(exc)}") from None
     if model.sha7 != head.group(1):
@@ -393,8 +397,8 @@ def parse(body: str) -> Dashboard:
 
 
 def _reason(exc: ValueError) -> str:
-    if isinstance(exc, ValidationError):
-        return str(exc.errors()[0]["msg"])
+    if isinstance(exc, msgspec.ValidationError):
+        return str(exc)
     return str(exc).splitlines()[0] if str(exc) else "not JSON"
 
 

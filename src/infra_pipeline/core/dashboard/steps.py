@@ -13,10 +13,11 @@ callers need: it re-exports the model (`model`), what readers see (`view`) and
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import replace
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Final
+
+from msgspec.structs import replace
 
 from infra_pipeline.core.dashboard.model import (
     Dashboard,

@@ -4,9 +4,10 @@ the `infra/plan` / `infra/apply` commit statuses that branch protection can requ
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
+
+from msgspec import Struct
 
 from infra_pipeline.core.dashboard.model import Dashboard, LayerState, Status
 from infra_pipeline.core.dashboard.plan_view import summary
@@ -99,8 +100,7 @@ class CheckState(StrEnum):
     FAILURE = "failure"
 
 
-@dataclass(frozen=True)
-class Check:
+class Check(Struct, frozen=True):
     """One commit status to set on the head commit."""
 
     context: str
