@@ -85,8 +85,11 @@ class Fault:
 @dataclass
 class Hold:
     """The next `barrier.parties` requests matching `method` and `route` are answered only once
-    all of them have arrived: two jobs' requests meet at the stand-in, so a test can make a race
-    happen every time instead of when the machine's timing allows."""
+    all of them have arrived, and only once all of them have been dispatched: two jobs' requests
+    meet at the stand-in and see the same state, so a test can make a race happen every time
+    instead of when the machine's timing allows. (Without the second meeting, a loaded machine
+    could let one job act on its answer, e.g. create the comment both were to miss, before the
+    other job's request was even looked at.)"""
 
     method: str
     route: str  # a route template or an fnmatch pattern over templates
@@ -508,7 +511,7 @@ class GitHubStandIn:
         api_base = f"http://{host}"
         if path.startswith(GHES_PREFIX + "/"):
             path, api_base = path[len(GHES_PREFIX) :], api_base + GHES_PREFIX
-        self._wait_if_held(method, path)
+        held = self._wait_if_held(method, path)
         with self._lock:
             self.render.api, self.render.web = api_base, f"http://{host}"
             problems: list[str] = []
@@ -522,9 +525,11 @@ class GitHubStandIn:
             for problem in problems:
                 self.violations.append(f"{method} {split.path}: {problem}")
             self.log.append(LoggedRequest(method, split.path, route, query, body, reply.status))
-            return reply
+        if held is not None:
+            held.barrier.wait()  # every held request dispatched before any is answered
+        return reply
 
-    def _wait_if_held(self, method: str, path: str) -> None:
+    def _wait_if_held(self, method: str, path: str) -> Hold | None:
         """Outside the lock, so the requests held can all arrive."""
         matched = self.spec.match(method, path)
         route = matched[0].template if matched is not None else path
@@ -534,6 +539,7 @@ class GitHubStandIn:
                 held.taken += 1
         if held is not None:
             held.barrier.wait()
+        return held
 
     def _dispatch(
         self,
