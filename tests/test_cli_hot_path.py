@@ -129,9 +129,9 @@ def _plan_all_in_a_new_process(
         "import os, sys\n"
         f"{before}"
         f"sys.argv = {['infra', *argv]!r}\n"
-        "from infra_pipeline import entry\n"
+        "from infra_pipeline.__main__ import run\n"  # what the console script calls
         "try:\n"
-        "    entry.run()\n"
+        "    run()\n"
         "except SystemExit as exc:\n"
         "    print(exc.code)\n"
         f"{after}"
@@ -255,10 +255,14 @@ def test_nothing_heavy_is_imported_before_the_first_terraform_command(
     assert {name for name in NOT_BEFORE_TERRAFORM if name in loaded} == set()
 
 
-FIRST_TERRAFORM_COMMAND = (
+# Whether the collector is on while `entry` is imported, and at the first Terraform command.
+COLLECTOR_ON = (
+    "import gc\n"
     "seen = []\n"
     "def hook(event, args):\n"
-    "    if event == 'subprocess.Popen' and not seen:\n"
+    "    if event == 'import' and args[0] == 'infra_pipeline.entry':\n"
+    "        seen.append(gc.isenabled())\n"
+    "    elif event == 'subprocess.Popen' and len(seen) == 1:\n"
     "        if os.path.basename(str(args[1][0])) == 'terraform':\n"
     "            seen.append(gc.isenabled())\n"
     "sys.addaudithook(hook)\n"
@@ -277,38 +281,36 @@ def test_the_collector_is_off_until_the_first_terraform_command_and_on_after(
     tmp_path: Path,
 ) -> None:
     """The console script's hot commands start with the garbage collector off (what the start
-    makes lives as long as the process) and turn it back on once Terraform runs."""
-    lines = _plan_all_in_a_new_process(
-        tmp_path, before="import gc\n" + FIRST_TERRAFORM_COMMAND, after=AFTER_THE_LOADER
-    )
-    assert lines[-2:] == ["0", "[False] True"]
+    makes lives as long as the process), from before `entry` is imported, and turn it back on
+    once Terraform runs."""
+    lines = _plan_all_in_a_new_process(tmp_path, before=COLLECTOR_ON, after=AFTER_THE_LOADER)
+    assert lines[-2:] == ["0", "[False, False] True"]
 
 
 def test_a_hot_command_that_fails_before_terraform_ends_as_before(tmp_path: Path) -> None:
     """No Terraform command ever runs: the collector stays off to the end, which changes nothing
     of how the command ends."""
-    probe = (
-        "import sys\n"
-        "sys.argv = ['infra', 'plan', 'all']\n"
-        "from infra_pipeline import entry\n"
-        "entry.run()\n"
-    )
     (tmp_path / "infra.yaml").write_text("version: 1\nlayers: [not, a, mapping\n")
     done = subprocess.run(
-        [sys.executable, "-c", probe], cwd=tmp_path, env=base_env(), capture_output=True, text=True
+        [sys.executable, "-m", "infra_pipeline", "plan", "all"],
+        cwd=tmp_path,
+        env=base_env(),
+        capture_output=True,
+        text=True,
     )
     assert (done.returncode, done.stdout) == (ExitCode.USAGE, "")
     assert done.stderr.startswith(f"error: {tmp_path / 'infra.yaml'}:3: YAML syntax error")
 
 
 def test_the_typer_app_runs_with_the_collector_on(tmp_path: Path) -> None:
+    """Off while `entry` is imported, as for every command; on again for the typer app."""
     lines = _plan_all_in_a_new_process(
         tmp_path,
-        before="import gc\n",
-        after="print(gc.isenabled())\n",
+        before=COLLECTOR_ON,
+        after="print(seen, gc.isenabled())\n",
         argv=("validate", "--detailed-exitcode"),  # not a hot form: typer refuses it
     )
-    assert lines[-2:] == ["2", "True"]
+    assert lines[-2:] == ["2", "[False] True"]
 
 
 LOAD_AFTER_THE_FIRST_CHILD = """

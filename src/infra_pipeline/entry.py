@@ -273,12 +273,14 @@ def run(*args: Any) -> None:
     if call is not None:
         # The start makes modules, classes and functions that live as long as the process, and
         # next to no garbage: the collector's two dozen passes over them before Terraform's
-        # first command (~4 ms) would free nothing. `_load_the_printing` turns it back on once
-        # that command runs; a command that ends before any (a broken infra.yaml) ends as is.
+        # first command (~4 ms) would free nothing (the console script has it off from before
+        # this module's import: `__main__`). `_load_the_printing` turns it back on once that
+        # command runs; a command that ends before any (a broken infra.yaml) ends as is.
         gc.disable()
         env = os.environ
         code = outcome(lambda: run_hot(call, env, Path.cwd(), terminal(env)), env)
     else:
+        gc.enable()  # off while the console script imported this module (`__main__`)
         from .main import main
 
         code = main()
