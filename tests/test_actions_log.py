@@ -103,3 +103,41 @@ def test_infra_event_registers_the_jobs_secrets_as_masks(tmp_path: Path) -> None
 
     assert result.code == 0  # a labeled pull request is ignored, after the masks
     assert "::add-mask::wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n" in result.out
+
+
+# A successful plan of a value that reads like Terraform's own words, then a real warning
+# (Terraform 1.11, `plan -no-color`: the heredoc's lines are the plan's, indented).
+PLAN_WITH_LOOKALIKES = """\
+Terraform will perform the following actions:
+
+  # terraform_data.x will be created
+  + resource "terraform_data" "x" {
+      + input  = <<-EOT
+            Warning: do not edit
+            Error: not an error either
+        EOT
+    }
+
+Plan: 1 to add, 0 to change, 0 to destroy.
+
+Warning: Value for undeclared variable
+
+The root module does not declare a variable named "nope" but a value was
+found in file "terraform.tfvars".
+
+╷
+│ Warning: Boxed, as in colour
+│
+│ Its detail.
+╵
+"""
+
+
+def test_a_plans_own_lines_are_never_read_as_diagnostics() -> None:
+    found = read_diagnostics(PLAN_WITH_LOOKALIKES, warnings=True)
+    assert [(d.severity, d.summary) for d in found] == [
+        ("warning", "Value for undeclared variable"),
+        ("warning", "Boxed, as in colour"),
+    ]
+    assert found[1].detail == "Its detail."
+    assert read_diagnostics(PLAN_WITH_LOOKALIKES) == ()

@@ -18,7 +18,9 @@ import re
 from ..models import Diagnostic
 
 _BOX = "│╷╵ "
-_SEVERITY = re.compile(r"^(Error|Warning): (?P<summary>.+)$")
+# A diagnostic's heading starts its line, or follows the box's "│ " in colour. Only there: a
+# plan's own lines are indented, and a value it shows may read "Warning: ..." (a heredoc).
+_SEVERITY = re.compile(r"(?:│ )?(Error|Warning): (?P<summary>.+)")
 _WHERE = re.compile(r"^on (?P<file>\S+) line (?P<line>\d+)")
 _SOURCE = re.compile(r"^\d+:")
 
@@ -45,7 +47,7 @@ def read_diagnostics(output: str, *, warnings: bool = False) -> tuple[Diagnostic
 
     for raw in output.splitlines():
         text = raw.strip(_BOX).strip()
-        heading = _SEVERITY.match(text)
+        heading = _SEVERITY.fullmatch(raw.rstrip())
         if heading:
             close()
             kind = heading[1]
